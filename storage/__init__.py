@@ -1,0 +1,12 @@
+"""Persistence for nover_ui: SQLAlchemy models, Alembic migrations and the Store facade.
+
+Imports only SQLAlchemy, Alembic and the standard library, so both the UI and the worker can use it.
+"""
+
+from storage.errors import InvalidTransition, RunNotFound, StorageError
+from storage.records import (CheckpointRecord, EvaluationRecord, EvaluationSampleRecord, MetricSeries, RolloutRecord,
+                             RunRecord)
+from storage.store import Store
+
+__all__ = ["CheckpointRecord", "EvaluationRecord", "EvaluationSampleRecord", "InvalidTransition", "MetricSeries",
+           "RolloutRecord", "RunNotFound", "RunRecord", "StorageError", "Store"]

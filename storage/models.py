@@ -1,0 +1,190 @@
+"""SQLAlchemy table definitions. Only the Store touches these; everyone else sees frozen records."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+
+# SQLite's INTEGER PRIMARY KEY is its rowid (fast, auto-incrementing) only when spelled INTEGER;
+# PostgreSQL gets a 64-bit key for the big tables.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps stored as naive UTC and returned timezone-aware, so comparisons agree on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value} given to a UTC column; use datetime.now(timezone.utc)")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The RunConfig as a plain dict (RunConfig.to_dict)."""
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """Last sign of life of the worker running it; a stale one means the worker died."""
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    step: Mapped[int] = mapped_column(default=0)
+    """Optimizer steps completed."""
+    total_steps: Mapped[int | None]
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    """The run this one was resumed or cloned from."""
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id}, name={self.name!r}, status={self.status}, step={self.step}/{self.total_steps})"
+
+
+class Metric(Base):
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_run_key_step", "run_id", "key", "step", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step: Mapped[int]
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float]
+    wall_time: Mapped[float]
+    """Unix seconds when the step was logged (for plotting against time)."""
+
+    def __repr__(self) -> str:
+        return f"Metric(run={self.run_id}, step={self.step}, {self.key}={self.value})"
+
+
+class Prompt(Base):
+    """A (prompt, reference) pair of one run, stored once however many rollouts and steps reuse it."""
+
+    __tablename__ = "prompts"
+    __table_args__ = (Index("ix_prompts_run_key", "run_id", "key", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    """Content hash of prompt and reference; the identity of a prompt within its run."""
+    prompt: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"Prompt(id={self.id}, run={self.run_id}, key={self.key})"
+
+
+class Rollout(Base):
+    __tablename__ = "rollouts"
+    __table_args__ = (
+        Index("ix_rollouts_run_step", "run_id", "step", "group_index", "sample_index"),
+        Index("ix_rollouts_prompt_step", "prompt_id", "step"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step: Mapped[int]
+    group_index: Mapped[int]
+    """Position of the prompt's group within the step."""
+    sample_index: Mapped[int]
+    """Position of the rollout within its group."""
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))
+    completion: Mapped[str] = mapped_column(Text)
+    reasoning: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    reward: Mapped[float]
+    reward_format: Mapped[float | None]
+    reward_reasoning: Mapped[float | None]
+    reward_efficiency: Mapped[float | None]
+    perplexity: Mapped[float | None]
+    """NOVER reasoning perplexity P_r of the reference; None for a format-invalid rollout."""
+    reasoning_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int]
+    advantage: Mapped[float | None]
+    """The advantage used in the loss for this rollout."""
+    truncated: Mapped[bool] = mapped_column(default=False)
+    format_valid: Mapped[bool] = mapped_column(default=False)
+    extras: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Anything else per rollout (per-token NLLs of the reference, flags), as JSON."""
+
+    def __repr__(self) -> str:
+        return f"Rollout(run={self.run_id}, step={self.step}, group={self.group_index}, sample={self.sample_index})"
+
+
+class Checkpoint(Base):
+    __tablename__ = "checkpoints"
+    __table_args__ = (Index("ix_checkpoints_run_step", "run_id", "step", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step: Mapped[int]
+    path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"Checkpoint(run={self.run_id}, step={self.step}, path={self.path!r})"
+
+
+class Evaluation(Base):
+    """A held-out evaluation of a base model (run_id None) or of one checkpoint of a run."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(Text)
+    """Base model id or folder the evaluation generated with."""
+    checkpoint_step: Mapped[int | None]
+    dataset: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"Evaluation(id={self.id}, run={self.run_id}, step={self.checkpoint_step}, status={self.status})"
+
+
+class EvaluationSample(Base):
+    __tablename__ = "evaluation_samples"
+    __table_args__ = (Index("ix_evaluation_samples_eval_index", "evaluation_id", "sample_index", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"))
+    sample_index: Mapped[int]
+    prompt: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(Text)
+    completion: Mapped[str] = mapped_column(Text)
+    reasoning: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    format_valid: Mapped[bool] = mapped_column(default=False)
+    perplexity: Mapped[float | None]
+    correct: Mapped[bool | None]
+    """Verifier verdict where the data allows one."""
+    extras: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    def __repr__(self) -> str:
+        return f"EvaluationSample(evaluation={self.evaluation_id}, index={self.sample_index})"

@@ -1,0 +1,112 @@
+"""Frozen records the Store returns: plain values, safe to pass between threads, never lazily loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    name: str
+    status: str
+    config: dict[str, Any]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+    worker_id: str | None
+    cancel_requested: bool
+    error: str | None
+    step: int
+    total_steps: int | None
+    parent_id: int | None
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """One metric key of one run, ordered by step."""
+
+    key: str
+    steps: tuple[int, ...]
+    values: tuple[float, ...]
+    wall_times: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class RolloutRecord:
+    id: int
+    run_id: int
+    step: int
+    group_index: int
+    sample_index: int
+    prompt_id: int
+    prompt: str
+    reference: str
+    completion: str
+    reasoning: str | None
+    answer: str | None
+    reward: float
+    reward_format: float | None
+    reward_reasoning: float | None
+    reward_efficiency: float | None
+    perplexity: float | None
+    reasoning_tokens: int | None
+    completion_tokens: int
+    advantage: float | None
+    truncated: bool
+    format_valid: bool
+    extras: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    id: int
+    run_id: int
+    step: int
+    path: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    id: int
+    run_id: int | None
+    model: str
+    checkpoint_step: int | None
+    dataset: str
+    status: str
+    metrics: dict[str, Any] | None
+    error: str | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class EvaluationSampleRecord:
+    id: int
+    evaluation_id: int
+    sample_index: int
+    prompt: str
+    reference: str
+    completion: str
+    reasoning: str | None
+    answer: str | None
+    format_valid: bool
+    perplexity: float | None
+    correct: bool | None
+    extras: dict[str, Any] | None
+
+
+R = TypeVar("R")
+
+
+def to_record(record_type: type[R], row: Any, **extra: Any) -> R:
+    """Copy the record's fields from an ORM row (or any object with those attributes)."""
+    values = {f.name: extra[f.name] if f.name in extra else getattr(row, f.name)
+              for f in dataclasses.fields(record_type)}  # type: ignore[arg-type]
+    return record_type(**values)
+

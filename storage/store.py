@@ -1,0 +1,316 @@
+"""The Store: every read and write of nover_ui's database goes through it.
+
+Each public method runs in one session scope (one transaction) and returns frozen records. Run status
+changes go through `_transition`, which also stamps the started/finished times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.engine import WRITE_OPTION, make_engine
+from storage.errors import InvalidTransition, RunNotFound, StorageError
+from storage.migrate import upgrade_to_head
+from storage.models import (TERMINAL_STATUSES, Checkpoint, Evaluation, EvaluationSample, Metric, Prompt, Rollout,
+                            Run)
+from storage.records import (CheckpointRecord, EvaluationRecord, EvaluationSampleRecord, MetricSeries, RolloutRecord,
+                             RunRecord, to_record)
+from storage.rows import check_rollout_row, evaluation_sample_values, prompt_ids, rollout_values
+
+_NEXT_STATUSES = {
+    "queued": {"running", "cancelled", "failed"},
+    "running": {"succeeded", "failed", "cancelled"},
+}
+STALE_RUN_ERROR = "worker stopped responding (no heartbeat for {age:.0f} s)"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        self._engine = make_engine(url)
+        try:
+            upgrade_to_head(self._engine)
+        except SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise StorageError(f"cannot open database {self._engine.url!r}: {getattr(exc, 'orig', exc)}. "
+                               "Check the path or server address, that it exists and that you may write "
+                               "to it.") from None
+        self._read_sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self._engine.execution_options(**{WRITE_OPTION: True}),
+                                            expire_on_commit=False)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextlib.contextmanager
+    def _session(self, action: str, write: bool = False) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any error, SQLAlchemy errors as StorageError."""
+        session = (self._write_sessions if write else self._read_sessions)()
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise StorageError(f"could not {action}: {getattr(exc, 'orig', None) or exc}") from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # ---- run lifecycle ----------------------------------------------------------------------------
+
+    def create_run(self, name: str, config: dict[str, Any], parent_id: int | None = None) -> RunRecord:
+        if not name.strip():
+            raise StorageError("a run needs a non-empty name")
+        with self._session("create a run", write=True) as s:
+            run = Run(name=name.strip(), status="queued", config=dict(config), created_at=utcnow(),
+                      parent_id=parent_id)
+            s.add(run)
+            s.flush()
+            return to_record(RunRecord, run)
+
+    def get_run(self, run_id: int) -> RunRecord:
+        with self._session("read a run") as s:
+            return to_record(RunRecord, _run(s, run_id))
+
+    def list_runs(self, statuses: Sequence[str] | None = None) -> list[RunRecord]:
+        """Runs, newest first."""
+        query = select(Run).order_by(Run.id.desc())
+        if statuses is not None:
+            query = query.where(Run.status.in_(statuses))
+        with self._session("list runs") as s:
+            return [to_record(RunRecord, run) for run in s.scalars(query)]
+
+    def claim_next_run(self, worker_id: str) -> RunRecord | None:
+        """Atomically move the oldest queued run to running for this worker; None when nothing is queued."""
+        with self._session("claim a run", write=True) as s:
+            # SKIP LOCKED lets concurrent PostgreSQL workers pass over a row another one is claiming;
+            # SQLite serialises write transactions instead (BEGIN IMMEDIATE) and ignores the clause.
+            query = (select(Run).where(Run.status == "queued").order_by(Run.id).limit(1)
+                     .with_for_update(skip_locked=True))
+            run = s.scalars(query).first()
+            if run is None:
+                return None
+            _transition(run, "running")
+            run.worker_id = worker_id
+            run.heartbeat_at = utcnow()
+            return to_record(RunRecord, run)
+
+    def heartbeat(self, run_id: int, step: int | None = None, total_steps: int | None = None) -> None:
+        with self._session("record a heartbeat", write=True) as s:
+            _beat(_running_run(s, run_id), step, total_steps)
+
+    def request_cancel(self, run_id: int) -> RunRecord:
+        """Cancel a queued run at once; ask a running one to stop after its current step."""
+        with self._session("cancel a run", write=True) as s:
+            run = _run(s, run_id)
+            if run.status == "queued":
+                _transition(run, "cancelled")
+            elif run.status == "running":
+                run.cancel_requested = True
+            return to_record(RunRecord, run)
+
+    def is_cancel_requested(self, run_id: int) -> bool:
+        with self._session("read a cancel flag") as s:
+            return _run(s, run_id).cancel_requested
+
+    def finish_run(self, run_id: int, status: str, error: str | None = None) -> RunRecord:
+        with self._session("finish a run", write=True) as s:
+            run = _run(s, run_id)
+            _transition(run, status, error)
+            return to_record(RunRecord, run)
+
+    def fail_stale_runs(self, max_age_s: float) -> list[int]:
+        """Fail running runs whose worker has not beaten for max_age_s seconds; returns their ids."""
+        now = utcnow()
+        cutoff = now - dt.timedelta(seconds=max_age_s)
+        with self._session("fail stale runs", write=True) as s:
+            stale = s.scalars(select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)).all()
+            for run in stale:
+                age = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else max_age_s
+                _transition(run, "failed", STALE_RUN_ERROR.format(age=age))
+            return [run.id for run in stale]
+
+    def delete_run(self, run_id: int) -> None:
+        """Delete a run and every row it owns (metrics, rollouts, checkpoints); refused while it runs."""
+        with self._session("delete a run", write=True) as s:
+            run = _run(s, run_id)
+            if run.status == "running":
+                raise InvalidTransition(f"run {run_id} is running; cancel it and wait for it to stop first")
+            s.execute(delete(Run).where(Run.id == run_id))
+
+    # ---- per-step data ----------------------------------------------------------------------------
+
+    def log_metrics(self, run_id: int, step: int, metrics: Mapping[str, float]) -> None:
+        self.log_step(run_id, step, metrics=metrics)
+
+    def log_rollouts(self, run_id: int, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.log_step(run_id, step, rollouts=rows)
+
+    def log_step(self, run_id: int, step: int, metrics: Mapping[str, float] | None = None,
+                 rollouts: Sequence[Mapping[str, Any]] = (), total_steps: int | None = None,
+                 heartbeat: bool = False) -> None:
+        """Write one step's metrics and rollouts (and optionally a heartbeat) in one transaction."""
+        for row in rollouts:
+            check_rollout_row(row)
+        with self._session(f"log step {step} of run {run_id}", write=True) as s:
+            run = _run(s, run_id)
+            if heartbeat:
+                _beat(_running_run(s, run_id), step, total_steps)
+            if metrics:
+                wall_time = time.time()
+                s.execute(Metric.__table__.insert(), [
+                    {"run_id": run.id, "step": step, "key": key, "value": float(value), "wall_time": wall_time}
+                    for key, value in metrics.items()
+                ])
+            if rollouts:
+                ids = prompt_ids(s, run.id, rollouts)
+                s.execute(Rollout.__table__.insert(), [rollout_values(run.id, step, row, ids) for row in rollouts])
+
+    def get_metrics(self, run_id: int, keys: Sequence[str] | None = None) -> dict[str, MetricSeries]:
+        query = (select(Metric.key, Metric.step, Metric.value, Metric.wall_time)
+                 .where(Metric.run_id == run_id).order_by(Metric.key, Metric.step))
+        if keys is not None:
+            query = query.where(Metric.key.in_(keys))
+        with self._session("read metrics") as s:
+            rows = s.execute(query).all()
+        grouped: dict[str, list[tuple[int, float, float]]] = {}
+        for key, step, value, wall_time in rows:
+            grouped.setdefault(key, []).append((step, value, wall_time))
+        return {key: MetricSeries(key, *(tuple(column) for column in zip(*points)))
+                for key, points in grouped.items()}
+
+    def get_rollouts(self, run_id: int, step: int | None = None, prompt_id: int | None = None,
+                     group_index: int | None = None, limit: int | None = None) -> list[RolloutRecord]:
+        """Rollouts of a run ordered by step, group and sample, optionally narrowed to one step/prompt/group."""
+        query = (select(Rollout, Prompt.prompt, Prompt.reference).join(Prompt, Rollout.prompt_id == Prompt.id)
+                 .where(Rollout.run_id == run_id)
+                 .order_by(Rollout.step, Rollout.group_index, Rollout.sample_index))
+        if step is not None:
+            query = query.where(Rollout.step == step)
+        if prompt_id is not None:
+            query = query.where(Rollout.prompt_id == prompt_id)
+        if group_index is not None:
+            query = query.where(Rollout.group_index == group_index)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._session("read rollouts") as s:
+            return [to_record(RolloutRecord, rollout, prompt=prompt, reference=reference)
+                    for rollout, prompt, reference in s.execute(query)]
+
+    def latest_step(self, run_id: int) -> int | None:
+        """Highest step with logged metrics or rollouts; None before the first step."""
+        with self._session("read the latest step") as s:
+            steps = [s.scalar(select(func.max(table.step)).where(table.run_id == run_id))
+                     for table in (Metric, Rollout)]
+        return max((step for step in steps if step is not None), default=None)
+
+    # ---- checkpoints ------------------------------------------------------------------------------
+
+    def add_checkpoint(self, run_id: int, step: int, path: str) -> CheckpointRecord:
+        with self._session("record a checkpoint", write=True) as s:
+            checkpoint = Checkpoint(run_id=_run(s, run_id).id, step=step, path=path, created_at=utcnow())
+            s.add(checkpoint)
+            s.flush()
+            return to_record(CheckpointRecord, checkpoint)
+
+    def list_checkpoints(self, run_id: int) -> list[CheckpointRecord]:
+        with self._session("list checkpoints") as s:
+            query = select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.step)
+            return [to_record(CheckpointRecord, c) for c in s.scalars(query)]
+
+    # ---- evaluations ------------------------------------------------------------------------------
+
+    def create_evaluation(self, model: str, dataset: str, run_id: int | None = None,
+                          checkpoint_step: int | None = None) -> EvaluationRecord:
+        """Queue an evaluation of a base model (run_id None) or of a run's checkpoint."""
+        with self._session("create an evaluation", write=True) as s:
+            evaluation = Evaluation(run_id=run_id, model=model, checkpoint_step=checkpoint_step, dataset=dataset,
+                                    status="queued", created_at=utcnow())
+            s.add(evaluation)
+            s.flush()
+            return to_record(EvaluationRecord, evaluation)
+
+    def finish_evaluation(self, evaluation_id: int, status: str, metrics: dict[str, Any] | None = None,
+                          error: str | None = None) -> EvaluationRecord:
+        if status not in TERMINAL_STATUSES:
+            raise StorageError(f"an evaluation finishes as one of {TERMINAL_STATUSES}, not {status!r}")
+        with self._session("finish an evaluation", write=True) as s:
+            evaluation = _evaluation(s, evaluation_id)
+            evaluation.status, evaluation.metrics, evaluation.error = status, metrics, error
+            evaluation.finished_at = utcnow()
+            return to_record(EvaluationRecord, evaluation)
+
+    def log_evaluation_samples(self, evaluation_id: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        with self._session("log evaluation samples", write=True) as s:
+            _evaluation(s, evaluation_id)
+            s.execute(EvaluationSample.__table__.insert(),
+                      [evaluation_sample_values(evaluation_id, row) for row in rows])
+
+    def list_evaluations(self, run_id: int | None = None) -> list[EvaluationRecord]:
+        query = select(Evaluation).order_by(Evaluation.id)
+        if run_id is not None:
+            query = query.where(Evaluation.run_id == run_id)
+        with self._session("list evaluations") as s:
+            return [to_record(EvaluationRecord, e) for e in s.scalars(query)]
+
+    def get_evaluation_samples(self, evaluation_id: int) -> list[EvaluationSampleRecord]:
+        query = (select(EvaluationSample).where(EvaluationSample.evaluation_id == evaluation_id)
+                 .order_by(EvaluationSample.sample_index))
+        with self._session("read evaluation samples") as s:
+            return [to_record(EvaluationSampleRecord, sample) for sample in s.scalars(query)]
+
+
+def _run(s: Session, run_id: int) -> Run:
+    run = s.get(Run, run_id)
+    if run is None:
+        raise RunNotFound(f"run {run_id} does not exist")
+    return run
+
+
+def _evaluation(s: Session, evaluation_id: int) -> Evaluation:
+    evaluation = s.get(Evaluation, evaluation_id)
+    if evaluation is None:
+        raise StorageError(f"evaluation {evaluation_id} does not exist")
+    return evaluation
+
+
+def _running_run(s: Session, run_id: int) -> Run:
+    run = _run(s, run_id)
+    if run.status != "running":
+        raise InvalidTransition(f"run {run_id} is {run.status}, not running; its worker must stop")
+    return run
+
+
+def _beat(run: Run, step: int | None, total_steps: int | None) -> None:
+    run.heartbeat_at = utcnow()
+    if step is not None:
+        run.step = step
+    if total_steps is not None:
+        run.total_steps = total_steps
+
+
+def _transition(run: Run, status: str, error: str | None = None) -> None:
+    """The one place a run's status changes; stamps started_at and finished_at."""
+    if status not in _NEXT_STATUSES.get(run.status, ()):
+        raise InvalidTransition(f"run {run.id} cannot go from {run.status} to {status}")
+    now = utcnow()
+    run.status = status
+    if status == "running":
+        run.started_at = now
+    if status in TERMINAL_STATUSES:
+        run.finished_at = now
+        run.error = error

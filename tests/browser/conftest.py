@@ -1,0 +1,78 @@
+"""Browser tests: the real app in a subprocess, driven by Debian's Chromium through Playwright."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs it with apt-get")
+        pytest.skip("Chromium is not installed here (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def start_app(home: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--home", str(home), *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def app_home(tmp_path):
+    return tmp_path
+
+
+@pytest.fixture
+def running_app(app_home):
+    """The dashboard with no worker, over a database in app_home; yields its URL."""
+    import urllib.request
+
+    proc, url = start_app(app_home, "--workers", "0")
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            return proc.poll() is not None  # stop waiting if it died; the assertion below says so
+
+    wait_for(up, 90, "the app to serve")
+    assert proc.poll() is None, proc.stdout.read()
+    yield url
+    proc.terminate()
+    proc.communicate(timeout=60)
+    shutil.rmtree(app_home / "runs", ignore_errors=True)

@@ -1,0 +1,29 @@
+from storage import Store
+
+
+def shows(locator, text: str) -> None:
+    """Wait until `text` is visible inside `locator` (a cell may nest several elements holding it)."""
+    locator.get_by_text(text, exact=True).filter(visible=True).first.wait_for(timeout=30_000)
+
+
+def test_runs_tab_lists_runs_live_and_shows_names_as_text(running_app, app_home, page, artifacts):
+    store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
+    hostile = store.create_run("<img src=x onerror=alert(1)><b>bold</b>", {"max_steps": 5})
+    page.goto(running_app)
+    table = page.locator("#runs-table")
+    shows(table, "<img src=x onerror=alert(1)><b>bold</b>")
+    assert table.locator("img").count() == 0 and table.locator("b").count() == 0
+
+    # A run queued after the page loaded appears without a reload, and a status change shows up.
+    later = store.create_run("arrived later", {"max_steps": 5})
+    shows(table, "arrived later")
+    store.claim_next_run("browser-test-worker")  # claims the oldest: the hostile one
+    store.heartbeat(hostile.id, step=2, total_steps=5)
+    shows(table, "2/5 (40%)")
+    shows(table, "browser-test-worker")
+    page.screenshot(path=str(artifacts / "runs-tab.png"), full_page=True)
+
+    page.reload()
+    table = page.locator("#runs-table")
+    shows(table, "arrived later")
+    assert later.status == "queued"

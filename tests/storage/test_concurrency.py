@@ -1,0 +1,83 @@
+"""Several processes on one SQLite file: a writer and a poller, and two workers sharing a queue."""
+
+import multiprocessing
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage import StorageError, Store
+from tests.helpers import step_rows
+from training.config import preset
+
+ROOT = Path(__file__).resolve().parents[2]
+STEPS, ROWS_PER_STEP = 200, 16
+
+
+def write_steps(db_url: str, run_id: int) -> None:
+    store = Store(db_url)
+    rows = step_rows(groups=2, group_size=ROWS_PER_STEP // 2)
+    for step in range(1, STEPS + 1):
+        store.log_step(run_id, step, {"reward": step / STEPS, "loss": 1.0}, rows, total_steps=STEPS, heartbeat=True)
+
+
+def poll(db_url: str, run_id: int, writer_done, results) -> None:
+    """Read what a dashboard reads, as fast as possible, until the writer is done; report errors."""
+    store = Store(db_url)
+    errors, polls = [], 0
+    while True:
+        finished = writer_done.is_set()
+        try:
+            store.list_runs()
+            latest = store.latest_step(run_id)
+            if latest is not None:
+                store.get_rollouts(run_id, step=latest)
+            store.get_metrics(run_id)
+            polls += 1
+        except StorageError as exc:
+            errors.append(str(exc))
+        if finished:
+            break
+    results.put((polls, errors))
+
+
+@pytest.mark.slow
+def test_a_poller_reads_without_errors_while_another_process_writes(db_url):
+    store = Store(db_url)
+    run = store.create_run("busy", {})
+    store.claim_next_run("writer")
+    ctx = multiprocessing.get_context("spawn")
+    writer_done, results = ctx.Event(), ctx.Queue()
+    reader = ctx.Process(target=poll, args=(db_url, run.id, writer_done, results))
+    writer = ctx.Process(target=write_steps, args=(db_url, run.id))
+    reader.start()
+    writer.start()
+    writer.join(timeout=300)
+    writer_done.set()
+    polls, errors = results.get(timeout=60)
+    reader.join(timeout=60)
+    assert writer.exitcode == 0
+    assert errors == []
+    assert polls > 10
+    assert len(store.get_rollouts(run.id)) == STEPS * ROWS_PER_STEP
+    assert store.get_metrics(run.id)["reward"].steps == tuple(range(1, STEPS + 1))
+
+
+@pytest.mark.slow
+def test_two_worker_processes_claim_each_queued_run_exactly_once(db_url, tmp_path):
+    store = Store(db_url)
+    runs = [store.create_run(f"run {i}", preset("cpu-demo", max_steps=3).to_dict()) for i in range(6)]
+    workers = [subprocess.Popen([sys.executable, "-m", "tests.worker_entry", "--db", db_url, "--home", str(tmp_path),
+                                 "--until-idle", "--worker-id", f"w{i}", "--step-seconds", "0.02"],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for i in range(2)]
+    outputs = [worker.communicate(timeout=120)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    finished = [store.get_run(run.id) for run in runs]
+    assert [run.status for run in finished] == ["succeeded"] * 6
+    # A run trained twice would have logged its steps twice, which the unique metric index refuses.
+    assert all(store.get_metrics(run.id)["reward"].steps == (1, 2, 3) for run in runs)
+    claims = [line for output in outputs for line in output.splitlines() if ": running run " in line]
+    assert len(claims) == 6
+    assert {run.worker_id for run in finished} <= {"w0", "w1"}

@@ -1,0 +1,98 @@
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import app
+from storage import Store
+from tests.helpers import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_settings_come_from_flags_then_environment_then_defaults(tmp_path):
+    defaults = app.parse_settings([], env={})
+    assert (defaults.host, defaults.port, defaults.workers) == ("127.0.0.1", 7860, 1)
+    assert defaults.home == Path(".nover_ui").resolve()
+    assert defaults.db == f"sqlite:///{Path('.nover_ui').resolve() / 'nover_ui.db'}"
+    env = {"NOVER_UI_HOME": str(tmp_path), "NOVER_UI_PORT": "9000", "NOVER_UI_WORKERS": "0"}
+    from_env = app.parse_settings([], env=env)
+    assert (from_env.home, from_env.port, from_env.workers) == (tmp_path, 9000, 0)
+    flags = app.parse_settings(["--port", "9100", "--db", "sqlite:///x.db"], env=env)
+    assert (flags.port, flags.db) == (9100, "sqlite:///x.db")
+
+
+def test_negative_worker_count_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        app.parse_settings(["--workers", "-1"], env={})
+    assert "--workers must be >= 0, got -1" in capsys.readouterr().err
+
+
+def test_the_worker_command_runs_the_worker_module_without_a_shell(tmp_path):
+    settings = app.parse_settings(["--home", str(tmp_path)], env={})
+    command = app.worker_command(settings)
+    assert command[:3] == [sys.executable, "-m", "training.worker"]
+    assert command[command.index("--db") + 1] == settings.db
+
+
+def test_supervisor_restarts_a_dead_worker_and_stops_all_on_exit():
+    # Real backoff limits: a dead worker must come back after one short backoff (2 s after a quick death).
+    supervisor = app.WorkerSupervisor([sys.executable, "-c", "import time; time.sleep(600)"], count=2,
+                                      check_interval_s=0.05)
+    supervisor.start()
+    try:
+        first, second = supervisor.pids
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: supervisor.restarts == 1, 10, "the killed worker to be restarted")
+        replacement, still = supervisor.pids
+        assert replacement != first and still == second
+    finally:
+        supervisor.stop(grace_s=5)
+    for pid in supervisor.pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # reaped: no such process
+
+
+def test_a_database_that_cannot_be_opened_fails_at_start_up(tmp_path):
+    result = subprocess.run([sys.executable, "app.py", "--workers", "0", "--home", str(tmp_path),
+                             "--db", f"sqlite:///{tmp_path / 'missing' / 'x.db'}"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "cannot open database" in result.stderr and "unable to open database file" in result.stderr
+
+
+def serving(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_app_serves_the_dashboard_runs_a_worker_and_restarts_it(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "app.py", "--workers", "1", "--port", str(port), "--home", str(tmp_path)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: serving(port), 90, "the dashboard to answer")
+        store = Store(f"sqlite:///{tmp_path / 'nover_ui.db'}")
+        # A config the worker refuses: proves a worker claims runs without waiting for a trainer.
+        first = store.create_run("bad config", {"num_generations": 1})
+        wait_for(lambda: store.get_run(first.id).status == "failed", 60, "the worker to take the run")
+        worker_pid = int(store.get_run(first.id).worker_id.rsplit(":", 1)[1])
+        os.kill(worker_pid, signal.SIGKILL)
+        second = store.create_run("bad config again", {"num_generations": 1})
+        wait_for(lambda: store.get_run(second.id).status == "failed", 60, "a restarted worker to take a run")
+        replacement_pid = int(store.get_run(second.id).worker_id.rsplit(":", 1)[1])
+        assert replacement_pid != worker_pid
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    assert "restarting it" in output
+    with pytest.raises(ProcessLookupError):
+        os.kill(replacement_pid, 0)  # the app stopped its worker on the way out

