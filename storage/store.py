@@ -109,6 +109,14 @@ class Store:
             run.heartbeat_at = utcnow()
             return to_record(RunRecord, run)
 
+    def start_run(self, run_id: int, worker_id: str) -> RunRecord:
+        """Claim one particular queued run (a run started from the command line rather than the queue)."""
+        with self._session("start a run", write=True) as s:
+            run = _run(s, run_id)
+            _transition(run, "running")
+            run.worker_id, run.heartbeat_at = worker_id, utcnow()
+            return to_record(RunRecord, run)
+
     def heartbeat(self, run_id: int, step: int | None = None, total_steps: int | None = None) -> None:
         with self._session("record a heartbeat", write=True) as s:
             _beat(_running_run(s, run_id), step, total_steps)

@@ -105,6 +105,8 @@ class RunConfig:
                               "batch, or not at all.", SCALE_REWARDS)
     num_iterations: int = _opt(1, "grpo", "Optimisation passes over each batch of rollouts (mu).")
     max_grad_norm: float = _opt(1.0, "grpo", "Gradient clipping norm.")
+    gradient_checkpointing: bool = _opt(False, "grpo", "Recompute activations in the backward pass: less "
+                                        "memory for long completions on big models, slower.")
 
     # --- LoRA / QLoRA ---
     lora_r: int = _opt(16, "lora", "LoRA rank: size of the low-rank update matrices.")
@@ -176,6 +178,11 @@ class RunConfig:
         if self.format_weight + self.reasoning_weight + self.efficiency_weight == 0:
             raise ConfigError("format_weight", "format_weight, reasoning_weight and efficiency_weight are "
                               "all 0, so every reward would be 0; set at least one above 0")
+        completions = self.prompts_per_step * self.num_generations
+        if completions % (self.num_processes * self.gradient_accumulation_steps):
+            raise ConfigError("prompts_per_step", f"prompts_per_step x num_generations ({completions} rollouts per "
+                              f"step) must divide evenly over num_processes x gradient_accumulation_steps "
+                              f"({self.num_processes} x {self.gradient_accumulation_steps}); change one of them")
         if self.learning_rate >= 1:
             raise ConfigError("learning_rate", f"learning_rate must be below 1 (LoRA uses ~1e-5 to 1e-4), "
                               f"got {self.learning_rate}")
@@ -224,7 +231,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         model="Qwen/Qwen2.5-7B-Instruct", num_generations=8, prompts_per_step=4, gradient_accumulation_steps=2,
         max_completion_length=1024, temperature=0.6, learning_rate=1e-5, beta=0.1, epsilon=0.1,
         epsilon_high=0.2, lora_r=16, lora_alpha=32, lora_dropout=0.1, proxy_sync_steps=100, proxy_alpha=0.9,
-        max_steps=1000, checkpoint_steps=100,
+        max_steps=1000, checkpoint_steps=100, gradient_checkpointing=True,
+    ),
+    # Inverse incentive training: the creative text is the incentivised intermediate part and a guideline
+    # (rubric) column is the scored target, e.g. data with columns prompt, guideline.
+    "inverse": dict(
+        intermediate_tag="story", final_tag="guideline", reference_column="guideline", format_example=True,
+        efficiency_weight=0.0,
     ),
 }
 

@@ -32,6 +32,8 @@ class RunContext:
     """What a trainer needs besides its config."""
 
     run_id: int
+    home: Path
+    """The data directory (converted models live under home/models)."""
     workdir: Path
     """Folder for this run's checkpoints and scratch files."""
     resume_from: Path | None = None

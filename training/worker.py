@@ -16,13 +16,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from storage import InvalidTransition, RunRecord, StorageError, Store
 from training.config import ConfigError, RunConfig
-from training.interface import RunContext, TrainFn
+from training.interface import RunContext, Sink, TrainFn
 
 HEARTBEAT_INTERVAL_S = 10.0
 HEARTBEAT_TIMEOUT_S = 60.0
@@ -98,9 +98,12 @@ class Heartbeat:
 
 
 def execute_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path,
-                shutdown: threading.Event | None = None,
-                heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S) -> RunRecord:
-    """Train one claimed run and record how it ended: succeeded, cancelled or failed with the error."""
+                shutdown: threading.Event | None = None, heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+                observe: Callable[[Sink], Sink] = lambda sink: sink) -> RunRecord:
+    """Train one claimed run and record how it ended: succeeded, cancelled or failed with the error.
+
+    `observe` may wrap the sink the trainer reports to (e.g. with a progress bar).
+    """
     shutdown = shutdown or threading.Event()
     try:
         config = RunConfig.from_dict(run.config)
@@ -109,9 +112,10 @@ def execute_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path,
     sink = StoreSink(store, run.id, config.max_steps, shutdown)
     try:
         store.heartbeat(run.id, step=0, total_steps=config.max_steps)
-        context = RunContext(run_id=run.id, workdir=home / "runs" / str(run.id), resume_from=_resume_point(store, run))
+        context = RunContext(run_id=run.id, home=home, workdir=home / "runs" / str(run.id),
+                             resume_from=_resume_point(store, run))
         with Heartbeat(store, run.id, heartbeat_interval_s):
-            train_fn(config, sink, context)
+            train_fn(config, observe(sink), context)
         sink.flush()
     except Exception as exc:
         if sink.lost_run:
@@ -123,6 +127,15 @@ def execute_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path,
     if sink.stop_reason == "cancel":
         return _finish(store, run.id, "cancelled")
     return _finish(store, run.id, "succeeded")
+
+
+def train_now(db_url: str, name: str, config: RunConfig, home: Path, train_fn: TrainFn,
+              observe: Callable[[Sink], Sink] = lambda sink: sink) -> RunRecord:
+    """Record a new run in the database and train it in this process right away (training.run --db)."""
+    store = Store(db_url)
+    run = store.create_run(name, config.to_dict())
+    claimed = store.start_run(run.id, f"{socket.gethostname()}:{os.getpid()}")
+    return execute_run(store, claimed, train_fn, home, observe=observe)
 
 
 def run_worker(store: Store, train_fn: TrainFn, home: Path, worker_id: str | None = None, once: bool = False,

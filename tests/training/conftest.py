@@ -1,0 +1,22 @@
+"""The real default model, converted once per test session and shared by the training tests."""
+
+from pathlib import Path
+
+import pytest
+
+MODEL_HOME = Path(__file__).resolve().parents[2] / "test-artifacts" / "model-home"
+
+
+@pytest.fixture(scope="session")
+def model_home() -> Path:
+    """A data directory whose converted default model is reused across tests (and test sessions)."""
+    MODEL_HOME.mkdir(parents=True, exist_ok=True)
+    return MODEL_HOME
+
+
+@pytest.fixture(scope="session")
+def base_and_tokenizer(model_home):
+    from training.config import preset
+    from training.model import load_model
+
+    return load_model(preset("cpu-demo"), model_home)

@@ -1,0 +1,99 @@
+"""Real GRPO training of the default model on CPU: 2 steps of the cpu-demo preset, then a resumed step."""
+
+import threading
+
+import pytest
+import torch
+
+from storage import Store
+from training.config import preset
+from training.interface import RunContext
+from training.trainer import build_trainer, train
+from training.worker import StoreSink, execute_run
+
+pytestmark = pytest.mark.slow
+CONFIG = preset("cpu-demo", max_steps=2, checkpoint_steps=1)
+
+
+@pytest.fixture(scope="module")
+def trained(model_home, tmp_path_factory):
+    """Train 2 steps into a SQLite store; keep the weights before and after."""
+    home = tmp_path_factory.mktemp("home")
+    store = Store(f"sqlite:///{home / 'nover_ui.db'}")
+    run = store.create_run("integration", CONFIG.to_dict())
+    store.claim_next_run("test")
+    sink = StoreSink(store, run.id, CONFIG.max_steps, threading.Event())
+    context = RunContext(run_id=run.id, home=model_home, workdir=home / "runs" / str(run.id))
+    trainer = build_trainer(CONFIG, sink, context)
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    trainer.train()
+    after = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    store.finish_run(run.id, "succeeded")
+    return store, run.id, before, after, context
+
+
+def test_lora_weights_moved_and_base_weights_did_not(trained):
+    _, _, before, after, _ = trained
+    policy = [n for n in before if "lora_" in n and ".default." in n]
+    base = [n for n in before if "lora_" not in n]
+    assert policy and base
+    assert any(not torch.equal(before[n], after[n]) for n in policy)
+    assert all(torch.equal(before[n], after[n]) for n in base)
+
+
+def test_every_step_wrote_metrics_with_every_reward_component(trained):
+    store, run_id, *_ = trained
+    metrics = store.get_metrics(run_id)
+    for key in ("reward", "reward_std", "rewards/format/mean", "rewards/reasoning/mean", "rewards/efficiency/mean",
+                "nover/perplexity/mean", "frac_reward_zero_std", "completions/mean_length", "loss", "entropy",
+                "step_time"):
+        assert metrics[key].steps == (1, 2), key
+    assert store.get_run(run_id).step == 2
+
+
+def test_every_rollout_was_stored_with_its_rewards_and_advantage(trained):
+    store, run_id, *_ = trained
+    rollouts = store.get_rollouts(run_id)
+    assert [r.step for r in rollouts] == [1] * 8 + [2] * 8
+    for r in rollouts:
+        assert r.reward == pytest.approx(r.reward_format + r.reward_reasoning + r.reward_efficiency)
+        assert r.advantage is not None and r.completion_tokens > 0
+        assert (r.perplexity is not None) == r.format_valid == (r.reasoning_tokens is not None)
+        assert "baseline_nll" in r.extras
+        if r.format_valid:
+            assert len(r.extras["target_nll"]) == len(r.extras["baseline_nll"])
+    for step in (1, 2):
+        group = [r for r in rollouts if r.step == step]
+        assert [r.sample_index for r in group] == list(range(8)) and {r.group_index for r in group} == {0}
+        # GRPO advantages of one group are centred on zero.
+        assert sum(r.advantage for r in group) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_checkpoints_hold_policy_and_proxy(trained):
+    store, run_id, *_ , context = trained
+    checkpoints = store.list_checkpoints(run_id)
+    assert [c.step for c in checkpoints] == [1, 2]
+    last = context.workdir / "checkpoint-2"
+    for needed in ("adapter_model.safetensors", "ref/adapter_model.safetensors", "optimizer.pt", "trainer_state.json"):
+        assert (last / needed).exists(), needed
+
+
+def test_a_resumed_run_continues_from_its_parents_checkpoint(trained, model_home):
+    store, parent_id, *_ = trained
+    child = store.create_run("resumed", {**CONFIG.to_dict(), "max_steps": 3}, parent_id=parent_id)
+    claimed = store.claim_next_run("test")
+    done = execute_run(store, claimed, train, model_home)
+    assert done.status == "succeeded", done.error
+    assert store.get_metrics(child.id)["reward"].steps == (3,)
+    assert {r.step for r in store.get_rollouts(child.id)} == {3}
+
+
+def test_a_model_that_does_not_exist_fails_the_run_saying_what_was_tried(model_home, store, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # this machine has no hub access
+    run = store.create_run("bad model", preset("cpu-demo", model="no-such-org/no-such-model").to_dict())
+    done = execute_run(store, store.claim_next_run("test"), train, model_home)
+    assert done.status == "failed"
+    assert "ModelLoadError" in done.error and "tried" in done.error and "no-such-org/no-such-model" in done.error
+    assert store.get_metrics(run.id) == {}

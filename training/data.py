@@ -1,0 +1,261 @@
+"""Training data: read a table of (prompt, reference) rows and clean it into Examples.
+
+The UI calls `load_examples` when a run is queued, so every problem with the data (a missing file, a
+wrong column name, an unknown split, no usable rows) is reported there, with what to do about it, rather
+than minutes later inside a worker. Only pandas at module level: `datasets` is imported inside the one
+branch that needs it, and torch never.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from training.config import DEMO_DATASET
+
+
+class DataError(ValueError):
+    """The data cannot be used; the message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    """Stable content hash of prompt and reference (16 hex chars): the same row gets the same id in every run."""
+    prompt: str
+    reference: str
+    split: str | None
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    examples: tuple[Example, ...]
+    skipped: tuple[tuple[int, str], ...]
+    """(row number, reason) of each row left out; rows are numbered from 1 in source order, header not counted."""
+    columns: tuple[str, ...]
+    source: str
+    truncated: int = 0
+    """Usable rows left out because of max_rows."""
+
+    def summary(self) -> str:
+        """One line for people, e.g. '412 usable rows of 420 (8 skipped: 5 empty reference, 3 empty prompt)'."""
+        usable = len(self.examples) + self.truncated
+        text = f"{_rows(usable, 'usable row')} of {usable + len(self.skipped)}"
+        if self.skipped:
+            reasons = Counter(reason for _, reason in self.skipped).most_common()
+            text += f" ({len(self.skipped)} skipped: {', '.join(f'{n} {reason}' for reason, n in reasons)})"
+        if self.truncated:
+            text += f"; using the first {len(self.examples)}"
+        return text
+
+
+def example_id(prompt: str, reference: str) -> str:
+    # The unit separator keeps ("ab", "c") and ("a", "bc") apart.
+    return hashlib.sha256(f"{prompt}\x1f{reference}".encode()).hexdigest()[:16]
+
+
+# ---- reading files --------------------------------------------------------------------------------------
+
+def read_table(path: str | Path, max_bytes: int = 200 * 2**20) -> pd.DataFrame:
+    """Read a CSV, JSON Lines or Parquet file (by suffix) into a frame of text cells, None where missing."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}; check the path (relative paths start at the folder "
+                        f"the worker runs in)")
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(f"{path.name}: unknown file type {path.suffix or '(no suffix)'!r}; use one of "
+                        f"{', '.join(_READERS)} (CSV, JSON Lines or Parquet)")
+    size = path.stat().st_size
+    if size > max_bytes:
+        # Checked before reading: a huge upload must not take the UI process's memory with it.
+        raise DataError(f"{path.name} is {_size(size)}, over the {_size(max_bytes)} limit; use a smaller "
+                        f"file (fewer rows) or a Hugging Face dataset id")
+    if size == 0:
+        raise DataError(f"{path.name} is empty; it needs a header with the prompt and reference columns and "
+                        f"at least one row")
+    frame = reader(path)
+    frame.columns = [str(column) for column in frame.columns]
+    return _as_text(frame)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        # Everything as text, and only truly empty cells as missing: a reference "None" or "NA" is an answer.
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path.name} has no header row; the first line must name the columns") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path.name} is not a readable CSV file ({_first_line(exc)}); check the quoting and "
+                        f"that every row has as many fields as the header, and save it as UTF-8") from None
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path.name} is not UTF-8 text; save it as UTF-8 JSON Lines") from None
+    if not text.strip():
+        raise DataError(f"{path.name} has only blank lines; write one JSON object per line")
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        # A plain JSON array of objects is what many tools export under .json; accept it too.
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        return _records_frame(path, list(enumerate(records, start=1)), "item")
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path.name} line {number} is not valid JSON ({exc.msg}); each line of a JSON "
+                            f"Lines file must hold one complete JSON object") from None
+    return _records_frame(path, records, "line")
+
+
+def _records_frame(path: Path, records: list[tuple[int, Any]], unit: str) -> pd.DataFrame:
+    for number, record in records:
+        if not isinstance(record, dict):
+            raise DataError(f"{path.name} {unit} {number} is a JSON {type(record).__name__}, not an object; "
+                            f"write each row as {{\"prompt\": ..., \"reference\": ...}}")
+    return pd.DataFrame.from_records([record for _, record in records])
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError, its IO errors are OSErrors
+        raise DataError(f"{path.name} is not a readable Parquet file ({_first_line(exc)}); check that it was "
+                        f"written as Parquet, or rename it to its real type") from None
+
+
+_READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    ".csv": _read_csv, ".jsonl": _read_jsonl, ".json": _read_jsonl, ".parquet": _read_parquet,
+}
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as str, or None where missing, whatever types the file format produced."""
+    # Built row by row with dtype=object: DataFrame.map would turn the Nones back into NaN.
+    cells = [[_cell_text(value) for value in row] for row in frame.itertuples(index=False, name=None)]
+    return pd.DataFrame(cells, columns=list(frame.columns), dtype=object)
+
+
+def _cell_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "tolist"):  # numpy scalars and arrays (Parquet list columns) to plain Python
+        value = value.tolist()
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+# ---- choosing and cleaning rows -------------------------------------------------------------------------
+
+def load_examples(source: str, prompt_column: str = "prompt", reference_column: str = "reference",
+                  split_column: str = "split", split: str | None = "train",
+                  max_rows: int | None = None) -> LoadedData:
+    """Load `source` ('builtin:demo', a data file, a dataset folder or a Hugging Face dataset id) as Examples."""
+    if max_rows is not None and max_rows < 1:
+        raise DataError(f"max_rows must be at least 1, got {max_rows}; leave it empty to use every row")
+    table, loaded_split = _load_table(source, split)
+    columns = tuple(table.columns)
+    missing = [name for name in (prompt_column, reference_column) if name not in columns]
+    if missing:
+        raise DataError(f"{source}: no column {' or '.join(map(repr, missing))}; the columns are "
+                        f"{', '.join(map(repr, columns)) or '(none)'}; set prompt_column and reference_column "
+                        f"to the ones holding the question and the reference answer")
+
+    has_splits = split_column in columns
+    row_splits = [_strip(value) or None for value in table[split_column]] if has_splits else [loaded_split] * len(table)
+    if has_splits and split is not None and split not in row_splits:
+        present = sorted({value for value in row_splits if value})
+        raise DataError(f"{source}: no rows of split {split!r}; the {split_column!r} column holds "
+                        f"{', '.join(map(repr, present)) or 'only empty values'}; set the split to one of them")
+
+    examples: list[Example] = []
+    skipped: list[tuple[int, str]] = []
+    rows = zip(table[prompt_column], table[reference_column], row_splits)
+    for number, (prompt, reference, row_split) in enumerate(rows, start=1):
+        if has_splits and split is not None and row_split != split:
+            continue
+        prompt, reference = _strip(prompt), _strip(reference)
+        empty = [name for name, text in (("prompt", prompt), ("reference", reference)) if not text]
+        if empty:
+            skipped.append((number, "empty " + " and ".join(empty)))
+            continue
+        examples.append(Example(example_id(prompt, reference), prompt, reference, row_split))
+
+    if not examples:
+        which = f" of split {split!r}" if has_splits and split is not None else ""
+        if not skipped:
+            raise DataError(f"{source} has no rows{which}; add rows or choose another split")
+        raise DataError(f"{source} has no usable rows: all {_rows(len(skipped), 'row')}{which} have an empty "
+                        f"prompt or reference (first: row {skipped[0][0]}, {skipped[0][1]}); check that "
+                        f"prompt_column and reference_column name the right columns")
+    truncated = 0
+    if max_rows is not None and len(examples) > max_rows:
+        truncated = len(examples) - max_rows
+        examples = examples[:max_rows]
+    return LoadedData(tuple(examples), tuple(skipped), columns, source, truncated)
+
+
+def _load_table(source: str, split: str | None) -> tuple[pd.DataFrame, str | None]:
+    """The raw table and, for a dataset loaded by split name, that name (rows carry it when no column does)."""
+    if source == DEMO_DATASET:
+        from training.demo_data import demo_rows
+
+        return pd.DataFrame(demo_rows()), None
+    path = Path(source).expanduser()
+    # A name with a table suffix is meant as a file even when it does not exist: say "not found", not "hub".
+    if path.is_file() or (not path.is_dir() and path.suffix.lower() in _READERS):
+        return read_table(path), None
+    return _load_dataset(source, split or "train"), split or "train"
+
+
+def _load_dataset(source: str, split: str) -> pd.DataFrame:
+    import datasets  # slow to import and only needed here; keeps file and demo loading light
+
+    try:
+        dataset = datasets.load_dataset(source, split=split)
+    # The hub raises many types (no network, unknown id, unknown split, bad files); all need the same advice.
+    except Exception as exc:
+        raise DataError(f"could not load dataset {source!r}: {_first_line(exc)}; check the id, or use a local "
+                        f"CSV/JSONL/Parquet file") from exc
+    frame = dataset.to_pandas()
+    frame.columns = [str(column) for column in frame.columns]
+    return _as_text(frame)
+
+
+def _strip(value: str | None) -> str:
+    return value.strip() if value else ""
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _rows(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("MB", 2**20), ("KB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"

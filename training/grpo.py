@@ -1,0 +1,195 @@
+"""NOVER on TRL's GRPOTrainer: reward functions sharing one scorer per step, and thin callbacks to the sink."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from accelerate.utils import gather_object
+from transformers import TrainerCallback
+from trl import GRPOTrainer
+
+from training.config import RunConfig
+from training.interface import Sink
+from training.prompts import completion_with_prefill
+from training.rewards import format_valid, verifier_rewards
+from training.scorer import NoverScorer, ScoredRollout, mean_finite
+
+
+@dataclass
+class ScoredBatch:
+    """This process's rollouts of the step being generated, as the reward functions saw and scored them."""
+
+    prompts: list[str]
+    completions: list[str]
+    completion_tokens: list[int]
+    truncated: list[bool]
+    references: list[str]
+    scored: list[ScoredRollout]
+
+
+class NoverRewards:
+    """Reward functions for TRL. TRL calls each in turn with the same batch; the first call scores it once.
+
+    Each returns one raw component per rollout; GRPOConfig.reward_weights applies w_f, w_r, w_e, so TRL's
+    sum equals w_f*R_f + [R_f = 1]*(w_r*R_r + w_e*R_e) (R_r and R_e are 0 for an invalid rollout).
+    """
+
+    def __init__(self, config: RunConfig, eos_token_ids: set[int]):
+        self.config, self.eos_token_ids = config, eos_token_ids
+        self.scorer: NoverScorer | None = None
+        """Set once the trainer has built the PEFT model the scorer runs; needed for the NOVER reward only."""
+        self.batch: ScoredBatch | None = None
+        self._key: tuple | None = None
+
+    def functions(self) -> tuple[list[Callable[..., list[float]]], list[float]]:
+        c = self.config
+        if c.reward == "verifier":
+            return [self.format, self.verifier], [c.format_weight, 1.0]
+        return [self.format, self.reasoning, self.efficiency], [c.format_weight, c.reasoning_weight,
+                                                                 c.efficiency_weight]
+
+    def format(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]
+        return [s.rewards.format for s in self._score(prompts, completions, **kwargs)]
+
+    def reasoning(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]
+        return [s.rewards.reasoning for s in self._score(prompts, completions, **kwargs)]
+
+    def efficiency(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]
+        return [s.rewards.efficiency for s in self._score(prompts, completions, **kwargs)]
+
+    def verifier(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]
+        return [s.rewards.reasoning for s in self._score(prompts, completions, **kwargs)]
+
+    def _score(self, prompts: list[str], completions: list[str], completion_ids: list[list[int]],
+               example_id: list[str], reference: list[str], log_metric: Callable[[str, float], None] | None = None,
+               **_: Any) -> list[ScoredRollout]:
+        key = (tuple(prompts), tuple(completions))
+        if key != self._key:
+            if self.config.reward == "verifier":
+                scored = self._verify(completions, example_id, reference)
+            else:
+                assert self.scorer is not None, "NoverRewards.scorer must be set before training starts"
+                scored = self.scorer.score(prompts, completions, example_id, reference)
+            limit = self.config.max_completion_length
+            self.batch = ScoredBatch(list(prompts), list(completions), [len(ids) for ids in completion_ids],
+                                     [len(ids) >= limit and ids[-1] not in self.eos_token_ids for ids in completion_ids],
+                                     list(reference), scored)
+            self._key = key
+            if log_metric is not None:
+                log_metric("nover/perplexity/mean", mean_finite([s.perplexity for s in scored]))
+        assert self.batch is not None
+        return self.batch.scored
+
+    def _verify(self, completions: Sequence[str], example_ids: Sequence[str],
+                references: Sequence[str]) -> list[ScoredRollout]:
+        c = self.config
+        parsed = [format_valid(completion_with_prefill(text, c), c.intermediate_tag, c.final_tag) for text in completions]
+        rewards = [verifier_rewards([answer], reference, [ok], c.verifier_match, c.numeric_tolerance,
+                                    c.format_weight)[0] for (ok, _, answer), reference in zip(parsed, references)]
+        return [ScoredRollout(example_id, ok, reasoning, answer, None, None, reward, None)
+                for example_id, (ok, reasoning, answer), reward in zip(example_ids, parsed, rewards)]
+
+
+class NoverGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer plus one hook: after TRL scores a generation batch, the rollouts are reported together with
+    the advantages TRL computed for them (TRL keeps no per-rollout record of the advantages it uses)."""
+
+    on_rollouts: Callable[[list[float]], None] | None = None
+
+    def _generate_and_score_completions(self, inputs):  # type: ignore[no-untyped-def]
+        output = super()._generate_and_score_completions(inputs)
+        if self.on_rollouts is not None and self.model.training:
+            self.on_rollouts(output["advantages"].tolist())
+        return output
+
+
+def rollout_rows(batch: ScoredBatch, advantages: Sequence[float]) -> list[dict[str, Any]]:
+    """This process's rollouts as rows for the sink; group/sample indices are assigned after gathering."""
+    rows = []
+    for i, scored in enumerate(batch.scored):
+        rows.append(dict(
+            example_id=scored.example_id, prompt=batch.prompts[i], reference=batch.references[i],
+            completion=batch.completions[i], reasoning=scored.reasoning, answer=scored.answer,
+            reward=scored.rewards.total, reward_format=scored.rewards.format,
+            reward_reasoning=scored.rewards.reasoning, reward_efficiency=scored.rewards.efficiency,
+            perplexity=scored.perplexity, reasoning_tokens=scored.reasoning_tokens,
+            completion_tokens=batch.completion_tokens[i], advantage=advantages[i], truncated=batch.truncated[i],
+            format_valid=scored.valid,
+            extras={"target_nll": list(scored.target_nll)} if scored.target_nll is not None else None,
+        ))
+    return rows
+
+
+def number_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each row its group index (order of first appearance of its prompt) and its index in the group."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row.pop("example_id"), []).append(row)
+    numbered = []
+    for group_index, members in enumerate(groups.values()):
+        for sample_index, row in enumerate(members):
+            numbered.append({**row, "group_index": group_index, "sample_index": sample_index})
+    return numbered
+
+
+class RolloutReporter:
+    """Bound to NoverGRPOTrainer.on_rollouts: gathers every process's rollouts to the main one, reports them."""
+
+    def __init__(self, trainer: NoverGRPOTrainer, rewards: NoverRewards, sink: Sink,
+                 baseline: Callable[[list[str], list[str]], list[list[float]]] | None):
+        self.trainer, self.rewards, self.sink, self.baseline = trainer, rewards, sink, baseline
+
+    def __call__(self, advantages: list[float]) -> None:
+        assert self.rewards.batch is not None, "TRL scored a batch without calling the NOVER reward functions"
+        rows = gather_object(rollout_rows(self.rewards.batch, advantages))
+        if not self.trainer.is_world_process_zero():
+            return
+        rows = number_groups(rows)
+        if self.baseline is not None:
+            self._add_baseline(rows)
+        # Generation happens before the optimizer step it feeds, so these rollouts belong to the next step.
+        self.sink.log_rollouts(self.trainer.state.global_step + 1, rows)
+
+    def _add_baseline(self, rows: list[dict[str, Any]]) -> None:
+        """Per prompt, the reference's per-token NLL with no reasoning (for the dashboard's token view)."""
+        firsts = [row for row in rows if row["sample_index"] == 0]
+        nll = self.baseline([row["prompt"] for row in firsts], [row["reference"] for row in firsts])
+        by_group = {row["group_index"]: values for row, values in zip(firsts, nll)}
+        for row in rows:
+            row["extras"] = {**(row["extras"] or {}), "baseline_nll": by_group[row["group_index"]]}
+
+
+class SinkCallback(TrainerCallback):
+    """Reports each step's metrics (and checkpoints) to the sink; stops training when the sink asks."""
+
+    def __init__(self, sink: Sink):
+        self.sink = sink
+        self._step_started = time.perf_counter()
+        self._step_time = math.nan
+
+    def on_step_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+        self._step_started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+        self._step_time = time.perf_counter() - self._step_started
+        if state.is_world_process_zero and self.sink.should_stop():
+            control.should_training_stop = True
+        if control.should_training_stop or state.global_step >= state.max_steps:
+            control.should_save = True  # a stopped or finished run can always be resumed or evaluated
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return  # the end-of-training summary has no "loss" and duplicates the last step
+        metrics = {key: float(value) for key, value in logs.items()
+                   if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
+        if math.isfinite(self._step_time):
+            metrics["step_time"] = self._step_time
+        self.sink.log_metrics(state.global_step, metrics)
+
+    def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+        if state.is_world_process_zero:
+            self.sink.log_checkpoint(state.global_step, f"{args.output_dir}/checkpoint-{state.global_step}")
