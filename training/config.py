@@ -223,8 +223,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (DESIGN.md: without them the 135M model produces no format-valid rollout and NOVER has no signal).
     "cpu-demo": dict(
         dataset=DEMO_DATASET, format_example=True, prefill_intermediate=True, num_generations=8,
-        prompts_per_step=1, max_completion_length=96, temperature=0.7, learning_rate=5e-5, beta=0.0,
-        proxy_sync_steps=10, max_steps=40, checkpoint_steps=20, lora_dropout=0.0,
+        prompts_per_step=1, max_completion_length=64, temperature=0.7, learning_rate=1e-4, beta=0.0,
+        proxy_sync_steps=8, max_steps=24, checkpoint_steps=8, lora_dropout=0.0,
     ),
     # The paper-era recipe (Liu et al., 2025) for one GPU-class run.
     "paper": dict(

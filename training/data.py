@@ -214,6 +214,12 @@ def load_examples(source: str, prompt_column: str = "prompt", reference_column: 
     return LoadedData(tuple(examples), tuple(skipped), columns, source, truncated)
 
 
+def is_hub_dataset(source: str) -> bool:
+    """True when `source` would be fetched from the Hugging Face hub (not the demo set, not a local path)."""
+    path = Path(source).expanduser()
+    return source != DEMO_DATASET and not path.exists() and path.suffix.lower() not in _READERS
+
+
 def _load_table(source: str, split: str | None) -> tuple[pd.DataFrame, str | None]:
     """The raw table and, for a dataset loaded by split name, that name (rows carry it when no column does)."""
     if source == DEMO_DATASET:

@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from accelerate.utils import gather_object
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list, gather_object
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
@@ -176,7 +177,10 @@ class SinkCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
         self._step_time = time.perf_counter() - self._step_started
-        if state.is_world_process_zero and self.sink.should_stop():
+        stop = state.is_world_process_zero and self.sink.should_stop()
+        if PartialState().num_processes > 1:
+            stop = broadcast_object_list([stop])[0]  # every process must leave the loop at the same step
+        if stop:
             control.should_training_stop = True
         if control.should_training_stop or state.global_step >= state.max_steps:
             control.should_save = True  # a stopped or finished run can always be resumed or evaluated

@@ -70,6 +70,20 @@ def target_token_nll(model: torch.nn.Module, tokenizer, prefixes: Sequence[str],
     return results
 
 
+def reasoning_prefix(prompt: str, reasoning: str, config: RunConfig) -> str:
+    """The prompt as the policy saw it, then the reasoning block (a prefilled opening tag belongs to the block)."""
+    tag = config.intermediate_tag
+    opening = f"<{tag}>\n"
+    if config.prefill_intermediate and prompt.endswith(opening):
+        prompt = prompt[: -len(opening)]
+    return f"{prompt}<{tag}>\n{reasoning}\n</{tag}>\n"
+
+
+def reference_target(reference: str, config: RunConfig) -> str:
+    """The scored text: the reference wrapped in the final tags."""
+    return f"\n<{config.final_tag}>\n{reference}\n</{config.final_tag}>"
+
+
 class NoverScorer:
     """Scores rollouts with a proxy model; `proxy()` is a context manager that makes the model act as it."""
 
@@ -113,16 +127,10 @@ class NoverScorer:
                                     [self.target(r) for r in references])
 
     def reasoning_prefix(self, prompt: str, reasoning: str) -> str:
-        """The prompt as the policy saw it, then the reasoning block (the prefill is part of that block)."""
-        tag = self.config.intermediate_tag
-        opening = f"<{tag}>\n"
-        if self.config.prefill_intermediate and prompt.endswith(opening):
-            prompt = prompt[: -len(opening)]
-        return f"{prompt}<{tag}>\n{reasoning}\n</{tag}>\n"
+        return reasoning_prefix(prompt, reasoning, self.config)
 
     def target(self, reference: str) -> str:
-        tag = self.config.final_tag
-        return f"\n<{tag}>\n{reference}\n</{tag}>"
+        return reference_target(reference, self.config)
 
     def _rank(self, rollouts: list[tuple[str, bool, float | None, int | None]]) -> list[RewardBreakdown]:
         groups: dict[str, list[int]] = {}

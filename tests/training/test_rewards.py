@@ -271,3 +271,11 @@ def test_verifier_rewards_give_correctness_only_to_valid_rollouts():
 def test_verifier_rewards_length_mismatch():
     with pytest.raises(ValueError, match="lengths 2 and 1"):
         verifier_rewards(["a", "b"], "a", [True])
+
+
+def test_the_worked_examples_in_the_docstrings_hold():
+    import doctest
+
+    import training.rewards
+
+    assert doctest.testmod(training.rewards).failed == 0

@@ -49,6 +49,7 @@ def test_every_step_wrote_metrics_with_every_reward_component(trained):
                 "step_time"):
         assert metrics[key].steps == (1, 2), key
     assert store.get_run(run_id).step == 2
+    assert metrics["data/prompts"].values == (296.0,) and metrics["data/skipped_rows"].values == (0.0,)
 
 
 def test_every_rollout_was_stored_with_its_rewards_and_advantage(trained):
@@ -96,4 +97,4 @@ def test_a_model_that_does_not_exist_fails_the_run_saying_what_was_tried(model_h
     done = execute_run(store, store.claim_next_run("test"), train, model_home)
     assert done.status == "failed"
     assert "ModelLoadError" in done.error and "tried" in done.error and "no-such-org/no-such-model" in done.error
-    assert store.get_metrics(run.id) == {}
+    assert set(store.get_metrics(run.id)) == {"data/prompts", "data/skipped_rows"}  # data loaded, no step ran
