@@ -269,3 +269,12 @@ def test_sqlite_settings_are_applied_on_every_connection(store):
         pragmas = {name: s.connection().exec_driver_sql(f"PRAGMA {name}").scalar()
                    for name in ("journal_mode", "foreign_keys", "busy_timeout")}
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000}
+
+
+def test_start_run_claims_one_particular_queued_run(store):
+    older, wanted = store.create_run("older", {}), store.create_run("wanted", {})
+    started = store.start_run(wanted.id, "cli")
+    assert (started.status, started.worker_id) == ("running", "cli") and started.started_at is not None
+    assert store.get_run(older.id).status == "queued"
+    with pytest.raises(InvalidTransition):
+        store.start_run(wanted.id, "cli")
