@@ -12,7 +12,7 @@ from training.data import DataError, Example, LoadedData, example_id, load_examp
 from training.demo_data import demo_rows
 from training.prompts import has_instruction
 
-GT_CSV = Path("/work/shared/data/nover/gt.csv")
+GT_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "nover" / "gt.csv"  # ../shared
 
 
 def write_csv(path: Path, text: str) -> Path:

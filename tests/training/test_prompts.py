@@ -8,7 +8,7 @@ from training.config import PROMPT_TEMPLATES, RunConfig
 from training.prompts import (build_messages, build_prompt, completion_with_prefill, has_instruction, instruction,
                               nover_instruction)
 
-GT_CSV = Path("/work/shared/data/nover/gt.csv")
+GT_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "nover" / "gt.csv"  # ../shared
 QUESTION = "Mia has 3 apples and buys 4 more. How many apples does she have now?"
 
 
