@@ -11,6 +11,7 @@ the trained model's own calibration. The checkpoints stay in --out for further e
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from pathlib import Path
@@ -64,7 +65,8 @@ def main() -> None:
     steps = sorted(step for step in sink.metrics if step > 0)  # step 0 holds the data summary
     if steps:
         def mean_of(key: str, chosen: list[int]) -> float:
-            return statistics.mean(sink.metrics[s][key] for s in chosen)
+            # A step with no format-valid rollout logs no perplexity: NaN shows it rather than hiding it.
+            return statistics.mean(sink.metrics[s].get(key, math.nan) for s in chosen)
         print(f"median step {statistics.median(sink.metrics[s]['step_time'] for s in steps):.1f} s")
         for key in ("reward", "rewards/format/mean", "rewards/reasoning/mean", "nover/perplexity/mean"):
             print(f"  {key:<24} first 5 steps {mean_of(key, steps[:5]):.3f}  last 5 steps {mean_of(key, steps[-5:]):.3f}")
