@@ -21,7 +21,7 @@ from training.config import RunConfig
 from training.data import load_examples
 from training.grpo import NoverGRPOTrainer, NoverRewards, RolloutReporter, SinkCallback
 from training.interface import RunContext, Sink
-from training.model import load_model, lora_config
+from training.model import load_model, lora_config, model_summary
 from training.prompts import build_prompt
 from training.proxy import ProxySyncCallback, add_proxy, load_proxy, proxy_active
 from training.scorer import NoverScorer
@@ -50,6 +50,7 @@ def build_trainer(config: RunConfig, sink: Sink, context: RunContext) -> NoverGR
                                reward_funcs=functions)
     model = trainer.model  # the PEFT model TRL wrapped around the base weights
     add_proxy(model)
+    print(f"model: {model_summary(model)}", file=sys.stderr)
     if context.resume_from is not None:
         load_proxy(model, context.resume_from)
     scorer = NoverScorer(model, tokenizer, config, proxy=lambda: proxy_active(model), gather=gather_object,
