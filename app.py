@@ -1,9 +1,10 @@
 """Start nover_ui: open the database, start the training worker process(es), serve the dashboard.
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--home ./.nover_ui] [--db URL] [--workers 1]
+    python app.py [--host 127.0.0.1] [--port 7860] [--home ./.nover_ui] [--db URL] [--workers 1] [--share]
+                  [--root-path /prefix] [--read-only]
 
 Every flag has an environment variable (NOVER_UI_HOST, NOVER_UI_PORT, NOVER_UI_HOME, NOVER_UI_DB,
-NOVER_UI_WORKERS); a flag wins over its variable.
+NOVER_UI_WORKERS, NOVER_UI_ROOT_PATH, NOVER_UI_READ_ONLY); a flag wins over its variable.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home; must precede the gradio import
 
-from nover_ui.app import build_app  # noqa: E402
+from nover_ui.app import APP_CSS, build_app  # noqa: E402
+from nover_ui.uploads import UPLOAD_LIMIT_BYTES  # noqa: E402
 from storage import StorageError, Store  # noqa: E402
 
 STALE_CHECK_INTERVAL_S = 15.0
@@ -37,6 +39,7 @@ class Settings:
     share: bool
     root_path: str
     heartbeat_timeout_s: float
+    read_only: bool
 
 
 def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> Settings:
@@ -54,6 +57,9 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
     parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
     parser.add_argument("--root-path", default=env.get("NOVER_UI_ROOT_PATH", ""),
                         help="URL prefix when served behind a reverse proxy (env NOVER_UI_ROOT_PATH)")
+    parser.add_argument("--read-only", action="store_true",
+                        default=env.get("NOVER_UI_READ_ONLY", "").lower() in ("1", "true", "yes"),
+                        help="show runs but refuse to queue, cancel, resume or delete any (env NOVER_UI_READ_ONLY)")
     parser.add_argument("--heartbeat-timeout", type=float, default=HEARTBEAT_TIMEOUT_S,
                         help="seconds without a heartbeat after which a running run is marked failed")
     args = parser.parse_args(argv)
@@ -62,7 +68,7 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
     home = args.home.expanduser().resolve()
     return Settings(host=args.host, port=args.port, home=home, db=args.db or f"sqlite:///{home / 'nover_ui.db'}",
                     workers=args.workers, share=args.share, root_path=args.root_path,
-                    heartbeat_timeout_s=args.heartbeat_timeout)
+                    heartbeat_timeout_s=args.heartbeat_timeout, read_only=args.read_only)
 
 
 def worker_command(settings: Settings) -> list[str]:
@@ -166,8 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     threading.Thread(target=watch_stale_runs, args=(store, settings.heartbeat_timeout_s, stop), daemon=True).start()
     supervisor.start()
     try:
-        build_app(store).launch(server_name=settings.host, server_port=settings.port, share=settings.share,
-                                root_path=settings.root_path or None)
+        app = build_app(store, settings.home, settings.read_only)
+        app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
+                   root_path=settings.root_path or None, css=APP_CSS, max_file_size=UPLOAD_LIMIT_BYTES)
     except KeyboardInterrupt:
         pass  # Ctrl+C while the server was still starting
     except OSError as exc:

@@ -2,12 +2,14 @@
 
     .venv/bin/python -m bench.bench_proxy_memory
 
-Each variant runs in a fresh process (peak RSS cannot be reset within one): load the model, wrap it with
-LoRA, make the proxy, run one scoring forward through the proxy (8 x 256 tokens), then one training
-forward/backward through the policy. Reported, as memory above the RSS after imports:
-  model+proxy  peak after the scoring forward: weights of policy and proxy plus scoring activations
-  full step    peak after the backward too: adds training activations, the same in both variants, so on a
-               small model with a long batch they dominate and pull the ratio towards 1
+Each variant runs in a fresh process (peak RSS cannot be reset within one): load the model and page its weights
+in (safetensors weights are memory-mapped and only become resident when first read), wrap it with LoRA, make the
+proxy, run one scoring forward through the proxy (8 x 256 tokens), then one training forward/backward through the
+policy. Reported, as memory above the RSS after imports:
+  weights+proxy  resident after making the proxy: policy weights and proxy, no activations
+  +scoring       peak after the scoring forward: adds the scoring activations (the same size in both variants)
+  full step      peak after the backward too: adds training activations, also the same in both variants, so on a
+                 small model with a long batch they dominate and pull the ratio towards 1
 Models: the default SmolLM2-135M and a 0.5B-class config with random weights (Qwen2.5-0.5B shapes).
 """
 
@@ -46,20 +48,25 @@ def measure(model_name: str, variant: str, home: str) -> dict:
         shapes = Qwen2Config(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
                              num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True)
         base = AutoModelForCausalLM.from_config(shapes)
+    with torch.no_grad():
+        sum(float(p.sum()) for p in base.parameters())  # page the memory-mapped weights in, as a forward would
     model = get_peft_model(base, lora_config(config))
     ids = torch.randint(0, 1000, (8, 256))
     if variant == "adapter":
         add_proxy(model)
+        weights = rss_mb()
         with torch.no_grad(), proxy_active(model):
             model(input_ids=ids, logits_to_keep=32)
     else:
         proxy = copy.deepcopy(model)  # what the public NOVER code did
         proxy.requires_grad_(False)
+        weights = rss_mb()
         with torch.no_grad():
             proxy(input_ids=ids, logits_to_keep=32)
     scoring_peak = peak_mb()
     model(input_ids=ids, logits_to_keep=32).logits.float().logsumexp(-1).mean().backward()
-    return {"model+proxy": scoring_peak - after_imports, "full step": peak_mb() - after_imports}
+    return {"weights+proxy": weights - after_imports, "+scoring": scoring_peak - after_imports,
+            "full step": peak_mb() - after_imports}
 
 
 def peak_mb() -> float:
@@ -78,8 +85,8 @@ def main() -> None:
                                  capture_output=True, text=True, check=True)
             results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
         a, c = results["adapter"], results["deepcopy"]
-        for what in ("model+proxy", "full step"):
-            print(f"{model_name:>10} {what:>11}: adapter {a[what]:7.0f} MB  deep copy {c[what]:7.0f} MB  "
+        for what in ("weights+proxy", "+scoring", "full step"):
+            print(f"{model_name:>10} {what:>13}: adapter {a[what]:7.0f} MB  deep copy {c[what]:7.0f} MB  "
                   f"ratio {a[what] / c[what]:.2f}")
 
 

@@ -1,39 +1,130 @@
-"""The Runs tab: every run with its status and progress, re-read from the Store on a timer."""
+"""The Runs tab: every run with its status and progress, re-read from the Store on a timer, and its actions."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from storage import RunRecord, Store
+from nover_ui.config_form import config_to_values
+from nover_ui.run_actions import ActionRefused, cancel_run, delete_run, resume_run
+from nover_ui.train_tab import TrainForm
+from storage import RunRecord, StorageError, Store
+from training.config import ConfigError, RunConfig
 
-RUN_COLUMNS = ["id", "name", "status", "progress", "created", "started", "finished", "worker", "error"]
-COLUMN_WIDTHS = ["50px", "16%", "90px", "120px", "165px", "165px", "165px", "130px", "24%"]
+RUN_COLUMNS = ["id", "name", "status", "progress", "step time", "ETA", "created", "started", "finished", "worker",
+               "error"]
+COLUMN_WIDTHS = ["50px", "14%", "90px", "110px", "80px", "80px", "150px", "150px", "150px", "120px", "20%"]
 REFRESH_S = 2.0
 
 
-def runs_frame(runs: list[RunRecord]) -> pd.DataFrame:
+def runs_frame(runs: list[RunRecord], step_times: Mapping[int, float] | None = None) -> pd.DataFrame:
     """One row per run, newest first, every cell plain text."""
-    rows = [[run.id, run.name, run.status, _progress(run), _when(run.created_at), _when(run.started_at),
-             _when(run.finished_at), run.worker_id or "", _first_line(run.error)] for run in runs]
+    step_times = step_times or {}
+    rows = [[run.id, run.name, run.status, _progress(run), _duration(step_times.get(run.id)), _eta(run, step_times),
+             _when(run.created_at), _when(run.started_at), _when(run.finished_at), run.worker_id or "",
+             _first_line(run.error)] for run in runs]
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def build_runs(store: Store) -> None:
-    runs_df = gr.Dataframe(value=lambda: runs_frame(store.list_runs()), headers=RUN_COLUMNS, datatype="str",
-                           interactive=False, label="Runs", wrap=True, column_widths=COLUMN_WIDTHS,
+def read_runs(store: Store) -> pd.DataFrame:
+    runs = store.list_runs()
+    return runs_frame(runs, store.latest_metric([run.id for run in runs if run.step], "step_time"))
+
+
+def build_runs(store: Store, train: TrainForm, tabs: gr.Tabs, read_only: bool = False) -> None:
+    """`train` and `tabs` let "Clone" fill the Train form and switch to it."""
+    runs_df = gr.Dataframe(value=lambda: read_runs(store), headers=RUN_COLUMNS, datatype="str", interactive=False,
+                           label="Runs (click a row to select it)", wrap=True, column_widths=COLUMN_WIDTHS,
                            elem_id="runs-table")
+    with gr.Row(equal_height=False):
+        run_nb = gr.Number(label="Selected run #", value=None, precision=0, scale=1, elem_id="selected-run")
+        cancel_btn = gr.Button("Cancel", interactive=not read_only, size="md", scale=1, elem_id="cancel-run")
+        resume_btn = gr.Button("Resume from last checkpoint", interactive=not read_only, size="md", scale=2)
+        clone_btn = gr.Button("Clone into Train form", size="md", scale=2, elem_id="clone-run")
+        delete_btn = gr.Button("Delete…", variant="stop", interactive=not read_only, size="md", scale=1)
+    with gr.Row(visible=False) as confirm_row:
+        confirm_md = gr.Markdown()
+        confirm_btn = gr.Button("Yes, delete it", variant="stop")
+        keep_btn = gr.Button("Keep it")
+    action_md = gr.Markdown(elem_id="run-action")
+    error_tb = gr.Textbox(label="Error of the selected run", lines=6, max_lines=30, interactive=False,
+                          visible=False, elem_id="run-error")
     refresh_timer = gr.Timer(REFRESH_S)
-    refresh_timer.tick(lambda: runs_frame(store.list_runs()), outputs=runs_df, show_progress="hidden",
-                       queue=False)
+
+    def select_row(frame: pd.DataFrame, evt: gr.SelectData) -> tuple[Any, Any]:
+        run_id = int(frame.iloc[evt.index[0]]["id"])
+        return run_id, _error_box(store, run_id)
+
+    def act(action: Callable[[Store, int], Any], done: str) -> Callable[[float | None], tuple[Any, Any]]:
+        def handler(run_id: float | None) -> tuple[Any, Any]:
+            if read_only:
+                raise gr.Error("This dashboard is read-only: runs cannot be changed.")
+            if run_id is None:
+                return "Select a run first (click its row).", read_runs(store)
+            try:
+                result = action(store, int(run_id))
+            except (ActionRefused, StorageError) as exc:
+                return f"**Refused:** {exc}", read_runs(store)
+            return done.format(run=int(run_id), new=getattr(result, "id", None)), read_runs(store)
+        return handler
+
+    def ask_delete(run_id: float | None) -> tuple[Any, Any]:
+        if run_id is None:
+            return gr.update(visible=False), "Select a run first (click its row)."
+        return gr.update(visible=True), f"Delete run **#{int(run_id)}** with all its metrics and rollouts?"
+
+    def clone(run_id: float | None) -> list[Any]:
+        if run_id is None:
+            raise gr.Error("Select a run first (click its row).")
+        try:
+            run = store.get_run(int(run_id))
+            values = config_to_values(RunConfig.from_dict(run.config))
+        except (StorageError, ConfigError) as exc:
+            raise gr.Error(f"Cannot clone run {int(run_id)}: {exc}") from None
+        return [f"{run.name} (copy)", *values, gr.Tabs(selected="train")]
+
+    runs_df.select(select_row, runs_df, [run_nb, error_tb])
+    cancel_btn.click(act(cancel_run, "Cancel requested for run #{run}."), run_nb, [action_md, runs_df])
+    resume_btn.click(act(resume_run, "Queued run #{new}, resuming run #{run}."), run_nb, [action_md, runs_df])
+    delete_btn.click(ask_delete, run_nb, [confirm_row, confirm_md])
+    confirm_btn.click(act(delete_run, "Deleted run #{run}."), run_nb, [action_md, runs_df]).then(
+        lambda: gr.update(visible=False), None, confirm_row)
+    keep_btn.click(lambda: gr.update(visible=False), None, confirm_row)
+    clone_btn.click(clone, run_nb, [train.name_tb, *train.field_inputs, tabs])
+    refresh_timer.tick(lambda: read_runs(store), outputs=runs_df, show_progress="hidden", queue=False)
+
+
+def _error_box(store: Store, run_id: int) -> Any:
+    try:
+        error = store.get_run(run_id).error
+    except StorageError:
+        error = None
+    return gr.update(value=error or "", visible=bool(error))
 
 
 def _progress(run: RunRecord) -> str:
     if run.total_steps:
         return f"{run.step}/{run.total_steps} ({100 * run.step // run.total_steps}%)"
     return str(run.step) if run.step else ""
+
+
+def _eta(run: RunRecord, step_times: Mapping[int, float]) -> str:
+    if run.status != "running" or not run.total_steps or run.id not in step_times:
+        return ""
+    return _duration(step_times[run.id] * max(run.total_steps - run.step, 0))
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m {secs:02d}s"
 
 
 def _when(moment: dt.datetime | None) -> str:

@@ -219,6 +219,40 @@ class Store:
             return [to_record(RolloutRecord, rollout, prompt=prompt, reference=reference)
                     for rollout, prompt, reference in s.execute(query)]
 
+    def search_rollouts(self, run_id: int, text: str, limit: int = 50) -> list[RolloutRecord]:
+        """Rollouts of a run whose completion contains `text` (case-insensitive), oldest step first."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = (select(Rollout, Prompt.prompt, Prompt.reference).join(Prompt, Rollout.prompt_id == Prompt.id)
+                 .where(Rollout.run_id == run_id, Rollout.completion.ilike(pattern, escape="\\"))
+                 .order_by(Rollout.step, Rollout.group_index, Rollout.sample_index).limit(limit))
+        with self._session("search rollouts") as s:
+            return [to_record(RolloutRecord, rollout, prompt=prompt, reference=reference)
+                    for rollout, prompt, reference in s.execute(query)]
+
+    def rollout_steps(self, run_id: int) -> tuple[int, int] | None:
+        """(first, last) step with rollouts, or None before the first; served by the (run, step) index."""
+        with self._session("read rollout steps") as s:
+            first, last = s.execute(select(func.min(Rollout.step), func.max(Rollout.step))
+                                    .where(Rollout.run_id == run_id)).one()
+        return None if first is None else (first, last)
+
+    def run_steps(self, run_ids: Sequence[int]) -> dict[int, int]:
+        """Each run's last reported step: one small read, so a page can poll it and redraw only on change."""
+        with self._session("read run steps") as s:
+            rows = s.execute(select(Run.id, Run.step).where(Run.id.in_(list(run_ids))))
+            return {run_id: step for run_id, step in rows}
+
+    def latest_metric(self, run_ids: Sequence[int], key: str) -> dict[int, float]:
+        """The last logged value of one metric key for each run that has it (e.g. step_time for an ETA)."""
+        with self._session(f"read the latest {key}") as s:
+            values = {}
+            for run_id in run_ids:  # one index seek per run, (run_id, key, step) descending
+                value = s.scalar(select(Metric.value).where(Metric.run_id == run_id, Metric.key == key)
+                                 .order_by(Metric.step.desc()).limit(1))
+                if value is not None:
+                    values[run_id] = value
+            return values
+
     def latest_step(self, run_id: int) -> int | None:
         """Highest step with logged metrics or rollouts; None before the first step."""
         with self._session("read the latest step") as s:

@@ -17,7 +17,7 @@ def loaded_after(statement: str) -> set[str]:
 
 def test_the_ui_process_never_imports_the_training_stack():
     modules = loaded_after("import app, nover_ui.app, nover_ui.runs_tab, nover_ui.queue; "
-                           "nover_ui.app.build_app(__import__('storage').Store('sqlite://'))")
+                           "nover_ui.app.build_app(__import__('storage').Store('sqlite://'), __import__('pathlib').Path('/tmp'))")
     assert {m.split(".")[0] for m in modules} & set(HEAVY) == set()
 
 

@@ -62,7 +62,8 @@ class RunConfig:
     reference_column: str = _opt("reference", "data", "Column holding the reference answer that NOVER "
                                  "scores; for inverse incentive training, the guideline text.")
     split_column: str = _opt("split", "data", "Optional column naming each row's split (train/validation/test).")
-    max_prompts: int | None = _opt(None, "data", "Use at most this many prompts (after cleaning); empty for all.")
+    max_prompts: int | None = _opt(None, "data", "Use at most this many prompts (after cleaning); empty (0 in the "
+                                   "form) for all.")
 
     # --- prompt ---
     prompt_template: str = _opt("nover", "prompt", "How the instruction frames the task: the NOVER "

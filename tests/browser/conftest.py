@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+MODEL_HOME = ROOT / "test-artifacts" / "model-home" / "models"  # shared with tests/training
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -46,8 +47,10 @@ def page(browser):
 
 def start_app(home: Path, *args: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--home", str(home), *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A log file, not a pipe: a worker's chatter would fill an unread pipe and block the process.
+    with open(home / "app.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--home", str(home), *args],
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     return proc, f"http://127.0.0.1:{port}/"
 
 
@@ -56,12 +59,11 @@ def app_home(tmp_path):
     return tmp_path
 
 
-@pytest.fixture
-def running_app(app_home):
-    """The dashboard with no worker, over a database in app_home; yields its URL."""
+def serve(home: Path, *args: str):
+    """Start the app over `home` and wait until it serves; yields its URL, stops it afterwards."""
     import urllib.request
 
-    proc, url = start_app(app_home, "--workers", "0")
+    proc, url = start_app(home, *args)
 
     def up() -> bool:
         try:
@@ -71,8 +73,22 @@ def running_app(app_home):
             return proc.poll() is not None  # stop waiting if it died; the assertion below says so
 
     wait_for(up, 90, "the app to serve")
-    assert proc.poll() is None, proc.stdout.read()
+    assert proc.poll() is None, (home / "app.log").read_text()
     yield url
     proc.terminate()
-    proc.communicate(timeout=60)
-    shutil.rmtree(app_home / "runs", ignore_errors=True)
+    proc.wait(timeout=60)
+    shutil.rmtree(home / "runs", ignore_errors=True)
+
+
+@pytest.fixture
+def running_app(app_home):
+    """The dashboard with no worker, over a database in app_home; yields its URL."""
+    yield from serve(app_home, "--workers", "0")
+
+
+@pytest.fixture
+def training_app(app_home):
+    """The dashboard with one training worker, sharing the tests' converted default model."""
+    MODEL_HOME.mkdir(parents=True, exist_ok=True)
+    (app_home / "models").symlink_to(MODEL_HOME, target_is_directory=True)
+    yield from serve(app_home, "--workers", "1")

@@ -1,0 +1,88 @@
+"""The dashboard's actions as API endpoints for `gradio_client` (see README.md, "Scripting the dashboard").
+
+Each endpoint returns plain JSON values; a refusal raises gr.Error, which the client raises as an AppError
+carrying the same message a person sees in the UI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from typing import Any
+
+import gradio as gr
+
+from nover_ui.queue import queue_run as queue_checked_run
+from nover_ui.run_actions import ActionRefused
+from nover_ui.run_actions import cancel_run as cancel_checked_run
+from storage import StorageError, Store
+from training.config import ConfigError
+from training.data import DataError
+
+READ_ONLY_MESSAGE = "this dashboard is read-only (started with --read-only): runs cannot be queued or changed"
+
+
+def register_api(store: Store, read_only: bool = False) -> None:
+    """Add the endpoints to the Blocks being built (call inside `with gr.Blocks()`)."""
+
+    def queue_run(config: dict, name: str = "api run") -> dict:
+        """Validate `config` (RunConfig fields; missing ones take their defaults) and queue it; returns the run."""
+        _refuse_if_read_only(read_only)
+        try:
+            return _plain(queue_checked_run(store, name, config))
+        except (ConfigError, DataError, StorageError) as exc:
+            raise gr.Error(str(exc)) from None
+
+    def list_runs() -> list[dict]:
+        """Every run, newest first."""
+        return [_plain(run) for run in _reading(store.list_runs)]
+
+    def cancel_run(run_id: int) -> dict:
+        """Cancel a queued run, or ask a running one to stop after its current step."""
+        _refuse_if_read_only(read_only)
+        try:
+            return _plain(cancel_checked_run(store, int(run_id)))
+        except (ActionRefused, StorageError) as exc:
+            raise gr.Error(str(exc)) from None
+
+    def get_metrics(run_id: int, keys: list[str] | None = None) -> dict:
+        """Metric series of a run: {key: {"steps": [...], "values": [...], "wall_times": [...]}}."""
+        series = _reading(store.get_metrics, int(run_id), keys or None)
+        return {key: {"steps": list(s.steps), "values": [_number(v) for v in s.values],
+                      "wall_times": list(s.wall_times)} for key, s in series.items()}
+
+    def get_rollouts(run_id: int, step: int | None = None) -> list[dict]:
+        """Rollouts of one step (the latest when step is None), with every reward component."""
+        if step is None:
+            steps = _reading(store.rollout_steps, int(run_id))
+            if steps is None:
+                return []
+            step = steps[1]
+        return [_plain(rollout) for rollout in _reading(store.get_rollouts, int(run_id), int(step))]
+
+    for endpoint in (queue_run, list_runs, cancel_run, get_metrics, get_rollouts):
+        gr.api(endpoint, api_name=endpoint.__name__)
+
+
+def _refuse_if_read_only(read_only: bool) -> None:
+    if read_only:
+        raise gr.Error(READ_ONLY_MESSAGE)
+
+
+def _reading(read: Any, *args: Any) -> Any:
+    try:
+        return read(*args)
+    except StorageError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def _plain(record: Any) -> dict:
+    """A frozen record as JSON values: times as ISO strings, NaN/inf as None (JSON has neither)."""
+    return {key: _number(value) if isinstance(value, float)
+            else value.isoformat() if isinstance(value, dt.datetime) else value
+            for key, value in dataclasses.asdict(record).items()}
+
+
+def _number(value: float) -> float | None:
+    return value if math.isfinite(value) else None

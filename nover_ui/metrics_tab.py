@@ -1,0 +1,67 @@
+"""The Metrics tab: Plotly charts of the selected runs, one per metric group, redrawn only when a step lands.
+
+A timer reads each selected run's step (one small query) into a State; the charts listen to that State's
+change, so an idle dashboard re-reads no metric series at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from nover_ui.figures import metric_figures
+from storage import StorageError, Store
+
+MAX_CHARTS = 12
+POLL_S = 2.0
+
+
+def run_choices(store: Store) -> list[tuple[str, int]]:
+    return [(f"#{run.id} {run.name} ({run.status})", run.id) for run in store.list_runs()]
+
+
+def chart_updates(store: Store, run_ids: list[int], smoothing: float, x_axis: str) -> list[Any]:
+    """One update per chart slot: the group's figure, or hidden when there are fewer groups."""
+    names = {run.id: run.name for run in store.list_runs() if run.id in run_ids}
+    metrics = {run_id: store.get_metrics(run_id) for run_id in run_ids if run_id in names}
+    figures = metric_figures(metrics, names, smoothing=smoothing, x_axis=x_axis)[:MAX_CHARTS]
+    updates = [gr.update(value=figure, label=group, visible=True) for group, figure in figures]
+    return updates + [gr.update(value=None, visible=False)] * (MAX_CHARTS - len(updates))
+
+
+def build_metrics(store: Store, tab: gr.Tab) -> None:
+    """Charts inside `tab`; opening the tab refreshes the run list."""
+    with gr.Row():
+        runs_dd = gr.Dropdown(label="Runs", multiselect=True, scale=4, elem_id="metrics-runs",
+                              info="Runs overlaid in every chart; each run keeps its colour.")
+        smoothing_sl = gr.Slider(0, 0.99, value=0.0, step=0.01, label="Smoothing", scale=2,
+                                 info="Exponential moving average; the raw values stay faint behind.")
+        x_axis_rd = gr.Radio(["step", "time"], value="step", label="x axis", scale=1)
+    empty_md = gr.Markdown("Select one or more runs to see their metrics.", elem_id="metrics-empty")
+    plots = [gr.Plot(visible=False, elem_id=f"metrics-chart-{i}") for i in range(MAX_CHARTS)]
+    steps_state = gr.State({})
+    poll_timer = gr.Timer(POLL_S)
+
+    def refresh_choices(selected: list[int] | None) -> Any:
+        choices = run_choices(store)
+        known = {value for _, value in choices}
+        if not selected:  # first visit: show the newest run
+            selected = [choices[0][1]] if choices else []
+        return gr.update(choices=choices, value=[run_id for run_id in selected if run_id in known])
+
+    def poll(run_ids: list[int] | None) -> dict[int, int]:
+        try:
+            return store.run_steps(run_ids or [])
+        except StorageError:
+            return gr.skip()  # a busy database: try again on the next tick
+
+    def draw(run_ids: list[int] | None, smoothing: float, x_axis: str, _steps: Any = None) -> list[Any]:
+        run_ids = run_ids or []
+        return [gr.update(visible=not run_ids), *chart_updates(store, run_ids, smoothing, x_axis)]
+
+    chart_inputs = [runs_dd, smoothing_sl, x_axis_rd]
+    gr.on([tab.select, runs_dd.focus], refresh_choices, runs_dd, runs_dd, show_progress="hidden")
+    poll_timer.tick(poll, runs_dd, steps_state, show_progress="hidden", queue=False)
+    gr.on([steps_state.change, runs_dd.change, smoothing_sl.release, x_axis_rd.change], draw,
+          [*chart_inputs, steps_state], [empty_md, *plots], show_progress="hidden")

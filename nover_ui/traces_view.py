@@ -1,0 +1,230 @@
+"""Rollout traces as HTML: one step's groups side by side, and search hits across a run.
+
+Pure helpers, records in and HTML strings out. Prompts, references and model output are untrusted text: every
+piece of it passes through `_escape` (the only place text enters the HTML), and all markup is the constants
+below, with `class` as the only attribute, so no data can become a tag, an attribute or a script.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from itertools import groupby
+
+from storage import RolloutRecord
+
+FILTERS: tuple[str, ...] = ("all", "format failures", "truncated", "top reward", "bottom reward")
+SORTS: tuple[str, ...] = ("sample", "reward", "perplexity", "advantage")
+MISSING = "–"
+
+TRACES_CSS = """
+.nover-traces { font-size: 14px; line-height: 1.4; }
+.nover-traces .group { border: 1px solid #8885; border-radius: 8px; padding: 10px; margin-bottom: 14px; }
+.nover-traces .group-head, .nover-traces .hits-head { font-weight: 600; margin-bottom: 6px; }
+.nover-traces .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr)); gap: 10px;
+                       margin-top: 10px; }
+.nover-traces .card { border: 1px solid #8885; border-left: 5px solid; border-radius: 6px; padding: 8px; }
+.nover-traces .card.valid { border-left-color: #2e9e5b; }
+.nover-traces .card.invalid { border-left-color: #d64541; background: #d645410d; }
+.nover-traces .badge { font-size: 11px; padding: 1px 7px; border-radius: 9px; margin-left: 6px; }
+.nover-traces .badge.valid { background: #2e9e5b33; }
+.nover-traces .badge.invalid { background: #d6454133; }
+.nover-traces .badge.truncated { background: #e8a33d44; }
+.nover-traces .block { margin: 6px 0; padding: 4px 6px; border-radius: 4px; border-left: 3px solid #8886; }
+.nover-traces .block.reasoning { background: #4a7fd914; border-left-color: #4a7fd9; }
+.nover-traces .block.answer { background: #2e9e5b14; border-left-color: #2e9e5b; }
+.nover-traces .block.completion { background: #d6454110; border-left-color: #d64541; }
+.nover-traces .label { font-size: 11px; text-transform: uppercase; letter-spacing: .04em; opacity: .7; }
+.nover-traces .text { white-space: pre-wrap; overflow-wrap: anywhere; }
+.nover-traces summary { cursor: pointer; }
+.nover-traces .nums { font-family: ui-monospace, monospace; font-size: 12px; opacity: .85; }
+.nover-traces .empty { opacity: .7; font-style: italic; }
+.nover-traces .hits li { margin-bottom: 8px; }
+.nover-traces mark { padding: 0 1px; border-radius: 2px; }
+"""
+
+
+def perplexity_ranks(group: Sequence[RolloutRecord]) -> dict[int, int]:
+    """Rollout id -> rank of its reasoning perplexity within its group, 1 = lowest perplexity (best); only rollouts
+    with a finite perplexity get a rank; ties share the lower rank (competition ranking: 1, 1, 3).
+
+    Format failures are never ranked, whatever their perplexity field says: NOVER ranks only valid rollouts.
+    """
+    ranked = [r for r in group if r.format_valid and r.perplexity is not None and math.isfinite(r.perplexity)]
+    ordered = sorted(r.perplexity for r in ranked)
+    return {r.id: bisect_left(ordered, r.perplexity) + 1 for r in ranked}
+
+
+def groups_of_step(rollouts: Sequence[RolloutRecord]) -> list[list[RolloutRecord]]:
+    """Split one step's rollouts into groups by group_index (ascending), each ordered by sample_index. Groups are
+    identified by (group_index), rows may come in any order."""
+    # Keyed on the step too, so rows of two steps passed by mistake never merge into one group.
+    ordered = sorted(rollouts, key=lambda r: (r.step, r.group_index, r.sample_index))
+    return [list(group) for _, group in groupby(ordered, key=lambda r: (r.step, r.group_index))]
+
+
+def select(group: Sequence[RolloutRecord], filter: str, sort: str, top_k: int = 2) -> list[RolloutRecord]:
+    """Apply one of FILTERS ('top reward'/'bottom reward' keep the top_k highest/lowest reward rollouts of the group)
+    then one of SORTS ('reward' and 'advantage' descending, 'perplexity' ascending with missing perplexity last,
+    'sample' by sample_index). Unknown filter or sort -> ValueError naming the allowed values."""
+    _require(filter, FILTERS, "filter")
+    _require(sort, SORTS, "sort")
+    by_sample = sorted(group, key=lambda r: r.sample_index)
+    if filter == "format failures":
+        kept = [r for r in by_sample if not r.format_valid]
+    elif filter == "truncated":
+        kept = [r for r in by_sample if r.truncated]
+    elif filter == "top reward":
+        kept = sorted(by_sample, key=_descending(lambda r: r.reward))[:top_k]
+    elif filter == "bottom reward":
+        kept = sorted(by_sample, key=_ascending(lambda r: r.reward))[:top_k]
+    else:
+        kept = by_sample
+    sort_keys = {"sample": lambda r: r.sample_index, "reward": _descending(lambda r: r.reward),
+                 "perplexity": _ascending(lambda r: r.perplexity), "advantage": _descending(lambda r: r.advantage)}
+    return sorted(kept, key=sort_keys[sort])
+
+
+def render_step(rollouts: Sequence[RolloutRecord], filter: str = "all", sort: str = "sample",
+                collapse_chars: int = 600) -> str:
+    """HTML for one step: per group the prompt and reference once, then the selected rollouts as a grid of cards
+    (reasoning and answer apart, badges, reward components, perplexity rank, advantage, token counts). Texts longer
+    than collapse_chars are folded into <details>; missing numbers show as '–'."""
+    _require(filter, FILTERS, "filter")
+    _require(sort, SORTS, "sort")
+    if not rollouts:
+        return _wrap('<p class="empty">no rollouts at this step</p>')
+    sections = [_group_html(group, filter, sort, collapse_chars) for group in groups_of_step(rollouts)]
+    return _wrap("".join(sections))
+
+
+def render_search(rollouts: Sequence[RolloutRecord], query: str, limit: int = 50, context_chars: int = 80) -> str:
+    """HTML list of search hits across a run (the caller already fetched the matching rollouts): per hit the step,
+    group, sample, reward, and a snippet of the completion around the first case-insensitive match of `query`
+    (context_chars either side), with the matched text wrapped in <mark> (the snippet escaped piecewise so <mark> is
+    the only markup). At most `limit` hits, with a line saying how many were not shown. Empty query or no hits -> a
+    short message."""
+    if not query.strip():
+        return _wrap('<p class="empty">type something to search the completions</p>')
+    if not rollouts:
+        return _wrap(f'<p class="empty">no rollouts match “{_escape(query)}”</p>')
+    pattern = re.compile(re.escape(query), re.IGNORECASE)
+    hits = "".join(_hit_html(r, pattern, context_chars) for r in rollouts[:limit])
+    head = f'<p class="hits-head">{_escape(str(len(rollouts)))} hits for “{_escape(query)}”</p>'
+    hidden = len(rollouts) - limit
+    more = f'<p class="empty">{_escape(str(hidden))} more hits not shown</p>' if hidden > 0 else ""
+    return _wrap(f'{head}<ol class="hits">{hits}</ol>{more}')
+
+
+def _escape(text: str) -> str:
+    """The one door through which text enters the HTML."""
+    return html.escape(text, quote=True)
+
+
+def _wrap(inner_html: str) -> str:
+    return f'<div class="nover-traces">{inner_html}</div>'
+
+
+def _require(value: str, allowed: tuple[str, ...], what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(map(repr, allowed))}")
+
+
+def _is_missing(value: float | None) -> bool:
+    return value is None or math.isnan(value)
+
+
+def _ascending(value_of: Callable[[RolloutRecord], float | None]) -> Callable[[RolloutRecord], tuple]:
+    """Sort key: smallest first, missing values last, ties in sample order."""
+    return lambda r: (*_missing_last(value_of(r), 1.0), r.sample_index)
+
+
+def _descending(value_of: Callable[[RolloutRecord], float | None]) -> Callable[[RolloutRecord], tuple]:
+    """Sort key: largest first, missing values last, ties in sample order."""
+    return lambda r: (*_missing_last(value_of(r), -1.0), r.sample_index)
+
+
+def _missing_last(value: float | None, sign: float) -> tuple[bool, float]:
+    return (True, 0.0) if _is_missing(value) else (False, sign * value)
+
+
+def _number(value: float | None, digits: int = 3, signed: bool = False) -> str:
+    if _is_missing(value):
+        return MISSING
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def _count(value: int | None) -> str:
+    return MISSING if value is None else str(value)
+
+
+def _group_html(group: list[RolloutRecord], filter: str, sort: str, collapse_chars: int) -> str:
+    # Ranks come from the whole group, so a filtered view still shows each rollout's place among all of them.
+    ranks = perplexity_ranks(group)
+    first = group[0]
+    head = (f'<div class="group-head">step {_escape(str(first.step))} · group {_escape(str(first.group_index))} · '
+            f'{_escape(str(len(group)))} rollouts</div>')
+    prompt = _text_block("prompt", first.prompt, "prompt", collapse_chars)
+    reference = _text_block("reference", first.reference, "reference", collapse_chars)
+    chosen = select(group, filter, sort)
+    if chosen:
+        body = '<div class="cards">' + "".join(_card_html(r, ranks, collapse_chars) for r in chosen) + "</div>"
+    else:
+        body = f'<p class="empty">no rollouts match “{_escape(filter)}”</p>'
+    return f'<section class="group">{head}{prompt}{reference}{body}</section>'
+
+
+def _card_html(rollout: RolloutRecord, ranks: dict[int, int], collapse_chars: int) -> str:
+    validity = "valid" if rollout.format_valid else "invalid"
+    badges = (f'<span class="badge {validity}">{"format-valid" if rollout.format_valid else "format failure"}</span>'
+              + ('<span class="badge truncated">truncated</span>' if rollout.truncated else ""))
+    head = f'<header><span class="sample">#{_escape(str(rollout.sample_index))}</span>{badges}</header>'
+    if rollout.format_valid:
+        texts = (_text_block("reasoning", rollout.reasoning or "", "reasoning", collapse_chars)
+                 + _text_block("answer", rollout.answer or "", "answer", collapse_chars))
+    else:
+        texts = _text_block("completion (not format-valid)", rollout.completion, "completion", collapse_chars)
+    return f'<article class="card {validity}">{head}{texts}{_numbers_html(rollout, ranks)}</article>'
+
+
+def _numbers_html(rollout: RolloutRecord, ranks: dict[int, int]) -> str:
+    rank = ranks.get(rollout.id)
+    perplexity = f"ppl {_number(rollout.perplexity, 2)}"
+    if rank is not None:
+        perplexity += f" · rank {rank}/{len(ranks)}"
+    lines = [f"reward {_number(rollout.reward)}",
+             f"format {_number(rollout.reward_format)} · reasoning {_number(rollout.reward_reasoning)} · "
+             f"efficiency {_number(rollout.reward_efficiency)}",
+             f"{perplexity} · adv {_number(rollout.advantage, signed=True)}",
+             f"tokens {_count(rollout.reasoning_tokens)} reasoning / {_count(rollout.completion_tokens)} completion"]
+    return '<div class="nums">' + "".join(f"<div>{_escape(line)}</div>" for line in lines) + "</div>"
+
+
+def _text_block(label: str, text: str, kind: str, collapse_chars: int) -> str:
+    if len(text) > collapse_chars:
+        body = f"<details><summary>{_escape(text[:collapse_chars])}…</summary>{_escape(text)}</details>"
+    else:
+        body = _escape(text)
+    return f'<div class="block {kind}"><div class="label">{_escape(label)}</div><div class="text">{body}</div></div>'
+
+
+def _hit_html(rollout: RolloutRecord, pattern: re.Pattern[str], context_chars: int) -> str:
+    meta = (f"step {rollout.step} · group {rollout.group_index} · sample {rollout.sample_index} · "
+            f"reward {_number(rollout.reward)}")
+    snippet = _snippet_html(rollout.completion, pattern, context_chars)
+    return f'<li><div class="nums">{_escape(meta)}</div><div class="text">{snippet}</div></li>'
+
+
+def _snippet_html(completion: str, pattern: re.Pattern[str], context_chars: int) -> str:
+    """The completion around the first match, escaped piece by piece so <mark> is its only markup."""
+    match = pattern.search(completion)
+    if match is None:  # the caller matched another field: show the completion's start
+        cut = completion[:2 * context_chars]
+        return _escape(cut) + ("…" if len(cut) < len(completion) else "")
+    start, end = max(0, match.start() - context_chars), min(len(completion), match.end() + context_chars)
+    before = ("…" if start > 0 else "") + completion[start:match.start()]
+    after = completion[match.end():end] + ("…" if end < len(completion) else "")
+    return f"{_escape(before)}<mark>{_escape(match.group())}</mark>{_escape(after)}"

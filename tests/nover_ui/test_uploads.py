@@ -1,0 +1,48 @@
+import pytest
+
+from nover_ui.uploads import accept_upload, usable_rows
+from training.data import DataError
+
+
+def test_an_upload_is_kept_by_content_with_a_preview_and_guessed_columns(tmp_path):
+    upload = tmp_path / "tmp123" / "questions.CSV"
+    upload.parent.mkdir()
+    upload.write_text("Question,Answer,notes\n" + "".join(f"q{i}?,a{i},{'x' * 500}\n" for i in range(8)))
+    kept = accept_upload(upload, tmp_path / "uploads")
+    assert kept.path.parent == tmp_path / "uploads" and kept.path.suffix == ".csv"
+    assert kept.path.read_bytes() == upload.read_bytes()
+    assert (kept.prompt_column, kept.reference_column) == ("Question", "Answer")
+    assert len(kept.preview) == 5 and kept.preview["notes"][0].endswith("…") and len(kept.preview["notes"][0]) < 200
+    assert accept_upload(upload, tmp_path / "uploads").path == kept.path  # same bytes, same file
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("notes.txt", "hello", "unknown file type"),
+    ("empty.csv", "", "is empty"),
+    ("header.csv", "prompt,reference\n", "no rows"),
+    ("broken.jsonl", '{"prompt": "a", "reference": "b"}\n{not json\n', "line 2"),
+])
+def test_bad_uploads_are_refused_and_nothing_is_kept(tmp_path, name, content, message):
+    upload = tmp_path / name
+    upload.write_text(content)
+    with pytest.raises(DataError, match=message):
+        accept_upload(upload, tmp_path / "uploads")
+    assert not (tmp_path / "uploads").exists() or not any((tmp_path / "uploads").iterdir())
+
+
+def test_an_upload_over_the_limit_is_refused_before_reading(tmp_path):
+    upload = tmp_path / "big.csv"
+    upload.write_text("prompt,reference\n" + "q,a\n" * 1000)
+    with pytest.raises(DataError, match="over the"):
+        accept_upload(upload, tmp_path / "uploads", max_bytes=1000)
+
+
+def test_usable_rows_reports_cleaning_or_the_mapping_problem(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("q,a\nWhat?,this\nEmpty ref?,\nAnother?,that\n")
+    assert usable_rows(str(data), "q", "a", "split", "train").startswith(
+        "After cleaning: 2 usable rows of 3 (1 skipped: 1 empty reference)")
+    assert "no column 'prompt'" in usable_rows(str(data), "prompt", "a", "split", "train")
+    none_usable = tmp_path / "none.csv"
+    none_usable.write_text("q,a\nWhat?,\n")
+    assert "no usable rows" in usable_rows(str(none_usable), "q", "a", "split", "train")

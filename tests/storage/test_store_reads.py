@@ -1,0 +1,46 @@
+"""The Store's reads for the dashboard: search, step range, the cheap step poll, the latest metric value."""
+
+from tests.helpers import rollout_row, step_rows
+
+
+def running_run(store, name="r"):
+    run = store.create_run(name, {})
+    return store.start_run(run.id, "w")
+
+
+def test_search_rollouts_matches_case_insensitively_and_escapes_wildcards(store):
+    run = running_run(store)
+    store.log_step(run.id, 1, rollouts=[rollout_row(0, 0, completion="The CAT sat"),
+                                        rollout_row(0, 1, completion="100% sure"),
+                                        rollout_row(0, 2, completion="1000 sure")])
+    store.log_step(run.id, 2, rollouts=[rollout_row(0, 0, completion="a cat again")])
+    hits = store.search_rollouts(run.id, "cat")
+    assert [(h.step, h.completion) for h in hits] == [(1, "The CAT sat"), (2, "a cat again")]
+    assert [h.completion for h in store.search_rollouts(run.id, "0%")] == ["100% sure"]  # % is literal
+    assert store.search_rollouts(run.id, "c_t") == []  # _ is literal
+    assert len(store.search_rollouts(run.id, "sure", limit=1)) == 1
+    other = running_run(store, "other")
+    assert store.search_rollouts(other.id, "cat") == []
+
+
+def test_rollout_steps_is_the_first_and_last_step_with_rollouts(store):
+    run = running_run(store)
+    assert store.rollout_steps(run.id) is None
+    for step in (2, 5, 3):
+        store.log_step(run.id, step, rollouts=step_rows(1, 2))
+    store.log_step(run.id, 9, metrics={"loss": 1.0})
+    assert store.rollout_steps(run.id) == (2, 5)
+
+
+def test_run_steps_reports_each_runs_heartbeat_step(store):
+    first, second = running_run(store, "a"), running_run(store, "b")
+    store.log_step(first.id, 3, metrics={"loss": 1.0}, total_steps=10, heartbeat=True)
+    assert store.run_steps([first.id, second.id]) == {first.id: 3, second.id: 0}
+    assert store.run_steps([]) == {}
+
+
+def test_latest_metric_is_the_value_at_the_highest_step(store):
+    first, second = running_run(store, "a"), running_run(store, "b")
+    for step, value in ((1, 30.0), (3, 10.0), (2, 20.0)):
+        store.log_step(first.id, step, metrics={"step_time": value, "loss": -step})
+    assert store.latest_metric([first.id, second.id], "step_time") == {first.id: 10.0}
