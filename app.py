@@ -10,6 +10,7 @@ NOVER_UI_WORKERS, NOVER_UI_ROOT_PATH, NOVER_UI_READ_ONLY); a flag wins over its 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import subprocess
 import sys
@@ -173,6 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     supervisor.start()
     try:
         app = build_app(store, settings.home, settings.read_only)
+        # Start-up objects (gradio, plotly, pandas) live as long as the process: keeping them out of every
+        # garbage collection makes reading 10^5 metric points about twice as fast (bench/bench_dashboard.py).
+        gc.freeze()
         app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
                    root_path=settings.root_path or None, css=APP_CSS, max_file_size=UPLOAD_LIMIT_BYTES)
     except KeyboardInterrupt:

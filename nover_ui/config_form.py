@@ -77,7 +77,8 @@ def run_cost(config: RunConfig, prompt_chars: float | None = None) -> str:
              f"Generated tokens: at most {generated:,} per step, {generated * config.max_steps:,} per run."]
     if prompt_chars:
         prompt_tokens = round(prompt_chars / 4) * rollouts
-        lines.append(f"Prompt tokens: about {prompt_tokens:,} per step (mean prompt {prompt_chars:.0f} characters).")
+        lines.append(f"Prompt tokens: about {prompt_tokens:,} per step from the data (mean prompt {prompt_chars:.0f} "
+                     f"characters), plus the instruction template around each prompt.")
     if config.reward == "nover":
         lines.append(f"NOVER scoring: the reference scored after each of the {rollouts} rollouts, batched "
                      f"through the proxy.")

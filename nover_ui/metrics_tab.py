@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from nover_ui.figures import metric_figures
+from nover_ui.metrics_cache import SeriesCache
 from storage import StorageError, Store
 
 MAX_CHARTS = 12
@@ -21,10 +22,11 @@ def run_choices(store: Store) -> list[tuple[str, int]]:
     return [(f"#{run.id} {run.name} ({run.status})", run.id) for run in store.list_runs()]
 
 
-def chart_updates(store: Store, run_ids: list[int], smoothing: float, x_axis: str) -> list[Any]:
+def chart_updates(store: Store, cache: SeriesCache, run_ids: list[int], smoothing: float, x_axis: str) -> list[Any]:
     """One update per chart slot: the group's figure, or hidden when there are fewer groups."""
-    names = {run.id: run.name for run in store.list_runs() if run.id in run_ids}
-    metrics = {run_id: store.get_metrics(run_id) for run_id in run_ids if run_id in names}
+    runs = {run.id: run for run in store.list_runs() if run.id in run_ids}
+    names = {run_id: run.name for run_id, run in runs.items()}
+    metrics = {run_id: cache.get(store, run_id, run.created_at) for run_id, run in runs.items()}
     figures = metric_figures(metrics, names, smoothing=smoothing, x_axis=x_axis)[:MAX_CHARTS]
     updates = [gr.update(value=figure, label=group, visible=True) for group, figure in figures]
     return updates + [gr.update(value=None, visible=False)] * (MAX_CHARTS - len(updates))
@@ -41,6 +43,7 @@ def build_metrics(store: Store, tab: gr.Tab) -> None:
     empty_md = gr.Markdown("Select one or more runs to see their metrics.", elem_id="metrics-empty")
     plots = [gr.Plot(visible=False, elem_id=f"metrics-chart-{i}") for i in range(MAX_CHARTS)]
     steps_state = gr.State({})
+    cache = SeriesCache()
     poll_timer = gr.Timer(POLL_S)
 
     def refresh_choices(selected: list[int] | None) -> Any:
@@ -58,7 +61,7 @@ def build_metrics(store: Store, tab: gr.Tab) -> None:
 
     def draw(run_ids: list[int] | None, smoothing: float, x_axis: str, _steps: Any = None) -> list[Any]:
         run_ids = run_ids or []
-        return [gr.update(visible=not run_ids), *chart_updates(store, run_ids, smoothing, x_axis)]
+        return [gr.update(visible=not run_ids), *chart_updates(store, cache, run_ids, smoothing, x_axis)]
 
     chart_inputs = [runs_dd, smoothing_sl, x_axis_rd]
     gr.on([tab.select, runs_dd.focus], refresh_choices, runs_dd, runs_dd, show_progress="hidden")

@@ -17,7 +17,7 @@ from training.config import ConfigError, RunConfig
 
 RUN_COLUMNS = ["id", "name", "status", "progress", "step time", "ETA", "created", "started", "finished", "worker",
                "error"]
-COLUMN_WIDTHS = ["50px", "14%", "90px", "110px", "80px", "80px", "150px", "150px", "150px", "120px", "20%"]
+COLUMN_WIDTHS = ["50px", "14%", "100px", "110px", "80px", "80px", "140px", "140px", "140px", "110px", "20%"]
 REFRESH_S = 2.0
 
 
@@ -63,7 +63,7 @@ def build_runs(store: Store, train: TrainForm, tabs: gr.Tabs, read_only: bool = 
         def handler(run_id: float | None) -> tuple[Any, Any]:
             if read_only:
                 raise gr.Error("This dashboard is read-only: runs cannot be changed.")
-            if run_id is None:
+            if not run_id:  # an empty number field reads as 0 or None
                 return "Select a run first (click its row).", read_runs(store)
             try:
                 result = action(store, int(run_id))
@@ -72,13 +72,13 @@ def build_runs(store: Store, train: TrainForm, tabs: gr.Tabs, read_only: bool = 
             return done.format(run=int(run_id), new=getattr(result, "id", None)), read_runs(store)
         return handler
 
-    def ask_delete(run_id: float | None) -> tuple[Any, Any]:
-        if run_id is None:
-            return gr.update(visible=False), "Select a run first (click its row)."
-        return gr.update(visible=True), f"Delete run **#{int(run_id)}** with all its metrics and rollouts?"
+    def ask_delete(run_id: float | None) -> tuple[Any, Any, Any]:
+        if not run_id:
+            return gr.update(visible=False), "", "Select a run first (click its row)."
+        return gr.update(visible=True), f"Delete run **#{int(run_id)}** with all its metrics and rollouts?", ""
 
     def clone(run_id: float | None) -> list[Any]:
-        if run_id is None:
+        if not run_id:
             raise gr.Error("Select a run first (click its row).")
         try:
             run = store.get_run(int(run_id))
@@ -90,7 +90,7 @@ def build_runs(store: Store, train: TrainForm, tabs: gr.Tabs, read_only: bool = 
     runs_df.select(select_row, runs_df, [run_nb, error_tb])
     cancel_btn.click(act(cancel_run, "Cancel requested for run #{run}."), run_nb, [action_md, runs_df])
     resume_btn.click(act(resume_run, "Queued run #{new}, resuming run #{run}."), run_nb, [action_md, runs_df])
-    delete_btn.click(ask_delete, run_nb, [confirm_row, confirm_md])
+    delete_btn.click(ask_delete, run_nb, [confirm_row, confirm_md, action_md])
     confirm_btn.click(act(delete_run, "Deleted run #{run}."), run_nb, [action_md, runs_df]).then(
         lambda: gr.update(visible=False), None, confirm_row)
     keep_btn.click(lambda: gr.update(visible=False), None, confirm_row)

@@ -13,7 +13,7 @@ import gradio as gr
 from nover_ui.config_form import COLUMN_FIELDS, GROUP_TITLES, FormField, config_to_values, form_fields, run_cost, \
     values_to_config
 from nover_ui.queue import queue_run
-from nover_ui.uploads import accept_upload, usable_rows
+from nover_ui.uploads import accept_upload, mean_prompt_chars, usable_rows
 from storage import StorageError, Store
 from training.config import PRESETS, ConfigError, RunConfig, preset
 from training.data import DataError
@@ -21,7 +21,8 @@ from training.run import command_line
 
 NO_PRESET = "(defaults)"
 OPEN_GROUPS = {"model", "data", "run"}
-COST_FIELDS = ("prompts_per_step", "num_generations", "max_completion_length", "max_steps", "reward")
+COST_FIELDS = ("prompts_per_step", "num_generations", "max_completion_length", "max_steps", "reward", "dataset",
+               "prompt_column", "dataset_split")
 
 
 @dataclass
@@ -38,7 +39,7 @@ def build_train(store: Store, uploads_dir: Path, read_only: bool = False) -> Tra
         preset_dd = gr.Dropdown([NO_PRESET, *PRESETS], value="cpu-demo", label="Preset",
                                 info="Fills the whole form; edit any field afterwards.", scale=1)
         name_tb = gr.Textbox(label="Run name", placeholder="empty: the preset's name and the time", scale=2)
-    cost_md = gr.Markdown(run_cost(preset("cpu-demo")), elem_id="run-cost")
+    cost_md = gr.Markdown(cost_text(preset("cpu-demo")), elem_id="run-cost")
     initial = preset("cpu-demo").to_dict()
     widgets: dict[str, gr.components.Component] = {}
     for group, title in GROUP_TITLES.items():
@@ -60,7 +61,7 @@ def build_train(store: Store, uploads_dir: Path, read_only: bool = False) -> Tra
         load_btn = gr.UploadButton("Load config", file_types=[".json"])
     status_md = gr.Markdown("Read-only dashboard: runs cannot be queued here." if read_only else "",
                             elem_id="train-status")
-    saved_file = gr.File(label="Config JSON", visible=False)
+    saved_file = gr.File(label="Config JSON", visible=False, elem_id="saved-config")
     with gr.Row():
         config_code = gr.Code(label="Config JSON", language="json", visible=False)
         command_code = gr.Code(label="Equivalent command", language="shell", visible=False)
@@ -73,7 +74,7 @@ def build_train(store: Store, uploads_dir: Path, read_only: bool = False) -> Tra
             config = RunConfig.from_dict(values_to_config(list(values)))
         except ConfigError as exc:
             return f"Cost: not computable until the form is valid ({exc})."
-        return run_cost(config)
+        return cost_text(config)
 
     def upload(temp_path: str | None, prompt_column: str, reference_column: str, split_column: str,
                split: str) -> tuple[Any, ...]:
@@ -154,6 +155,11 @@ def build_train(store: Store, uploads_dir: Path, read_only: bool = False) -> Tra
     save_btn.click(save, field_inputs, saved_file)
     load_btn.upload(load, load_btn, field_inputs)
     return TrainForm(name_tb=name_tb, field_inputs=field_inputs)
+
+
+def cost_text(config: RunConfig) -> str:
+    return run_cost(config, mean_prompt_chars(config.dataset, config.prompt_column, config.reference_column,
+                                              config.split_column, config.dataset_split))
 
 
 def _widget(field: FormField, value: Any) -> gr.components.Component:

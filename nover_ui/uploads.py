@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.data import DataError, load_examples, read_table
+from training.data import DataError, is_hub_dataset, load_examples, read_table
 
 UPLOAD_LIMIT_BYTES = 50 * 2**20
 PREVIEW_ROWS = 5
@@ -55,6 +56,19 @@ def usable_rows(path: str, prompt_column: str, reference_column: str, split_colu
     prompts = [example.prompt for example in loaded.examples]
     mean_chars = sum(map(len, prompts)) / len(prompts)
     return f"After cleaning: {loaded.summary()}; mean prompt {mean_chars:.0f} characters."
+
+
+@functools.lru_cache(maxsize=16)
+def mean_prompt_chars(dataset: str, prompt_column: str, reference_column: str, split_column: str,
+                      split: str) -> float | None:
+    """Mean prompt length of local data (for the cost estimate); None for a hub id or unusable data."""
+    if is_hub_dataset(dataset):
+        return None
+    try:
+        examples = load_examples(dataset, prompt_column, reference_column, split_column, split or None).examples
+    except DataError:
+        return None
+    return sum(len(example.prompt) for example in examples) / len(examples)
 
 
 def _guess(columns: tuple[str, ...], names: tuple[str, ...]) -> str | None:

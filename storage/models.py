@@ -65,7 +65,12 @@ class Run(Base):
 
 class Metric(Base):
     __tablename__ = "metrics"
-    __table_args__ = (Index("ix_metrics_run_key_step", "run_id", "key", "step", unique=True),)
+    __table_args__ = (
+        Index("ix_metrics_run_key_step", "run_id", "key", "step", unique=True),
+        # Covers a chart's read (run, key -> step, value, wall_time) so it never visits the table's pages,
+        # which concurrent runs interleave; the unique index above stays to refuse a step logged twice.
+        Index("ix_metrics_run_key_step_value", "run_id", "key", "step", "value", "wall_time"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))

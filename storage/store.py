@@ -188,18 +188,26 @@ class Store:
                 ids = prompt_ids(s, run.id, rollouts)
                 s.execute(Rollout.__table__.insert(), [rollout_values(run.id, step, row, ids) for row in rollouts])
 
-    def get_metrics(self, run_id: int, keys: Sequence[str] | None = None) -> dict[str, MetricSeries]:
-        query = (select(Metric.key, Metric.step, Metric.value, Metric.wall_time)
-                 .where(Metric.run_id == run_id).order_by(Metric.key, Metric.step))
+    def get_metrics(self, run_id: int, keys: Sequence[str] | None = None,
+                    since_step: int | None = None) -> dict[str, MetricSeries]:
+        """A run's metric series by key, ordered by step; only steps >= since_step when given (a chart's update)."""
+        table = Metric.__table__.c  # plain columns: no ORM row processing for what can be 10^5 points
+        query = (select(table.key, table.step, table.value, table.wall_time)
+                 .where(table.run_id == run_id).order_by(table.key, table.step))
         if keys is not None:
-            query = query.where(Metric.key.in_(keys))
+            query = query.where(table.key.in_(keys))
+        if since_step is not None:
+            query = query.where(table.step >= since_step)
         with self._session("read metrics") as s:
             rows = s.execute(query).all()
-        grouped: dict[str, list[tuple[int, float, float]]] = {}
-        for key, step, value, wall_time in rows:
-            grouped.setdefault(key, []).append((step, value, wall_time))
-        return {key: MetricSeries(key, *(tuple(column) for column in zip(*points)))
-                for key, points in grouped.items()}
+        series: dict[str, MetricSeries] = {}
+        start = 0
+        for end in range(1, len(rows) + 1):  # rows come sorted by key: slice each key's run of rows
+            if end == len(rows) or rows[end][0] != rows[start][0]:
+                _, steps, values, wall_times = zip(*rows[start:end])
+                series[rows[start][0]] = MetricSeries(rows[start][0], steps, values, wall_times)
+                start = end
+        return series
 
     def get_rollouts(self, run_id: int, step: int | None = None, prompt_id: int | None = None,
                      group_index: int | None = None, limit: int | None = None) -> list[RolloutRecord]:

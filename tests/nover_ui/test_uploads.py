@@ -1,6 +1,6 @@
 import pytest
 
-from nover_ui.uploads import accept_upload, usable_rows
+from nover_ui.uploads import accept_upload, mean_prompt_chars, usable_rows
 from training.data import DataError
 
 
@@ -46,3 +46,11 @@ def test_usable_rows_reports_cleaning_or_the_mapping_problem(tmp_path):
     none_usable = tmp_path / "none.csv"
     none_usable.write_text("q,a\nWhat?,\n")
     assert "no usable rows" in usable_rows(str(none_usable), "q", "a", "split", "train")
+
+
+def test_mean_prompt_chars_of_local_data_only(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("prompt,reference\nab,x\nabcd,y\n")
+    assert mean_prompt_chars(str(data), "prompt", "reference", "split", "train") == 3.0
+    assert mean_prompt_chars(str(data), "nope", "reference", "split", "train") is None
+    assert mean_prompt_chars("someone/some-dataset", "prompt", "reference", "split", "train") is None

@@ -44,3 +44,13 @@ def test_latest_metric_is_the_value_at_the_highest_step(store):
     for step, value in ((1, 30.0), (3, 10.0), (2, 20.0)):
         store.log_step(first.id, step, metrics={"step_time": value, "loss": -step})
     assert store.latest_metric([first.id, second.id], "step_time") == {first.id: 10.0}
+
+
+def test_get_metrics_since_a_step_returns_only_the_new_points(store):
+    run = running_run(store)
+    for step in (1, 2, 3):
+        store.log_step(run.id, step, metrics={"reward": step / 2, "loss": -step})
+    recent = store.get_metrics(run.id, since_step=2)
+    assert {key: (s.steps, s.values) for key, s in recent.items()} == {
+        "reward": ((2, 3), (1.0, 1.5)), "loss": ((2, 3), (-2.0, -3.0))}
+    assert store.get_metrics(run.id, keys=["loss"], since_step=4) == {}

@@ -1,0 +1,34 @@
+"""Model output and uploaded data reach the page as text: a completion full of markup runs nothing."""
+
+from storage import Store
+from tests.helpers import rollout_row
+
+SCRIPT = "<script>window.__pwned = 'script'</script>"
+IMG = "<img src=x onerror=\"window.__pwned = 'img'\">"
+
+
+def test_hostile_completions_are_shown_as_text_in_traces(running_app, app_home, page, artifacts):
+    store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
+    run = store.start_run(store.create_run("hostile", {}).id, "w")
+    store.log_step(run.id, 1, rollouts=[
+        rollout_row(0, 0, prompt=f"Q {IMG}", completion=f"<think>{SCRIPT}</think><answer>{IMG}</answer>",
+                    reasoning=SCRIPT, answer=IMG),
+        rollout_row(0, 1, completion=f"{IMG} no tags at all", reasoning=None, answer=None, format_valid=False,
+                    perplexity=None),
+    ])
+    page.goto(running_app)
+    page.get_by_role("tab", name="Traces").click()
+    traces = page.locator("#traces")
+    traces.get_by_text(SCRIPT).first.wait_for(timeout=30_000)
+    assert traces.get_by_text(IMG).count() >= 2  # the answer block and the prompt
+    assert traces.get_by_text(f"{IMG} no tags at all").count() == 1
+    assert traces.locator("script, img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+
+    page.get_by_text("Search completions across the run").click()
+    page.locator("#traces-query textarea, #traces-query input").first.fill("onerror")
+    page.locator("#traces-query textarea, #traces-query input").first.press("Enter")
+    page.locator("#traces-search mark").first.wait_for(timeout=30_000)
+    assert page.locator("#traces-search img, #traces-search script").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    page.screenshot(path=str(artifacts / "traces-untrusted-text.png"), full_page=True)

@@ -1,0 +1,41 @@
+"""The tabs' Store-to-output functions, on a real SQLite store."""
+
+from nover_ui.metrics_cache import SeriesCache
+from nover_ui.metrics_tab import MAX_CHARTS, chart_updates
+from nover_ui.runs_tab import read_runs
+from nover_ui.traces_tab import step_html
+from tests.helpers import rollout_row, step_rows
+
+
+def test_chart_updates_fill_one_slot_per_metric_group_and_hide_the_rest(store):
+    first = store.start_run(store.create_run("first", {}).id, "w")
+    second = store.start_run(store.create_run("second", {}).id, "w")
+    for step in (1, 2):
+        store.log_step(first.id, step, metrics={"reward": step, "rewards/format/mean": 0.5, "loss": 0.1})
+        store.log_step(second.id, step, metrics={"reward": -step})
+    updates = chart_updates(store, SeriesCache(), [first.id, second.id], smoothing=0.0, x_axis="step")
+    assert len(updates) == MAX_CHARTS
+    shown = [u for u in updates if u["visible"]]
+    assert [u["label"] for u in shown] == ["reward", "rewards", "loss"]
+    reward_traces = shown[0]["value"].data
+    assert sorted(t.name for t in reward_traces) == [f"#{first.id} first", f"#{second.id} second"]
+    assert all(list(t.x) == [1, 2] for t in reward_traces)
+    assert chart_updates(store, SeriesCache(), [], 0.0, "step") == [{"__type__": "update", "value": None, "visible": False}] * 12
+
+
+def test_step_html_shows_only_the_chosen_step_of_the_chosen_run(store):
+    run = store.start_run(store.create_run("r", {}).id, "w")
+    other = store.start_run(store.create_run("other", {}).id, "w")
+    store.log_step(run.id, 1, rollouts=[rollout_row(0, s, reasoning=f"step one thought {s}") for s in range(2)])
+    store.log_step(run.id, 2, rollouts=[rollout_row(0, s, reasoning=f"step two thought {s}") for s in range(2)])
+    store.log_step(other.id, 2, rollouts=[rollout_row(0, 0, reasoning="another run")])
+    page = step_html(store, run.id, 2, "all", "sample")
+    assert "step two thought 0" in page and "step two thought 1" in page
+    assert "step one" not in page and "another run" not in page
+
+
+def test_runs_table_has_eta_from_the_last_step_time(store):
+    run = store.start_run(store.create_run("r", {}).id, "w")
+    store.log_step(run.id, 2, metrics={"step_time": 30.0}, rollouts=step_rows(1, 2), total_steps=10, heartbeat=True)
+    row = read_runs(store).iloc[0]
+    assert (row["progress"], row["step time"], row["ETA"]) == ("2/10 (20%)", "30.0 s", "4m 00s")
