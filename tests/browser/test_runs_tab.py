@@ -10,6 +10,7 @@ def test_runs_tab_lists_runs_live_and_shows_names_as_text(running_app, app_home,
     store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
     hostile = store.create_run("<img src=x onerror=alert(1)><b>bold</b>", {"max_steps": 5})
     page.goto(running_app)
+    page.get_by_role("tab", name="Runs").click()
     table = page.locator("#runs-table")
     shows(table, "<img src=x onerror=alert(1)><b>bold</b>")
     assert table.locator("img").count() == 0 and table.locator("b").count() == 0
@@ -24,6 +25,7 @@ def test_runs_tab_lists_runs_live_and_shows_names_as_text(running_app, app_home,
     page.screenshot(path=str(artifacts / "runs-tab.png"), full_page=True)
 
     page.reload()
+    page.get_by_role("tab", name="Runs").click()
     table = page.locator("#runs-table")
     shows(table, "arrived later")
     assert later.status == "queued"
