@@ -10,8 +10,8 @@ from typing import Any
 
 import gradio as gr
 
-from nover_ui.config_form import COLUMN_FIELDS, GROUP_TITLES, FormField, config_to_values, form_fields, run_cost, \
-    values_to_config
+from nover_ui.config_form import (COLUMN_FIELDS, GROUP_TITLES, FormField, config_to_values, form_fields, run_cost,
+                                  values_to_config)
 from nover_ui.queue import queue_run
 from nover_ui.uploads import accept_upload, mean_prompt_chars, usable_rows
 from storage import StorageError, Store
@@ -20,6 +20,8 @@ from training.data import DataError
 from training.run import command_line
 
 NO_PRESET = "(defaults)"
+FIRST_PRESET = "cpu-demo"
+"""The form opens on the preset that trains on a laptop CPU in minutes."""
 OPEN_GROUPS = {"model", "data", "run"}
 COST_FIELDS = ("prompts_per_step", "num_generations", "max_completion_length", "max_steps", "reward", "dataset",
                "prompt_column", "dataset_split")
@@ -36,11 +38,11 @@ class TrainForm:
 def build_train(store: Store, uploads_dir: Path, read_only: bool = False) -> TrainForm:
     fields = form_fields()
     with gr.Row():
-        preset_dd = gr.Dropdown([NO_PRESET, *PRESETS], value="cpu-demo", label="Preset",
+        preset_dd = gr.Dropdown([NO_PRESET, *PRESETS], value=FIRST_PRESET, label="Preset",
                                 info="Fills the whole form; edit any field afterwards.", scale=1)
         name_tb = gr.Textbox(label="Run name", placeholder="empty: the preset's name and the time", scale=2)
-    cost_md = gr.Markdown(cost_text(preset("cpu-demo")), elem_id="run-cost")
-    initial = preset("cpu-demo").to_dict()
+    cost_md = gr.Markdown(cost_text(preset(FIRST_PRESET)), elem_id="run-cost")
+    initial = preset(FIRST_PRESET).to_dict()
     widgets: dict[str, gr.components.Component] = {}
     for group, title in GROUP_TITLES.items():
         with gr.Accordion(title, open=group in OPEN_GROUPS):
@@ -94,7 +96,7 @@ def build_train(store: Store, uploads_dir: Path, read_only: bool = False) -> Tra
                 gr.update(choices=choices, value=prompt_column), gr.update(choices=choices, value=reference_column),
                 gr.update(choices=choices, value=split_column))
 
-    def remap(dataset: str, prompt_column: str, reference_column: str, split_column: str, split: str) -> str:
+    def remap(dataset: str, prompt_column: str, reference_column: str, split_column: str, split: str) -> Any:
         if not Path(dataset).expanduser().is_file():
             return gr.update()
         return usable_rows(dataset, prompt_column, reference_column, split_column, split)
