@@ -22,7 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home; must precede the gradio import
 
-from nover_ui.app import APP_CSS, build_app  # noqa: E402
+from nover_ui.app import APP_CSS, APP_JS, build_app  # noqa: E402
 from nover_ui.uploads import UPLOAD_LIMIT_BYTES  # noqa: E402
 from storage import StorageError, Store  # noqa: E402
 
@@ -151,11 +151,13 @@ class WorkerSupervisor:
 
 
 def watch_stale_runs(store: Store, timeout_s: float, stop: threading.Event) -> None:
-    """Fail runs whose worker died (no heartbeat), also when no worker is left to notice."""
+    """Fail runs and evaluation jobs whose worker died (no heartbeat), also when no worker is left to notice."""
     while not stop.wait(STALE_CHECK_INTERVAL_S):
         try:
             for run_id in store.fail_stale_runs(timeout_s):
                 print(f"nover_ui: run {run_id} failed: its worker stopped responding", file=sys.stderr)
+            for job_id in store.fail_stale_evaluations(timeout_s):
+                print(f"nover_ui: evaluation job {job_id} failed: its worker stopped responding", file=sys.stderr)
         except StorageError as exc:
             print(f"nover_ui: stale-run check failed: {exc}", file=sys.stderr)
 
@@ -178,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # garbage collection makes reading 10^5 metric points about twice as fast (bench/bench_dashboard.py).
         gc.freeze()
         app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
-                   root_path=settings.root_path or None, css=APP_CSS, max_file_size=UPLOAD_LIMIT_BYTES)
+                   root_path=settings.root_path or None, css=APP_CSS, js=APP_JS,
+                   max_file_size=UPLOAD_LIMIT_BYTES)
     except KeyboardInterrupt:
         pass  # Ctrl+C while the server was still starting
     except OSError as exc:

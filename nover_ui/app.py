@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
 from nover_ui.api import register_api
-from nover_ui.metrics_tab import build_metrics
+from nover_ui.compare_tab import build_compare
+from nover_ui.compare_view import COMPARE_CSS
+from nover_ui.eval_view import EVAL_CSS
+from nover_ui.evaluate_tab import build_evaluate
+from nover_ui.metrics_tab import CHART_CLICK_JS, build_metrics
+from nover_ui.playground_tab import build_playground
 from nover_ui.runs_tab import build_runs
-from nover_ui.traces_tab import build_traces
+from nover_ui.traces_tab import build_traces, filter_for_metric
 from nover_ui.traces_view import TRACES_CSS
 from nover_ui.train_tab import build_train
 from storage import Store
 
 TITLE = "nover_ui: verifier-free RL (NOVER) runs"
-APP_CSS = TRACES_CSS + """
+APP_CSS = TRACES_CSS + COMPARE_CSS + EVAL_CSS + """
 .field-error .info, .field-error [data-testid="block-info"] + div, .field-error span { color: #b42318; }
+.nover-hidden { display: none !important; }
 """
-"""Gradio 6 takes CSS at launch(), not in Blocks(): pass css=APP_CSS there."""
+APP_JS = CHART_CLICK_JS
+"""Gradio 6 takes CSS and JS at launch(), not in Blocks(): pass css=APP_CSS, js=APP_JS there."""
 
 
 def build_app(store: Store, home: Path, read_only: bool = False) -> gr.Blocks:
@@ -32,8 +41,24 @@ def build_app(store: Store, home: Path, read_only: bool = False) -> gr.Blocks:
             with gr.Tab("Runs", id="runs"):
                 build_runs(store, train, tabs, read_only)
             with gr.Tab("Metrics", id="metrics") as metrics_tab:
-                build_metrics(store, metrics_tab)
+                chart_click_tb = build_metrics(store, metrics_tab)
             with gr.Tab("Traces", id="traces") as traces_tab:
-                build_traces(store, traces_tab)
+                traces = build_traces(store, traces_tab)
+            with gr.Tab("Compare", id="compare") as compare_tab:
+                build_compare(store, compare_tab)
+            with gr.Tab("Playground", id="playground") as playground_tab:
+                build_playground(store, playground_tab, read_only)
+            with gr.Tab("Evaluate", id="evaluate") as evaluate_tab:
+                build_evaluate(store, evaluate_tab, read_only)
         register_api(store, read_only)
+
+        def open_clicked_point(payload: str) -> list[Any]:
+            try:
+                point = json.loads(payload)
+                run_id, step, key = int(point["run"]), int(point["step"]), str(point["key"])
+            except (ValueError, KeyError, TypeError):
+                return [gr.skip()] * (1 + len(traces.outputs))
+            return [gr.Tabs(selected="traces"), *traces.open_step(run_id, step, filter_for_metric(key))]
+
+        chart_click_tb.change(open_clicked_point, chart_click_tb, [tabs, *traces.outputs], show_progress="hidden")
     return app

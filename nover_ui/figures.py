@@ -100,12 +100,14 @@ def _group_figure(keys: list[str], metrics: Mapping[int, Mapping[str, MetricSeri
             if series is None or not series.steps:
                 continue
             xs = _x_values(series, x_axis, starts[run_id])
+            # meta and customdata (the step of each point) let a click on a point open that run's step in Traces.
             style = {"legendgroup": f"run-{run_id}", "name": f"#{run_id} {names.get(run_id, '')}".rstrip(),
+                     "meta": {"run": run_id, "key": key},
                      "xaxis": f"x{_axis_suffix(position)}", "yaxis": f"y{_axis_suffix(position)}",
                      "mode": "lines+markers", "line": {"color": run_colour(run_id), "width": 1.8},
                      "marker": {"size": 3}}
-            traces += _run_traces(xs, np.asarray(series.values, dtype=float), smoothing, max_points,
-                                  show_legend=not in_legend, style=style)
+            traces += _run_traces(xs, np.asarray(series.values, dtype=float), np.asarray(series.steps), smoothing,
+                                  max_points, show_legend=not in_legend, style=style)
             in_legend = True
     layout = _grid_layout(keys, cols, plot_height, "step" if x_axis == "step" else "minutes since start")
     layout.update(template=_template(), height=plot_height + _MARGIN["t"] + _MARGIN["b"], margin=_MARGIN,
@@ -116,19 +118,21 @@ def _group_figure(keys: list[str], metrics: Mapping[int, Mapping[str, MetricSeri
     return go.Figure(data=traces, layout=layout)
 
 
-def _run_traces(xs: np.ndarray, ys: np.ndarray, smoothing: float, max_points: int, show_legend: bool,
-                style: dict) -> list[dict]:
+def _run_traces(xs: np.ndarray, ys: np.ndarray, steps: np.ndarray, smoothing: float, max_points: int,
+                show_legend: bool, style: dict) -> list[dict]:
     """The run's line in one subplot: the smoothed line over a faint raw one, or just the raw line."""
     ys = np.where(np.isfinite(ys), ys, np.nan)  # inf would stretch the axis; NaN is drawn as a gap
     keep = _downsample_index(ys, max_points)
     if smoothing == 0:
-        return [dict(type="scatter", x=xs[keep], y=ys[keep], showlegend=show_legend, **style)]
+        return [dict(type="scatter", x=xs[keep], y=ys[keep], customdata=steps[keep], showlegend=show_legend,
+                     **style)]
     smoothed = _smoothed(ys, smoothing)
     # Each line keeps its own extremes, so the two are downsampled separately.
     smooth_keep = _downsample_index(smoothed, max_points)
     raw = dict(type="scatter", x=xs[keep], y=ys[keep], showlegend=False, opacity=_RAW_OPACITY, hoverinfo="skip",
                **style)
-    return [raw, dict(type="scatter", x=xs[smooth_keep], y=smoothed[smooth_keep], showlegend=show_legend, **style)]
+    return [raw, dict(type="scatter", x=xs[smooth_keep], y=smoothed[smooth_keep], customdata=steps[smooth_keep],
+                      showlegend=show_legend, **style)]
 
 
 def _grid_layout(keys: list[str], cols: int, plot_height: int, x_title: str) -> dict:

@@ -12,14 +12,11 @@ import gradio as gr
 
 from nover_ui.figures import metric_figures
 from nover_ui.metrics_cache import SeriesCache
+from nover_ui.runs_tab import run_choices
 from storage import StorageError, Store
 
 MAX_CHARTS = 12
 POLL_S = 2.0
-
-
-def run_choices(store: Store) -> list[tuple[str, int]]:
-    return [(f"#{run.id} {run.name} ({run.status})", run.id) for run in store.list_runs()]
 
 
 def chart_updates(store: Store, cache: SeriesCache, run_ids: list[int], smoothing: float, x_axis: str) -> list[Any]:
@@ -32,8 +29,31 @@ def chart_updates(store: Store, cache: SeriesCache, run_ids: list[int], smoothin
     return updates + [gr.update(value=None, visible=False)] * (MAX_CHARTS - len(updates))
 
 
-def build_metrics(store: Store, tab: gr.Tab) -> None:
-    """Charts inside `tab`; opening the tab refreshes the run list."""
+CHART_CLICK_JS = """
+() => {
+  // A click on a point of a Metrics chart writes {run, key, step} into the hidden #chart-click box; Python then
+  // opens that step in Traces. Plotly reports clicks through its own emitter, attached to each new chart.
+  const attach = () => document.querySelectorAll('[id^="metrics-chart-"] .js-plotly-plot').forEach((plot) => {
+    if (plot.dataset.noverClick || typeof plot.on !== 'function') return;
+    plot.dataset.noverClick = '1';
+    plot.on('plotly_click', (event) => {
+      const point = event.points[0];
+      const meta = point.data.meta || {};
+      const box = document.querySelector('#chart-click textarea, #chart-click input');
+      if (meta.run === undefined || point.customdata === undefined || !box) return;
+      box.value = JSON.stringify({run: meta.run, key: meta.key, step: point.customdata, at: Date.now()});
+      box.dispatchEvent(new Event('input', {bubbles: true}));
+    });
+  });
+  new MutationObserver(attach).observe(document.body, {childList: true, subtree: true});
+}
+"""
+"""Passed to launch(js=...) by app.py, with the CSS."""
+
+
+def build_metrics(store: Store, tab: gr.Tab) -> gr.Textbox:
+    """Charts inside `tab`; opening the tab refreshes the run list. Returns the box chart clicks land in
+    (JSON {run, key, step}), for app.py to wire to the Traces tab."""
     with gr.Row():
         runs_dd = gr.Dropdown(label="Runs", multiselect=True, scale=4, elem_id="metrics-runs",
                               info="Runs overlaid in every chart; each run keeps its colour.")
@@ -42,6 +62,8 @@ def build_metrics(store: Store, tab: gr.Tab) -> None:
         x_axis_rd = gr.Radio(["step", "time"], value="step", label="x axis", scale=1)
     empty_md = gr.Markdown("Select one or more runs to see their metrics.", elem_id="metrics-empty")
     plots = [gr.Plot(visible=False, elem_id=f"metrics-chart-{i}") for i in range(MAX_CHARTS)]
+    click_tb = gr.Textbox(elem_id="chart-click", elem_classes=["nover-hidden"], container=False)
+    gr.Markdown("Click a point to open that step in Traces (a `flags/*` point opens with that flag filtered).")
     steps_state = gr.State({})
     cache = SeriesCache()
     poll_timer = gr.Timer(POLL_S)
@@ -68,3 +90,4 @@ def build_metrics(store: Store, tab: gr.Tab) -> None:
     poll_timer.tick(poll, runs_dd, steps_state, show_progress="hidden", queue=False)
     gr.on([steps_state.change, runs_dd.change, smoothing_sl.release, x_axis_rd.change], draw,
           [*chart_inputs, steps_state], [empty_md, *plots], show_progress="hidden")
+    return click_tb

@@ -30,6 +30,11 @@ def runs_frame(runs: list[RunRecord], step_times: Mapping[int, float] | None = N
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
+def run_choices(store: Store) -> list[tuple[str, int]]:
+    """(label, id) of every run, newest first: the run pickers of the other tabs."""
+    return [(f"#{run.id} {run.name} ({run.status})", run.id) for run in store.list_runs()]
+
+
 def read_runs(store: Store) -> pd.DataFrame:
     runs = store.list_runs()
     return runs_frame(runs, store.latest_metric([run.id for run in runs if run.step], "step_time"))

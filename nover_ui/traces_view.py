@@ -15,8 +15,12 @@ from collections.abc import Callable, Sequence
 from itertools import groupby
 
 from storage import RolloutRecord
+from training.flags import ROLLOUT_FLAGS, has_flag, rollout_flags
 
-FILTERS: tuple[str, ...] = ("all", "format failures", "truncated", "top reward", "bottom reward")
+FLAG_FILTERS: tuple[str, ...] = tuple(flag for flag in ROLLOUT_FLAGS if flag != "truncated")
+FILTERS: tuple[str, ...] = ("all", "format failures", "truncated", "top reward", "bottom reward", *FLAG_FILTERS)
+DEFAULT_TAGS = ("think", "answer", "")
+"""(intermediate tag, final tag, prefill) of the run, for the flags."""
 SORTS: tuple[str, ...] = ("sample", "reward", "perplexity", "advantage")
 MISSING = "–"
 
@@ -66,7 +70,8 @@ def groups_of_step(rollouts: Sequence[RolloutRecord]) -> list[list[RolloutRecord
     return [list(group) for _, group in groupby(ordered, key=lambda r: (r.step, r.group_index))]
 
 
-def select(group: Sequence[RolloutRecord], filter: str, sort: str, top_k: int = 2) -> list[RolloutRecord]:
+def select(group: Sequence[RolloutRecord], filter: str, sort: str, top_k: int = 2,
+           tags: tuple[str, str, str] = DEFAULT_TAGS) -> list[RolloutRecord]:
     """Apply one of FILTERS ('top reward'/'bottom reward' keep the top_k highest/lowest reward rollouts of the group)
     then one of SORTS ('reward' and 'advantage' descending, 'perplexity' ascending with missing perplexity last,
     'sample' by sample_index). Unknown filter or sort -> ValueError naming the allowed values."""
@@ -81,6 +86,8 @@ def select(group: Sequence[RolloutRecord], filter: str, sort: str, top_k: int = 
         kept = sorted(by_sample, key=_descending(lambda r: r.reward))[:top_k]
     elif filter == "bottom reward":
         kept = sorted(by_sample, key=_ascending(lambda r: r.reward))[:top_k]
+    elif filter in FLAG_FILTERS:
+        kept = [r for r in by_sample if has_flag(r, group, filter, *tags)]
     else:
         kept = by_sample
     sort_keys = {"sample": lambda r: r.sample_index, "reward": _descending(lambda r: r.reward),
@@ -89,7 +96,7 @@ def select(group: Sequence[RolloutRecord], filter: str, sort: str, top_k: int = 
 
 
 def render_step(rollouts: Sequence[RolloutRecord], filter: str = "all", sort: str = "sample",
-                collapse_chars: int = 600) -> str:
+                collapse_chars: int = 600, tags: tuple[str, str, str] = DEFAULT_TAGS) -> str:
     """HTML for one step: per group the prompt and reference once, then the selected rollouts as a grid of cards
     (reasoning and answer apart, badges, reward components, perplexity rank, advantage, token counts). Texts longer
     than collapse_chars are folded into <details>; missing numbers show as '–'."""
@@ -97,7 +104,7 @@ def render_step(rollouts: Sequence[RolloutRecord], filter: str = "all", sort: st
     _require(sort, SORTS, "sort")
     if not rollouts:
         return _wrap('<p class="empty">no rollouts at this step</p>')
-    sections = [_group_html(group, filter, sort, collapse_chars) for group in groups_of_step(rollouts)]
+    sections = [_group_html(group, filter, sort, collapse_chars, tags) for group in groups_of_step(rollouts)]
     return _wrap("".join(sections))
 
 
@@ -161,7 +168,8 @@ def _count(value: int | None) -> str:
     return MISSING if value is None else str(value)
 
 
-def _group_html(group: list[RolloutRecord], filter: str, sort: str, collapse_chars: int) -> str:
+def _group_html(group: list[RolloutRecord], filter: str, sort: str, collapse_chars: int,
+                tags: tuple[str, str, str]) -> str:
     # Ranks come from the whole group, so a filtered view still shows each rollout's place among all of them.
     ranks = perplexity_ranks(group)
     first = group[0]
@@ -169,18 +177,19 @@ def _group_html(group: list[RolloutRecord], filter: str, sort: str, collapse_cha
             f'{_escape(str(len(group)))} rollouts</div>')
     prompt = _text_block("prompt", first.prompt, "prompt", collapse_chars)
     reference = _text_block("reference", first.reference, "reference", collapse_chars)
-    chosen = select(group, filter, sort)
+    chosen = select(group, filter, sort, tags=tags)
     if chosen:
-        body = '<div class="cards">' + "".join(_card_html(r, ranks, collapse_chars) for r in chosen) + "</div>"
+        body = ('<div class="cards">' + "".join(_card_html(r, ranks, collapse_chars, rollout_flags(r, group, *tags))
+                                                for r in chosen) + "</div>")
     else:
         body = f'<p class="empty">no rollouts match “{_escape(filter)}”</p>'
     return f'<section class="group">{head}{prompt}{reference}{body}</section>'
 
 
-def _card_html(rollout: RolloutRecord, ranks: dict[int, int], collapse_chars: int) -> str:
+def _card_html(rollout: RolloutRecord, ranks: dict[int, int], collapse_chars: int, flags: list[str]) -> str:
     validity = "valid" if rollout.format_valid else "invalid"
     badges = (f'<span class="badge {validity}">{"format-valid" if rollout.format_valid else "format failure"}</span>'
-              + ('<span class="badge truncated">truncated</span>' if rollout.truncated else ""))
+              + "".join(f'<span class="badge truncated">{_escape(flag)}</span>' for flag in flags))
     head = f'<header><span class="sample">#{_escape(str(rollout.sample_index))}</span>{badges}</header>'
     if rollout.format_valid:
         texts = (_text_block("reasoning", rollout.reasoning or "", "reasoning", collapse_chars)

@@ -4,9 +4,9 @@ Imports only SQLAlchemy, Alembic and the standard library, so both the UI and th
 """
 
 from storage.errors import InvalidTransition, RunNotFound, StorageError
-from storage.records import (CheckpointRecord, EvaluationRecord, EvaluationSampleRecord, MetricSeries, RolloutRecord,
-                             RunRecord)
+from storage.records import (CheckpointRecord, EvaluationRecord, EvaluationSampleRecord, MetricSeries, PromptRecord,
+                             PromptStep, RolloutRecord, RunRecord)
 from storage.store import Store
 
 __all__ = ["CheckpointRecord", "EvaluationRecord", "EvaluationSampleRecord", "InvalidTransition", "MetricSeries",
-           "RolloutRecord", "RunNotFound", "RunRecord", "StorageError", "Store"]
+           "PromptRecord", "PromptStep", "RolloutRecord", "RunNotFound", "RunRecord", "StorageError", "Store"]

@@ -153,24 +153,34 @@ class Checkpoint(Base):
 
 
 class Evaluation(Base):
-    """A held-out evaluation of a base model (run_id None) or of one checkpoint of a run."""
+    """A job a worker claims like a run: a held-out evaluation or a playground generation, of a base model
+    (run_id None) or of one checkpoint of a run. Its status moves like a run's (queued -> running -> ended)."""
 
     __tablename__ = "evaluations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="evaluation", server_default="evaluation")
+    """'evaluation' (held-out prompts of a dataset) or 'playground' (prompts typed by a person)."""
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     model: Mapped[str] = mapped_column(Text)
     """Base model id or folder the evaluation generated with."""
     checkpoint_step: Mapped[int | None]
     dataset: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The job's settings (see training/jobs.py); None for evaluations recorded before jobs existed."""
+    status: Mapped[str] = mapped_column(String(16), index=True)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """Last sign of life of the worker running it; a stale one means the worker died."""
+    worker_id: Mapped[str | None] = mapped_column(String(200))
 
     def __repr__(self) -> str:
-        return f"Evaluation(id={self.id}, run={self.run_id}, step={self.checkpoint_step}, status={self.status})"
+        return (f"Evaluation(id={self.id}, kind={self.kind}, run={self.run_id}, step={self.checkpoint_step}, "
+                f"status={self.status})")
 
 
 class EvaluationSample(Base):

@@ -63,6 +63,30 @@ class RolloutRecord:
 
 
 @dataclass(frozen=True)
+class PromptRecord:
+    """A (prompt, reference) pair of a run; `key` (a content hash) finds the same pair in another run."""
+
+    id: int
+    run_id: int
+    key: str
+    prompt: str
+    reference: str
+    rollouts: int
+
+
+@dataclass(frozen=True)
+class PromptStep:
+    """One prompt's group at one step, summarised: the points of its history chart."""
+
+    step: int
+    rollouts: int
+    format_valid: int
+    best_reward: float
+    mean_reward: float
+    mean_reasoning_tokens: float | None
+
+
+@dataclass(frozen=True)
 class CheckpointRecord:
     id: int
     run_id: int
@@ -74,15 +98,23 @@ class CheckpointRecord:
 @dataclass(frozen=True)
 class EvaluationRecord:
     id: int
+    kind: str
+    """'evaluation' or 'playground'."""
     run_id: int | None
     model: str
     checkpoint_step: int | None
     dataset: str
+    config: dict[str, Any] | None
+    """The job's settings, as queued (keys in training/jobs.py)."""
     status: str
     metrics: dict[str, Any] | None
+    """Set when it succeeded; JSON values, a metric with nothing to average over is None."""
     error: str | None
     created_at: dt.datetime
+    started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+    worker_id: str | None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The Store: every read and write of nover_ui's database goes through it.
 
-Each public method runs in one session scope (one transaction) and returns frozen records. Run status
-changes go through `_transition`, which also stamps the started/finished times.
+Each public method runs in one session scope (one transaction) and returns frozen records. Status changes
+go through `storage.lifecycle.transition`, which also stamps the started/finished times. The methods of
+evaluation and playground jobs live in `storage.evaluations`.
 """
 
 from __future__ import annotations
@@ -12,31 +13,22 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.engine import WRITE_OPTION, make_engine
+from storage.evaluations import EvaluationJobs
 from storage.errors import InvalidTransition, RunNotFound, StorageError
+from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, transition, utcnow
 from storage.migrate import upgrade_to_head
-from storage.models import (TERMINAL_STATUSES, Checkpoint, Evaluation, EvaluationSample, Metric, Prompt, Rollout,
-                            Run)
-from storage.records import (CheckpointRecord, EvaluationRecord, EvaluationSampleRecord, MetricSeries, RolloutRecord,
-                             RunRecord, to_record)
-from storage.rows import check_rollout_row, evaluation_sample_values, prompt_ids, rollout_values
-
-_NEXT_STATUSES = {
-    "queued": {"running", "cancelled", "failed"},
-    "running": {"succeeded", "failed", "cancelled"},
-}
-STALE_RUN_ERROR = "worker stopped responding (no heartbeat for {age:.0f} s)"
+from storage.models import Checkpoint, Metric, Prompt, Rollout, Run
+from storage.records import (CheckpointRecord, MetricSeries, PromptRecord, PromptStep, RolloutRecord, RunRecord,
+                             to_record)
+from storage.rows import check_rollout_row, prompt_ids, rollout_values
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-class Store:
+class Store(EvaluationJobs):
     def __init__(self, url: str):
         self.url = url
         self._engine = make_engine(url)
@@ -97,23 +89,14 @@ class Store:
     def claim_next_run(self, worker_id: str) -> RunRecord | None:
         """Atomically move the oldest queued run to running for this worker; None when nothing is queued."""
         with self._session("claim a run", write=True) as s:
-            # SKIP LOCKED lets concurrent PostgreSQL workers pass over a row another one is claiming;
-            # SQLite serialises write transactions instead (BEGIN IMMEDIATE) and ignores the clause.
-            query = (select(Run).where(Run.status == "queued").order_by(Run.id).limit(1)
-                     .with_for_update(skip_locked=True))
-            run = s.scalars(query).first()
-            if run is None:
-                return None
-            _transition(run, "running")
-            run.worker_id = worker_id
-            run.heartbeat_at = utcnow()
-            return to_record(RunRecord, run)
+            run = claim_oldest(s, Run, worker_id)
+            return None if run is None else to_record(RunRecord, run)
 
     def start_run(self, run_id: int, worker_id: str) -> RunRecord:
         """Claim one particular queued run (a run started from the command line rather than the queue)."""
         with self._session("start a run", write=True) as s:
             run = _run(s, run_id)
-            _transition(run, "running")
+            transition(run, "running")
             run.worker_id, run.heartbeat_at = worker_id, utcnow()
             return to_record(RunRecord, run)
 
@@ -126,7 +109,7 @@ class Store:
         with self._session("cancel a run", write=True) as s:
             run = _run(s, run_id)
             if run.status == "queued":
-                _transition(run, "cancelled")
+                transition(run, "cancelled")
             elif run.status == "running":
                 run.cancel_requested = True
             return to_record(RunRecord, run)
@@ -138,7 +121,7 @@ class Store:
     def finish_run(self, run_id: int, status: str, error: str | None = None) -> RunRecord:
         with self._session("finish a run", write=True) as s:
             run = _run(s, run_id)
-            _transition(run, status, error)
+            transition(run, status, error)
             return to_record(RunRecord, run)
 
     def fail_stale_runs(self, max_age_s: float) -> list[int]:
@@ -149,7 +132,7 @@ class Store:
             stale = s.scalars(select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)).all()
             for run in stale:
                 age = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else max_age_s
-                _transition(run, "failed", STALE_RUN_ERROR.format(age=age))
+                transition(run, "failed", STALE_RUN_ERROR.format(age=age))
             return [run.id for run in stale]
 
     def delete_run(self, run_id: int) -> None:
@@ -261,6 +244,29 @@ class Store:
                     values[run_id] = value
             return values
 
+    def list_prompts(self, run_id: int) -> list[PromptRecord]:
+        """The run's prompts with how many rollouts each has, most sampled first."""
+        counts = (select(Rollout.prompt_id, func.count().label("n")).where(Rollout.run_id == run_id)
+                  .group_by(Rollout.prompt_id).subquery())
+        query = (select(Prompt, counts.c.n).join(counts, counts.c.prompt_id == Prompt.id)
+                 .order_by(counts.c.n.desc(), Prompt.id))
+        with self._session("list prompts") as s:
+            return [to_record(PromptRecord, prompt, rollouts=n) for prompt, n in s.execute(query)]
+
+    def find_prompt(self, run_id: int, key: str) -> int | None:
+        """The id of the prompt with this content key in a run (the same data point in another run)."""
+        with self._session("find a prompt") as s:
+            return s.scalar(select(Prompt.id).where(Prompt.run_id == run_id, Prompt.key == key))
+
+    def prompt_history(self, prompt_id: int) -> list[PromptStep]:
+        """Per step, the prompt's group summarised (served by the (prompt_id, step) index)."""
+        query = (select(Rollout.step, func.count(), func.sum(case((Rollout.format_valid, 1), else_=0)),
+                        func.max(Rollout.reward), func.avg(Rollout.reward), func.avg(Rollout.reasoning_tokens))
+                 .where(Rollout.prompt_id == prompt_id).group_by(Rollout.step).order_by(Rollout.step))
+        with self._session("read a prompt's history") as s:
+            return [PromptStep(step, n, int(valid), best, mean, tokens)
+                    for step, n, valid, best, mean, tokens in s.execute(query)]
+
     def latest_step(self, run_id: int) -> int | None:
         """Highest step with logged metrics or rollouts; None before the first step."""
         with self._session("read the latest step") as s:
@@ -282,60 +288,12 @@ class Store:
             query = select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.step)
             return [to_record(CheckpointRecord, c) for c in s.scalars(query)]
 
-    # ---- evaluations ------------------------------------------------------------------------------
-
-    def create_evaluation(self, model: str, dataset: str, run_id: int | None = None,
-                          checkpoint_step: int | None = None) -> EvaluationRecord:
-        """Queue an evaluation of a base model (run_id None) or of a run's checkpoint."""
-        with self._session("create an evaluation", write=True) as s:
-            evaluation = Evaluation(run_id=run_id, model=model, checkpoint_step=checkpoint_step, dataset=dataset,
-                                    status="queued", created_at=utcnow())
-            s.add(evaluation)
-            s.flush()
-            return to_record(EvaluationRecord, evaluation)
-
-    def finish_evaluation(self, evaluation_id: int, status: str, metrics: dict[str, Any] | None = None,
-                          error: str | None = None) -> EvaluationRecord:
-        if status not in TERMINAL_STATUSES:
-            raise StorageError(f"an evaluation finishes as one of {TERMINAL_STATUSES}, not {status!r}")
-        with self._session("finish an evaluation", write=True) as s:
-            evaluation = _evaluation(s, evaluation_id)
-            evaluation.status, evaluation.metrics, evaluation.error = status, metrics, error
-            evaluation.finished_at = utcnow()
-            return to_record(EvaluationRecord, evaluation)
-
-    def log_evaluation_samples(self, evaluation_id: int, rows: Sequence[Mapping[str, Any]]) -> None:
-        with self._session("log evaluation samples", write=True) as s:
-            _evaluation(s, evaluation_id)
-            s.execute(EvaluationSample.__table__.insert(),
-                      [evaluation_sample_values(evaluation_id, row) for row in rows])
-
-    def list_evaluations(self, run_id: int | None = None) -> list[EvaluationRecord]:
-        query = select(Evaluation).order_by(Evaluation.id)
-        if run_id is not None:
-            query = query.where(Evaluation.run_id == run_id)
-        with self._session("list evaluations") as s:
-            return [to_record(EvaluationRecord, e) for e in s.scalars(query)]
-
-    def get_evaluation_samples(self, evaluation_id: int) -> list[EvaluationSampleRecord]:
-        query = (select(EvaluationSample).where(EvaluationSample.evaluation_id == evaluation_id)
-                 .order_by(EvaluationSample.sample_index))
-        with self._session("read evaluation samples") as s:
-            return [to_record(EvaluationSampleRecord, sample) for sample in s.scalars(query)]
-
 
 def _run(s: Session, run_id: int) -> Run:
     run = s.get(Run, run_id)
     if run is None:
         raise RunNotFound(f"run {run_id} does not exist")
     return run
-
-
-def _evaluation(s: Session, evaluation_id: int) -> Evaluation:
-    evaluation = s.get(Evaluation, evaluation_id)
-    if evaluation is None:
-        raise StorageError(f"evaluation {evaluation_id} does not exist")
-    return evaluation
 
 
 def _running_run(s: Session, run_id: int) -> Run:
@@ -351,16 +309,3 @@ def _beat(run: Run, step: int | None, total_steps: int | None) -> None:
         run.step = step
     if total_steps is not None:
         run.total_steps = total_steps
-
-
-def _transition(run: Run, status: str, error: str | None = None) -> None:
-    """The one place a run's status changes; stamps started_at and finished_at."""
-    if status not in _NEXT_STATUSES.get(run.status, ()):
-        raise InvalidTransition(f"run {run.id} cannot go from {run.status} to {status}")
-    now = utcnow()
-    run.status = status
-    if status == "running":
-        run.started_at = now
-    if status in TERMINAL_STATUSES:
-        run.finished_at = now
-        run.error = error

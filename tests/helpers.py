@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from html.parser import HTMLParser
 from typing import Any
 
 from training.config import RunConfig
@@ -57,3 +58,25 @@ def stepping_trainer(rows_per_step: int = 16, step_s: float = 0.0) -> Callable[[
                 sink.log_checkpoint(step, str(context.workdir / f"checkpoint-{step}"))
 
     return train
+
+
+class TagCollector(HTMLParser):
+    """The start tags (with their attributes as a dict) and the text of an HTML fragment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parsed(markup: str) -> TagCollector:
+    collector = TagCollector()
+    collector.feed(markup)
+    collector.close()
+    return collector

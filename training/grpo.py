@@ -140,9 +140,9 @@ def number_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class RolloutReporter:
     """Bound to NoverGRPOTrainer.on_rollouts: gathers every process's rollouts to the main one, reports them."""
 
-    def __init__(self, trainer: NoverGRPOTrainer, rewards: NoverRewards, sink: Sink,
-                 baseline: Callable[[list[str], list[str]], list[list[float]]] | None):
-        self.trainer, self.rewards, self.sink, self.baseline = trainer, rewards, sink, baseline
+    def __init__(self, trainer: NoverGRPOTrainer, rewards: NoverRewards, sink: Sink, scorer: NoverScorer | None):
+        """`scorer` (None for a verifier reward) adds each prompt's no-reasoning baseline and target tokens."""
+        self.trainer, self.rewards, self.sink, self.scorer = trainer, rewards, sink, scorer
 
     def __call__(self, advantages: list[float]) -> None:
         assert self.rewards.batch is not None, "TRL scored a batch without calling the NOVER reward functions"
@@ -150,18 +150,21 @@ class RolloutReporter:
         if not self.trainer.is_world_process_zero():
             return
         rows = number_groups(rows)
-        if self.baseline is not None:
+        if self.scorer is not None:
             self._add_baseline(rows)
         # Generation happens before the optimizer step it feeds, so these rollouts belong to the next step.
         self.sink.log_rollouts(self.trainer.state.global_step + 1, rows)
 
     def _add_baseline(self, rows: list[dict[str, Any]]) -> None:
-        """Per prompt, the reference's per-token NLL with no reasoning (for the dashboard's token view)."""
+        """Per prompt, the reference's per-token NLL with no reasoning and its token strings (the token view)."""
         firsts = [row for row in rows if row["sample_index"] == 0]
-        nll = self.baseline([row["prompt"] for row in firsts], [row["reference"] for row in firsts])
-        by_group = {row["group_index"]: values for row, values in zip(firsts, nll)}
+        references = [row["reference"] for row in firsts]
+        nll = self.scorer.baseline_nll([row["prompt"] for row in firsts], references)
+        tokens = self.scorer.target_tokens(references)
+        by_group = {row["group_index"]: extra for row, extra in zip(firsts, zip(nll, tokens))}
         for row in rows:
-            row["extras"] = {**(row["extras"] or {}), "baseline_nll": by_group[row["group_index"]]}
+            baseline, target_tokens = by_group[row["group_index"]]
+            row["extras"] = {**(row["extras"] or {}), "baseline_nll": baseline, "target_tokens": target_tokens}
 
 
 class SinkCallback(TrainerCallback):

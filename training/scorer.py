@@ -126,6 +126,14 @@ class NoverScorer:
             return target_token_nll(self.model, self.tokenizer, [self.reasoning_prefix(p, "") for p in prompts],
                                     [self.target(r) for r in references])
 
+    def target_tokens(self, references: Sequence[str]) -> list[list[str]]:
+        """Each reference target as the text of its tokens, aligned with target_nll/baseline_nll entries.
+
+        The dashboard shows per-token gains next to these strings; its process cannot load a tokenizer.
+        """
+        ids = [self.tokenizer(self.target(r), add_special_tokens=False)["input_ids"] for r in references]
+        return [[self.tokenizer.decode([token]) for token in row] for row in ids]
+
     def reasoning_prefix(self, prompt: str, reasoning: str) -> str:
         return reasoning_prefix(prompt, reasoning, self.config)
 

@@ -56,8 +56,7 @@ def build_trainer(config: RunConfig, sink: Sink, context: RunContext) -> NoverGR
     scorer = NoverScorer(model, tokenizer, config, proxy=lambda: proxy_active(model), gather=gather_object,
                          process_index=PartialState().process_index)
     rewards.scorer = scorer
-    trainer.on_rollouts = RolloutReporter(trainer, rewards, sink,
-                                          scorer.baseline_nll if config.reward == "nover" else None)
+    trainer.on_rollouts = RolloutReporter(trainer, rewards, sink, scorer if config.reward == "nover" else None)
     trainer.add_callback(ProxySyncCallback(model, config.proxy_sync_steps, config.proxy_alpha))
     trainer.add_callback(SinkCallback(sink))
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; the sink reports progress instead

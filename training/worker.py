@@ -2,8 +2,9 @@
 
     python -m training.worker --db sqlite:///.nover_ui/nover_ui.db [--once | --until-idle]
 
-Several workers, on this machine or others, may share one database; each run is claimed by exactly one.
-This is the only module of `training` that knows about `storage`.
+When no run is queued it runs queued evaluation and playground jobs (training/jobs.py). Several workers, on
+this machine or others, may share one database; each run or job is claimed by exactly one. This is the only
+module of `training` that imports `storage` (training/jobs.py is handed the Store).
 """
 
 from __future__ import annotations
@@ -18,12 +19,17 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from storage import InvalidTransition, RunRecord, StorageError, Store
+from storage import EvaluationRecord, InvalidTransition, RunRecord, StorageError, Store
 from training.config import ConfigError, RunConfig
+from training.flags import flag_counts
 from training.interface import RunContext, Sink, TrainFn
+from training.prompts import prefill_text
 
+EvaluateFn = Callable[[Store, EvaluationRecord, Path], EvaluationRecord]
+"""Runs one claimed evaluation or playground job to its end (training.jobs.run_evaluation)."""
 HEARTBEAT_INTERVAL_S = 10.0
 HEARTBEAT_TIMEOUT_S = 60.0
 """A running run whose worker has been silent this long is failed ("worker stopped responding")."""
@@ -33,10 +39,12 @@ TRACEBACK_LINES = 20
 class StoreSink:
     """Binds a trainer's reports to one run in the Store; each step's rows land in one transaction."""
 
-    def __init__(self, store: Store, run_id: int, total_steps: int, shutdown: threading.Event):
+    def __init__(self, store: Store, run_id: int, total_steps: int, shutdown: threading.Event,
+                 tags: tuple[str, str, str] = ("think", "answer", "")):
         self._store = store
         self._run_id = run_id
         self._total_steps = total_steps
+        self._tags = tags
         self._shutdown = shutdown
         self._pending: dict[int, list[Mapping[str, Any]]] = {}
         self.lost_run = False
@@ -48,9 +56,13 @@ class StoreSink:
         self._pending.setdefault(step, []).extend(rows)
 
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        rollouts = self._pending.pop(step, [])
+        if rollouts:  # failure flags counted once, as the step is written, so Metrics can chart them
+            metrics = {**metrics, **flag_counts([SimpleNamespace(step=step, **row) for row in rollouts],
+                                                *self._tags)}
         try:
-            self._store.log_step(self._run_id, step, metrics, self._pending.pop(step, []),
-                                 total_steps=self._total_steps, heartbeat=True)
+            self._store.log_step(self._run_id, step, metrics, rollouts, total_steps=self._total_steps,
+                                 heartbeat=True)
         except InvalidTransition:
             self.lost_run = True
             raise
@@ -72,12 +84,12 @@ class StoreSink:
 
 
 class Heartbeat:
-    """Beats for a run from a background thread, so long model loads do not look like a dead worker."""
+    """Beats for a run or a job from a background thread, so long model loads do not look like a dead worker."""
 
-    def __init__(self, store: Store, run_id: int, interval_s: float):
-        self._store, self._run_id, self._interval_s = store, run_id, interval_s
+    def __init__(self, beat: Callable[[], None], name: str, interval_s: float):
+        self._beat, self._name, self._interval_s = beat, name, interval_s
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-run-{run_id}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{name}", daemon=True)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -90,11 +102,11 @@ class Heartbeat:
     def _loop(self) -> None:
         while not self._done.wait(self._interval_s):
             try:
-                self._store.heartbeat(self._run_id)
+                self._beat()
             except InvalidTransition:
-                return  # the run is no longer running; the sink notices on its next write
+                return  # no longer running (cancelled, failed as stale); noticed at its next write
             except StorageError as exc:
-                print(f"worker: heartbeat for run {self._run_id} failed, retrying: {exc}", file=sys.stderr)
+                print(f"worker: heartbeat for {self._name} failed, retrying: {exc}", file=sys.stderr)
 
 
 def execute_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path,
@@ -109,12 +121,13 @@ def execute_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path,
         config = RunConfig.from_dict(run.config)
     except ConfigError as exc:
         return _finish(store, run.id, "failed", f"the run's stored config is invalid: {exc}")
-    sink = StoreSink(store, run.id, config.max_steps, shutdown)
+    sink = StoreSink(store, run.id, config.max_steps, shutdown,
+                     (config.intermediate_tag, config.final_tag, prefill_text(config)))
     try:
         store.heartbeat(run.id, step=0, total_steps=config.max_steps)
         context = RunContext(run_id=run.id, home=home, workdir=home / "runs" / str(run.id),
                              resume_from=_resume_point(store, run))
-        with Heartbeat(store, run.id, heartbeat_interval_s):
+        with Heartbeat(lambda: store.heartbeat(run.id), f"run-{run.id}", heartbeat_interval_s):
             train_fn(config, observe(sink), context)
         sink.flush()
     except Exception as exc:
@@ -138,26 +151,59 @@ def train_now(db_url: str, name: str, config: RunConfig, home: Path, train_fn: T
     return execute_run(store, claimed, train_fn, home, observe=observe)
 
 
+def execute_evaluation(store: Store, evaluation: EvaluationRecord, home: Path,
+                       heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+                       evaluate_fn: EvaluateFn | None = None) -> EvaluationRecord:
+    """Run one claimed evaluation or playground job (training/jobs.py) while beating for it.
+
+    A job cancelled or failed as stale while it ran keeps that ending; its results are dropped.
+    """
+    try:
+        with Heartbeat(lambda: store.heartbeat_evaluation(evaluation.id), f"evaluation-{evaluation.id}",
+                       heartbeat_interval_s):
+            if evaluate_fn is None:
+                from training.jobs import run_evaluation as evaluate_fn  # the model stack, once a job comes
+            return evaluate_fn(store, evaluation, home)
+    except InvalidTransition:
+        return store.get_evaluation(evaluation.id)
+    except Exception as exc:  # outside the job's own error handling (e.g. its code cannot be imported)
+        try:
+            return store.finish_evaluation(evaluation.id, "failed", error=_describe(exc))
+        except InvalidTransition:
+            return store.get_evaluation(evaluation.id)
+
+
 def run_worker(store: Store, train_fn: TrainFn, home: Path, worker_id: str | None = None, once: bool = False,
                until_idle: bool = False, poll_s: float = 2.0, heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
-               heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
-               shutdown: threading.Event | None = None) -> int:
-    """Claim and train runs until shut down (or after one run / when idle); returns how many ran."""
+               heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S, shutdown: threading.Event | None = None,
+               evaluate_fn: EvaluateFn | None = None) -> int:
+    """Claim and run jobs until shut down (or after one job / when idle); returns how many ran.
+
+    Queued runs come first; an evaluation or playground job is taken when no run is queued. Idle means
+    neither is queued.
+    """
     worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     shutdown = shutdown or threading.Event()
     for run_id in store.fail_stale_runs(heartbeat_timeout_s):
         print(f"worker {worker_id}: marked run {run_id} failed (its worker stopped responding)", file=sys.stderr)
+    for evaluation_id in store.fail_stale_evaluations(heartbeat_timeout_s):
+        print(f"worker {worker_id}: marked evaluation {evaluation_id} failed (its worker stopped responding)",
+              file=sys.stderr)
     done = 0
     while not shutdown.is_set():
-        run = store.claim_next_run(worker_id)
-        if run is None:
-            if once or until_idle:
-                break
+        if (run := store.claim_next_run(worker_id)) is not None:
+            print(f"worker {worker_id}: running run {run.id} ({run.name})", file=sys.stderr)
+            finished = execute_run(store, run, train_fn, home, shutdown, heartbeat_interval_s)
+            print(f"worker {worker_id}: run {run.id} {finished.status}", file=sys.stderr)
+        elif (evaluation := store.claim_next_evaluation(worker_id)) is not None:
+            print(f"worker {worker_id}: running {evaluation.kind} job {evaluation.id}", file=sys.stderr)
+            ended = execute_evaluation(store, evaluation, home, heartbeat_interval_s, evaluate_fn)
+            print(f"worker {worker_id}: {evaluation.kind} job {evaluation.id} {ended.status}", file=sys.stderr)
+        elif once or until_idle:
+            break
+        else:
             shutdown.wait(poll_s)
             continue
-        print(f"worker {worker_id}: running run {run.id} ({run.name})", file=sys.stderr)
-        finished = execute_run(store, run, train_fn, home, shutdown, heartbeat_interval_s)
-        print(f"worker {worker_id}: run {run.id} {finished.status}", file=sys.stderr)
         done += 1
         if once:
             break
@@ -197,8 +243,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("NOVER_UI_HOME", ".nover_ui")),
                         help="data directory for models and checkpoints (env NOVER_UI_HOME, default ./.nover_ui)")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--once", action="store_true", help="run at most one queued run, then exit")
-    mode.add_argument("--until-idle", action="store_true", help="exit when no queued run is left")
+    mode.add_argument("--once", action="store_true", help="run at most one queued run or job, then exit")
+    mode.add_argument("--until-idle", action="store_true", help="exit when no queued run or job is left")
     parser.add_argument("--worker-id", help="name shown in the dashboard (default host:pid)")
     parser.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the queue when idle")
     parser.add_argument("--heartbeat-timeout", type=float, default=HEARTBEAT_TIMEOUT_S,

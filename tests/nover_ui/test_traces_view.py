@@ -2,7 +2,6 @@ import itertools
 import math
 import random
 import re
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from nover_ui.traces_view import (FILTERS, SORTS, TRACES_CSS, groups_of_step, perplexity_ranks, render_search,
                                   render_step, select)
 from storage import RolloutRecord
+from tests.helpers import TagCollector, parsed
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -34,31 +34,13 @@ def invalid(group: int = 0, sample: int = 0, **overrides: Any) -> RolloutRecord:
     return rollout(group, sample, format_valid=False, **{**values, **overrides})
 
 
-class TagCollector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, attrs))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
-def parsed(markup: str) -> TagCollector:
-    collector = TagCollector()
-    collector.feed(markup)
-    collector.close()
-    return collector
 
 
 def assert_only_own_markup(markup: str) -> TagCollector:
     page = parsed(markup)
     assert {tag for tag, _ in page.tags} <= ALLOWED_TAGS
     for _, attrs in page.tags:
-        assert [name for name, _ in attrs] in ([], ["class"]), attrs
+        assert list(attrs) in ([], ["class"]), attrs
     lowered = markup.lower()
     assert "<script" not in lowered and "<img" not in lowered and "javascript:" not in lowered
     return page
@@ -115,7 +97,8 @@ def test_unknown_filter_or_sort_names_the_allowed_values(mixed_group):
         select(mixed_group, "best", "sample")
     with pytest.raises(ValueError, match="unknown sort 'ppl'.*'perplexity'"):
         render_step(mixed_group, sort="ppl")
-    assert set(FILTERS) == {"all", "format failures", "truncated", "top reward", "bottom reward"}
+    assert set(FILTERS) == {"all", "format failures", "truncated", "top reward", "bottom reward", "missing tags",
+                            "malformed tags", "empty answer", "repetition", "long reasoning"}
     assert set(SORTS) == {"sample", "reward", "perplexity", "advantage"}
 
 
@@ -213,3 +196,12 @@ def test_search_limits_hits_and_reports_what_it_left_out():
 def test_search_without_query_or_hits_gives_a_short_message():
     assert "<li>" not in render_search([rollout(completion="anything")], "  ")
     assert "no rollouts match" in render_search([], "needle")
+
+
+def test_a_flag_filter_keeps_the_flagged_rollouts_and_cards_show_their_flags():
+    looping = invalid(sample=0, completion="go on go on go on go on go on go on")
+    fine = rollout(sample=1)
+    assert select([looping, fine], "repetition", "sample") == [looping]
+    assert select([looping, fine], "missing tags", "sample") == [looping]
+    page = render_step([looping, fine], filter="repetition")
+    assert page.count("<article") == 1 and ">repetition</span>" in page and ">missing tags</span>" in page

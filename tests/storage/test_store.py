@@ -240,8 +240,10 @@ def test_resumed_run_links_to_its_parent(store):
 
 def test_evaluations_with_samples(store):
     run = store.create_run("r", {})
-    base = store.create_evaluation("base-model", "gt.csv:test")
-    ckpt = store.create_evaluation("base-model", "gt.csv:test", run_id=run.id, checkpoint_step=20)
+    base = store.queue_evaluation("evaluation", "base-model", "gt.csv:test", {})
+    ckpt = store.queue_evaluation("evaluation", "base-model", "gt.csv:test", {}, run_id=run.id, checkpoint_step=20)
+    store.claim_next_evaluation("w")
+    assert store.claim_next_evaluation("w").id == ckpt.id
     store.log_evaluation_samples(ckpt.id, [
         dict(sample_index=i, prompt=f"q{i}", reference="4", completion="<answer>4</answer>", answer="4",
              format_valid=True, perplexity=1.5, correct=i == 0) for i in range(3)])

@@ -54,3 +54,22 @@ def test_get_metrics_since_a_step_returns_only_the_new_points(store):
     assert {key: (s.steps, s.values) for key, s in recent.items()} == {
         "reward": ((2, 3), (1.0, 1.5)), "loss": ((2, 3), (-2.0, -3.0))}
     assert store.get_metrics(run.id, keys=["loss"], since_step=4) == {}
+
+
+def test_prompts_of_a_run_their_history_and_the_same_prompt_in_another_run(store):
+    run, other = running_run(store, "a"), running_run(store, "b")
+    for step in (1, 2):
+        store.log_step(run.id, step, rollouts=[
+            rollout_row(0, 0, reward=1.0 * step, reasoning_tokens=4),
+            rollout_row(0, 1, reward=3.0 * step, reasoning_tokens=8, format_valid=False, perplexity=None),
+            rollout_row(1, 0, reward=0.5)])
+    store.log_step(other.id, 1, rollouts=[rollout_row(0, 0)])
+    prompts = store.list_prompts(run.id)
+    assert [(p.prompt, p.rollouts) for p in prompts] == [("question 0?", 4), ("question 1?", 2)]
+    history = store.prompt_history(prompts[0].id)
+    assert [(h.step, h.rollouts, h.format_valid, h.best_reward, h.mean_reward, h.mean_reasoning_tokens)
+            for h in history] == [(1, 2, 1, 3.0, 2.0, 6.0), (2, 2, 1, 6.0, 4.0, 6.0)]
+    same = store.find_prompt(other.id, prompts[0].key)
+    assert same is not None and same != prompts[0].id
+    assert store.get_rollouts(other.id, prompt_id=same)[0].prompt == "question 0?"
+    assert store.find_prompt(other.id, prompts[1].key) is None

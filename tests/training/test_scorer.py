@@ -103,6 +103,8 @@ def test_baseline_nll_scores_the_reference_after_an_empty_reasoning_block(policy
     assert baseline == pytest.approx(direct_nll(model, tokenizer, scorer.reasoning_prefix(prompt, ""),
                                                 scorer.target("2")), abs=2e-4)
     assert all(math.isfinite(v) and v >= 0 for v in baseline)
+    [tokens] = scorer.target_tokens(["2"])
+    assert len(tokens) == len(baseline) and "".join(tokens) == scorer.target("2")
 
 
 def test_two_processes_rank_exactly_like_one(policy, model_home, tmp_path):

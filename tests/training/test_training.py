@@ -60,7 +60,8 @@ def test_every_rollout_was_stored_with_its_rewards_and_advantage(trained):
         assert r.reward == pytest.approx(r.reward_format + r.reward_reasoning + r.reward_efficiency)
         assert r.advantage is not None and r.completion_tokens > 0
         assert (r.perplexity is not None) == r.format_valid == (r.reasoning_tokens is not None)
-        assert "baseline_nll" in r.extras
+        assert len(r.extras["baseline_nll"]) == len(r.extras["target_tokens"]) > 0
+        assert "".join(r.extras["target_tokens"]).strip() == f"<answer>\n{r.reference}\n</answer>"
         if r.format_valid:
             assert len(r.extras["target_nll"]) == len(r.extras["baseline_nll"])
     for step in (1, 2):

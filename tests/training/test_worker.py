@@ -31,6 +31,19 @@ def test_a_run_trains_to_success_with_every_step_stored(store, tmp_path):
         (2, str(tmp_path / "runs" / str(run.id) / "checkpoint-2"))]
 
 
+def test_each_step_is_written_with_its_failure_flag_counts(store, tmp_path):
+    def train(config, sink, context):
+        sink.log_rollouts(1, [rollout_row(0, 0, truncated=True),
+                              rollout_row(0, 1, completion="no tags", format_valid=False, reasoning=None, answer=None)])
+        sink.log_metrics(1, {"reward": 0.5})
+
+    run = queue(store, max_steps=1)
+    run_worker(store, train, tmp_path, once=True)
+    metrics = store.get_metrics(run.id)
+    assert metrics["flags/truncated"].values == (1.0,) and metrics["flags/missing_tags"].values == (1.0,)
+    assert metrics["flags/all_invalid"].values == (0.0,) and metrics["reward"].values == (0.5,)
+
+
 def test_runs_are_taken_one_at_a_time_oldest_first(store, tmp_path):
     first, second = queue(store, "first", max_steps=1), queue(store, "second", max_steps=1)
     assert run_worker(store, stepping_trainer(), tmp_path, once=True) == 1

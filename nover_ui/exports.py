@@ -1,0 +1,48 @@
+"""Files a person downloads: a run's rollouts or an evaluation's samples as Parquet/CSV, a checkpoint as a zip."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+FORMATS = ("parquet", "csv")
+
+
+def records_frame(records: Sequence[Any]) -> pd.DataFrame:
+    """One row per frozen record, one column per field; nested values (extras, metrics) as JSON text, so CSV and
+    Parquet hold the same table."""
+    rows = [{key: json.dumps(value) if isinstance(value, (dict, list)) else value
+             for key, value in dataclasses.asdict(record).items()} for record in records]
+    return pd.DataFrame(rows)
+
+
+def write_table(records: Sequence[Any], stem: str, fmt: str) -> Path:
+    """The records written to a fresh temporary file named `stem.fmt`; returns its path."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not records:
+        raise ValueError(f"nothing to export for {stem}: it has no rows yet")
+    path = Path(tempfile.mkdtemp(prefix="nover-export-")) / f"{stem}.{fmt}"
+    frame = records_frame(records)
+    if fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+def zip_checkpoint(checkpoint_dir: str | Path, stem: str) -> Path:
+    """The checkpoint folder (policy and proxy adapters, optimizer state) as `stem.zip` in a temporary folder."""
+    folder = Path(checkpoint_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"checkpoint folder {folder} is not on this machine (it may live on the worker "
+                                f"that trained the run)")
+    target = Path(tempfile.mkdtemp(prefix="nover-export-")) / stem
+    return Path(shutil.make_archive(str(target), "zip", root_dir=folder))

@@ -1,0 +1,109 @@
+"""The Playground tab: one prompt, the base model and up to two run checkpoints, answers side by side.
+
+Generation is a playground job in the database, run by a worker process: the UI process never loads a model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from nover_ui.eval_view import playground_html
+from nover_ui.prompt_text import question, question_line
+from nover_ui.runs_tab import run_choices
+from storage import StorageError, Store
+from training.config import preset
+
+POLL_S = 2.0
+BASE = "base"
+NONE = "none"
+
+
+def model_choices(store: Store, run_id: int | None) -> list[tuple[str, str]]:
+    """'base' and every checkpoint of the run as 'step N' (values 'base' or the step as text)."""
+    if run_id is None:
+        return [("base model", BASE)]
+    steps = [c.step for c in store.list_checkpoints(run_id)]
+    return [("base model", BASE), *((f"run {run_id} · step {step}", str(step)) for step in steps)]
+
+
+def queue_playground(store: Store, run_id: int | None, prompt: str, reference: str, models: list[str],
+                     seed: int) -> list[tuple[str, int]]:
+    """One playground job per chosen model; returns (label, job id) pairs."""
+    if not prompt.strip():
+        raise ValueError("type a prompt (or pick one of the run's)")
+    chosen = [m for m in dict.fromkeys(models) if m and m != NONE]
+    if not chosen:
+        raise ValueError("choose at least one model")
+    run_config = store.get_run(run_id).config if run_id is not None else preset("cpu-demo").to_dict()
+    config = {"run_config": run_config, "prompts": [prompt.strip()], "reference": reference.strip() or None,
+              "samples": 1, "seed": seed}
+    jobs = []
+    for model in chosen:
+        step = None if model == BASE else int(model)
+        if step is not None and run_id is None:
+            raise ValueError("a checkpoint belongs to a run; pick the run first")
+        job = store.queue_evaluation("playground", run_config.get("model", ""), "playground", config,
+                                     run_id=run_id if step is not None else None, checkpoint_step=step)
+        jobs.append((("base model" if step is None else f"run {run_id} · step {step}"), job.id))
+    return jobs
+
+
+def build_playground(store: Store, tab: gr.Tab, read_only: bool = False) -> None:
+    with gr.Row():
+        run_dd = gr.Dropdown(label="Run (prompt format, sampling settings, checkpoints)", scale=2,
+                             elem_id="play-run")
+        pick_dd = gr.Dropdown(label="Or pick one of its prompts", scale=3, elem_id="play-pick")
+    prompt_tb = gr.Textbox(label="Prompt", lines=3, elem_id="play-prompt")
+    reference_tb = gr.Textbox(label="Reference (optional: then its NOVER reasoning perplexity is shown)",
+                              elem_id="play-reference")
+    with gr.Row():
+        model_a_dd = gr.Dropdown(label="Model A", value=BASE, choices=[("base model", BASE)], elem_id="play-a")
+        model_b_dd = gr.Dropdown(label="Model B", value=NONE, choices=[("none", NONE)], elem_id="play-b")
+        seed_nb = gr.Number(0, precision=0, label="Seed (the same for both)")
+        generate_btn = gr.Button("Generate", variant="primary", interactive=not read_only, elem_id="play-go")
+    status_md = gr.Markdown(elem_id="play-status")
+    answers_html = gr.HTML(elem_id="play-answers")
+    jobs_state = gr.State([])
+    poll_timer = gr.Timer(POLL_S)
+
+    def open_tab(run_id: int | None) -> Any:
+        choices = run_choices(store)
+        return gr.update(choices=choices, value=run_id if run_id is not None else (choices[0][1] if choices else None))
+
+    def pick_run(run_id: int | None) -> tuple[Any, Any, Any]:
+        models = model_choices(store, run_id)
+        prompts = [(question_line(p.prompt), p.id) for p in store.list_prompts(run_id)] if run_id else []
+        last = models[-1][1]
+        return (gr.update(choices=prompts, value=None), gr.update(choices=models, value=BASE),
+                gr.update(choices=[("none", NONE), *models], value=last if last != BASE else NONE))
+
+    def pick_prompt(run_id: int | None, prompt_id: int | None) -> tuple[Any, Any]:
+        match = next((p for p in store.list_prompts(run_id) if p.id == prompt_id), None) if run_id else None
+        if match is None:
+            return gr.update(), gr.update()
+        return question(match.prompt), match.reference
+
+    def generate(run_id: int | None, prompt: str, reference: str, model_a: str, model_b: str,
+                 seed: float) -> tuple[str, list[tuple[str, int]]]:
+        if read_only:
+            raise gr.Error("This dashboard is read-only: nothing can be generated.")
+        try:
+            jobs = queue_playground(store, run_id, prompt, reference, [model_a, model_b], int(seed or 0))
+        except (ValueError, StorageError) as exc:
+            return f"**Not queued:** {exc}", []
+        return f"Queued; a worker generates with seed {int(seed or 0)} (after any training step in progress).", jobs
+
+    def poll(jobs: list[tuple[str, int]]) -> Any:
+        if not jobs:
+            return gr.skip()
+        results = [(label, store.get_evaluation(job_id), store.get_evaluation_samples(job_id)) for label, job_id in jobs]
+        return playground_html(results)
+
+    tab.select(open_tab, run_dd, run_dd, show_progress="hidden")
+    run_dd.change(pick_run, run_dd, [pick_dd, model_a_dd, model_b_dd])
+    pick_dd.input(pick_prompt, [run_dd, pick_dd], [prompt_tb, reference_tb])
+    generate_btn.click(generate, [run_dd, prompt_tb, reference_tb, model_a_dd, model_b_dd, seed_nb],
+                       [status_md, jobs_state]).then(poll, jobs_state, answers_html)
+    poll_timer.tick(poll, jobs_state, answers_html, show_progress="hidden")

@@ -1,0 +1,142 @@
+"""The Store's evaluation and playground jobs: queued by the UI, claimed and run by a worker like a run.
+
+A job moves queued -> running -> succeeded | failed | cancelled (`storage.lifecycle.transition`); its worker
+beats while it runs, and a job whose worker fell silent is failed by whoever looks (`fail_stale_evaluations`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.errors import InvalidTransition, RunNotFound, StorageError
+from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, transition, utcnow
+from storage.models import TERMINAL_STATUSES, Evaluation, EvaluationSample, Run
+from storage.records import EvaluationRecord, EvaluationSampleRecord, to_record
+from storage.rows import evaluation_sample_values
+
+EVALUATION_KINDS = ("evaluation", "playground")
+
+
+class EvaluationJobs:
+    """Mixed into Store: every method runs in one of its session scopes and returns frozen records."""
+
+    _session: Callable[..., contextlib.AbstractContextManager[Session]]
+
+    def queue_evaluation(self, kind: str, model: str, dataset: str, config: dict[str, Any],
+                         run_id: int | None = None, checkpoint_step: int | None = None) -> EvaluationRecord:
+        """Queue a job for the workers: a held-out evaluation or a playground generation.
+
+        The model is the base `model` (run_id None) or `model` with the adapter of run `run_id` saved at
+        `checkpoint_step`; `config` holds the job's settings (keys in training/jobs.py). `dataset` is the data
+        source of an evaluation and a label (e.g. 'playground') of a playground job.
+        """
+        if kind not in EVALUATION_KINDS:
+            raise StorageError(f"kind must be one of {', '.join(EVALUATION_KINDS)}, got {kind!r}")
+        if not model.strip():
+            raise StorageError("an evaluation needs a model id or folder, got an empty string")
+        if not isinstance(config, dict):
+            raise StorageError(f"an evaluation's config is a dict of settings, got {type(config).__name__}")
+        if (run_id is None) != (checkpoint_step is None):
+            raise StorageError(f"a checkpoint is named by both run_id and checkpoint_step, got run_id={run_id} "
+                               f"and checkpoint_step={checkpoint_step}; give both, or neither for the base model")
+        with self._session(f"queue a job ({kind})", write=True) as s:
+            if run_id is not None and s.get(Run, run_id) is None:
+                raise RunNotFound(f"run {run_id} does not exist")
+            evaluation = Evaluation(kind=kind, run_id=run_id, model=model.strip(), checkpoint_step=checkpoint_step,
+                                    dataset=dataset, config=dict(config), status="queued", created_at=utcnow())
+            s.add(evaluation)
+            s.flush()
+            return to_record(EvaluationRecord, evaluation)
+
+    def get_evaluation(self, evaluation_id: int) -> EvaluationRecord:
+        with self._session("read an evaluation") as s:
+            return to_record(EvaluationRecord, _evaluation(s, evaluation_id))
+
+    def list_evaluations(self, run_id: int | None = None, kind: str | None = None,
+                         statuses: Sequence[str] | None = None) -> list[EvaluationRecord]:
+        """Evaluations and playground jobs, oldest first, optionally of one run, one kind, some statuses."""
+        query = select(Evaluation).order_by(Evaluation.id)
+        if run_id is not None:
+            query = query.where(Evaluation.run_id == run_id)
+        if kind is not None:
+            query = query.where(Evaluation.kind == kind)
+        if statuses is not None:
+            query = query.where(Evaluation.status.in_(statuses))
+        with self._session("list evaluations") as s:
+            return [to_record(EvaluationRecord, e) for e in s.scalars(query)]
+
+    def claim_next_evaluation(self, worker_id: str) -> EvaluationRecord | None:
+        """Atomically move the oldest queued evaluation to running for this worker; None when none is queued."""
+        with self._session("claim an evaluation", write=True) as s:
+            evaluation = claim_oldest(s, Evaluation, worker_id)
+            return None if evaluation is None else to_record(EvaluationRecord, evaluation)
+
+    def heartbeat_evaluation(self, evaluation_id: int) -> None:
+        with self._session("record an evaluation heartbeat", write=True) as s:
+            _running_evaluation(s, evaluation_id).heartbeat_at = utcnow()
+
+    def cancel_evaluation(self, evaluation_id: int) -> EvaluationRecord:
+        """Cancel a queued or running evaluation at once (a running one's results are then discarded by its
+        worker when it ends); one that has already ended is left as it is."""
+        with self._session("cancel an evaluation", write=True) as s:
+            evaluation = _evaluation(s, evaluation_id)
+            if evaluation.status in ("queued", "running"):
+                transition(evaluation, "cancelled")
+            return to_record(EvaluationRecord, evaluation)
+
+    def log_evaluation_samples(self, evaluation_id: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Store samples of a running evaluation (keys as EvaluationSampleRecord, without the ids)."""
+        with self._session("log evaluation samples", write=True) as s:
+            _running_evaluation(s, evaluation_id)
+            if rows:
+                s.execute(EvaluationSample.__table__.insert(),
+                          [evaluation_sample_values(evaluation_id, row) for row in rows])
+
+    def finish_evaluation(self, evaluation_id: int, status: str, metrics: dict[str, Any] | None = None,
+                          error: str | None = None) -> EvaluationRecord:
+        if status not in TERMINAL_STATUSES:
+            raise StorageError(f"an evaluation finishes as one of {TERMINAL_STATUSES}, not {status!r}")
+        with self._session("finish an evaluation", write=True) as s:
+            evaluation = _evaluation(s, evaluation_id)
+            transition(evaluation, status, error)
+            evaluation.metrics = metrics
+            return to_record(EvaluationRecord, evaluation)
+
+    def fail_stale_evaluations(self, max_age_s: float) -> list[int]:
+        """Fail running evaluations whose worker has not beaten for max_age_s seconds; returns their ids."""
+        now = utcnow()
+        cutoff = now - dt.timedelta(seconds=max_age_s)
+        with self._session("fail stale evaluations", write=True) as s:
+            stale = s.scalars(select(Evaluation).where(Evaluation.status == "running",
+                                                       Evaluation.heartbeat_at < cutoff)).all()
+            for evaluation in stale:
+                age = (now - evaluation.heartbeat_at).total_seconds() if evaluation.heartbeat_at else max_age_s
+                transition(evaluation, "failed", STALE_RUN_ERROR.format(age=age))
+            return [evaluation.id for evaluation in stale]
+
+    def get_evaluation_samples(self, evaluation_id: int) -> list[EvaluationSampleRecord]:
+        query = (select(EvaluationSample).where(EvaluationSample.evaluation_id == evaluation_id)
+                 .order_by(EvaluationSample.sample_index))
+        with self._session("read evaluation samples") as s:
+            return [to_record(EvaluationSampleRecord, sample) for sample in s.scalars(query)]
+
+
+def _evaluation(s: Session, evaluation_id: int) -> Evaluation:
+    evaluation = s.get(Evaluation, evaluation_id)
+    if evaluation is None:
+        raise StorageError(f"evaluation {evaluation_id} does not exist")
+    return evaluation
+
+
+def _running_evaluation(s: Session, evaluation_id: int) -> Evaluation:
+    evaluation = _evaluation(s, evaluation_id)
+    if evaluation.status != "running":
+        raise InvalidTransition(f"evaluation {evaluation_id} is {evaluation.status}, not running; its worker must "
+                                f"stop")
+    return evaluation

@@ -1,0 +1,73 @@
+"""Evaluation and playground jobs from the dashboard, run by a real worker on the trained 2-step run."""
+
+import re
+
+from playwright.sync_api import expect
+
+from storage import Store
+
+JOB_TIMEOUT_MS = 600_000
+
+
+def test_playground_answers_side_by_side_from_base_and_checkpoint(trained_app_with_worker, app_home, page,
+                                                                  artifacts):
+    page.goto(trained_app_with_worker)
+    page.get_by_role("tab", name="Playground").click()
+    expect(page.locator("#play-run input")).to_have_value(re.compile("trained demo"))
+    expect(page.locator("#play-b input")).to_have_value(re.compile("step 2"))
+    page.locator("#play-prompt textarea").fill("What is 3 + 4?")
+    page.locator("#play-reference textarea, #play-reference input").first.fill("7")
+    page.locator("#play-go").click()
+    page.locator("#play-status").get_by_text("Queued", exact=False).wait_for()
+    answers = page.locator("#play-answers")
+    answers.get_by_text("base model").wait_for()
+    expect(answers.locator(".side")).to_have_count(2)
+    expect(answers.get_by_text("seed 0", exact=False)).to_have_count(2, timeout=JOB_TIMEOUT_MS)
+    store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
+    jobs = [e for e in store.list_evaluations() if e.kind == "playground"]
+    assert sorted(e.checkpoint_step or 0 for e in jobs) == [0, 2] and {e.status for e in jobs} == {"succeeded"}
+    for job in jobs:
+        [sample] = store.get_evaluation_samples(job.id)
+        shown = sample.answer if sample.format_valid else sample.completion
+        assert (shown or "").strip()[:30] in answers.inner_text()
+    page.screenshot(path=str(artifacts / "tab-playground.png"), full_page=True)
+
+
+def test_evaluation_of_base_and_checkpoint_with_grid_and_downloads(trained_app_with_worker, app_home, page,
+                                                                    artifacts):
+    store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
+    page.goto(trained_app_with_worker)
+    page.get_by_role("tab", name="Evaluate").click()
+    expect(page.locator("#eval-run input")).to_have_value(re.compile("trained demo"))
+    page.locator("#eval-prompts input").fill("4")
+    page.locator("#eval-queue").click()
+    page.locator("#eval-status").get_by_text("Queued evaluation(s)", exact=False).wait_for()
+    table = page.locator("#eval-table")
+    for label in ("base SmolLM2-135M-Instruct", "run 1 · step 2"):
+        table.get_by_text(label).filter(visible=True).first.wait_for()
+    expect(table.get_by_text("succeeded", exact=True).filter(visible=True)).to_have_count(2, timeout=JOB_TIMEOUT_MS)
+
+    evaluations = [e for e in store.list_evaluations() if e.kind == "evaluation"]
+    assert all(e.metrics["samples"] == 4 for e in evaluations)
+    for evaluation in evaluations:
+        rate = evaluation.metrics["format_valid_rate"]
+        table.get_by_text(f"{rate:.3f}", exact=True).filter(visible=True).first.wait_for()
+
+    page.locator("#eval-chosen input").click()
+    for evaluation in evaluations:
+        page.get_by_role("option", name=re.compile(rf"#{evaluation.id} ")).click()
+    page.get_by_role("button", name="Show answers").click()
+    grid = page.locator("#eval-grid")
+    grid.locator("tbody tr").first.wait_for()
+    assert grid.locator("tbody tr").count() == 4 and grid.locator("thead th").count() == 3
+    page.screenshot(path=str(artifacts / "tab-evaluate.png"), full_page=True)
+
+    page.get_by_text("Downloads").click()
+    with page.expect_download() as samples_download:
+        page.get_by_role("button", name="Chosen evaluations' samples").click()
+        page.locator("#eval-download a[download]").click()
+    assert samples_download.value.suggested_filename.endswith("-samples.parquet")
+    with page.expect_download() as adapter_download:
+        page.get_by_role("button", name="Adapter (zip)").click()
+        page.locator("#eval-download a[download]").filter(has_text=re.compile("KB|MB")).first.click()
+    assert adapter_download.value.suggested_filename == "run-1-step-2-adapter.zip"

@@ -1,0 +1,41 @@
+import json
+import zipfile
+
+import pandas as pd
+import pytest
+
+from nover_ui.exports import write_table, zip_checkpoint
+from tests.helpers import rollout_row
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_rollouts_export_round_trips_every_field(store, fmt):
+    run = store.start_run(store.create_run("r", {}).id, "w")
+    store.log_step(run.id, 1, rollouts=[rollout_row(0, 0, completion='<think>"a", b</think>\nline 2')])
+    [record] = store.get_rollouts(run.id)
+    path = write_table([record], f"run-{run.id}-rollouts", fmt)
+    frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+    row = frame.iloc[0]
+    assert path.name == f"run-{run.id}-rollouts.{fmt}"
+    assert (row["completion"], row["reward"], bool(row["format_valid"])) == (record.completion, 1.5, True)
+    assert json.loads(row["extras"]) == record.extras
+
+
+def test_export_refuses_an_empty_table_and_an_unknown_format():
+    with pytest.raises(ValueError, match="no rows yet"):
+        write_table([], "empty", "csv")
+    with pytest.raises(ValueError, match="parquet, csv"):
+        write_table([object()], "x", "xlsx")
+
+
+def test_a_checkpoint_is_zipped_with_its_files(tmp_path):
+    checkpoint = tmp_path / "checkpoint-2"
+    (checkpoint / "ref").mkdir(parents=True)
+    (checkpoint / "adapter_model.safetensors").write_bytes(b"weights")
+    (checkpoint / "ref" / "adapter_config.json").write_text("{}")
+    archive = zip_checkpoint(checkpoint, "run-1-step-2")
+    assert archive.name == "run-1-step-2.zip"
+    assert sorted(zipfile.ZipFile(archive).namelist()) == ["adapter_model.safetensors", "ref/",
+                                                           "ref/adapter_config.json"]
+    with pytest.raises(FileNotFoundError, match="not on this machine"):
+        zip_checkpoint(tmp_path / "missing", "x")

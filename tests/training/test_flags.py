@@ -1,0 +1,176 @@
+import itertools
+from typing import Any
+
+import pytest
+
+from training.flags import (LONG_REASONING_MIN_TOKENS, REPETITION_MIN_COUNT, REPETITION_NGRAM, ROLLOUT_FLAGS,
+                            STEP_FLAGS, flag_counts, has_flag, metric_key, rollout_flags, step_flags)
+from storage import RolloutRecord
+
+_ids = itertools.count(1)
+VALID = "<think>\nadd the two numbers\n</think>\n<answer> 4 </answer>"
+
+
+def rollout(group: int = 0, sample: int = 0, **overrides: Any) -> RolloutRecord:
+    fields = dict(id=next(_ids), run_id=1, step=3, group_index=group, sample_index=sample, prompt_id=group,
+                  prompt="2+2?", reference="4", completion=VALID, reasoning="add the two numbers", answer="4",
+                  reward=1.5, reward_format=1.0, reward_reasoning=0.5, reward_efficiency=0.0, perplexity=3.25,
+                  reasoning_tokens=10, completion_tokens=20, advantage=0.1, truncated=False, format_valid=True,
+                  extras=None)
+    fields.update(overrides)
+    return RolloutRecord(**fields)
+
+
+def invalid(completion: str, **overrides: Any) -> RolloutRecord:
+    values = dict(completion=completion, reasoning=None, answer=None, reward=0.0, reward_format=0.0,
+                  reward_reasoning=0.0, reward_efficiency=0.0, perplexity=None, reasoning_tokens=None)
+    return rollout(format_valid=False, **{**values, **overrides})
+
+
+def flags_of(r: RolloutRecord, group: list[RolloutRecord] | None = None, **tags: str) -> list[str]:
+    return rollout_flags(r, group if group is not None else [r], **tags)
+
+
+def test_a_clean_valid_rollout_has_no_flag():
+    assert flags_of(rollout()) == []
+
+
+def test_truncated():
+    assert flags_of(rollout(truncated=True)) == ["truncated"]
+    assert "truncated" in flags_of(invalid("<think>and then", truncated=True))
+
+
+@pytest.mark.parametrize("completion", ["just an answer: 4", "<think>a</think> 4", "<answer>4</answer>",
+                                        "<think>a</think><answer>4", "<think>a<answer>4</answer>",
+                                        "think>a</think><answer>4</answer>"])
+def test_missing_tags_when_any_of_the_four_tags_is_absent(completion):
+    assert "missing tags" in flags_of(invalid(completion))
+
+
+@pytest.mark.parametrize("completion", ["Sure! <think>a</think><answer>4</answer>",
+                                        "<think>a</think><answer>4</answer> done"])
+def test_stray_text_outside_well_formed_tags_is_neither_missing_nor_malformed(completion):
+    assert flags_of(invalid(completion)) == []
+
+
+def test_a_format_valid_rollout_never_has_tag_flags_even_if_its_text_lacks_the_default_tags():
+    # Scored with custom tags, viewed with the defaults: the stored validity wins.
+    story = rollout(completion="<story>once</story><rubric>kind</rubric>")
+    assert flags_of(story) == []
+    assert flags_of(story, intermediate_tag="story", final_tag="rubric") == []
+
+
+def test_custom_tag_names_are_used():
+    completion = "<story>once</story><rubric>kind</rubric><rubric>again</rubric>"
+    assert flags_of(invalid(completion), intermediate_tag="story", final_tag="rubric") == ["malformed tags"]
+    assert flags_of(invalid(completion)) == ["missing tags"]
+
+
+@pytest.mark.parametrize("completion", ["<think>a</think><answer>4</answer><answer>5</answer>",
+                                        "<think>a</think><think>b</think><answer>4</answer>",
+                                        "</think>a<think><answer>4</answer>",
+                                        "<answer>4</answer><think>a</think>",
+                                        "<think>a<answer>4</think></answer>"])
+def test_malformed_tags_when_repeated_or_out_of_order(completion):
+    assert flags_of(invalid(completion)) == ["malformed tags"]
+
+
+def test_a_repeated_tag_with_another_missing_is_both_missing_and_malformed():
+    assert flags_of(invalid("<think>a<think>b</think>")) == ["missing tags", "malformed tags"]
+
+
+def test_empty_answer_only_for_format_valid_rollouts():
+    assert flags_of(rollout(completion="<think>a</think><answer> \n </answer>", answer="")) == ["empty answer"]
+    assert flags_of(rollout(answer="  ")) == ["empty answer"]
+    assert flags_of(rollout(answer=None)) == ["empty answer"]
+    assert "empty answer" not in flags_of(invalid("<think>a</think><answer></answer> extra", answer=""))
+
+
+def test_repetition_threshold_edge():
+    phrase = "so the answer is"
+    assert REPETITION_NGRAM == 4 and REPETITION_MIN_COUNT == 3
+    below = rollout(completion=f"<think> {phrase} 4, {phrase} 4 </think><answer>4</answer>")
+    at = rollout(completion=f"<think> {phrase} 4, {phrase} 4, {phrase} </think><answer>4</answer>")
+    assert "repetition" not in flags_of(below)
+    assert flags_of(at) == ["repetition"]
+
+
+def test_repetition_counts_overlapping_ngrams_and_ignores_case_and_spacing():
+    assert flags_of(invalid("no no no no no no")) == ["missing tags", "repetition"]  # (no,no,no,no) 3 times
+    assert "repetition" not in flags_of(invalid("no no no no no"))
+    assert "repetition" in flags_of(invalid("Wait let me check.\nwait LET me check. wait let  me check."))
+    assert "repetition" not in flags_of(invalid("one two three"))
+
+
+def test_long_reasoning_compares_with_the_group_median():
+    group = [rollout(sample=i, reasoning_tokens=n) for i, n in enumerate([20, 10, 30, 41, 40])]
+    group.append(invalid("cut off", sample=5, reasoning_tokens=None))  # median of 10, 20, 30, 40, 41 is 30
+    assert [has_flag(r, group, "long reasoning") for r in group] == [False] * 6
+    longer = rollout(sample=6, reasoning_tokens=61)
+    group.append(longer)  # median of 10, 20, 30, 40, 41, 61 is 35: 61 is not above 70
+    assert not has_flag(longer, group, "long reasoning")
+    assert has_flag(longer, group[:3] + [longer], "long reasoning")  # median 20, 61 > 40
+
+
+def test_long_reasoning_needs_a_minimum_length():
+    short = [rollout(sample=i, reasoning_tokens=n) for i, n in enumerate([2, 3, 3])]
+    at_minimum = rollout(sample=3, reasoning_tokens=LONG_REASONING_MIN_TOKENS)
+    above = rollout(sample=4, reasoning_tokens=LONG_REASONING_MIN_TOKENS + 1)
+    assert not has_flag(at_minimum, short + [at_minimum], "long reasoning")
+    assert has_flag(above, short + [above], "long reasoning")
+    assert rollout_flags(above, short + [above]) == ["long reasoning"]
+
+
+def test_several_flags_at_once_in_vocabulary_order():
+    r = invalid("<answer> loop loop loop loop loop loop", truncated=True, reasoning_tokens=100)
+    group = [r] + [rollout(sample=i, reasoning_tokens=10) for i in range(1, 4)]
+    assert rollout_flags(r, group) == ["truncated", "missing tags", "repetition", "long reasoning"]
+    assert [flag for flag in ROLLOUT_FLAGS if has_flag(r, group, flag)] == rollout_flags(r, group)
+
+
+def test_unknown_flag_names_the_vocabulary():
+    with pytest.raises(ValueError, match="unknown flag 'loops'.*'repetition'"):
+        has_flag(rollout(), [], "loops")
+
+
+def test_step_flags():
+    assert STEP_FLAGS == ("all invalid", "zero reward variance")
+    mixed = [rollout(sample=0, reward=2.0), rollout(sample=1, reward=1.0)]
+    assert step_flags(mixed) == []
+    assert step_flags([invalid("x", sample=0, reward=0.0), invalid("y", sample=1, reward=0.1)]) == ["all invalid"]
+    assert step_flags([invalid("x", sample=0), invalid("y", sample=1)]) == ["all invalid", "zero reward variance"]
+    flat_group = [rollout(group=1, sample=0, reward=1.5), rollout(group=1, sample=1, reward=1.5 + 1e-12)]
+    assert step_flags(mixed + flat_group) == ["zero reward variance"]
+    assert step_flags([]) == []
+
+
+def test_flag_counts_on_a_mixed_step():
+    group_a = [rollout(sample=0, reward=2.0),
+               rollout(sample=1, reward=1.0, truncated=True, answer=" "),
+               invalid("<think> again again again again again again", sample=2, truncated=True, reasoning_tokens=90),
+               invalid("<think>a</think><answer>1</answer><answer>2</answer>", sample=3)]
+    group_b = [invalid("nothing", group=1, sample=0), invalid("<answer>x</answer>", group=1, sample=1)]
+    group_c = [rollout(group=2, sample=0, reward=1.25)]
+    counts = flag_counts(group_b + group_a[::-1] + group_c)
+    assert counts == {"flags/truncated": 2, "flags/missing_tags": 3, "flags/malformed_tags": 1,
+                      "flags/empty_answer": 1, "flags/repetition": 1, "flags/long_reasoning": 1,
+                      "flags/groups_with_zero_reward_variance": 2, "flags/all_invalid": 0}
+    assert set(counts) == {metric_key(flag) for flag in ROLLOUT_FLAGS} | {"flags/groups_with_zero_reward_variance",
+                                                                          "flags/all_invalid"}
+    assert flag_counts(group_b)["flags/all_invalid"] == 1
+
+
+def test_flag_counts_of_an_empty_step_has_every_key_at_zero():
+    counts = flag_counts([])
+    assert len(counts) == len(ROLLOUT_FLAGS) + 2 and set(counts.values()) == {0}
+    assert metric_key("missing tags") == "flags/missing_tags"
+
+
+def test_a_prefilled_opening_tag_counts_as_written():
+    # A prefilled run's completions start after "<think>\n": the tag is in the prompt, not in the text.
+    closed_twice = invalid("why</think><answer>4</answer></answer>")
+    assert flags_of(closed_twice) == ["missing tags", "malformed tags"]
+    assert flags_of(closed_twice, prefill="<think>\n") == ["malformed tags"]
+    unfinished = invalid("why</think><answer>4")
+    assert flags_of(unfinished, prefill="<think>\n") == ["missing tags"]
+    assert flag_counts([unfinished], prefill="<think>\n")["flags/missing_tags"] == 1
