@@ -98,7 +98,8 @@ def build_playground(store: Store, tab: gr.Tab, read_only: bool = False) -> None
     def poll(jobs: list[tuple[str, int]]) -> Any:
         if not jobs:
             return gr.skip()
-        results = [(label, store.get_evaluation(job_id), store.get_evaluation_samples(job_id)) for label, job_id in jobs]
+        results = [(label, store.get_evaluation(job_id), store.get_evaluation_samples(job_id))
+                   for label, job_id in jobs]
         return playground_html(results)
 
     tab.select(open_tab, run_dd, run_dd, show_progress="hidden")

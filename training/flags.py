@@ -2,9 +2,10 @@
 the metrics can count them (as `flags/<snake_case>` keys).
 
 Pure functions over rollouts: the Store's records (the dashboard) or the rows a step is written with (the worker
-counts the flags into the step's metrics). The tag flags trust the stored `format_valid` (the trainer's rule, with the run's tag
-names): a format-valid rollout never gets "missing tags" or "malformed tags"; for the others they say which way the
-tags failed. An invalid rollout can have neither, when its four tags are fine but extra text sits outside them.
+counts the flags into the step's metrics). The tag flags trust the stored `format_valid` (the trainer's rule, with
+the run's tag names): a format-valid rollout never gets "missing tags" or "malformed tags"; for the others they say
+which way the tags failed. An invalid rollout can have neither, when its four tags are fine but extra text sits
+outside them.
 """
 
 from __future__ import annotations
