@@ -49,7 +49,7 @@ def build_app(store: Store, home: Path, read_only: bool = False) -> gr.Blocks:
             with gr.Tab("Playground", id="playground") as playground_tab:
                 build_playground(store, playground_tab, read_only)
             with gr.Tab("Evaluate", id="evaluate") as evaluate_tab:
-                build_evaluate(store, evaluate_tab, read_only)
+                build_evaluate(store, evaluate_tab, home / "uploads", read_only)
         register_api(store, read_only)
 
         def open_clicked_point(payload: str) -> list[Any]:

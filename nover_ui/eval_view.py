@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from nover_ui.prompt_text import question
+from nover_ui.text_diff import render_diff
 from storage import EvaluationRecord, EvaluationSampleRecord
 
 METRIC_COLUMNS = {"format_valid_rate": "format-valid", "mean_reference_perplexity": "ref. perplexity",
@@ -55,11 +56,15 @@ def answers_grid(evaluations: Sequence[EvaluationRecord],
     for evaluation in evaluations:
         for sample in samples.get(evaluation.id, []):
             prompts.setdefault((sample.prompt, sample.reference), {}).setdefault(evaluation.id, []).append(sample)
+    pair = len(evaluations) == 2  # two models: a diff column says what changed between them
     head = "".join(f"<th>{_escape(model_label(e))}</th>" for e in evaluations)
+    head += "<th>word diff, left → right</th>" if pair else ""
     body = []
     for (prompt, reference), by_evaluation in prompts.items():
         cells = "".join(f"<td>{''.join(_answer_html(s) for s in by_evaluation.get(e.id, []))}</td>"
                         for e in evaluations)
+        if pair:
+            cells += f"<td>{_diff_html(*(by_evaluation.get(e.id, []) for e in evaluations))}</td>"
         body.append(f'<tr><td><div class="text">{_escape(question(prompt))}</div>'
                     f'<div class="label">reference</div><div class="text">{_escape(reference)}</div></td>{cells}</tr>')
     return (f'<div class="nover-eval"><table><thead><tr><th>prompt</th>{head}</tr></thead>'
@@ -90,6 +95,27 @@ def _sample_html(sample: EvaluationSampleRecord) -> str:
     else:
         texts = f'<div class="label">completion</div><div class="text">{_escape(sample.completion)}</div>'
     return f'{texts}<div class="meta">{_escape(meta)}</div>'
+
+
+def _diff_html(left: Sequence[EvaluationSampleRecord], right: Sequence[EvaluationSampleRecord]) -> str:
+    """The first sample of each side: what the right one added (ins) to the left one's text, and the changes."""
+    if not left or not right:
+        return ""
+    a, b = left[0], right[0]
+    _, new_side = render_diff(a.completion, b.completion)
+    changes = (f"Δ ppl {_change(a.perplexity, b.perplexity)} · Δ reasoning words "
+               f"{_change(_words(a.reasoning), _words(b.reasoning), 0)}")
+    return f'{new_side}<div class="meta">{_escape(changes)}</div>'
+
+
+def _words(text: str | None) -> float | None:
+    return None if text is None else float(len(text.split()))
+
+
+def _change(old: float | None, new: float | None, digits: int = 3) -> str:
+    if old is None or new is None or not math.isfinite(old) or not math.isfinite(new):
+        return "–"
+    return f"{new - old:+.{digits}f}"
 
 
 def _answer_html(sample: EvaluationSampleRecord) -> str:

@@ -3,6 +3,7 @@ checkpoints x metrics table, a prompts x checkpoints grid of answers, and downlo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -10,21 +11,24 @@ import gradio as gr
 from nover_ui.eval_view import answers_grid, metrics_frame, model_label
 from nover_ui.exports import FORMATS, write_table, zip_checkpoint
 from nover_ui.runs_tab import run_choices
+from nover_ui.uploads import accept_upload
 from storage import StorageError, Store
+from training.data import DataError
 
 REFRESH_S = 3.0
 SPLITS = ("test", "validation", "train")
 
 
 def queue_evaluations(store: Store, run_id: int, steps: list[int], include_base: bool, split: str,
-                      max_prompts: int, samples: int, seed: int) -> list[int]:
-    """One evaluation job per model (the run's base model and each chosen checkpoint); returns their ids."""
+                      max_prompts: int, samples: int, seed: int, dataset: str = "") -> list[int]:
+    """One evaluation job per model (the run's base model and each chosen checkpoint) on `dataset` (a file, a
+    dataset id; empty: the run's own data); returns their ids."""
     if max_prompts < 1 or samples < 1:
         raise ValueError("prompts and samples per prompt must be at least 1")
     run = store.get_run(run_id)
     config = {"run_config": run.config, "split": split, "max_prompts": max_prompts, "samples": samples,
               "seed": seed, "judge": "base"}
-    model, dataset = run.config.get("model", ""), run.config.get("dataset", "")
+    model, dataset = run.config.get("model", ""), dataset.strip() or run.config.get("dataset", "")
     targets = ([None] if include_base else []) + sorted(steps)
     if not targets:
         raise ValueError("choose the base model, a checkpoint, or both")
@@ -32,14 +36,19 @@ def queue_evaluations(store: Store, run_id: int, steps: list[int], include_base:
                                    checkpoint_step=step).id for step in targets]
 
 
-def build_evaluate(store: Store, tab: gr.Tab, read_only: bool = False) -> None:
+def build_evaluate(store: Store, tab: gr.Tab, uploads_dir: Path, read_only: bool = False) -> None:
     with gr.Row():
         run_dd = gr.Dropdown(label="Run (its data, prompt format and sampling settings)", scale=2,
                              elem_id="eval-run")
         steps_cg = gr.CheckboxGroup(label="Checkpoints", scale=3, elem_id="eval-checkpoints")
         base_cb = gr.Checkbox(value=True, label="Include the base model", scale=1)
     with gr.Row():
-        split_dd = gr.Dropdown(list(SPLITS), value="test", label="Held-out split")
+        data_tb = gr.Textbox(label="Data (empty: the run's own; or a file path / dataset id)", scale=3,
+                             elem_id="eval-data")
+        data_file = gr.File(label="or upload a CSV/JSONL/Parquet file", file_types=[".csv", ".jsonl", ".parquet"],
+                            height=90, scale=2, elem_id="eval-upload")
+    with gr.Row():
+        split_dd = gr.Dropdown(list(SPLITS), value="test", label="Held-out split (ignored without a split column)")
         prompts_nb = gr.Number(8, precision=0, label="Prompts", minimum=1, elem_id="eval-prompts")
         samples_nb = gr.Number(1, precision=0, label="Samples per prompt", minimum=1)
         seed_nb = gr.Number(0, precision=0, label="Seed")
@@ -62,12 +71,12 @@ def build_evaluate(store: Store, tab: gr.Tab, read_only: bool = False) -> None:
     timer = gr.Timer(REFRESH_S)
 
     def evaluations_of(run_id: int | None) -> list[Any]:
-        """The run's checkpoint evaluations and base-model evaluations on the run's data."""
+        """The run's checkpoint evaluations, and base-model evaluations on its data or queued from it."""
         if run_id is None:
             return []
-        dataset = store.get_run(run_id).config.get("dataset")
-        return [e for e in store.list_evaluations() if e.kind == "evaluation"
-                and (e.run_id == run_id or (e.run_id is None and e.dataset == dataset))]
+        config = store.get_run(run_id).config
+        return [e for e in store.list_evaluations(kind="evaluation") if e.run_id == run_id or (
+            e.run_id is None and (e.dataset == config.get("dataset") or (e.config or {}).get("run_config") == config))]
 
     def refresh(run_id: int | None) -> tuple[Any, Any]:
         evaluations = evaluations_of(run_id)
@@ -84,15 +93,23 @@ def build_evaluate(store: Store, tab: gr.Tab, read_only: bool = False) -> None:
         return gr.update(choices=labelled, value=steps[-1:]), gr.update(choices=labelled, value=steps[-1] if steps
                                                                        else None)
 
+    def upload(temp_path: str | None) -> Any:
+        if temp_path is None:
+            return gr.update()
+        try:
+            return str(accept_upload(temp_path, uploads_dir).path)
+        except DataError as exc:
+            raise gr.Error(f"Upload refused: {exc}") from None
+
     def queue(run_id: int | None, steps: list[int], include_base: bool, split: str, max_prompts: float,
-              samples: float, seed: float) -> str:
+              samples: float, seed: float, dataset: str) -> str:
         if read_only:
             raise gr.Error("This dashboard is read-only: evaluations cannot be queued.")
         if run_id is None:
             return "Pick a run first."
         try:
             ids = queue_evaluations(store, run_id, steps or [], include_base, split, int(max_prompts or 0),
-                                    int(samples or 0), int(seed or 0))
+                                    int(samples or 0), int(seed or 0), dataset or "")
         except (ValueError, StorageError) as exc:
             return f"**Not queued:** {exc}"
         return f"Queued evaluation(s) {', '.join(f'#{i}' for i in ids)}; a worker runs them after any training run."
@@ -125,7 +142,9 @@ def build_evaluate(store: Store, tab: gr.Tab, read_only: bool = False) -> None:
 
     tab.select(open_tab, run_dd, run_dd, show_progress="hidden")
     run_dd.change(pick_run, run_dd, [steps_cg, adapter_dd]).then(refresh, run_dd, [table_df, chosen_dd])
-    queue_btn.click(queue, [run_dd, steps_cg, base_cb, split_dd, prompts_nb, samples_nb, seed_nb], status_md).then(
+    data_file.upload(upload, data_file, data_tb)
+    queue_btn.click(queue, [run_dd, steps_cg, base_cb, split_dd, prompts_nb, samples_nb, seed_nb, data_tb],
+                    status_md).then(
         refresh, run_dd, [table_df, chosen_dd])
     timer.tick(lambda run_id: refresh(run_id)[0], run_dd, table_df, show_progress="hidden", queue=False)
     chosen_dd.focus(lambda run_id: refresh(run_id)[1], run_dd, chosen_dd, show_progress="hidden")

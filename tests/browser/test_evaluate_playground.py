@@ -59,7 +59,8 @@ def test_evaluation_of_base_and_checkpoint_with_grid_and_downloads(trained_app_w
     page.get_by_role("button", name="Show answers").click()
     grid = page.locator("#eval-grid")
     grid.locator("tbody tr").first.wait_for()
-    assert grid.locator("tbody tr").count() == 4 and grid.locator("thead th").count() == 3
+    assert grid.locator("tbody tr").count() == 4 and grid.locator("thead th").count() == 4  # + the diff column
+    assert "word diff" in grid.inner_text()
     page.screenshot(path=str(artifacts / "tab-evaluate.png"), full_page=True)
 
     page.get_by_text("Downloads").click()
