@@ -74,7 +74,7 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
 
 def worker_command(settings: Settings) -> list[str]:
     return [sys.executable, "-m", "training.worker", "--db", settings.db, "--home", str(settings.home),
-            "--heartbeat-timeout", str(settings.heartbeat_timeout_s), "--exit-with-parent"]
+            "--heartbeat-timeout", str(settings.heartbeat_timeout_s), "--parent-pid", str(os.getpid())]
 
 
 class WorkerSupervisor:

@@ -249,8 +249,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the queue when idle")
     parser.add_argument("--heartbeat-timeout", type=float, default=HEARTBEAT_TIMEOUT_S,
                         help="seconds of silence after which another worker's running run is failed")
-    parser.add_argument("--exit-with-parent", action="store_true",
-                        help="shut down (after the current step) when the process that started this one exits")
+    parser.add_argument("--parent-pid", type=int,
+                        help="shut down (after the current step) when this process, the app that started the "
+                             "worker, exits; the app passes its own pid")
     args = parser.parse_args(argv)
     if not args.db:
         parser.error(f"--db is required (or set NOVER_UI_DB), e.g. --db sqlite:///{args.home}/nover_ui.db")
@@ -259,8 +260,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None, train_fn: TrainFn | None = None) -> int:
     args = parse_args(argv)
-    if train_fn is None:
-        from training.trainer import train as train_fn
     shutdown = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -271,8 +270,12 @@ def main(argv: Sequence[str] | None = None, train_fn: TrainFn | None = None) -> 
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if args.exit_with_parent:
-        threading.Thread(target=_watch_parent, args=(os.getppid(), shutdown), daemon=True).start()
+    if args.parent_pid is not None:
+        # The pid comes from the app itself: reading our parent here would be too late if the app exited while
+        # this process was starting (it would then be our adopter, and the watch would never fire).
+        threading.Thread(target=_watch_parent, args=(args.parent_pid, shutdown), daemon=True).start()
+    if train_fn is None:  # after the watch starts: importing the training stack takes seconds
+        from training.trainer import train as train_fn
     try:
         store = Store(args.db)
     except StorageError as exc:

@@ -204,3 +204,25 @@ def test_sigterm_ends_the_run_after_the_current_step(db_url, tmp_path):
     done = store.get_run(run.id)
     assert done.status == "failed" and "worker was shut down" in done.error
     assert done.step == store.latest_step(run.id)
+
+
+def test_a_worker_whose_app_exits_during_start_up_shuts_down(db_url, tmp_path):
+    # The parent (a shell standing in for the app) exits at once, while the worker is still importing torch.
+    spawn = subprocess.run(["sh", "-c", f"{sys.executable} -m training.worker --db {db_url} --home {tmp_path} "
+                            f"--parent-pid $$ >{tmp_path / 'worker.log'} 2>&1 & echo $!"],
+                           cwd=ROOT, capture_output=True, text=True, check=True)
+    worker_pid = int(spawn.stdout.strip())
+
+    def gone() -> bool:
+        try:
+            os.kill(worker_pid, 0)
+        except ProcessLookupError:
+            return True
+        return open(f"/proc/{worker_pid}/stat").read().split()[2] == "Z"  # exited, not yet reaped
+
+    try:
+        wait_for(gone, 120, "the orphaned worker to exit")
+    finally:
+        if not gone():
+            os.kill(worker_pid, signal.SIGKILL)
+    assert "the app that started this worker exited" in (tmp_path / "worker.log").read_text()
