@@ -1,10 +1,15 @@
 """Start nover_ui: open the database, start the training worker process(es), serve the dashboard.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--home ./.nover_ui] [--db URL] [--workers 1] [--share]
-                  [--root-path /prefix] [--read-only]
+                  [--root-path /prefix] [--read-only] [--interrupted fail|resume] [--demo]
+                  [--auth user:password,...] [--hf-users name,...] [--max-upload-mb 50] [--max-upload-rows N]
+    python app.py --export RUN_ID [--out run-RUN_ID.zip]    # write a run to one file, then exit
+    python app.py --import run-RUN_ID.zip                   # read it back as a new run; prints its id
 
 Every flag has an environment variable (NOVER_UI_HOST, NOVER_UI_PORT, NOVER_UI_HOME, NOVER_UI_DB,
-NOVER_UI_WORKERS, NOVER_UI_ROOT_PATH, NOVER_UI_READ_ONLY); a flag wins over its variable.
+NOVER_UI_WORKERS, NOVER_UI_ROOT_PATH, NOVER_UI_READ_ONLY, NOVER_UI_INTERRUPTED, NOVER_UI_DEMO, NOVER_UI_AUTH,
+NOVER_UI_HF_USERS, NOVER_UI_MAX_UPLOAD_MB, NOVER_UI_MAX_UPLOAD_ROWS); a flag wins over its variable.
+In the Docker image (a Hugging Face Space) NOVER_UI_PERSISTENT_DIR=/data: the data lives under /data/nover_ui.
 """
 
 from __future__ import annotations
@@ -12,22 +17,25 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import subprocess
 import sys
+import tempfile
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home; must precede the gradio import
 
+from nover_ui.access import READ_ONLY_MESSAGE, Access, parse_auth  # noqa: E402
 from nover_ui.app import APP_CSS, APP_JS, build_app  # noqa: E402
-from nover_ui.uploads import UPLOAD_LIMIT_BYTES  # noqa: E402
+from nover_ui.supervisor import WorkerSupervisor, watch_stale_runs  # noqa: E402
+from nover_ui.archive import archive_command  # noqa: E402
+from nover_ui.uploads import UPLOAD_LIMIT_BYTES, UPLOAD_ROW_LIMIT, UploadLimits  # noqa: E402
 from storage import StorageError, Store  # noqa: E402
 
-STALE_CHECK_INTERVAL_S = 15.0
 HEARTBEAT_TIMEOUT_S = 60.0
+INTERRUPTED_POLICIES = ("fail", "resume")
+DEMO_MESSAGE = "this is a read-only demo: duplicate this Space (or run nover_ui yourself) to train"
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,26 @@ class Settings:
     share: bool
     root_path: str
     heartbeat_timeout_s: float
+    interrupted: str
+    """fail or resume: what becomes of a run whose worker went away (--interrupted)."""
     read_only: bool
+    demo: bool
+    """A read-only showcase of an existing database: no workers, no writes at all, "Duplicate this Space"."""
+    auth: dict[str, str]
+    hf_users: tuple[str, ...] | None
+    """Hugging Face accounts allowed to write after OAuth sign-in; None when not on a Space with OAuth."""
+    upload_limits: UploadLimits
+    notices: tuple[str, ...]
+    """Warnings for the top of the page (e.g. no persistent storage)."""
+    export_run: int | None = None
+    export_out: Path | None = None
+    import_path: Path | None = None
+    """--export / --import: write a run to a file or read one back, then exit without serving."""
+
+    def access(self) -> Access:
+        return Access(read_only=self.read_only or self.demo,
+                      read_only_message=DEMO_MESSAGE if self.demo else READ_ONLY_MESSAGE,
+                      passwords=self.auth, hf_users=self.hf_users)
 
 
 def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> Settings:
@@ -49,8 +76,10 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
                         help="address to listen on; 0.0.0.0 for every interface (env NOVER_UI_HOST)")
     parser.add_argument("--port", type=int, default=int(env.get("NOVER_UI_PORT", "7860")),
                         help="port of the dashboard (env NOVER_UI_PORT, default 7860)")
-    parser.add_argument("--home", type=Path, default=Path(env.get("NOVER_UI_HOME", ".nover_ui")),
-                        help="data directory: database, models, checkpoints (env NOVER_UI_HOME, default ./.nover_ui)")
+    default_home, storage_warning = _default_home(env)
+    parser.add_argument("--home", type=Path, default=default_home,
+                        help="data directory: database, models, checkpoints (env NOVER_UI_HOME, default ./.nover_ui; "
+                             "/data/nover_ui in the Docker image)")
     parser.add_argument("--db", default=env.get("NOVER_UI_DB"),
                         help="database URL (env NOVER_UI_DB); default sqlite:///HOME/nover_ui.db")
     parser.add_argument("--workers", type=int, default=int(env.get("NOVER_UI_WORKERS", "1")),
@@ -63,125 +92,146 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
                         help="show runs but refuse to queue, cancel, resume or delete any (env NOVER_UI_READ_ONLY)")
     parser.add_argument("--heartbeat-timeout", type=float, default=HEARTBEAT_TIMEOUT_S,
                         help="seconds without a heartbeat after which a running run is marked failed")
+    parser.add_argument("--interrupted", default=env.get("NOVER_UI_INTERRUPTED", "fail"),
+                        help="a run whose worker went away (app stopped or killed, worker silent past the "
+                             "heartbeat timeout) is failed (fail), or failed and continued by a new linked "
+                             "run from its last checkpoint (resume) (env NOVER_UI_INTERRUPTED, default fail)")
+    parser.add_argument("--demo", action="store_true", default=_true(env.get("NOVER_UI_DEMO")),
+                        help="a read-only showcase of an existing database: no workers, a 'Duplicate this Space "
+                             "to train' notice (env NOVER_UI_DEMO)")
+    parser.add_argument("--auth", default=env.get("NOVER_UI_AUTH", ""), metavar="USER:PASSWORD,...",
+                        help="reading stays public, but queueing, cancelling, deleting and uploads need one of "
+                             "these logins (env NOVER_UI_AUTH)")
+    parser.add_argument("--hf-users", default=env.get("NOVER_UI_HF_USERS", env.get("SPACE_AUTHOR_NAME", "")),
+                        help="on a Space with hf_oauth: Hugging Face accounts that may write after signing in "
+                             "(env NOVER_UI_HF_USERS, default the Space's owner)")
+    parser.add_argument("--max-upload-mb", type=float, default=float(env.get("NOVER_UI_MAX_UPLOAD_MB",
+                                                                             UPLOAD_LIMIT_BYTES / 2**20)),
+                        help="largest data file accepted from the browser (env NOVER_UI_MAX_UPLOAD_MB, default 50)")
+    parser.add_argument("--max-upload-rows", type=int, default=int(env.get("NOVER_UI_MAX_UPLOAD_ROWS",
+                                                                           UPLOAD_ROW_LIMIT)),
+                        help=f"most rows accepted in an uploaded file (env NOVER_UI_MAX_UPLOAD_ROWS, "
+                             f"default {UPLOAD_ROW_LIMIT})")
+    archive = parser.add_mutually_exclusive_group()
+    archive.add_argument("--export", type=int, metavar="RUN_ID",
+                         help="write the run's record, metrics and rollouts to one zip of Parquet files, then exit")
+    archive.add_argument("--import", type=Path, dest="import_path", metavar="PATH",
+                         help="read a file written by --export back as a new run, print its id, then exit")
+    parser.add_argument("--out", type=Path, help="where --export writes (default ./run-RUN_ID.zip)")
     args = parser.parse_args(argv)
+    if args.out is not None and args.export is None:
+        parser.error("--out is the file --export writes; give --export RUN_ID too")
+    try:
+        auth = parse_auth(args.auth)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.max_upload_mb <= 0 or args.max_upload_rows <= 0:
+        parser.error("--max-upload-mb and --max-upload-rows must be > 0")
+    # Hugging Face sign-in exists only on a Space whose README asks for it (hf_oauth: true sets OAUTH_CLIENT_ID);
+    # passwords, when given, take its place.
+    hf_oauth = bool(env.get("SPACE_ID") and env.get("OAUTH_CLIENT_ID")) and not auth
+    hf_users = tuple(name.strip() for name in args.hf_users.split(",") if name.strip()) if hf_oauth else None
+    if args.interrupted not in INTERRUPTED_POLICIES:
+        parser.error(f"--interrupted must be one of {', '.join(INTERRUPTED_POLICIES)}, got {args.interrupted!r}")
     if args.workers < 0:
         parser.error(f"--workers must be >= 0, got {args.workers}")
     home = args.home.expanduser().resolve()
+    notices = [storage_warning] if storage_warning and home == default_home.expanduser().resolve() else []
+    if args.demo:
+        notices.append(_demo_notice(env))
     return Settings(host=args.host, port=args.port, home=home, db=args.db or f"sqlite:///{home / 'nover_ui.db'}",
                     workers=args.workers, share=args.share, root_path=args.root_path,
-                    heartbeat_timeout_s=args.heartbeat_timeout, read_only=args.read_only)
+                    heartbeat_timeout_s=args.heartbeat_timeout, interrupted=args.interrupted,
+                    read_only=args.read_only, demo=args.demo, auth=auth, hf_users=hf_users,
+                    upload_limits=UploadLimits(int(args.max_upload_mb * 2**20), args.max_upload_rows),
+                    notices=tuple(notices), export_run=args.export, export_out=args.out, import_path=args.import_path)
 
 
-def worker_command(settings: Settings) -> list[str]:
-    return [sys.executable, "-m", "training.worker", "--db", settings.db, "--home", str(settings.home),
-            "--heartbeat-timeout", str(settings.heartbeat_timeout_s), "--parent-pid", str(os.getpid())]
+def _missing_sqlite_file(url: str) -> str | None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not Path(url[len(prefix):]).is_file():
+        return url[len(prefix):]
+    return None
 
 
-class WorkerSupervisor:
-    """Keeps `count` copies of a command running: restarts one that dies, stops them all on exit."""
-
-    def __init__(self, command: list[str], count: int, check_interval_s: float = 1.0, max_backoff_s: float = 60.0):
-        self._command, self._count = command, count
-        self._check_interval_s, self._max_backoff_s = check_interval_s, max_backoff_s
-        self._procs: list[subprocess.Popen[bytes]] = []
-        self._started_at: list[float] = []
-        self._backoff_s: list[float] = []
-        self._restart_at: list[float | None] = []
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
-        self.restarts = 0
-
-    @property
-    def pids(self) -> list[int]:
-        with self._lock:
-            return [proc.pid for proc in self._procs]
-
-    def start(self) -> None:
-        with self._lock:
-            for _ in range(self._count):
-                self._procs.append(self._spawn())
-                self._started_at.append(time.monotonic())
-                self._backoff_s.append(1.0)
-                self._restart_at.append(None)
-        if self._count:
-            self._thread.start()
-
-    def stop(self, grace_s: float = 30.0) -> None:
-        """Ask every worker to finish its current step (SIGTERM), then kill what is left after grace_s."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        with self._lock:
-            for proc in self._procs:
-                if proc.poll() is None:
-                    proc.terminate()
-            deadline = time.monotonic() + grace_s
-            for proc in self._procs:
-                try:
-                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        # A new session: Ctrl+C in the terminal reaches only the app, which then stops the workers in order.
-        return subprocess.Popen(self._command, start_new_session=True)
-
-    def _watch(self) -> None:
-        while not self._stopping.wait(self._check_interval_s):
-            with self._lock:
-                for slot, proc in enumerate(self._procs):
-                    if proc.poll() is None:
-                        continue
-                    now = time.monotonic()
-                    if self._restart_at[slot] is None:
-                        # A worker that keeps crashing right after start waits longer each time.
-                        lived_s = now - self._started_at[slot]
-                        self._backoff_s[slot] = 1.0 if lived_s > 60 else min(2 * self._backoff_s[slot],
-                                                                             self._max_backoff_s)
-                        self._restart_at[slot] = now + self._backoff_s[slot]
-                        print(f"nover_ui: worker {proc.pid} exited with code {proc.returncode}; restarting it "
-                              f"in {self._backoff_s[slot]:.0f} s", file=sys.stderr)
-                    if now >= self._restart_at[slot]:
-                        self._procs[slot] = self._spawn()
-                        self._started_at[slot] = now
-                        self._restart_at[slot] = None
-                        self.restarts += 1
+def _true(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
 
 
-def watch_stale_runs(store: Store, timeout_s: float, stop: threading.Event) -> None:
-    """Fail runs and evaluation jobs whose worker died (no heartbeat), also when no worker is left to notice."""
-    while not stop.wait(STALE_CHECK_INTERVAL_S):
-        try:
-            for run_id in store.fail_stale_runs(timeout_s):
-                print(f"nover_ui: run {run_id} failed: its worker stopped responding", file=sys.stderr)
-            for job_id in store.fail_stale_evaluations(timeout_s):
-                print(f"nover_ui: evaluation job {job_id} failed: its worker stopped responding", file=sys.stderr)
-        except StorageError as exc:
-            print(f"nover_ui: stale-run check failed: {exc}", file=sys.stderr)
+def _default_home(env: Mapping[str, str]) -> tuple[Path, str | None]:
+    """The data directory, and a warning when it will not outlive the container.
+
+    The Docker image sets NOVER_UI_PERSISTENT_DIR=/data, a Space's persistent storage. Without it (a Space on
+    the free tier), the app still runs, from a temporary directory, and says so at the top of the page.
+    """
+    if "NOVER_UI_HOME" in env:
+        return Path(env["NOVER_UI_HOME"]), None
+    if not (persistent := env.get("NOVER_UI_PERSISTENT_DIR")):
+        return Path(".nover_ui"), None
+    root = Path(persistent)
+    if root.is_dir() and os.access(root, os.W_OK):
+        return root / "nover_ui", None
+    fallback = Path(tempfile.gettempdir()) / "nover_ui"
+    return fallback, (f"**Nothing persists:** {root} is absent or not writable, so runs, models and checkpoints "
+                      f"are kept in {fallback} and lost when this container restarts. On a Hugging Face Space, "
+                      f"turn on persistent storage in the Space's settings.")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _demo_notice(env: Mapping[str, str]) -> str:
+    space = env.get("SPACE_ID")
+    where = (f"[Duplicate this Space](https://huggingface.co/spaces/{space}?duplicate=true)" if space
+             else "Duplicate this Space")
+    return (f"**Read-only demo.** {where} to train: your copy gets working Train, Playground and Evaluate "
+            f"tabs, workers and its own database (pick a GPU and turn on persistent storage).")
+
+
+def worker_command(settings: Settings, module: str = "training.worker") -> list[str]:
+    # The policy goes to the workers too: a worker whose app is killed notices first and applies it.
+    return [sys.executable, "-m", module, "--db", settings.db, "--home", str(settings.home),
+            "--heartbeat-timeout", str(settings.heartbeat_timeout_s), "--parent-pid", str(os.getpid()),
+            "--interrupted", settings.interrupted]
+
+
+def main(argv: Sequence[str] | None = None, worker_module: str = "training.worker") -> int:
+    """`worker_module` is what the worker processes run (tests/app_entry.py: the worker with a stand-in trainer)."""
     settings = parse_settings(argv)
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.access().needs_login \
+            and not settings.access().read_only:
+        print(f"nover_ui: warning: serving on {settings.host} with no login: anyone who reaches this port can queue "
+              f"runs and train on any file path this machine can read; set --auth user:password",
+              file=sys.stderr)
+    for notice in settings.notices:
+        print(f"nover_ui: {notice.replace('**', '')}", file=sys.stderr)
+    if settings.demo and (missing := _missing_sqlite_file(settings.db)):
+        print(f"nover_ui: --demo shows an existing database, and {missing} does not exist; pass --db with a "
+              f"database that holds runs (e.g. sqlite:///path/to/nover_ui.db)", file=sys.stderr)
+        return 2
     settings.home.mkdir(parents=True, exist_ok=True)
     try:
         store = Store(settings.db)
     except StorageError as exc:
         print(f"nover_ui: {exc}", file=sys.stderr)
         return 2
-    supervisor = WorkerSupervisor(worker_command(settings), settings.workers)
+    if settings.export_run is not None or settings.import_path is not None:
+        try:
+            return archive_command(store, settings.export_run, settings.export_out, settings.import_path)
+        finally:
+            store.close()
+    # A demo changes nothing: no workers, and no stale-run check (that would write to the showcased database).
+    supervisor = WorkerSupervisor(worker_command(settings, worker_module), 0 if settings.demo else settings.workers)
     stop = threading.Event()
-    threading.Thread(target=watch_stale_runs, args=(store, settings.heartbeat_timeout_s, stop), daemon=True).start()
+    if not settings.demo:
+        threading.Thread(target=watch_stale_runs, daemon=True,
+                         args=(store, settings.heartbeat_timeout_s, stop, settings.interrupted == "resume")).start()
     supervisor.start()
     try:
-        app = build_app(store, settings.home, settings.read_only)
+        app = build_app(store, settings.home, settings.access(), settings.upload_limits, settings.notices)
         # Start-up objects (gradio, plotly, pandas) live as long as the process: keeping them out of every
         # garbage collection makes reading 10^5 metric points about twice as fast (bench/bench_dashboard.py).
         gc.freeze()
         app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
                    root_path=settings.root_path or None, css=APP_CSS, js=APP_JS,
-                   max_file_size=UPLOAD_LIMIT_BYTES)
+                   max_file_size=settings.upload_limits.max_bytes)
     except KeyboardInterrupt:
         pass  # Ctrl+C while the server was still starting
     except OSError as exc:

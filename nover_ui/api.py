@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from nover_ui.access import Access, AccessDenied
 from nover_ui.queue import queue_run as queue_checked_run
 from nover_ui.run_actions import ActionRefused
 from nover_ui.run_actions import cancel_run as cancel_checked_run
@@ -20,15 +21,21 @@ from storage import StorageError, Store
 from training.config import ConfigError
 from training.data import DataError
 
-READ_ONLY_MESSAGE = "this dashboard is read-only (started with --read-only): runs cannot be queued or changed"
 
 
-def register_api(store: Store, read_only: bool = False) -> None:
+def register_api(store: Store, access: Access) -> None:
     """Add the endpoints to the Blocks being built (call inside `with gr.Blocks()`)."""
 
-    def queue_run(config: dict, name: str = "api run") -> dict:
+    def login(username: str, password: str, request: gr.Request) -> dict:
+        """Log this client in (when the dashboard asks for a login); later calls of the same Client may write."""
+        try:
+            return {"user": access.login(request.session_hash, username, password)}
+        except AccessDenied as exc:
+            raise gr.Error(str(exc)) from None
+
+    def queue_run(config: dict, request: gr.Request, name: str = "api run") -> dict:
         """Validate `config` (RunConfig fields; missing ones take their defaults) and queue it; returns the run."""
-        _refuse_if_read_only(read_only)
+        access.gate(request, "queue runs")
         try:
             return _plain(queue_checked_run(store, name, config))
         except (ConfigError, DataError, StorageError) as exc:
@@ -38,9 +45,9 @@ def register_api(store: Store, read_only: bool = False) -> None:
         """Every run, newest first."""
         return [_plain(run) for run in _reading(store.list_runs)]
 
-    def cancel_run(run_id: int) -> dict:
+    def cancel_run(run_id: int, request: gr.Request) -> dict:
         """Cancel a queued run, or ask a running one to stop after its current step."""
-        _refuse_if_read_only(read_only)
+        access.gate(request, "cancel runs")
         try:
             return _plain(cancel_checked_run(store, int(run_id)))
         except (ActionRefused, StorageError) as exc:
@@ -61,13 +68,8 @@ def register_api(store: Store, read_only: bool = False) -> None:
             step = steps[1]
         return [_plain(rollout) for rollout in _reading(store.get_rollouts, int(run_id), int(step))]
 
-    for endpoint in (queue_run, list_runs, cancel_run, get_metrics, get_rollouts):
+    for endpoint in (login, queue_run, list_runs, cancel_run, get_metrics, get_rollouts):
         gr.api(endpoint, api_name=endpoint.__name__)
-
-
-def _refuse_if_read_only(read_only: bool) -> None:
-    if read_only:
-        raise gr.Error(READ_ONLY_MESSAGE)
 
 
 def _reading(read: Any, *args: Any) -> Any:

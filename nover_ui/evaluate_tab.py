@@ -8,10 +8,11 @@ from typing import Any
 
 import gradio as gr
 
+from nover_ui.access import Access, AccessDenied
 from nover_ui.eval_view import answers_grid, metrics_frame, model_label
 from nover_ui.exports import FORMATS, write_table, zip_checkpoint
 from nover_ui.runs_tab import run_choices
-from nover_ui.uploads import accept_upload
+from nover_ui.uploads import UploadLimits, accept_upload
 from storage import StorageError, Store
 from training.data import DataError
 
@@ -36,7 +37,7 @@ def queue_evaluations(store: Store, run_id: int, steps: list[int], include_base:
                                    checkpoint_step=step).id for step in targets]
 
 
-def build_evaluate(store: Store, tab: gr.Tab, uploads_dir: Path, read_only: bool = False) -> None:
+def build_evaluate(store: Store, tab: gr.Tab, uploads_dir: Path, access: Access, limits: UploadLimits) -> None:
     with gr.Row():
         run_dd = gr.Dropdown(label="Run (its data, prompt format and sampling settings)", scale=2,
                              elem_id="eval-run")
@@ -52,7 +53,8 @@ def build_evaluate(store: Store, tab: gr.Tab, uploads_dir: Path, read_only: bool
         prompts_nb = gr.Number(8, precision=0, label="Prompts", minimum=1, elem_id="eval-prompts")
         samples_nb = gr.Number(1, precision=0, label="Samples per prompt", minimum=1)
         seed_nb = gr.Number(0, precision=0, label="Seed")
-        queue_btn = gr.Button("Run evaluation", variant="primary", interactive=not read_only, elem_id="eval-queue")
+        queue_btn = gr.Button("Run evaluation", variant="primary", interactive=not access.read_only,
+                              elem_id="eval-queue")
     status_md = gr.Markdown(elem_id="eval-status")
     table_df = gr.Dataframe(label="Evaluations (checkpoints x metrics)", interactive=False, wrap=True,
                             elem_id="eval-table")
@@ -93,18 +95,21 @@ def build_evaluate(store: Store, tab: gr.Tab, uploads_dir: Path, read_only: bool
         return gr.update(choices=labelled, value=steps[-1:]), gr.update(choices=labelled, value=steps[-1] if steps
                                                                        else None)
 
-    def upload(temp_path: str | None) -> Any:
+    def upload(temp_path: str | None, request: gr.Request) -> Any:
         if temp_path is None:
             return gr.update()
         try:
-            return str(accept_upload(temp_path, uploads_dir).path)
-        except DataError as exc:
+            access.require_write(request, "upload data")
+            return str(accept_upload(temp_path, uploads_dir, limits).path)
+        except (AccessDenied, DataError) as exc:
             raise gr.Error(f"Upload refused: {exc}") from None
 
     def queue(run_id: int | None, steps: list[int], include_base: bool, split: str, max_prompts: float,
-              samples: float, seed: float, dataset: str) -> str:
-        if read_only:
-            raise gr.Error("This dashboard is read-only: evaluations cannot be queued.")
+              samples: float, seed: float, dataset: str, request: gr.Request) -> str:
+        try:
+            access.require_write(request, "queue evaluations")
+        except AccessDenied as exc:
+            return f"**Not queued:** {exc}"
         if run_id is None:
             return "Pick a run first."
         try:

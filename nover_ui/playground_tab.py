@@ -9,6 +9,7 @@ from typing import Any
 
 import gradio as gr
 
+from nover_ui.access import Access, AccessDenied
 from nover_ui.eval_view import playground_html
 from nover_ui.prompt_text import question, question_line
 from nover_ui.runs_tab import run_choices
@@ -50,7 +51,7 @@ def queue_playground(store: Store, run_id: int | None, prompt: str, reference: s
     return jobs
 
 
-def build_playground(store: Store, tab: gr.Tab, read_only: bool = False) -> None:
+def build_playground(store: Store, tab: gr.Tab, access: Access) -> None:
     with gr.Row():
         run_dd = gr.Dropdown(label="Run (prompt format, sampling settings, checkpoints)", scale=2,
                              elem_id="play-run")
@@ -62,7 +63,7 @@ def build_playground(store: Store, tab: gr.Tab, read_only: bool = False) -> None
         model_a_dd = gr.Dropdown(label="Model A", value=BASE, choices=[("base model", BASE)], elem_id="play-a")
         model_b_dd = gr.Dropdown(label="Model B", value=NONE, choices=[("none", NONE)], elem_id="play-b")
         seed_nb = gr.Number(0, precision=0, label="Seed (the same for both)")
-        generate_btn = gr.Button("Generate", variant="primary", interactive=not read_only, elem_id="play-go")
+        generate_btn = gr.Button("Generate", variant="primary", interactive=not access.read_only, elem_id="play-go")
     status_md = gr.Markdown(elem_id="play-status")
     answers_html = gr.HTML(elem_id="play-answers")
     jobs_state = gr.State([])
@@ -86,9 +87,11 @@ def build_playground(store: Store, tab: gr.Tab, read_only: bool = False) -> None
         return question(match.prompt), match.reference
 
     def generate(run_id: int | None, prompt: str, reference: str, model_a: str, model_b: str,
-                 seed: float) -> tuple[str, list[tuple[str, int]]]:
-        if read_only:
-            raise gr.Error("This dashboard is read-only: nothing can be generated.")
+                 seed: float, request: gr.Request) -> tuple[str, list[tuple[str, int]]]:
+        try:
+            access.require_write(request, "generate")
+        except AccessDenied as exc:
+            return f"**Not queued:** {exc}", []
         try:
             jobs = queue_playground(store, run_id, prompt, reference, [model_a, model_b], int(seed or 0))
         except (ValueError, StorageError) as exc:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from storage import InvalidTransition, RunRecord, Store
 
 RESUMABLE = ("failed", "cancelled")
@@ -30,8 +33,33 @@ def resume_run(store: Store, run_id: int) -> RunRecord:
     return store.create_run(f"{run.name} (resumed from step {checkpoints[-1].step})", run.config, parent_id=run_id)
 
 
-def delete_run(store: Store, run_id: int) -> None:
+def delete_run(store: Store, run_id: int, home: Path) -> list[Path]:
+    """Delete the run's rows (storage.Store.delete_run), then its folder home/runs/<id> and its checkpoint
+    folders; returns the folders removed. Only folders inside home/runs are touched: a checkpoint path that
+    leads elsewhere (stored so, or out through `..` or a symlink) or into another run's folder stays."""
     try:
-        store.delete_run(run_id)
+        checkpoints = store.delete_run(run_id)
     except InvalidTransition as exc:
         raise ActionRefused(str(exc)) from None
+    runs_dir = (home / "runs").resolve()
+    removed = []
+    for path in [home / "runs" / str(run_id), *(Path(c.path) for c in checkpoints)]:
+        target = _owned_folder(runs_dir, run_id, path)
+        if target is None or not target.exists():
+            continue
+        if target.is_dir():
+            shutil.rmtree(target)  # removes symlinks found inside, never what they point to
+        else:
+            target.unlink()
+        removed.append(target)
+    return removed
+
+
+def _owned_folder(runs_dir: Path, run_id: int, path: Path) -> Path | None:
+    """`path` with symlinks and `..` resolved when it lies strictly inside runs_dir and outside the folder of any
+    other run (runs_dir/<other id>); None otherwise."""
+    target = path.expanduser().resolve()
+    if not target.is_relative_to(runs_dir) or target == runs_dir:
+        return None
+    first = target.relative_to(runs_dir).parts[0]
+    return None if first.isdigit() and first != str(run_id) else target

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
+from nover_ui.access import Access, AccessDenied
+from nover_ui.archive import export_run
 from nover_ui.config_form import config_to_values
 from nover_ui.run_actions import ActionRefused, cancel_run, delete_run, resume_run
 from nover_ui.train_tab import TrainForm
@@ -40,34 +44,42 @@ def read_runs(store: Store) -> pd.DataFrame:
     return runs_frame(runs, store.latest_metric([run.id for run in runs if run.step], "step_time"))
 
 
-def build_runs(store: Store, train: TrainForm, tabs: gr.Tabs, read_only: bool = False) -> None:
-    """`train` and `tabs` let "Clone" fill the Train form and switch to it."""
+def build_runs(store: Store, train: TrainForm, tabs: gr.Tabs, access: Access, home: Path) -> None:
+    """`train` and `tabs` let "Clone" fill the Train form and switch to it; deleting a run removes its folders
+    under home/runs."""
     runs_df = gr.Dataframe(value=lambda: read_runs(store), headers=RUN_COLUMNS, datatype="str", interactive=False,
                            label="Runs (click a row to select it)", wrap=True, column_widths=COLUMN_WIDTHS,
                            elem_id="runs-table")
     with gr.Row(equal_height=False):
         run_nb = gr.Number(label="Selected run #", value=None, precision=0, scale=1, elem_id="selected-run")
-        cancel_btn = gr.Button("Cancel", interactive=not read_only, size="md", scale=1, elem_id="cancel-run")
-        resume_btn = gr.Button("Resume from last checkpoint", interactive=not read_only, size="md", scale=2)
+        cancel_btn = gr.Button("Cancel", interactive=not access.read_only, size="md", scale=1, elem_id="cancel-run")
+        resume_btn = gr.Button("Resume from last checkpoint", interactive=not access.read_only, size="md", scale=2)
         clone_btn = gr.Button("Clone into Train form", size="md", scale=2, elem_id="clone-run")
-        delete_btn = gr.Button("Delete…", variant="stop", interactive=not read_only, size="md", scale=1)
+        delete_btn = gr.Button("Delete…", variant="stop", interactive=not access.read_only, size="md", scale=1)
+        export_btn = gr.Button("Export (zip)", size="md", scale=1, elem_id="export-run")
     with gr.Row(visible=False) as confirm_row:
         confirm_md = gr.Markdown()
         confirm_btn = gr.Button("Yes, delete it", variant="stop")
         keep_btn = gr.Button("Keep it")
     action_md = gr.Markdown(elem_id="run-action")
+    export_file = gr.File(label="Run archive (app.py --import reads it back)", visible=False, elem_id="run-export")
     error_tb = gr.Textbox(label="Error of the selected run", lines=6, max_lines=30, interactive=False,
                           visible=False, elem_id="run-error")
+    command_code = gr.Code(label="Command of the selected run (set when a worker starts it)", language="shell",
+                           interactive=False, visible=False, elem_id="run-command")
     refresh_timer = gr.Timer(REFRESH_S)
 
-    def select_row(frame: pd.DataFrame, evt: gr.SelectData) -> tuple[Any, Any]:
+    def select_row(frame: pd.DataFrame, evt: gr.SelectData) -> tuple[Any, Any, Any]:
         run_id = int(frame.iloc[evt.index[0]]["id"])
-        return run_id, _error_box(store, run_id)
+        return run_id, _error_box(store, run_id), _command_box(store, run_id)
 
-    def act(action: Callable[[Store, int], Any], done: str) -> Callable[[float | None], tuple[Any, Any]]:
-        def handler(run_id: float | None) -> tuple[Any, Any]:
-            if read_only:
-                raise gr.Error("This dashboard is read-only: runs cannot be changed.")
+    def act(action: Callable[[Store, int], Any], done: str,
+            what: str) -> Callable[[float | None, gr.Request], tuple[Any, Any]]:
+        def handler(run_id: float | None, request: gr.Request) -> tuple[Any, Any]:
+            try:
+                access.require_write(request, what)
+            except AccessDenied as exc:
+                return f"**Refused:** {exc}", read_runs(store)
             if not run_id:  # an empty number field reads as 0 or None
                 return "Select a run first (click its row).", read_runs(store)
             try:
@@ -80,7 +92,16 @@ def build_runs(store: Store, train: TrainForm, tabs: gr.Tabs, read_only: bool = 
     def ask_delete(run_id: float | None) -> tuple[Any, Any, Any]:
         if not run_id:
             return gr.update(visible=False), "", "Select a run first (click its row)."
-        return gr.update(visible=True), f"Delete run **#{int(run_id)}** with all its metrics and rollouts?", ""
+        return gr.update(visible=True), (f"Delete run **#{int(run_id)}** with all its metrics, rollouts and "
+                                         f"evaluations, and its checkpoint folders?"), ""
+
+    def export(run_id: float | None) -> Any:
+        if not run_id:
+            raise gr.Error("Select a run first (click its row).")
+        try:
+            return gr.update(value=str(export_run(store, int(run_id))), visible=True)
+        except (StorageError, OSError) as exc:
+            raise gr.Error(f"Cannot export run {int(run_id)}: {exc}") from None
 
     def clone(run_id: float | None) -> list[Any]:
         if not run_id:
@@ -92,15 +113,25 @@ def build_runs(store: Store, train: TrainForm, tabs: gr.Tabs, read_only: bool = 
             raise gr.Error(f"Cannot clone run {int(run_id)}: {exc}") from None
         return [f"{run.name} (copy)", *values, gr.Tabs(selected="train")]
 
-    runs_df.select(select_row, runs_df, [run_nb, error_tb])
-    cancel_btn.click(act(cancel_run, "Cancel requested for run #{run}."), run_nb, [action_md, runs_df])
-    resume_btn.click(act(resume_run, "Queued run #{new}, resuming run #{run}."), run_nb, [action_md, runs_df])
+    runs_df.select(select_row, runs_df, [run_nb, error_tb, command_code])
+    cancel_btn.click(act(cancel_run, "Cancel requested for run #{run}.", "cancel runs"), run_nb, [action_md, runs_df])
+    resume_btn.click(act(resume_run, "Queued run #{new}, resuming run #{run}.", "resume runs"), run_nb,
+                     [action_md, runs_df])
     delete_btn.click(ask_delete, run_nb, [confirm_row, confirm_md, action_md])
-    confirm_btn.click(act(delete_run, "Deleted run #{run}."), run_nb, [action_md, runs_df]).then(
-        lambda: gr.update(visible=False), None, confirm_row)
+    confirm_btn.click(act(functools.partial(delete_run, home=home), "Deleted run #{run}.", "delete runs"), run_nb,
+                      [action_md, runs_df]).then(lambda: gr.update(visible=False), None, confirm_row)
     keep_btn.click(lambda: gr.update(visible=False), None, confirm_row)
     clone_btn.click(clone, run_nb, [train.name_tb, *train.field_inputs, tabs])
+    export_btn.click(export, run_nb, export_file)
     refresh_timer.tick(lambda: read_runs(store), outputs=runs_df, show_progress="hidden", queue=False)
+
+
+def _command_box(store: Store, run_id: int) -> Any:
+    try:
+        command = store.get_run(run_id).command
+    except StorageError:
+        command = None
+    return gr.update(value=command or "", visible=bool(command))
 
 
 def _error_box(store: Store, run_id: int) -> Any:

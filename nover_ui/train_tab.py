@@ -12,8 +12,9 @@ import gradio as gr
 
 from nover_ui.config_form import (COLUMN_FIELDS, GROUP_TITLES, FormField, config_to_values, form_fields, run_cost,
                                   values_to_config)
+from nover_ui.access import Access, AccessDenied
 from nover_ui.queue import queue_run
-from nover_ui.uploads import accept_upload, mean_prompt_chars, usable_rows
+from nover_ui.uploads import UploadLimits, accept_upload, mean_prompt_chars, usable_rows
 from storage import StorageError, Store
 from training.config import PRESETS, ConfigError, RunConfig, preset
 from training.data import DataError
@@ -35,7 +36,7 @@ class TrainForm:
     field_inputs: list[gr.components.Component]
 
 
-def build_train(store: Store, uploads_dir: Path, read_only: bool = False) -> TrainForm:
+def build_train(store: Store, uploads_dir: Path, access: Access, limits: UploadLimits) -> TrainForm:
     fields = form_fields()
     with gr.Row():
         preset_dd = gr.Dropdown([NO_PRESET, *PRESETS], value=FIRST_PRESET, label="Preset",
@@ -58,10 +59,10 @@ def build_train(store: Store, uploads_dir: Path, read_only: bool = False) -> Tra
     field_inputs = [widgets[field.name] for field in fields]
     with gr.Row():
         preview_btn = gr.Button("Preview")
-        queue_btn = gr.Button("Queue run", variant="primary", interactive=not read_only, elem_id="queue-run")
+        queue_btn = gr.Button("Queue run", variant="primary", interactive=not access.read_only, elem_id="queue-run")
         save_btn = gr.Button("Save config")
         load_btn = gr.UploadButton("Load config", file_types=[".json"])
-    status_md = gr.Markdown("Read-only dashboard: runs cannot be queued here." if read_only else "",
+    status_md = gr.Markdown("Read-only dashboard: runs cannot be queued here." if access.read_only else "",
                             elem_id="train-status")
     saved_file = gr.File(label="Config JSON", visible=False, elem_id="saved-config")
     with gr.Row():
@@ -79,12 +80,13 @@ def build_train(store: Store, uploads_dir: Path, read_only: bool = False) -> Tra
         return cost_text(config)
 
     def upload(temp_path: str | None, prompt_column: str, reference_column: str, split_column: str,
-               split: str) -> tuple[Any, ...]:
+               split: str, request: gr.Request) -> tuple[Any, ...]:
         if temp_path is None:
             return gr.update(), "", gr.update(visible=False), *(gr.update() for _ in COLUMN_FIELDS)
         try:
-            kept = accept_upload(temp_path, uploads_dir)
-        except DataError as exc:
+            access.require_write(request, "upload data")
+            kept = accept_upload(temp_path, uploads_dir, limits)
+        except (AccessDenied, DataError) as exc:
             return (gr.update(), f"**Upload refused:** {exc}", gr.update(visible=False),
                     *(gr.update() for _ in COLUMN_FIELDS))
         prompt_column = kept.prompt_column or prompt_column
@@ -113,9 +115,12 @@ def build_train(store: Store, uploads_dir: Path, read_only: bool = False) -> Tra
         return ("", gr.update(value=config.to_json(), visible=True), gr.update(value=command, visible=True),
                 *_field_messages(fields, None, ""))
 
-    def queue(preset_name: str, name: str, *values: Any) -> tuple[Any, ...]:
-        if read_only:
-            raise gr.Error("This dashboard is read-only: runs cannot be queued.")
+    def queue(request: gr.Request, preset_name: str, name: str, *values: Any) -> tuple[Any, ...]:
+        # The request comes first: Gradio passes it only to parameters before *values.
+        try:
+            access.require_write(request, "queue runs")
+        except AccessDenied as exc:
+            return (f"**Not queued:** {exc}", *_field_messages(fields, None, ""))
         name = name.strip() or f"{preset_name if preset_name != NO_PRESET else 'run'} {time.strftime('%H:%M:%S')}"
         try:
             run = queue_run(store, name, values_to_config(list(values)))

@@ -13,10 +13,20 @@ import pandas as pd
 from training.data import DataError, is_hub_dataset, load_examples, read_table
 
 UPLOAD_LIMIT_BYTES = 50 * 2**20
+UPLOAD_ROW_LIMIT = 200_000
+UPLOAD_SUFFIXES = (".csv", ".jsonl", ".parquet")
 PREVIEW_ROWS = 5
 PREVIEW_CHARS = 160
 PROMPT_NAMES = ("prompt", "question", "instruction", "input", "query", "problem")
 REFERENCE_NAMES = ("reference", "answer", "response", "output", "target", "solution", "completion")
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """Set by `python app.py --max-upload-mb / --max-upload-rows` (NOVER_UI_MAX_UPLOAD_MB / _ROWS)."""
+
+    max_bytes: int = UPLOAD_LIMIT_BYTES
+    max_rows: int = UPLOAD_ROW_LIMIT
 
 
 @dataclass(frozen=True)
@@ -29,16 +39,28 @@ class Upload:
     reference_column: str | None
 
 
-def accept_upload(temp_path: str | Path, uploads_dir: Path, max_bytes: int = UPLOAD_LIMIT_BYTES) -> Upload:
-    """Read an uploaded CSV/JSONL/Parquet file (DataError if unreadable, empty or too big) and keep a copy."""
+def accept_upload(temp_path: str | Path, uploads_dir: Path, limits: UploadLimits = UploadLimits()) -> Upload:
+    """Read an uploaded CSV/JSONL/Parquet file (DataError if unreadable, empty or too big) and keep a copy.
+
+    The sender's file name never becomes a path: the copy is named by its content hash plus one of the
+    known suffixes.
+    """
     temp_path = Path(temp_path)
-    table = read_table(temp_path, max_bytes=max_bytes)
+    suffix = temp_path.suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise DataError(f"{temp_path.name}: unknown file type {suffix or '(no suffix)'!r}; upload a "
+                        f"{', '.join(UPLOAD_SUFFIXES)} file (CSV, JSON Lines or Parquet)")
+    table = read_table(temp_path, max_bytes=limits.max_bytes)
     if table.empty:
         raise DataError(f"{temp_path.name} has a header but no rows; add at least one row with a prompt and a "
                         f"reference")
+    if len(table) > limits.max_rows:
+        raise DataError(f"{temp_path.name} has {len(table):,} rows, over this dashboard's limit of "
+                        f"{limits.max_rows:,}; upload a sample, or train from the command line (python -m "
+                        f"training.run) or with a dataset id")
     digest = hashlib.sha256(temp_path.read_bytes()).hexdigest()[:16]
     uploads_dir.mkdir(parents=True, exist_ok=True)
-    kept = uploads_dir / f"{digest}{temp_path.suffix.lower()}"
+    kept = uploads_dir / f"{digest}{suffix}"
     if not kept.exists():
         shutil.copyfile(temp_path, kept.with_suffix(".partial"))
         kept.with_suffix(".partial").replace(kept)  # never a half-copied file under the final name

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -11,6 +14,9 @@ from storage.errors import StorageError
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "nover_write"
 """Execution option marking a write transaction (SQLite takes the write lock when it begins)."""
+NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "lustre", "fuse")
+JOURNAL_ENV = "NOVER_UI_SQLITE_JOURNAL"
+"""wal or delete: overrides the journal mode chosen from the file system (see sqlite_journal_mode)."""
 
 
 def make_engine(url: str) -> Engine:
@@ -23,22 +29,57 @@ def make_engine(url: str) -> Engine:
             "postgresql+psycopg://user:password@host/dbname"
         ) from None
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, sqlite_journal_mode(parsed.database))
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def sqlite_journal_mode(database: str | None, mounts: str | None = None) -> str:
+    """WAL on a local disk; the rollback journal (DELETE) on a network or FUSE file system.
+
+    WAL keeps its index in a memory-mapped -shm file that every process must share, which network file systems
+    do not provide: two processes (the app and a worker) could each see their own copy and corrupt the file.
+    A Space's persistent storage (/data) is such a mount on some hardware; the rollback journal relies only on
+    the file locks SQLite supports there, at the price of readers and the writer waiting for each other (the
+    busy timeout covers it). NOVER_UI_SQLITE_JOURNAL=wal|delete overrides the choice.
+    """
+    if (forced := os.environ.get(JOURNAL_ENV, "").strip().upper()) in ("WAL", "DELETE"):
+        return forced
+    if not database or database == ":memory:":
+        return "WAL"
+    if mounts is None:
+        try:
+            mounts = Path("/proc/self/mounts").read_text()
+        except OSError:
+            return "WAL"  # not Linux: assume a local disk
+    return "DELETE" if _filesystem(Path(database).expanduser().resolve(), mounts) in NETWORK_FILESYSTEMS else "WAL"
+
+
+def _filesystem(path: Path, mounts: str) -> str:
+    """The type of the file system holding `path`: the longest mount point above it in /proc/self/mounts."""
+    best, kind = "", ""
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount_point = fields[1].replace("\\040", " ")
+        if (path.is_relative_to(mount_point)) and len(mount_point) > len(best):
+            best, kind = mount_point, fields[2]
+    return kind.split(".")[0]  # "fuse.sshfs" -> "fuse"
+
+
+def _configure_sqlite(engine: Engine, journal_mode: str) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         # Let the "begin" listener below issue BEGIN itself; pysqlite's own implicit BEGIN cannot
         # take the write lock up front.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # WAL: readers never block the writer and the writer never blocks readers.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # WAL: readers never block the writer and the writer never blocks readers (local disks only).
+        cursor.execute(f"PRAGMA journal_mode={journal_mode}")
         # WAL with synchronous=NORMAL keeps every committed transaction through an application crash
-        # (kill -9); only a power loss may drop the last few, and never corrupts the file.
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # (kill -9); only a power loss may drop the last few, and never corrupts the file. The rollback
+        # journal needs FULL for the same guarantee.
+        cursor.execute(f"PRAGMA synchronous={'NORMAL' if journal_mode == 'WAL' else 'FULL'}")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

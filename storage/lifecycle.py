@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.errors import InvalidTransition
-from storage.models import TERMINAL_STATUSES, Evaluation, Run
+from storage.models import TERMINAL_STATUSES, Checkpoint, Evaluation, Run
 
 NEXT_STATUSES = {
     "queued": {"running", "cancelled", "failed"},
@@ -31,6 +31,32 @@ def transition(row: Run | Evaluation, status: str, error: str | None = None) -> 
     if status in TERMINAL_STATUSES:
         row.finished_at = now
         row.error = error
+
+
+def fail_interrupted(s: Session, run: Run, error: str, resume: bool) -> None:
+    """Fail a run whose worker went away; with `resume`, queue a run continuing it from its last checkpoint.
+
+    Both happen in the caller's one transaction, on a row the caller read under a lock (or SQLite's write
+    lock), so whichever process notices the interruption first resumes the run, and any other finds it
+    already failed (InvalidTransition, or no longer stale) and queues nothing.
+    """
+    transition(run, "failed", error)
+    if not resume or run.cancel_requested:  # a run someone asked to stop stays stopped
+        return
+    checkpoint = s.scalars(select(Checkpoint).where(Checkpoint.run_id == run.id)
+                           .order_by(Checkpoint.step.desc()).limit(1)).first()
+    if checkpoint is None:
+        # Resuming needs new progress each time, which also keeps a run that kills its worker from looping.
+        run.error = (f"{error}; not resumed: it saved no checkpoint "
+                     f"(checkpoint_steps={run.config.get('checkpoint_steps')})")
+        return
+    suffix = f" (resumed from step {checkpoint.step})"
+    # Cut to the column's length: PostgreSQL would refuse a longer name and with it the whole stale check.
+    name = run.name[:Run.__table__.c.name.type.length - len(suffix)] + suffix
+    resumed = Run(name=name, status="queued", config=dict(run.config), created_at=utcnow(), parent_id=run.id)
+    s.add(resumed)
+    s.flush()
+    run.error = f"{error}; resumed from step {checkpoint.step} as run {resumed.id}"
 
 
 def claim_oldest(s: Session, table: type[Run] | type[Evaluation], worker_id: str) -> Run | Evaluation | None:

@@ -58,6 +58,9 @@ class Run(Base):
     total_steps: Mapped[int | None]
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     """The run this one was resumed or cloned from."""
+    command: Mapped[str | None] = mapped_column(Text)
+    """The command line that trains this config (`python -m training.run ...` or `accelerate launch ...`), set by
+    the worker when it starts the run."""
 
     def __repr__(self) -> str:
         return f"Run(id={self.id}, name={self.name!r}, status={self.status}, step={self.step}/{self.total_steps})"

@@ -24,6 +24,7 @@ class RunRecord:
     step: int
     total_steps: int | None
     parent_id: int | None
+    command: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.errors import StorageError
-from storage.models import Prompt
-from storage.records import EvaluationSampleRecord, RolloutRecord
+from storage.models import RUN_STATUSES, Prompt
+from storage.records import EvaluationSampleRecord, RolloutRecord, RunRecord
 
 ROLLOUT_KEYS = frozenset(f.name for f in dataclasses.fields(RolloutRecord)) - {"id", "run_id", "step", "prompt_id"}
 ROLLOUT_REQUIRED = frozenset({"group_index", "sample_index", "prompt", "reference", "completion", "reward",
                               "completion_tokens"})
 SAMPLE_KEYS = frozenset(f.name for f in dataclasses.fields(EvaluationSampleRecord)) - {"id", "evaluation_id"}
 SAMPLE_REQUIRED = frozenset({"sample_index", "prompt", "reference", "completion"})
+# An imported run gets a new id and no parent (both name rows of its source database); its worker's heartbeat
+# and cancel flag meant something only there.
+IMPORTED_RUN_KEYS = frozenset(f.name for f in dataclasses.fields(RunRecord)) - {"id", "parent_id", "heartbeat_at",
+                                                                                "cancel_requested"}
+IMPORTED_RUN_REQUIRED = frozenset({"name", "status", "config", "created_at"})
+METRIC_KEYS = frozenset({"step", "key", "value", "wall_time"})
 
 
 def prompt_key(prompt: str, reference: str) -> str:
@@ -28,6 +34,15 @@ def prompt_key(prompt: str, reference: str) -> str:
 
 def check_rollout_row(row: Mapping[str, Any]) -> None:
     _check_keys("rollout", row, ROLLOUT_KEYS, ROLLOUT_REQUIRED)
+
+
+def without_nul(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row with NUL characters in its texts replaced by U+FFFD.
+
+    PostgreSQL text cannot hold NUL (SQLite can), and a model may emit one; the replacement keeps such a step
+    from failing its run, and happens on both backends so a run reads the same on either.
+    """
+    return {key: value.replace("\0", "\ufffd") if isinstance(value, str) else value for key, value in row.items()}
 
 
 def prompt_ids(s: Session, run_id: int, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -50,10 +65,32 @@ def rollout_values(run_id: int, step: int, row: Mapping[str, Any], ids: dict[str
     return {**values, "run_id": run_id, "step": step, "prompt_id": ids[prompt_key(row["prompt"], row["reference"])]}
 
 
+def imported_run_values(run: Mapping[str, Any], now: Any) -> dict[str, Any]:
+    """Column values of a run read back from an archive. A run that was queued or running where it was exported
+    is stored as failed: no worker here has it, so it would otherwise wait or look alive forever."""
+    _check_keys("imported run", run, IMPORTED_RUN_KEYS, IMPORTED_RUN_REQUIRED)
+    if run["status"] not in RUN_STATUSES:
+        raise StorageError(f"an imported run's status must be one of {', '.join(RUN_STATUSES)}, got {run['status']!r}")
+    if not str(run["name"]).strip():
+        raise StorageError("an imported run needs a non-empty name")
+    values = dict.fromkeys(IMPORTED_RUN_KEYS - IMPORTED_RUN_REQUIRED, None) | {"step": 0} | dict(run)
+    if values["status"] in ("queued", "running"):
+        values["error"] = (f"imported from an archive written while the run was {values['status']} (at step "
+                           f"{values['step']}); it cannot continue here: clone it to train again"
+                           + (f". Its error there: {values['error']}" if values["error"] else ""))
+        values["status"], values["finished_at"] = "failed", now
+    return values
+
+
+def metric_values(run_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+    _check_keys("metric", row, METRIC_KEYS, METRIC_KEYS)
+    return {**row, "run_id": run_id}
+
+
 def evaluation_sample_values(evaluation_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
     _check_keys("evaluation sample", row, SAMPLE_KEYS, SAMPLE_REQUIRED)
     values = dict.fromkeys(SAMPLE_KEYS - SAMPLE_REQUIRED, None) | {"format_valid": False}
-    return {**values, **row, "evaluation_id": evaluation_id}
+    return {**values, **without_nul(row), "evaluation_id": evaluation_id}
 
 
 def _check_keys(kind: str, row: Mapping[str, Any], allowed: frozenset[str], required: frozenset[str]) -> None:

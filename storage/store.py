@@ -13,22 +13,25 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import Float, case, cast, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.engine import WRITE_OPTION, make_engine
 from storage.evaluations import EvaluationJobs
+from storage.imports import RunImports
 from storage.errors import InvalidTransition, RunNotFound, StorageError
-from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, transition, utcnow
+from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, fail_interrupted, transition, utcnow
 from storage.migrate import upgrade_to_head
-from storage.models import Checkpoint, Metric, Prompt, Rollout, Run
+from storage.models import Checkpoint, Evaluation, EvaluationSample, Metric, Prompt, Rollout, Run
 from storage.records import (CheckpointRecord, MetricSeries, PromptRecord, PromptStep, RolloutRecord, RunRecord,
                              to_record)
-from storage.rows import check_rollout_row, prompt_ids, rollout_values
+from storage.rows import check_rollout_row, prompt_ids, rollout_values, without_nul
+
+RUN_NAME_MAX = Run.__table__.c.name.type.length
 
 
-class Store(EvaluationJobs):
+class Store(EvaluationJobs, RunImports):
     def __init__(self, url: str):
         self.url = url
         self._engine = make_engine(url)
@@ -67,6 +70,8 @@ class Store(EvaluationJobs):
     def create_run(self, name: str, config: dict[str, Any], parent_id: int | None = None) -> RunRecord:
         if not name.strip():
             raise StorageError("a run needs a non-empty name")
+        if len(name.strip()) > RUN_NAME_MAX:  # PostgreSQL enforces the column's length, SQLite would not
+            raise StorageError(f"a run name has at most {RUN_NAME_MAX} characters, got {len(name.strip())}")
         with self._session("create a run", write=True) as s:
             run = Run(name=name.strip(), status="queued", config=dict(config), created_at=utcnow(),
                       parent_id=parent_id)
@@ -114,6 +119,13 @@ class Store(EvaluationJobs):
                 run.cancel_requested = True
             return to_record(RunRecord, run)
 
+    def set_run_command(self, run_id: int, command: str) -> RunRecord:
+        """Record the command line that trains the run (shown on its page); the worker sets it when it starts."""
+        with self._session("record a run's command", write=True) as s:
+            run = _run(s, run_id)
+            run.command = command
+            return to_record(RunRecord, run)
+
     def is_cancel_requested(self, run_id: int) -> bool:
         with self._session("read a cancel flag") as s:
             return _run(s, run_id).cancel_requested
@@ -124,24 +136,59 @@ class Store(EvaluationJobs):
             transition(run, status, error)
             return to_record(RunRecord, run)
 
-    def fail_stale_runs(self, max_age_s: float) -> list[int]:
-        """Fail running runs whose worker has not beaten for max_age_s seconds; returns their ids."""
+    def fail_stale_runs(self, max_age_s: float, resume: bool = False) -> list[int]:
+        """Fail running runs whose worker has not beaten for max_age_s seconds; returns their ids.
+
+        With `resume`, each is continued by a new queued run from its last checkpoint (the app's
+        --interrupted resume), in the same transaction.
+        """
         now = utcnow()
         cutoff = now - dt.timedelta(seconds=max_age_s)
         with self._session("fail stale runs", write=True) as s:
-            stale = s.scalars(select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)).all()
+            # Locked rows are being failed by another process (PostgreSQL): skip them rather than resume twice.
+            stale = s.scalars(select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)
+                              .with_for_update(skip_locked=True)).all()
             for run in stale:
                 age = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else max_age_s
-                transition(run, "failed", STALE_RUN_ERROR.format(age=age))
+                fail_interrupted(s, run, STALE_RUN_ERROR.format(age=age), resume)
             return [run.id for run in stale]
 
-    def delete_run(self, run_id: int) -> None:
-        """Delete a run and every row it owns (metrics, rollouts, checkpoints); refused while it runs."""
+    def interrupt_run(self, run_id: int, error: str, resume: bool = False) -> RunRecord:
+        """Fail a running run its own worker could not finish (shut down); with `resume`, as fail_stale_runs."""
+        with self._session("fail an interrupted run", write=True) as s:
+            run = s.get(Run, run_id, with_for_update=True)  # waits for a concurrent stale check, then sees its verdict
+            if run is None:
+                raise RunNotFound(f"run {run_id} does not exist")
+            fail_interrupted(s, run, error, resume)
+            return to_record(RunRecord, run)
+
+    def delete_run(self, run_id: int) -> list[CheckpointRecord]:
+        """Delete a run and every row that refers to it: metrics, prompts, rollouts, checkpoints, and the evaluation
+        and playground jobs of its checkpoints with their samples (base-model evaluations stay; runs resumed from
+        it lose only the link). Returns its checkpoints, whose files the caller may remove.
+
+        Refused while the run or one of its jobs runs, or while a run waits to resume from its checkpoints.
+        """
         with self._session("delete a run", write=True) as s:
             run = _run(s, run_id)
             if run.status == "running":
                 raise InvalidTransition(f"run {run_id} is running; cancel it and wait for it to stop first")
+            job = s.scalar(select(Evaluation.id).where(Evaluation.run_id == run_id, Evaluation.status == "running"))
+            if job is not None:
+                raise InvalidTransition(f"job {job} on run {run_id}'s checkpoints is running; wait for it to end")
+            child = s.scalar(select(Run.id).where(Run.parent_id == run_id, Run.status.in_(("queued", "running"))))
+            if child is not None:
+                raise InvalidTransition(f"run {child} resumes from run {run_id}'s checkpoints; cancel it first")
+            checkpoints = [to_record(CheckpointRecord, c) for c in s.scalars(select(Checkpoint)
+                                                                               .where(Checkpoint.run_id == run_id))]
+            # Explicit rather than left to ON DELETE CASCADE, so no table depends on the backend enforcing it.
+            jobs = select(Evaluation.id).where(Evaluation.run_id == run_id)
+            s.execute(delete(EvaluationSample).where(EvaluationSample.evaluation_id.in_(jobs)))
+            for table in (Evaluation, Rollout, Prompt, Metric, Checkpoint):
+                s.execute(delete(table).where(table.run_id == run_id))
+            s.execute(update(Run).where(Run.parent_id == run_id).values(parent_id=None))
             s.execute(delete(Run).where(Run.id == run_id))
+            return checkpoints
 
     # ---- per-step data ----------------------------------------------------------------------------
 
@@ -157,6 +204,7 @@ class Store(EvaluationJobs):
         """Write one step's metrics and rollouts (and optionally a heartbeat) in one transaction."""
         for row in rollouts:
             check_rollout_row(row)
+        rollouts = [without_nul(row) for row in rollouts]
         with self._session(f"log step {step} of run {run_id}", write=True) as s:
             run = _run(s, run_id)
             if heartbeat:
@@ -260,8 +308,10 @@ class Store(EvaluationJobs):
 
     def prompt_history(self, prompt_id: int) -> list[PromptStep]:
         """Per step, the prompt's group summarised (served by the (prompt_id, step) index)."""
+        # PostgreSQL averages an integer column as numeric (a Decimal in Python): cast it to a float.
         query = (select(Rollout.step, func.count(), func.sum(case((Rollout.format_valid, 1), else_=0)),
-                        func.max(Rollout.reward), func.avg(Rollout.reward), func.avg(Rollout.reasoning_tokens))
+                        func.max(Rollout.reward), func.avg(Rollout.reward),
+                        cast(func.avg(Rollout.reasoning_tokens), Float))
                  .where(Rollout.prompt_id == prompt_id).group_by(Rollout.step).order_by(Rollout.step))
         with self._session("read a prompt's history") as s:
             return [PromptStep(step, n, int(valid), best, mean, tokens)

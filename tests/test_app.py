@@ -26,6 +26,38 @@ def test_settings_come_from_flags_then_environment_then_defaults(tmp_path):
     assert (flags.port, flags.db) == (9100, "sqlite:///x.db")
 
 
+def test_in_the_image_data_lives_under_the_persistent_dir_or_a_warned_temporary_one(tmp_path):
+    persistent = tmp_path / "data"
+    persistent.mkdir()
+    on_space = app.parse_settings([], env={"NOVER_UI_PERSISTENT_DIR": str(persistent)})
+    assert on_space.home == persistent / "nover_ui" and on_space.notices == ()
+    without = app.parse_settings([], env={"NOVER_UI_PERSISTENT_DIR": str(tmp_path / "absent")})
+    assert without.home.name == "nover_ui" and not without.home.is_relative_to(tmp_path)
+    [warning] = without.notices
+    assert "Nothing persists" in warning and str(tmp_path / "absent") in warning and "persistent storage" in warning
+    chosen = app.parse_settings(["--home", str(tmp_path / "mine")], env={"NOVER_UI_PERSISTENT_DIR": "/absent"})
+    assert chosen.home == tmp_path / "mine" and chosen.notices == ()
+
+
+def test_access_settings(capsys):
+    plain = app.parse_settings([], env={}).access()
+    assert not plain.needs_login and not plain.read_only
+    guarded = app.parse_settings([], env={"NOVER_UI_AUTH": "alice:a b,bob:c"}).access()
+    assert guarded.needs_login and dict(guarded.passwords) == {"alice": "a b", "bob": "c"}
+    space = {"SPACE_ID": "me/nover", "OAUTH_CLIENT_ID": "x", "SPACE_AUTHOR_NAME": "me"}
+    assert app.parse_settings([], env=space).access().hf_users == ("me",)
+    assert app.parse_settings(["--hf-users", "me, you"], env=space).hf_users == ("me", "you")
+    assert app.parse_settings([], env={"SPACE_ID": "me/nover"}).hf_users is None  # no hf_oauth: no sign-in
+    demo = app.parse_settings(["--demo"], env={"SPACE_ID": "me/nover"})
+    assert demo.access().read_only and "duplicate this Space" in demo.access().read_only_message
+    assert "https://huggingface.co/spaces/me/nover?duplicate=true" in demo.notices[0]
+    limits = app.parse_settings(["--max-upload-mb", "2", "--max-upload-rows", "10"], env={}).upload_limits
+    assert (limits.max_bytes, limits.max_rows) == (2 * 2**20, 10)
+    with pytest.raises(SystemExit):
+        app.parse_settings(["--auth", "alice"], env={})
+    assert "'alice' has no password" in capsys.readouterr().err
+
+
 def test_negative_worker_count_is_refused(capsys):
     with pytest.raises(SystemExit):
         app.parse_settings(["--workers", "-1"], env={})

@@ -26,6 +26,7 @@ REWARDS = ("nover", "verifier")
 VERIFIER_MATCHES = ("auto", "exact", "numeric", "option")
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 SCALE_REWARDS = ("group", "batch", "none")
+DISTRIBUTED = ("ddp", "zero2")
 
 
 class ConfigError(ValueError):
@@ -128,6 +129,9 @@ class RunConfig:
     checkpoint_steps: int = _opt(100, "run", "Save policy, proxy and optimizer every this many steps; 0 "
                                  "saves only at the end.")
     num_processes: int = _opt(1, "run", "Processes (GPUs) for one run; above 1 the worker uses accelerate launch.")
+    distributed: str = _opt("ddp", "run", "How several processes share a run: 'ddp' keeps a whole copy of the "
+                            "model on every GPU; 'zero2' (DeepSpeed ZeRO-2, pip install deepspeed) splits the "
+                            "optimizer state and gradients between them. Unused with one process.", DISTRIBUTED)
     seed: int = _opt(42, "run", "Random seed for sampling and data order.")
 
     def __post_init__(self) -> None:
@@ -138,7 +142,8 @@ class RunConfig:
                 object.__setattr__(self, f.name, float(getattr(self, f.name)))
             choices = f.metadata.get("choices")
             if choices is not None and getattr(self, f.name) not in choices:
-                raise ConfigError(f.name, f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
+                raise ConfigError(f.name, f"{f.name} must be one of {', '.join(choices)}, "
+                                          f"got {getattr(self, f.name)!r}")
         self._check_values()
 
     def _check_values(self) -> None:

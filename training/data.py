@@ -83,6 +83,8 @@ def read_table(path: str | Path, max_bytes: int = 200 * 2**20) -> pd.DataFrame:
         raise DataError(f"{path.name} is empty; it needs a header with the prompt and reference columns and "
                         f"at least one row")
     frame = reader(path)
+    if len(frame.columns) == 0:  # e.g. JSON Lines of empty objects: rows, but nothing in them
+        raise DataError(f"{path.name} has no columns; it needs named prompt and reference fields in every row")
     frame.columns = [str(column) for column in frame.columns]
     return _as_text(frame)
 
@@ -110,7 +112,10 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         try:
             records = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+            raise DataError(f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg}); check the file, or "
+                            f"save it as JSON Lines (.jsonl)") from None
+        except RecursionError:
+            raise DataError(_TOO_DEEP.format(where=path.name)) from None
         return _records_frame(path, list(enumerate(records, start=1)), "item")
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -121,6 +126,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         except json.JSONDecodeError as exc:
             raise DataError(f"{path.name} line {number} is not valid JSON ({exc.msg}); each line of a JSON "
                             f"Lines file must hold one complete JSON object") from None
+        except RecursionError:
+            raise DataError(_TOO_DEEP.format(where=f"{path.name} line {number}")) from None
     return _records_frame(path, records, "line")
 
 
@@ -129,6 +136,15 @@ def _records_frame(path: Path, records: list[tuple[int, Any]], unit: str) -> pd.
         if not isinstance(record, dict):
             raise DataError(f"{path.name} {unit} {number} is a JSON {type(record).__name__}, not an object; "
                             f"write each row as {{\"prompt\": ..., \"reference\": ...}}")
+        try:
+            # JSON may escape half a surrogate pair ("\ud800"), which no UTF-8 text (the database, the hash of
+            # an example) can hold; later cells are written back as JSON text, which must not recurse too deep.
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(f"{path.name} {unit} {number} holds an escaped lone surrogate (\\ud800-\\udfff), "
+                            f"which is not a character; remove it or write the character itself") from None
+        except RecursionError:
+            raise DataError(_TOO_DEEP.format(where=f"{path.name} {unit} {number}")) from None
     return pd.DataFrame.from_records([record for _, record in records])
 
 
@@ -140,6 +156,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                         f"written as Parquet, or rename it to its real type") from None
 
 
+_TOO_DEEP = "{where} nests lists or objects too deeply to read; write the prompt and reference as plain text fields"
 _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     ".csv": _read_csv, ".jsonl": _read_jsonl, ".json": _read_jsonl, ".parquet": _read_parquet,
 }

@@ -130,9 +130,13 @@ def _quiet() -> Iterator[None]:
 
 def _pick_device(requested: str) -> str:
     if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    elif requested == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError("device 'cuda' was requested but torch sees no CUDA GPU; set device to 'auto' or 'cpu'")
+    if requested == "cuda" and "LOCAL_RANK" in os.environ:
+        # Under accelerate launch each process owns the GPU of its local rank; a bare "cuda" would load every
+        # process's copy onto GPU 0 first.
+        return f"cuda:{os.environ['LOCAL_RANK']}"
     return requested
 
 
@@ -158,9 +162,10 @@ def load_model(config: RunConfig, home: Path) -> tuple[Any, Any]:
         kwargs["device_map"] = {"": device}  # bitsandbytes quantizes while placing, so place at load time
     is_folder = Path(source).is_dir()
     try:
+        # The model id comes from the dashboard: never run code shipped with a model repository.
         with _quiet():
-            tokenizer = AutoTokenizer.from_pretrained(source)
-            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+            model = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=False, **kwargs)
     except Exception as exc:
         where = f"local folder {source}" if is_folder else f"hub id {source}"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)

@@ -4,6 +4,11 @@
 
 With --db the run is recorded in that database like a dashboard run (and shows up there); without it the
 metrics stay in memory and only the checkpoints are written (under HOME/runs/cli-TIMESTAMP).
+
+A config with num_processes N > 1 runs under `accelerate launch --config_file training/accelerate/ddp.yaml
+--num_processes N -m training.run ...` (command_line prints it): every process trains its share of each step and
+only the first one (rank 0) reports. A worker launches runs so, adding --run-id ID --db URL: rank 0 then trains
+that run, which the worker has claimed, like the worker does in-process (rows, heartbeat, how it ended).
 """
 
 from __future__ import annotations
@@ -12,13 +17,18 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training.config import PRESETS, ConfigError, RunConfig, preset
+from training.config import PRESETS, ConfigError, RunConfig
+
+ACCELERATE_CONFIGS = {"ddp": "training/accelerate/ddp.yaml", "zero2": "training/accelerate/deepspeed_zero2.yaml"}
+"""accelerate's config file for each RunConfig.distributed, relative to the project folder."""
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -40,15 +50,34 @@ def build_config(preset_name: str | None, config_file: Path | None, assignments:
     return RunConfig.from_dict(values)
 
 
-def command_line(config: RunConfig, launcher: str = "python") -> str:
+def command_line(config: RunConfig, launcher: str = "python", resume_from: Path | None = None) -> str:
     """The shortest command that reproduces `config`: only the fields that differ from the defaults."""
     defaults = RunConfig().to_dict()
-    changed = [f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
-               for key, value in config.to_dict().items() if defaults[key] != value]
-    sets = " ".join(f"--set {shlex.quote(item)}" for item in changed)
+    words = [f"--set {shlex.quote(f'{key}={_set_text(value)}')}"
+             for key, value in config.to_dict().items() if defaults[key] != value]
+    if resume_from is not None:
+        words.append(f"--resume-from {shlex.quote(str(resume_from))}")
     if launcher == "accelerate":
-        return f"accelerate launch --num_processes {config.num_processes} -m training.run {sets}".rstrip()
-    return f"python -m training.run {sets}".rstrip()
+        words.insert(0, f"accelerate launch --config_file {ACCELERATE_CONFIGS[config.distributed]} "
+                        f"--num_processes {config.num_processes} -m training.run")
+    else:
+        words.insert(0, "python -m training.run")
+    return " ".join(words)
+
+
+def run_command(config: RunConfig, resume_from: Path | None = None) -> str:
+    """The command a worker trains `config` with: accelerate launch when it asks for several processes."""
+    return command_line(config, "accelerate" if config.num_processes > 1 else "python", resume_from)
+
+
+def _set_text(value: Any) -> str:
+    """A value as --set writes it, so parse_assignment reads back the same value (the text '2024' stays text)."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return json.dumps(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,36 +90,84 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("NOVER_UI_HOME", ".nover_ui")),
                         help="data directory for models and checkpoints (env NOVER_UI_HOME)")
     parser.add_argument("--name", help="run name (default: preset and time)")
+    parser.add_argument("--resume-from", type=Path, help="continue from this checkpoint folder")
+    parser.add_argument("--run-id", type=int, help="train this run of --db, which a worker has claimed (the worker "
+                        "launches its several-process runs so)")
+    parser.add_argument("--interrupted", choices=("fail", "resume"), default="fail",
+                        help="with --run-id: what a shut-down run becomes (the worker's --interrupted)")
     args = parser.parse_args(argv)
     try:
         config = build_config(args.preset, args.config, args.assignments)
     except (ConfigError, OSError) as exc:
         parser.error(str(exc))
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if config.num_processes != world:
+        # Otherwise TRL would fail on the batch arithmetic, or each process would train the whole run alone.
+        parser.error(f"num_processes is {config.num_processes} but {world} process(es) started; run\n  "
+                     f"{run_command(config, args.resume_from)}")
+    if args.run_id is not None and not args.db:
+        parser.error("--run-id needs --db, the database holding the run")
+    if args.db and args.run_id is None and args.resume_from is not None:
+        parser.error("--resume-from with --db: resume the run from the dashboard's Runs tab, which links the two")
     home = args.home.resolve()
     name = args.name or f"{args.preset or 'custom'} {time.strftime('%Y-%m-%d %H:%M')}"
-    print(f"config: {command_line(config)}", file=sys.stderr)
-    print(f"on several GPUs: {command_line(config.replace(num_processes=max(2, config.num_processes)), 'accelerate')}",
-          file=sys.stderr)
+    shutdown = threading.Event()
+    if world > 1:
+        print(f"process {rank} of {world} (pid {os.getpid()})", file=sys.stderr)
+        _stop_after_the_step_on_signal(shutdown)
+    if rank == 0:
+        print(f"config: {command_line(config)}", file=sys.stderr)
+        several = config.replace(num_processes=max(2, config.num_processes))
+        print(f"on several GPUs: {command_line(several, 'accelerate')}",
+              file=sys.stderr)
 
     from training.interface import MemorySink, RunContext
     from training.progress import ProgressSink
     from training.trainer import train
 
-    if args.db:
+    def progress(sink):  # type: ignore[no-untyped-def]
+        return ProgressSink(sink, config.max_steps)
+
+    if rank == 0 and args.run_id is not None:
+        from training.worker import train_claimed
+
+        record = train_claimed(args.db, args.run_id, home, train, shutdown, progress, args.interrupted == "resume")
+    elif rank == 0 and args.db:
         from training.worker import train_now
 
-        record = train_now(args.db, name, config, home, train,
-                           observe=lambda sink: ProgressSink(sink, config.max_steps))
-        print(f"run {record.id} {record.status}" + (f": {record.error}" if record.error else ""), file=sys.stderr)
-        return 0 if record.status == "succeeded" else 1
-    workdir = home / "runs" / f"cli-{time.strftime('%Y%m%d-%H%M%S')}"
-    sink = ProgressSink(MemorySink(), config.max_steps)
-    try:
-        train(config, sink, RunContext(run_id=0, home=home, workdir=workdir))
-    finally:
-        sink.close()
-    print(f"done; checkpoints in {workdir}", file=sys.stderr)
-    return 0
+        record = train_now(args.db, name, config, home, train, observe=progress)
+    else:
+        # The other processes train their share of each step; the trainer reports through rank 0's sink only.
+        run_dir = str(args.run_id) if args.run_id is not None else f"cli-{time.strftime('%Y%m%d-%H%M%S')}"
+        context = RunContext(run_id=args.run_id or 0, home=home, workdir=home / "runs" / run_dir,
+                             resume_from=args.resume_from)
+        sink = progress(MemorySink()) if rank == 0 else MemorySink()
+        try:
+            train(config, sink, context)
+        finally:
+            if rank == 0:
+                sink.close()
+        if rank == 0:
+            print(f"done; checkpoints in {context.workdir}", file=sys.stderr)
+        return 0
+    print(f"run {record.id} {record.status}" + (f": {record.error}" if record.error else ""), file=sys.stderr)
+    # Under a launcher a failing exit makes torchrun stop the other processes at once: right when rank 0 failed
+    # (they may wait for it forever), wrong when they are still saving the checkpoint of a cancelled run.
+    return 0 if record.status in ("succeeded", "cancelled") else 1
+
+
+def _stop_after_the_step_on_signal(shutdown: threading.Event) -> None:
+    """Under a launcher, SIGTERM (the worker shutting down, relayed by torchrun) or the launcher vanishing ends
+    the run after the current step: rank 0's sink reports it and every process leaves at that same step."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: shutdown.set())
+    launcher = os.getppid()
+
+    def watch() -> None:
+        while not shutdown.wait(2.0):
+            if os.getppid() != launcher:
+                shutdown.set()
+
+    threading.Thread(target=watch, name="watch-launcher", daemon=True).start()
 
 
 if __name__ == "__main__":

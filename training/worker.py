@@ -15,7 +15,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,7 +25,9 @@ from storage import EvaluationRecord, InvalidTransition, RunRecord, StorageError
 from training.config import ConfigError, RunConfig
 from training.flags import flag_counts
 from training.interface import RunContext, Sink, TrainFn
+from training.launch import launch, launch_argv
 from training.prompts import prefill_text
+from training.run import run_command
 
 EvaluateFn = Callable[[Store, EvaluationRecord, Path], EvaluationRecord]
 """Runs one claimed evaluation or playground job to its end (training.jobs.run_evaluation)."""
@@ -34,6 +35,7 @@ HEARTBEAT_INTERVAL_S = 10.0
 HEARTBEAT_TIMEOUT_S = 60.0
 """A running run whose worker has been silent this long is failed ("worker stopped responding")."""
 TRACEBACK_LINES = 20
+INTERRUPTED_POLICIES = ("fail", "resume")
 
 
 class StoreSink:
@@ -111,10 +113,11 @@ class Heartbeat:
 
 def execute_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path,
                 shutdown: threading.Event | None = None, heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
-                observe: Callable[[Sink], Sink] = lambda sink: sink) -> RunRecord:
+                observe: Callable[[Sink], Sink] = lambda sink: sink, resume_interrupted: bool = False) -> RunRecord:
     """Train one claimed run and record how it ended: succeeded, cancelled or failed with the error.
 
-    `observe` may wrap the sink the trainer reports to (e.g. with a progress bar).
+    `observe` may wrap the sink the trainer reports to (e.g. with a progress bar). A run cut short by a
+    shutdown is failed and, with `resume_interrupted`, continued by a new queued run from its last checkpoint.
     """
     shutdown = shutdown or threading.Event()
     try:
@@ -135,11 +138,60 @@ def execute_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path,
             return store.get_run(run.id)
         return _finish(store, run.id, "failed", _describe(exc))
     if sink.stop_reason == "shutdown":
-        return _finish(store, run.id, "failed", "interrupted: the worker was shut down before the run finished; "
-                       "resume it from its last checkpoint")
+        return _interrupt(store, run.id, resume_interrupted)
     if sink.stop_reason == "cancel":
         return _finish(store, run.id, "cancelled")
     return _finish(store, run.id, "succeeded")
+
+
+def start_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path, shutdown: threading.Event,
+              heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S, resume_interrupted: bool = False) -> RunRecord:
+    """Record a claimed run's command and train it: in this process, or under accelerate launch when it asks
+    for several processes."""
+    try:
+        config = RunConfig.from_dict(run.config)
+    except ConfigError:
+        config = None  # execute_run fails the run, saying why
+    if config is not None and config.num_processes > 1:
+        return launch_run(store, run, config, home, shutdown, heartbeat_interval_s, resume_interrupted)
+    if config is not None:
+        store.set_run_command(run.id, run_command(config, _resume_point(store, run)))
+    return execute_run(store, run, train_fn, home, shutdown, heartbeat_interval_s,
+                       resume_interrupted=resume_interrupted)
+
+
+def launch_run(store: Store, run: RunRecord, config: RunConfig, home: Path, shutdown: threading.Event,
+               heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S, resume_interrupted: bool = False) -> RunRecord:
+    """Train a claimed run in config.num_processes processes started with accelerate launch.
+
+    Rank 0 of them trains the run as execute_run does here (train_claimed): it writes the rows and records how
+    the run ended. This process keeps the heartbeat up meanwhile, relays a shutdown, and fails the run when the
+    processes exit without having ended it (a crash or a kill), with the end of their output.
+    """
+    resume_from = _resume_point(store, run)
+    store.set_run_command(run.id, run_command(config, resume_from))
+    argv = launch_argv(config, run.id, store.url, home, resume_from, resume_interrupted)
+    log_path = home / "runs" / str(run.id) / "launch.log"
+    print(f"worker: run {run.id} in {config.num_processes} processes, output in {log_path}", file=sys.stderr)
+    with Heartbeat(lambda: store.heartbeat(run.id), f"run-{run.id}", heartbeat_interval_s):
+        outcome = launch(argv, log_path, shutdown)
+    ended = store.get_run(run.id)
+    if ended.status != "running":
+        return ended
+    if outcome.interrupted:
+        return _interrupt(store, run.id, resume_interrupted)
+    return _finish(store, run.id, "failed", f"the {config.num_processes} launched processes exited with code "
+                   f"{outcome.returncode} before the run ended; the end of their output ({log_path}):\n\n"
+                   f"{outcome.log_tail}")
+
+
+def train_claimed(db_url: str, run_id: int, home: Path, train_fn: TrainFn, shutdown: threading.Event,
+                  observe: Callable[[Sink], Sink] = lambda sink: sink,
+                  resume_interrupted: bool = False) -> RunRecord:
+    """Rank 0 of a launched run (training.run --run-id): train the run a worker claimed, as execute_run."""
+    store = Store(db_url)
+    return execute_run(store, store.get_run(run_id), train_fn, home, shutdown, observe=observe,
+                       resume_interrupted=resume_interrupted)
 
 
 def train_now(db_url: str, name: str, config: RunConfig, home: Path, train_fn: TrainFn,
@@ -148,6 +200,7 @@ def train_now(db_url: str, name: str, config: RunConfig, home: Path, train_fn: T
     store = Store(db_url)
     run = store.create_run(name, config.to_dict())
     claimed = store.start_run(run.id, f"{socket.gethostname()}:{os.getpid()}")
+    store.set_run_command(run.id, run_command(config))
     return execute_run(store, claimed, train_fn, home, observe=observe)
 
 
@@ -176,7 +229,7 @@ def execute_evaluation(store: Store, evaluation: EvaluationRecord, home: Path,
 def run_worker(store: Store, train_fn: TrainFn, home: Path, worker_id: str | None = None, once: bool = False,
                until_idle: bool = False, poll_s: float = 2.0, heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
                heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S, shutdown: threading.Event | None = None,
-               evaluate_fn: EvaluateFn | None = None) -> int:
+               evaluate_fn: EvaluateFn | None = None, resume_interrupted: bool = False) -> int:
     """Claim and run jobs until shut down (or after one job / when idle); returns how many ran.
 
     Queued runs come first; an evaluation or playground job is taken when no run is queued. Idle means
@@ -184,7 +237,7 @@ def run_worker(store: Store, train_fn: TrainFn, home: Path, worker_id: str | Non
     """
     worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     shutdown = shutdown or threading.Event()
-    for run_id in store.fail_stale_runs(heartbeat_timeout_s):
+    for run_id in store.fail_stale_runs(heartbeat_timeout_s, resume=resume_interrupted):
         print(f"worker {worker_id}: marked run {run_id} failed (its worker stopped responding)", file=sys.stderr)
     for evaluation_id in store.fail_stale_evaluations(heartbeat_timeout_s):
         print(f"worker {worker_id}: marked evaluation {evaluation_id} failed (its worker stopped responding)",
@@ -193,7 +246,7 @@ def run_worker(store: Store, train_fn: TrainFn, home: Path, worker_id: str | Non
     while not shutdown.is_set():
         if (run := store.claim_next_run(worker_id)) is not None:
             print(f"worker {worker_id}: running run {run.id} ({run.name})", file=sys.stderr)
-            finished = execute_run(store, run, train_fn, home, shutdown, heartbeat_interval_s)
+            finished = start_run(store, run, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted)
             print(f"worker {worker_id}: run {run.id} {finished.status}", file=sys.stderr)
         elif (evaluation := store.claim_next_evaluation(worker_id)) is not None:
             print(f"worker {worker_id}: running {evaluation.kind} job {evaluation.id}", file=sys.stderr)
@@ -215,6 +268,15 @@ def _resume_point(store: Store, run: RunRecord) -> Path | None:
         return None
     checkpoints = store.list_checkpoints(run.parent_id)
     return Path(checkpoints[-1].path) if checkpoints else None
+
+
+def _interrupt(store: Store, run_id: int, resume: bool) -> RunRecord:
+    reason = "interrupted: the worker was shut down before the run finished"
+    try:
+        return store.interrupt_run(run_id, reason if resume else f"{reason}; resume it from its last checkpoint",
+                                   resume)
+    except InvalidTransition:
+        return store.get_run(run_id)  # failed as stale by someone else first, who applied the policy
 
 
 def _finish(store: Store, run_id: int, status: str, error: str | None = None) -> RunRecord:
@@ -252,7 +314,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--parent-pid", type=int,
                         help="shut down (after the current step) when this process, the app that started the "
                              "worker, exits; the app passes its own pid")
+    parser.add_argument("--interrupted", default=os.environ.get("NOVER_UI_INTERRUPTED", "fail"),
+                        help="what happens to a run whose worker went away (shut down here, or silent past the "
+                             "heartbeat timeout): fail, or resume (queue a linked run from its last checkpoint) "
+                             "(env NOVER_UI_INTERRUPTED, default fail)")
     args = parser.parse_args(argv)
+    if args.interrupted not in INTERRUPTED_POLICIES:
+        parser.error(f"--interrupted must be one of {', '.join(INTERRUPTED_POLICIES)}, got {args.interrupted!r}")
     if not args.db:
         parser.error(f"--db is required (or set NOVER_UI_DB), e.g. --db sqlite:///{args.home}/nover_ui.db")
     return args
@@ -283,7 +351,8 @@ def main(argv: Sequence[str] | None = None, train_fn: TrainFn | None = None) -> 
         return 2
     args.home.mkdir(parents=True, exist_ok=True)
     run_worker(store, train_fn, args.home.resolve(), args.worker_id, once=args.once, until_idle=args.until_idle,
-               poll_s=args.poll, heartbeat_timeout_s=args.heartbeat_timeout, shutdown=shutdown)
+               poll_s=args.poll, heartbeat_timeout_s=args.heartbeat_timeout, shutdown=shutdown,
+               resume_interrupted=args.interrupted == "resume")
     return 0
 
 

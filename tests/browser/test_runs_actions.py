@@ -45,7 +45,7 @@ def test_resume_clone_and_delete(running_app, app_home, page, artifacts):
 
     select_run(page, "crashed (resumed from step 10)")
     page.get_by_role("button", name="Delete…").click()
-    page.get_by_text("with all its metrics and rollouts?", exact=False).wait_for()
+    page.get_by_text("with all its metrics, rollouts and evaluations", exact=False).wait_for()
     page.get_by_role("button", name="Keep it").click()
     assert [run.id for run in store.list_runs()] == [3, 2, 1]
     page.get_by_role("button", name="Delete…").click()

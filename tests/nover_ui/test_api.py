@@ -4,13 +4,15 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from nover_ui import access as access_module
+from nover_ui.access import Access
 from nover_ui.app import build_app
 from storage import Store
 from tests.helpers import free_port, step_rows
 
 
-def serve(store: Store, home, read_only: bool = False):
-    app = build_app(store, home, read_only)
+def serve(store: Store, home, access: Access | None = None):
+    app = build_app(store, home, access)
     app.launch(server_port=free_port(), prevent_thread_lock=True, quiet=True)
     return app, Client(app.local_url, verbose=False)
 
@@ -58,7 +60,7 @@ def test_metrics_and_rollouts_of_a_run(api, store):
 
 def test_read_only_mode_refuses_every_change(store, tmp_path):
     queued = store.create_run("r", {})
-    app, client = serve(store, tmp_path, read_only=True)
+    app, client = serve(store, tmp_path, Access(read_only=True))
     try:
         with pytest.raises(AppError, match="read-only"):
             client.predict(config={}, name="x", api_name="/queue_run")
@@ -67,3 +69,36 @@ def test_read_only_mode_refuses_every_change(store, tmp_path):
         assert [r["status"] for r in client.predict(api_name="/list_runs")] == ["queued"]
     finally:
         app.close()
+
+
+@pytest.fixture
+def guarded(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(access_module, "FAILED_LOGIN_DELAY_S", 0.0)
+    app, _ = serve(store, tmp_path, Access(passwords={"alice": "s3cret:x"}))
+    yield app
+    app.close()
+
+
+def test_with_logins_configured_each_write_is_refused_until_the_client_logs_in(guarded, store):
+    queued = store.create_run("someone's", {})
+    reader = Client(guarded.local_url, verbose=False)
+    with pytest.raises(AppError, match="log in to queue runs"):
+        reader.predict(config={}, name="x", api_name="/queue_run")
+    with pytest.raises(AppError, match="log in to cancel runs"):
+        reader.predict(run_id=queued.id, api_name="/cancel_run")
+    with pytest.raises(AppError, match="wrong user name or password"):
+        reader.predict(username="alice", password="s3cret", api_name="/login")
+    with pytest.raises(AppError, match="wrong user name or password"):
+        reader.predict(username="mallory", password="s3cret:x", api_name="/login")
+    # Reading needs no login.
+    assert [r["status"] for r in reader.predict(api_name="/list_runs")] == ["queued"]
+    assert store.get_run(queued.id).status == "queued" and len(store.list_runs()) == 1
+
+    writer = Client(guarded.local_url, verbose=False)
+    assert writer.predict(username="alice", password="s3cret:x", api_name="/login") == {"user": "alice"}
+    run = writer.predict(config={"max_steps": 1}, name="by alice", api_name="/queue_run")
+    assert writer.predict(run_id=queued.id, api_name="/cancel_run")["status"] == "cancelled"
+    assert {r.name: r.status for r in store.list_runs()} == {"someone's": "cancelled", "by alice": "queued"}
+    # The login belongs to the writer's session only.
+    with pytest.raises(AppError, match="log in to cancel runs"):
+        reader.predict(run_id=run["id"], api_name="/cancel_run")

@@ -1,6 +1,6 @@
 import pytest
 
-from nover_ui.uploads import accept_upload, mean_prompt_chars, usable_rows
+from nover_ui.uploads import UploadLimits, accept_upload, mean_prompt_chars, usable_rows
 from training.data import DataError
 
 
@@ -34,7 +34,17 @@ def test_an_upload_over_the_limit_is_refused_before_reading(tmp_path):
     upload = tmp_path / "big.csv"
     upload.write_text("prompt,reference\n" + "q,a\n" * 1000)
     with pytest.raises(DataError, match="over the"):
-        accept_upload(upload, tmp_path / "uploads", max_bytes=1000)
+        accept_upload(upload, tmp_path / "uploads", UploadLimits(max_bytes=1000))
+    assert not (tmp_path / "uploads").exists()
+
+
+def test_an_upload_over_the_row_limit_is_refused_and_not_kept(tmp_path):
+    upload = tmp_path / "many.csv"
+    upload.write_text("prompt,reference\n" + "q,a\n" * 11)
+    with pytest.raises(DataError, match="11 rows, over this dashboard's limit of 10"):
+        accept_upload(upload, tmp_path / "uploads", UploadLimits(max_rows=10))
+    assert not (tmp_path / "uploads").exists()
+    assert accept_upload(upload, tmp_path / "uploads", UploadLimits(max_rows=11)).path.exists()
 
 
 def test_usable_rows_reports_cleaning_or_the_mapping_problem(tmp_path):

@@ -1,11 +1,14 @@
-"""Several processes on one SQLite file: a writer and a poller, and two workers sharing a queue."""
+"""Several processes on one database: a writer and a poller, and two workers sharing a queue."""
 
 import multiprocessing
+import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from storage import StorageError, Store
 from tests.helpers import step_rows
@@ -67,17 +70,45 @@ def test_a_poller_reads_without_errors_while_another_process_writes(db_url):
 @pytest.mark.slow
 def test_two_worker_processes_claim_each_queued_run_exactly_once(db_url, tmp_path):
     store = Store(db_url)
-    runs = [store.create_run(f"run {i}", preset("cpu-demo", max_steps=3).to_dict()) for i in range(6)]
+    runs = [store.create_run(f"run {i}", preset("cpu-demo", max_steps=3).to_dict()) for i in range(4)]
+    # --wait-running 2: each worker's first run waits until both workers hold one, so their claims overlap and
+    # both certainly work, however their start-up times differ.
     workers = [subprocess.Popen([sys.executable, "-m", "tests.worker_entry", "--db", db_url, "--home", str(tmp_path),
-                                 "--until-idle", "--worker-id", f"w{i}", "--step-seconds", "0.02"],
+                                 "--until-idle", "--worker-id", f"w{i}", "--step-seconds", "0.05",
+                                 "--wait-running", "2"],
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for i in range(2)]
-    outputs = [worker.communicate(timeout=120)[0] for worker in workers]
+    outputs = [worker.communicate(timeout=300)[0] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], outputs
     finished = [store.get_run(run.id) for run in runs]
-    assert [run.status for run in finished] == ["succeeded"] * 6
-    # A run trained twice would have logged its steps twice, which the unique metric index refuses.
-    assert all(store.get_metrics(run.id)["reward"].steps == (1, 2, 3) for run in runs)
-    claims = [line for output in outputs for line in output.splitlines() if ": running run " in line]
-    assert len(claims) == 6
-    assert {run.worker_id for run in finished} <= {"w0", "w1"}
+    assert [run.status for run in finished] == ["succeeded"] * 4, outputs
+    # Every run claimed once, by the worker recorded on it.
+    claims = [(worker, int(run_id)) for output in outputs
+              for worker, run_id in re.findall(r"worker (\S+): running run (\d+) ", output)]
+    assert sorted(claims) == sorted((run.worker_id, run.id) for run in finished)
+    for run in runs:
+        # A run trained twice would have logged its steps twice: metrics (which the unique index would refuse)
+        # and rollouts (which nothing would refuse).
+        assert store.get_metrics(run.id)["reward"].steps == (1, 2, 3)
+        assert len(store.get_rollouts(run.id)) == 3 * 16
+    assert {run.worker_id for run in finished} == {"w0", "w1"}
+    store.close()
+
+
+def test_a_postgresql_claim_passes_over_a_run_another_worker_holds(postgres_url):
+    # PostgreSQL only: its claim is SELECT ... FOR UPDATE SKIP LOCKED; SQLite has no row locks (its claims wait
+    # for the one write lock instead).
+    store = Store(postgres_url)
+    first, second = store.create_run("first", {}), store.create_run("second", {})
+    claimed = []
+    other_worker = create_engine(postgres_url)
+    with other_worker.begin() as connection:  # mid-claim: it holds the oldest queued run's row
+        connection.execute(text("SELECT id FROM runs WHERE id = :id FOR UPDATE"), {"id": first.id})
+        claim = threading.Thread(target=lambda: claimed.append(store.claim_next_run("w")))
+        claim.start()
+        claim.join(timeout=60)
+        assert not claim.is_alive(), "the claim waited for the locked run instead of passing over it"
+    other_worker.dispose()
+    assert [run.id for run in claimed] == [second.id]
+    assert store.get_run(first.id).status == "queued"
+    store.close()

@@ -22,7 +22,11 @@ def test_create_run_returns_a_frozen_queued_record(store):
 def test_create_run_refuses_empty_name_and_writes_nothing(store):
     with pytest.raises(StorageError, match="non-empty name"):
         store.create_run("  ", {})
+    # PostgreSQL enforces the column's length; the Store refuses a longer name on every backend alike.
+    with pytest.raises(StorageError, match="at most 200 characters, got 201"):
+        store.create_run("x" * 201, {})
     assert store.list_runs() == []
+    assert store.create_run("x" * 200, {}).name == "x" * 200
 
 
 def test_list_runs_is_newest_first_and_filters_by_status(store):
@@ -199,7 +203,8 @@ def test_a_bad_row_fails_the_whole_step(store):
 def test_a_step_logged_twice_is_refused(store):
     run = store.create_run("r", {})
     store.log_metrics(run.id, 1, {"reward": 1.0})
-    with pytest.raises(StorageError, match="UNIQUE"):
+    # Each backend words it its own way: "UNIQUE constraint failed", "violates unique constraint".
+    with pytest.raises(StorageError, match="(?i)unique constraint"):
         store.log_metrics(run.id, 1, {"reward": 2.0})
     assert store.get_metrics(run.id)["reward"].values == (1.0,)
 
@@ -266,10 +271,13 @@ def test_unusable_urls_fail_with_a_clear_message(tmp_path):
         Store("mysql://user@host/db")
 
 
-def test_sqlite_settings_are_applied_on_every_connection(store):
+def test_sqlite_settings_are_applied_on_every_connection(sqlite_url):
+    # SQLite only: PostgreSQL has no such per-connection settings.
+    store = Store(sqlite_url)
     with store._session("read pragmas") as s:
         pragmas = {name: s.connection().exec_driver_sql(f"PRAGMA {name}").scalar()
                    for name in ("journal_mode", "foreign_keys", "busy_timeout")}
+    store.close()
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000}
 
 
@@ -280,3 +288,13 @@ def test_start_run_claims_one_particular_queued_run(store):
     assert store.get_run(older.id).status == "queued"
     with pytest.raises(InvalidTransition):
         store.start_run(wanted.id, "cli")
+
+
+def test_nul_characters_in_model_text_are_stored_as_replacement_characters(store):
+    # PostgreSQL text cannot hold NUL; a model that emits one must not fail its run's step on either backend.
+    run = store.start_run(store.create_run("nul", {}).id, "w")
+    store.log_step(run.id, 1, {"reward": 1.0}, [rollout_row(prompt="q\0?", completion="<think>a\0b</think>",
+                                                            reasoning="a\0b")])
+    [stored] = store.get_rollouts(run.id)
+    assert (stored.prompt, stored.completion, stored.reasoning) == ("q\ufffd?", "<think>a\ufffdb</think>",
+                                                                   "a\ufffdb")

@@ -69,6 +69,7 @@ def test_prompts_of_a_run_their_history_and_the_same_prompt_in_another_run(store
     history = store.prompt_history(prompts[0].id)
     assert [(h.step, h.rollouts, h.format_valid, h.best_reward, h.mean_reward, h.mean_reasoning_tokens)
             for h in history] == [(1, 2, 1, 3.0, 2.0, 6.0), (2, 2, 1, 6.0, 4.0, 6.0)]
+    assert {type(h.mean_reasoning_tokens) for h in history} == {float}  # not PostgreSQL's Decimal
     same = store.find_prompt(other.id, prompts[0].key)
     assert same is not None and same != prompts[0].id
     assert store.get_rollouts(other.id, prompt_id=same)[0].prompt == "question 0?"

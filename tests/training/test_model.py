@@ -164,3 +164,24 @@ def test_lora_config_maps_the_run_config_fields():
     custom = lora_config(RunConfig(lora_r=8, lora_alpha=16, lora_dropout=0.0, lora_target_modules="q_proj, v_proj"))
     assert (custom.r, custom.lora_alpha, custom.lora_dropout) == (8, 16, 0.0)
     assert set(custom.target_modules) == {"q_proj", "v_proj"}
+
+
+def test_code_shipped_with_a_model_folder_is_never_run(tmp_path, home, converted):
+    # A model folder (as a user could name in the Train form) whose config asks for its own Python classes.
+    folder = tmp_path / "custom-model"
+    folder.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (converted / name).exists():
+            (folder / name).write_bytes((converted / name).read_bytes())
+    marker = tmp_path / "code-ran"
+    payload = f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n"
+    (folder / "configuration_evil.py").write_text(payload + "from transformers import PretrainedConfig\n"
+                                                  "class EvilConfig(PretrainedConfig):\n    model_type = 'evil'\n")
+    (folder / "modeling_evil.py").write_text(payload)
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "evil", "architectures": ["EvilModel"],
+        "auto_map": {"AutoConfig": "configuration_evil.EvilConfig", "AutoModelForCausalLM": "modeling_evil.EvilModel"},
+    }))
+    with pytest.raises(ModelLoadError, match="custom-model"):
+        load_model(RunConfig(model=str(folder)), home)
+    assert not marker.exists()

@@ -11,6 +11,7 @@ import pytest
 from storage import Store
 from tests.helpers import rollout_row, stepping_trainer, wait_for
 from training.config import preset
+from training.run import run_command
 from training.worker import execute_run, run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +30,13 @@ def test_a_run_trains_to_success_with_every_step_stored(store, tmp_path):
     assert len(store.get_rollouts(run.id)) == 3 * 16
     assert [(c.step, c.path) for c in store.list_checkpoints(run.id)] == [
         (2, str(tmp_path / "runs" / str(run.id) / "checkpoint-2"))]
+
+
+def test_a_run_in_this_process_records_its_python_command(store, tmp_path):
+    run = queue(store, max_steps=1)
+    run_worker(store, stepping_trainer(), tmp_path, once=True)
+    assert store.get_run(run.id).command == run_command(preset("cpu-demo", max_steps=1))
+    assert store.get_run(run.id).command.startswith("python -m training.run --set ")
 
 
 def test_each_step_is_written_with_its_failure_flag_counts(store, tmp_path):
