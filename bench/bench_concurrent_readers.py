@@ -18,7 +18,6 @@ from pathlib import Path
 
 from storage import Store
 from tests.app_process import AppProcess
-from tests.helpers import wait_for
 from tests.readers import read_concurrently
 
 
@@ -41,9 +40,7 @@ def main() -> None:
         store = Store(app.db_url)
         try:
             client = app.start()
-            run = client.predict(config={"max_steps": 100_000, "checkpoint_steps": 0}, name="bench",
-                                 api_name="/queue_run")
-            wait_for(lambda: (store.latest_step(run["id"]) or 0) >= 2, 60, "the run to write steps")
+            run = app.queue_endless_run(client, store, steps=2)
             first_step = store.latest_step(run["id"])
             for _ in range(args.rounds):
                 for readers in latencies:

@@ -89,21 +89,22 @@ class Access:
             return hf_user
         return None
 
-    def require_write(self, request: gr.Request | None, action: str) -> str | None:
-        """The user allowed to `action` ("queue runs"), None when no login is configured; else AccessDenied."""
+    def require_write(self, request: gr.Request | None, action: str,
+                      how: str = "use the log-in row at the top of the page") -> str | None:
+        """The user allowed to `action` ("queue runs"), None when no login is configured; else AccessDenied
+        saying `how` to log in."""
         if self.read_only:
             raise AccessDenied(self.read_only_message)
         if not self.needs_login:
             return None
         if (user := self.user(request)) is None:
-            raise AccessDenied(f"log in to {action}: use the log-in row at the top of the page "
-                               f"(scripts: call the /login endpoint first)")
+            raise AccessDenied(f"log in to {action}: {how}")
         return user
 
     def gate(self, request: gr.Request | None, action: str) -> None:
-        """require_write for event handlers: a refusal becomes the red toast a person sees."""
+        """require_write for API endpoints: a refusal becomes the AppError a gradio_client script gets."""
         try:
-            self.require_write(request, action)
+            self.require_write(request, action, how="call the /login endpoint with this client first")
         except AccessDenied as exc:
             raise gr.Error(str(exc)) from None
 

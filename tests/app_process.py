@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from gradio_client import Client
 
@@ -40,6 +41,13 @@ class AppProcess:
         except Exception:  # noqa: BLE001 - not serving yet; any connection error looks alike
             assert self.proc.poll() is None, f"the app exited:\n{self.log.read_text()}"
             return None
+
+    def queue_endless_run(self, client: Client, store: Any, steps: int, checkpoint_steps: int = 0) -> dict:
+        """Queue a run through the API that trains until stopped, and wait until `steps` steps are committed."""
+        run = client.predict(config={"max_steps": 100_000, "checkpoint_steps": checkpoint_steps}, name="endless",
+                             api_name="/queue_run")
+        wait_for(lambda: (store.latest_step(run["id"]) or 0) >= steps, 60, f"{steps} committed steps")
+        return run
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

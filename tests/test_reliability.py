@@ -168,9 +168,7 @@ def test_kill_9_of_the_app_keeps_committed_steps_and_applies_the_policy(tmp_path
     store = Store(app.db_url)
     try:
         client = app.start()
-        run = client.predict(config={"max_steps": 100_000, "checkpoint_steps": 5}, name="long",
-                             api_name="/queue_run")
-        wait_for(lambda: (store.latest_step(run["id"]) or 0) >= 20, 60, "20 committed steps")
+        run = app.queue_endless_run(client, store, steps=20, checkpoint_steps=5)
         pid = worker_pid(store.get_run(run["id"]).worker_id)
         before_metrics, before_rollouts = committed(store, run["id"])
 

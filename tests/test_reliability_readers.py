@@ -8,7 +8,6 @@ import pytest
 
 from storage import Store
 from tests.app_process import AppProcess
-from tests.helpers import wait_for
 from tests.readers import read_concurrently
 
 READERS = 8
@@ -21,9 +20,7 @@ def test_eight_readers_polling_a_writing_run_see_whole_steps_and_no_errors(tmp_p
     store = Store(app.db_url)
     try:
         client = app.start()
-        run = client.predict(config={"max_steps": 100_000, "checkpoint_steps": 0}, name="long",
-                             api_name="/queue_run")
-        wait_for(lambda: (store.latest_step(run["id"]) or 0) >= 2, 60, "the run to write steps")
+        run = app.queue_endless_run(client, store, steps=2)
         logs = read_concurrently(app.url, run["id"], READERS, POLLS)
         client.predict(run_id=run["id"], api_name="/cancel_run")
     finally:

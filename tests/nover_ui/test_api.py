@@ -82,7 +82,7 @@ def guarded(store, tmp_path, monkeypatch):
 def test_with_logins_configured_each_write_is_refused_until_the_client_logs_in(guarded, store):
     queued = store.create_run("someone's", {})
     reader = Client(guarded.local_url, verbose=False)
-    with pytest.raises(AppError, match="log in to queue runs"):
+    with pytest.raises(AppError, match="log in to queue runs: call the /login endpoint"):
         reader.predict(config={}, name="x", api_name="/queue_run")
     with pytest.raises(AppError, match="log in to cancel runs"):
         reader.predict(run_id=queued.id, api_name="/cancel_run")
