@@ -28,13 +28,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home; mus
 
 from nover_ui.access import READ_ONLY_MESSAGE, Access, parse_auth  # noqa: E402
 from nover_ui.app import APP_CSS, APP_JS, build_app  # noqa: E402
-from nover_ui.supervisor import WorkerSupervisor, watch_stale_runs  # noqa: E402
 from nover_ui.archive import archive_command  # noqa: E402
+from nover_ui.supervisor import WorkerSupervisor, watch_stale_runs  # noqa: E402
 from nover_ui.uploads import UPLOAD_LIMIT_BYTES, UPLOAD_ROW_LIMIT, UploadLimits  # noqa: E402
 from storage import StorageError, Store  # noqa: E402
+from training.config import INTERRUPTED_POLICIES  # noqa: E402
 
 HEARTBEAT_TIMEOUT_S = 60.0
-INTERRUPTED_POLICIES = ("fail", "resume")
 DEMO_MESSAGE = "this is a read-only demo: duplicate this Space (or run nover_ui yourself) to train"
 
 
@@ -88,7 +88,7 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
     parser.add_argument("--root-path", default=env.get("NOVER_UI_ROOT_PATH", ""),
                         help="URL prefix when served behind a reverse proxy (env NOVER_UI_ROOT_PATH)")
     parser.add_argument("--read-only", action="store_true",
-                        default=env.get("NOVER_UI_READ_ONLY", "").lower() in ("1", "true", "yes"),
+                        default=_true(env.get("NOVER_UI_READ_ONLY")),
                         help="show runs but refuse to queue, cancel, resume or delete any (env NOVER_UI_READ_ONLY)")
     parser.add_argument("--heartbeat-timeout", type=float, default=HEARTBEAT_TIMEOUT_S,
                         help="seconds without a heartbeat after which a running run is marked failed")
@@ -195,13 +195,6 @@ def worker_command(settings: Settings, module: str = "training.worker") -> list[
 def main(argv: Sequence[str] | None = None, worker_module: str = "training.worker") -> int:
     """`worker_module` is what the worker processes run (tests/app_entry.py: the worker with a stand-in trainer)."""
     settings = parse_settings(argv)
-    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.access().needs_login \
-            and not settings.access().read_only:
-        print(f"nover_ui: warning: serving on {settings.host} with no login: anyone who reaches this port can queue "
-              f"runs and train on any file path this machine can read; set --auth user:password",
-              file=sys.stderr)
-    for notice in settings.notices:
-        print(f"nover_ui: {notice.replace('**', '')}", file=sys.stderr)
     if settings.demo and (missing := _missing_sqlite_file(settings.db)):
         print(f"nover_ui: --demo shows an existing database, and {missing} does not exist; pass --db with a "
               f"database that holds runs (e.g. sqlite:///path/to/nover_ui.db)", file=sys.stderr)
@@ -217,6 +210,13 @@ def main(argv: Sequence[str] | None = None, worker_module: str = "training.worke
             return archive_command(store, settings.export_run, settings.export_out, settings.import_path)
         finally:
             store.close()
+    access = settings.access()
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not access.needs_login and not access.read_only:
+        print(f"nover_ui: warning: serving on {settings.host} with no login: anyone who reaches this port can queue "
+              f"runs and train on any file path this machine can read; set --auth user:password",
+              file=sys.stderr)
+    for notice in settings.notices:
+        print(f"nover_ui: {notice.replace('**', '')}", file=sys.stderr)
     # A demo changes nothing: no workers, and no stale-run check (that would write to the showcased database).
     supervisor = WorkerSupervisor(worker_command(settings, worker_module), 0 if settings.demo else settings.workers)
     stop = threading.Event()
@@ -225,7 +225,7 @@ def main(argv: Sequence[str] | None = None, worker_module: str = "training.worke
                          args=(store, settings.heartbeat_timeout_s, stop, settings.interrupted == "resume")).start()
     supervisor.start()
     try:
-        app = build_app(store, settings.home, settings.access(), settings.upload_limits, settings.notices)
+        app = build_app(store, settings.home, access, settings.upload_limits, settings.notices)
         # Start-up objects (gradio, plotly, pandas) live as long as the process: keeping them out of every
         # garbage collection makes reading 10^5 metric points about twice as fast (bench/bench_dashboard.py).
         gc.freeze()

@@ -62,7 +62,7 @@ def _filesystem(path: Path, mounts: str) -> str:
         if len(fields) < 3:
             continue
         mount_point = fields[1].replace("\\040", " ")
-        if (path.is_relative_to(mount_point)) and len(mount_point) > len(best):
+        if path.is_relative_to(mount_point) and len(mount_point) > len(best):
             best, kind = mount_point, fields[2]
     return kind.split(".")[0]  # "fuse.sshfs" -> "fuse"
 

@@ -156,9 +156,7 @@ class Store(EvaluationJobs, RunImports):
     def interrupt_run(self, run_id: int, error: str, resume: bool = False) -> RunRecord:
         """Fail a running run its own worker could not finish (shut down); with `resume`, as fail_stale_runs."""
         with self._session("fail an interrupted run", write=True) as s:
-            run = s.get(Run, run_id, with_for_update=True)  # waits for a concurrent stale check, then sees its verdict
-            if run is None:
-                raise RunNotFound(f"run {run_id} does not exist")
+            run = _run(s, run_id, lock=True)  # waits for a concurrent stale check, then sees its verdict
             fail_interrupted(s, run, error, resume)
             return to_record(RunRecord, run)
 
@@ -339,8 +337,8 @@ class Store(EvaluationJobs, RunImports):
             return [to_record(CheckpointRecord, c) for c in s.scalars(query)]
 
 
-def _run(s: Session, run_id: int) -> Run:
-    run = s.get(Run, run_id)
+def _run(s: Session, run_id: int, lock: bool = False) -> Run:
+    run = s.get(Run, run_id, with_for_update=lock)
     if run is None:
         raise RunNotFound(f"run {run_id} does not exist")
     return run

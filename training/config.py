@@ -23,6 +23,9 @@ PROMPT_TEMPLATES = ("nover", "reasoning", "planning", "code", "knowledge", "null
 QUANTIZATIONS = ("none", "4bit")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 REWARDS = ("nover", "verifier")
+INTERRUPTED_POLICIES = ("fail", "resume")
+"""What becomes of a run whose worker went away (app.py and training.worker --interrupted): failed, or failed and
+continued by a new linked run from its last checkpoint."""
 VERIFIER_MATCHES = ("auto", "exact", "numeric", "option")
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 SCALE_REWARDS = ("group", "batch", "none")

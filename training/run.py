@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training.config import PRESETS, ConfigError, RunConfig
+from training.config import INTERRUPTED_POLICIES, PRESETS, ConfigError, RunConfig
 
 ACCELERATE_CONFIGS = {"ddp": "training/accelerate/ddp.yaml", "zero2": "training/accelerate/deepspeed_zero2.yaml"}
 """accelerate's config file for each RunConfig.distributed, relative to the project folder."""
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--resume-from", type=Path, help="continue from this checkpoint folder")
     parser.add_argument("--run-id", type=int, help="train this run of --db, which a worker has claimed (the worker "
                         "launches its several-process runs so)")
-    parser.add_argument("--interrupted", choices=("fail", "resume"), default="fail",
+    parser.add_argument("--interrupted", choices=INTERRUPTED_POLICIES, default="fail",
                         help="with --run-id: what a shut-down run becomes (the worker's --interrupted)")
     args = parser.parse_args(argv)
     try:

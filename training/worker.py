@@ -22,7 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from storage import EvaluationRecord, InvalidTransition, RunRecord, StorageError, Store
-from training.config import ConfigError, RunConfig
+from training.config import INTERRUPTED_POLICIES, ConfigError, RunConfig
 from training.flags import flag_counts
 from training.interface import RunContext, Sink, TrainFn
 from training.launch import launch, launch_argv
@@ -35,7 +35,6 @@ HEARTBEAT_INTERVAL_S = 10.0
 HEARTBEAT_TIMEOUT_S = 60.0
 """A running run whose worker has been silent this long is failed ("worker stopped responding")."""
 TRACEBACK_LINES = 20
-INTERRUPTED_POLICIES = ("fail", "resume")
 
 
 class StoreSink:
