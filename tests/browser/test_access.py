@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from storage import Store
-from tests.browser.conftest import serve
+from tests.browser.conftest import select_run, serve
 
 MAX_ROWS = 3
 MAX_UPLOAD_MB = 0.01  # 10,485 bytes
@@ -31,9 +31,9 @@ def kept_uploads(home) -> list[str]:
     return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
 
 
-def select_run(page, name: str) -> None:
+def open_run(page, name: str) -> None:
     page.get_by_role("tab", name="Runs").click()
-    page.locator("#runs-table [role=gridcell]").get_by_text(name, exact=True).filter(visible=True).first.click()
+    select_run(page, name)
 
 
 def test_every_write_needs_a_login_and_reading_does_not(guarded_app, app_home, page, artifacts):
@@ -54,7 +54,7 @@ def test_every_write_needs_a_login_and_reading_does_not(guarded_app, app_home, p
 
     for name, button, refusal in [("queued", "Cancel", "log in to cancel runs"),
                                   ("failed", "Resume from last checkpoint", "log in to resume runs")]:
-        select_run(page, name)
+        open_run(page, name)
         page.get_by_role("button", name=button).click()
         expect(page.locator("#run-action")).to_contain_text(f"Refused: {refusal}")
     page.get_by_role("button", name="Delete…").click()
@@ -79,13 +79,13 @@ def test_every_write_needs_a_login_and_reading_does_not(guarded_app, app_home, p
     expect(page.locator("#login-status")).to_contain_text("Logged in as alice")
     page.screenshot(path=str(artifacts / "access-logged-in.png"), full_page=True)
 
-    select_run(page, "queued")
+    open_run(page, "queued")
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#run-action")).to_contain_text(f"Cancel requested for run #{queued.id}")
     page.get_by_role("button", name="Delete…").click()
     page.get_by_role("button", name="Yes, delete it").click()
     expect(page.locator("#run-action")).to_contain_text(f"Deleted run #{queued.id}")
-    select_run(page, "failed")
+    open_run(page, "failed")
     page.get_by_role("button", name="Resume from last checkpoint").click()
     expect(page.locator("#run-action")).to_contain_text(f"resuming run #{failed.id}")
     page.get_by_role("tab", name="Train").click()

@@ -7,6 +7,7 @@ chart in Metrics and a rollout in Traces, then cancel a second run while it trai
 import re
 
 from storage import Store
+from tests.browser.conftest import select_run
 from tests.browser.test_runs_tab import shows
 
 TRAINING_TIMEOUT_MS = 600_000  # model load and two CPU steps, on a busy 2-core machine
@@ -72,7 +73,7 @@ def test_queue_follow_inspect_and_cancel_runs(training_app, app_home, page, arti
     queue_from_train_tab(page, "to cancel", max_steps=24)
     page.get_by_role("tab", name="Runs").click()
     run_row(page, "to cancel").get_by_text("running").wait_for(timeout=TRAINING_TIMEOUT_MS)
-    run_row(page, "to cancel").get_by_text("to cancel", exact=True).click()
+    select_run(page, "to cancel")
     page.locator("#cancel-run").click()
     page.locator("#run-action").get_by_text("Cancel requested").wait_for()
     run_row(page, "to cancel").get_by_text("cancelled").wait_for(timeout=TRAINING_TIMEOUT_MS)

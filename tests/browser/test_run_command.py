@@ -3,7 +3,7 @@
 from playwright.sync_api import expect
 
 from storage import Store
-from tests.browser.test_runs_actions import select_run
+from tests.browser.conftest import select_run
 
 
 def test_selecting_a_run_shows_its_command_as_text(running_app, app_home, page):

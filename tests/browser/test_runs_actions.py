@@ -5,10 +5,7 @@ import re
 from playwright.sync_api import expect
 
 from storage import Store
-
-
-def select_run(page, name: str) -> None:
-    page.locator("#runs-table [role=gridcell]").get_by_text(name, exact=True).filter(visible=True).first.click()
+from tests.browser.conftest import select_run
 
 
 def test_resume_clone_and_delete(running_app, app_home, page, artifacts):

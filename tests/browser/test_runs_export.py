@@ -4,8 +4,7 @@ import subprocess
 import sys
 
 from storage import Store
-from tests.browser.conftest import ROOT
-from tests.browser.test_runs_actions import select_run
+from tests.browser.conftest import ROOT, select_run
 from tests.helpers import step_rows
 
 
