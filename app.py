@@ -3,12 +3,14 @@
     python app.py [--host 127.0.0.1] [--port 7860] [--home ./.nover_ui] [--db URL] [--workers 1] [--share]
                   [--root-path /prefix] [--read-only] [--interrupted fail|resume] [--demo]
                   [--auth user:password,...] [--hf-users name,...] [--max-upload-mb 50] [--max-upload-rows N]
+                  [--data-dir DIR,...] [--trusted-proxies N] [--login-hours 12]
     python app.py --export RUN_ID [--out run-RUN_ID.zip]    # write a run to one file, then exit
     python app.py --import run-RUN_ID.zip                   # read it back as a new run; prints its id
 
 Every flag has an environment variable (NOVER_UI_HOST, NOVER_UI_PORT, NOVER_UI_HOME, NOVER_UI_DB,
 NOVER_UI_WORKERS, NOVER_UI_ROOT_PATH, NOVER_UI_READ_ONLY, NOVER_UI_INTERRUPTED, NOVER_UI_DEMO, NOVER_UI_AUTH,
-NOVER_UI_HF_USERS, NOVER_UI_MAX_UPLOAD_MB, NOVER_UI_MAX_UPLOAD_ROWS); a flag wins over its variable.
+NOVER_UI_HF_USERS, NOVER_UI_MAX_UPLOAD_MB, NOVER_UI_MAX_UPLOAD_ROWS, NOVER_UI_DATA_DIRS, NOVER_UI_TRUSTED_PROXIES,
+NOVER_UI_LOGIN_HOURS); a flag wins over its variable.
 In the Docker image (a Hugging Face Space) NOVER_UI_PERSISTENT_DIR=/data: the data lives under /data/nover_ui.
 """
 
@@ -26,9 +28,11 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home; must precede the gradio import
 
-from nover_ui.access import READ_ONLY_MESSAGE, Access, parse_auth  # noqa: E402
+from nover_ui.access import LOGIN_TTL_S, READ_ONLY_MESSAGE, Access, LoginSessions, parse_auth  # noqa: E402
 from nover_ui.app import APP_CSS, APP_JS, build_app  # noqa: E402
 from nover_ui.archive import archive_command  # noqa: E402
+from nover_ui.login_routes import server_extensions  # noqa: E402
+from nover_ui.places import parse_data_dirs  # noqa: E402
 from nover_ui.supervisor import WorkerSupervisor, watch_stale_runs  # noqa: E402
 from nover_ui.uploads import UPLOAD_LIMIT_BYTES, UPLOAD_ROW_LIMIT, UploadLimits  # noqa: E402
 from storage import StorageError, Store  # noqa: E402
@@ -57,6 +61,12 @@ class Settings:
     hf_users: tuple[str, ...] | None
     """Hugging Face accounts allowed to write after OAuth sign-in; None when not on a Space with OAuth."""
     upload_limits: UploadLimits
+    data_dirs: tuple[Path, ...]
+    """Folders besides HOME/uploads and HOME/models whose files the dashboard may open (--data-dir)."""
+    trusted_proxies: int
+    login_ttl_s: float
+    embedded: bool
+    """Shown inside another site's frame (a Hugging Face Space): the login cookie must be cross-site."""
     notices: tuple[str, ...]
     """Warnings for the top of the page (e.g. no persistent storage)."""
     export_run: int | None = None
@@ -67,7 +77,8 @@ class Settings:
     def access(self) -> Access:
         return Access(read_only=self.read_only or self.demo,
                       read_only_message=DEMO_MESSAGE if self.demo else READ_ONLY_MESSAGE,
-                      passwords=self.auth, hf_users=self.hf_users)
+                      passwords=self.auth, hf_users=self.hf_users, trusted_proxies=self.trusted_proxies,
+                      sessions=LoginSessions(self.login_ttl_s))
 
 
 def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> Settings:
@@ -112,6 +123,16 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
                                                                            UPLOAD_ROW_LIMIT)),
                         help=f"most rows accepted in an uploaded file (env NOVER_UI_MAX_UPLOAD_ROWS, "
                              f"default {UPLOAD_ROW_LIMIT})")
+    parser.add_argument("--data-dir", default=env.get("NOVER_UI_DATA_DIRS", ""), metavar="DIR,...",
+                        help="folders whose data files and models the dashboard may open besides its uploads "
+                             "(env NOVER_UI_DATA_DIRS; default none)")
+    parser.add_argument("--trusted-proxies", type=int,
+                        default=int(env.get("NOVER_UI_TRUSTED_PROXIES", "1" if env.get("SPACE_ID") else "0")),
+                        help="reverse proxies in front of the app, whose X-Forwarded-For names the client for "
+                             "login throttling (env NOVER_UI_TRUSTED_PROXIES; default 1 on a Space, else 0)")
+    parser.add_argument("--login-hours", type=float, default=float(env.get("NOVER_UI_LOGIN_HOURS",
+                                                                           LOGIN_TTL_S / 3600)),
+                        help="how long a login lasts unless logged out (env NOVER_UI_LOGIN_HOURS, default 12)")
     archive = parser.add_mutually_exclusive_group()
     archive.add_argument("--export", type=int, metavar="RUN_ID",
                          help="write the run's record, metrics and rollouts to one zip of Parquet files, then exit")
@@ -127,6 +148,12 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
         parser.error(str(exc))
     if args.max_upload_mb <= 0 or args.max_upload_rows <= 0:
         parser.error("--max-upload-mb and --max-upload-rows must be > 0")
+    if args.trusted_proxies < 0 or args.login_hours <= 0:
+        parser.error("--trusted-proxies must be >= 0 and --login-hours > 0")
+    try:
+        data_dirs = parse_data_dirs(args.data_dir)
+    except ValueError as exc:
+        parser.error(str(exc))
     # Hugging Face sign-in exists only on a Space whose README asks for it (hf_oauth: true sets OAUTH_CLIENT_ID);
     # passwords, when given, take its place.
     hf_oauth = bool(env.get("SPACE_ID") and env.get("OAUTH_CLIENT_ID")) and not auth
@@ -144,7 +171,8 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
                     heartbeat_timeout_s=args.heartbeat_timeout, interrupted=args.interrupted,
                     read_only=args.read_only, demo=args.demo, auth=auth, hf_users=hf_users,
                     upload_limits=UploadLimits(int(args.max_upload_mb * 2**20), args.max_upload_rows),
-                    notices=tuple(notices), export_run=args.export, export_out=args.out, import_path=args.import_path)
+                    data_dirs=data_dirs, trusted_proxies=args.trusted_proxies, login_ttl_s=args.login_hours * 3600,
+                    embedded=bool(env.get("SPACE_ID")), notices=tuple(notices), export_run=args.export, export_out=args.out, import_path=args.import_path)
 
 
 def _missing_sqlite_file(url: str) -> str | None:
@@ -213,7 +241,7 @@ def main(argv: Sequence[str] | None = None, worker_module: str = "training.worke
     access = settings.access()
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not access.needs_login and not access.read_only:
         print(f"nover_ui: warning: serving on {settings.host} with no login: anyone who reaches this port can queue "
-              f"runs and train on any file path this machine can read; set --auth user:password",
+              f"runs, upload data and delete runs; set --auth user:password",
               file=sys.stderr)
     for notice in settings.notices:
         print(f"nover_ui: {notice.replace('**', '')}", file=sys.stderr)
@@ -225,13 +253,14 @@ def main(argv: Sequence[str] | None = None, worker_module: str = "training.worke
                          args=(store, settings.heartbeat_timeout_s, stop, settings.interrupted == "resume")).start()
     supervisor.start()
     try:
-        app = build_app(store, settings.home, access, settings.upload_limits, settings.notices)
+        app = build_app(store, settings.home, access, settings.upload_limits, settings.notices, settings.data_dirs)
         # Start-up objects (gradio, plotly, pandas) live as long as the process: keeping them out of every
         # garbage collection makes reading 10^5 metric points about twice as fast (bench/bench_dashboard.py).
         gc.freeze()
         app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
                    root_path=settings.root_path or None, css=APP_CSS, js=APP_JS,
-                   max_file_size=settings.upload_limits.max_bytes)
+                   max_file_size=settings.upload_limits.max_bytes,
+                   app_kwargs=server_extensions(access, embedded=settings.embedded))
     except KeyboardInterrupt:
         pass  # Ctrl+C while the server was still starting
     except OSError as exc:

@@ -13,33 +13,42 @@ from typing import Any
 
 import gradio as gr
 
-from nover_ui.access import Access, AccessDenied
+from nover_ui.access import AccessDenied
+from nover_ui.context import Dashboard
 from nover_ui.queue import queue_run as queue_checked_run
 from nover_ui.run_actions import ActionRefused
 from nover_ui.run_actions import cancel_run as cancel_checked_run
-from storage import StorageError, Store
+from nover_ui.work_limits import BULK_READS, FILE_WORK
+from storage import StorageError
 from training.config import ConfigError
 from training.data import DataError
 
+MAX_LOGIN_CHARS = 256
 
 
-def register_api(store: Store, access: Access) -> None:
+def register_api(dashboard: Dashboard) -> None:
     """Add the endpoints to the Blocks being built (call inside `with gr.Blocks()`)."""
+    store, access = dashboard.store, dashboard.access
 
     def login(username: str, password: str, request: gr.Request) -> dict:
-        """Log this client in (when the dashboard asks for a login); later calls of the same Client may write."""
+        """Check a login (when the dashboard asks for one); returns {"user", "token", "expires_at"}. Send the
+        token in the X-Nover-Token header of later calls (Client(url, headers={...})) to write."""
+        if max(len(username), len(password)) > MAX_LOGIN_CHARS:
+            raise gr.Error(f"user and password have at most {MAX_LOGIN_CHARS} characters", print_exception=False)
         try:
-            return {"user": access.login(request.session_hash, username, password)}
+            granted = access.login(request, username.strip(), password)
         except AccessDenied as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(str(exc), print_exception=False) from None
+        return {"user": granted.user, "token": granted.token, "expires_at": granted.expires_at}
 
+    @FILE_WORK
     def queue_run(config: dict, request: gr.Request, name: str = "api run") -> dict:
         """Validate `config` (RunConfig fields; missing ones take their defaults) and queue it; returns the run."""
         access.gate(request, "queue runs")
         try:
-            return _plain(queue_checked_run(store, name, config))
+            return _plain(queue_checked_run(store, name, config, dashboard.places, dashboard.limits))
         except (ConfigError, DataError, StorageError) as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(str(exc), print_exception=False) from None
 
     def list_runs() -> list[dict]:
         """Every run, newest first."""
@@ -51,14 +60,16 @@ def register_api(store: Store, access: Access) -> None:
         try:
             return _plain(cancel_checked_run(store, int(run_id)))
         except (ActionRefused, StorageError) as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(str(exc), print_exception=False) from None
 
+    @BULK_READS
     def get_metrics(run_id: int, keys: list[str] | None = None) -> dict:
         """Metric series of a run: {key: {"steps": [...], "values": [...], "wall_times": [...]}}."""
         series = _reading(store.get_metrics, int(run_id), keys or None)
         return {key: {"steps": list(s.steps), "values": [_number(v) for v in s.values],
                       "wall_times": list(s.wall_times)} for key, s in series.items()}
 
+    @BULK_READS
     def get_rollouts(run_id: int, step: int | None = None) -> list[dict]:
         """Rollouts of one step (the latest when step is None), with every reward component."""
         if step is None:
@@ -76,7 +87,7 @@ def _reading(read: Any, *args: Any) -> Any:
     try:
         return read(*args)
     except StorageError as exc:
-        raise gr.Error(str(exc)) from None
+        raise gr.Error(str(exc), print_exception=False) from None
 
 
 def _plain(record: Any) -> dict:

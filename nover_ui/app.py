@@ -13,6 +13,7 @@ from nover_ui.access import Access
 from nover_ui.api import register_api
 from nover_ui.compare_tab import build_compare
 from nover_ui.compare_view import COMPARE_CSS
+from nover_ui.context import Dashboard
 from nover_ui.eval_view import EVAL_CSS
 from nover_ui.evaluate_tab import build_evaluate
 from nover_ui.login import build_login
@@ -25,6 +26,7 @@ from nover_ui.train_tab import build_train
 from nover_ui.uploads import UploadLimits
 from storage import Store
 
+CACHE_CHECK_S = 3600
 TITLE = "nover_ui: verifier-free RL (NOVER) runs"
 APP_CSS = TRACES_CSS + COMPARE_CSS + EVAL_CSS + """
 .field-error .info, .field-error [data-testid="block-info"] + div, .field-error span { color: #b42318; }
@@ -36,25 +38,28 @@ APP_JS = CHART_CLICK_JS
 
 
 def build_app(store: Store, home: Path, access: Access | None = None, limits: UploadLimits = UploadLimits(),
-              notices: Sequence[str] = ()) -> gr.Blocks:
+              notices: Sequence[str] = (), data_dirs: tuple[Path, ...] = ()) -> gr.Blocks:
     """The whole dashboard over `store`; uploads are kept under home/uploads for the workers to read.
 
     `access` decides who may change things (default: everyone); `notices` are Markdown lines shown under the
-    title (no persistent storage, the demo's "Duplicate this Space").
+    title (no persistent storage, the demo's "Duplicate this Space"); `data_dirs` are the folders besides
+    HOME/uploads and HOME/models whose files the dashboard may open (places.py).
     """
     access = access or Access()
-    with gr.Blocks(title=TITLE) as app:
+    dashboard = Dashboard.over(store, home, access, limits, data_dirs)
+    # Gradio's cached copies of uploads and downloads are removed an hour after they were made.
+    with gr.Blocks(title=TITLE, delete_cache=(CACHE_CHECK_S, CACHE_CHECK_S)) as app:
         gr.Markdown(f"# {TITLE}" + ("  \n*Read-only: runs can be inspected, not queued or changed.*"
                                     if access.read_only else ""))
         for notice in notices:
             gr.Markdown(notice, elem_classes="nover-notice")
         if access.needs_login:
-            build_login(access)
+            build_login(access, app)
         with gr.Tabs(selected="runs" if access.read_only else "train") as tabs:
             with gr.Tab("Train", id="train"):
-                train = build_train(store, home / "uploads", access, limits)
+                train = build_train(dashboard)
             with gr.Tab("Runs", id="runs"):
-                build_runs(store, train, tabs, access, home)
+                build_runs(dashboard, train, tabs)
             with gr.Tab("Metrics", id="metrics") as metrics_tab:
                 chart_click_tb = build_metrics(store, metrics_tab)
             with gr.Tab("Traces", id="traces") as traces_tab:
@@ -64,8 +69,8 @@ def build_app(store: Store, home: Path, access: Access | None = None, limits: Up
             with gr.Tab("Playground", id="playground") as playground_tab:
                 build_playground(store, playground_tab, access)
             with gr.Tab("Evaluate", id="evaluate") as evaluate_tab:
-                build_evaluate(store, evaluate_tab, home / "uploads", access, limits)
-        register_api(store, access)
+                build_evaluate(dashboard, evaluate_tab)
+        register_api(dashboard)
 
         def open_clicked_point(payload: str) -> list[Any]:
             try:
@@ -76,4 +81,7 @@ def build_app(store: Store, home: Path, access: Access | None = None, limits: Up
             return [gr.Tabs(selected="traces"), *traces.open_step(run_id, step, filter_for_metric(key))]
 
         chart_click_tb.change(open_clicked_point, chart_click_tb, [tabs, *traces.outputs], show_progress="hidden")
+    # Every queued event only through the queue, whose concurrency limits then hold: no direct POST to
+    # /gradio_api/run/<name> (heavy handlers also hold a limit of their own, work_limits.py).
+    app.queue(api_open=False)
     return app

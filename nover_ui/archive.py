@@ -22,7 +22,6 @@ import datetime as dt
 import io
 import json
 import sys
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -32,6 +31,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from storage import RunRecord, StorageError, Store
+from storage.models import Metric
+from storage.store import RUN_NAME_MAX
 
 ARCHIVE_VERSION = 1
 UTC_TIME = pa.timestamp("us", tz="UTC")
@@ -55,6 +56,8 @@ ROLLOUT_SCHEMA = pa.schema([
     pa.field("advantage", pa.float64()), pa.field("truncated", pa.bool_(), False),
     pa.field("format_valid", pa.bool_(), False), pa.field("extras", pa.string()),
 ])
+MAX_CONFIG_CHARS = 64 * 1024
+METRIC_KEY_MAX = Metric.__table__.c.key.type.length
 MEMBERS = {"run.parquet": RUN_SCHEMA, "metrics.parquet": METRIC_SCHEMA, "rollouts.parquet": ROLLOUT_SCHEMA}
 
 
@@ -62,8 +65,8 @@ class ArchiveError(ValueError):
     """The file is not a readable run archive; the message names the member, column or row at fault."""
 
 
-def export_run(store: Store, run_id: int, out: Path | None = None) -> Path:
-    """Write run `run_id` to `out` (default: run-<id>.zip in a fresh temporary folder); returns the path."""
+def export_run(store: Store, run_id: int, out: Path) -> Path:
+    """Write run `run_id` to `out`; returns the path."""
     run = store.get_run(run_id)
     series = store.get_metrics(run_id).values()
     rollouts = store.get_rollouts(run_id)
@@ -78,7 +81,6 @@ def export_run(store: Store, run_id: int, out: Path | None = None) -> Path:
         "rollouts.parquet": {name: [_json_or_none(getattr(r, name)) if name == "extras" else getattr(r, name)
                                     for r in rollouts] for name in ROLLOUT_SCHEMA.names},
     }
-    out = out or Path(tempfile.mkdtemp(prefix="nover-export-")) / f"run-{run_id}.zip"
     partial = out.with_name(out.name + ".partial")  # a failed export never leaves a file that looks complete
     try:
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as archive:
@@ -119,11 +121,23 @@ def read_archive(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], list
         run[name] = run[name] and run[name].astimezone(dt.timezone.utc)
     if not isinstance(run["config"], dict):
         raise ArchiveError(f"run.parquet: config must be a JSON object, got {type(run['config']).__name__}")
+    # Bounds, so that no imported value can break or slow a read for other clients (the API's JSON among them).
+    _check_json_numbers(run["config"], "run.parquet: config")
+    if len(json.dumps(run["config"])) > MAX_CONFIG_CHARS:
+        raise ArchiveError(f"run.parquet: config has over {MAX_CONFIG_CHARS:,} characters of JSON; a run config "
+                           f"has about 1,500")
+    if len(run["name"]) > RUN_NAME_MAX:
+        raise ArchiveError(f"run.parquet: the run's name has {len(run['name']):,} characters, over the "
+                           f"{RUN_NAME_MAX} a run name may have")
     for index, row in enumerate(members["rollouts.parquet"]):
         if row["extras"] is not None:
             row["extras"] = _parse_json("rollouts.parquet", index, "extras", row["extras"])
+            _check_json_numbers(row["extras"], f"rollouts.parquet row {index}: extras")
     seen: set[tuple[str, int]] = set()
     for row in members["metrics.parquet"]:
+        if len(row["key"]) > METRIC_KEY_MAX:
+            raise ArchiveError(f"metrics.parquet: a metric key has {len(row['key']):,} characters, over the "
+                               f"{METRIC_KEY_MAX} a key may have")
         if (row["key"], row["step"]) in seen:
             raise ArchiveError(f"metrics.parquet holds step {row['step']} of {row['key']!r} twice")
         seen.add((row["key"], row["step"]))
@@ -178,6 +192,21 @@ def _parse_json(member: str, index: int, column: str, text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ArchiveError(f"{member} row {index}: {column} is not JSON ({exc})") from None
+
+
+def _check_json_numbers(value: Any, where: str) -> None:
+    """Integers must fit in 64 bits: JSON readers (the API's among them) fail on larger ones."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int) and not -2**63 <= item < 2**63:
+            raise ArchiveError(f"{where} holds an integer beyond 64 bits ({len(str(item))} digits)")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _json_or_none(value: Any) -> str | None:

@@ -3,16 +3,20 @@ checkpoints x metrics table, a prompts x checkpoints grid of answers, and downlo
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from nover_ui.access import Access, AccessDenied
+from nover_ui.access import AccessDenied
+from nover_ui.bounds import MAX_EVAL_PROMPTS, MAX_SAMPLES, MAX_SEED, MAX_SOURCE_CHARS, bounded_text, whole_number
+from nover_ui.context import Dashboard
 from nover_ui.eval_view import answers_grid, metrics_frame, model_label
 from nover_ui.exports import FORMATS, write_table, zip_checkpoint
 from nover_ui.runs_tab import run_choices
-from nover_ui.uploads import UploadLimits, accept_upload
+from nover_ui.places import Places
+from nover_ui.safe_text import markdown_text
+from nover_ui.uploads import accept_upload, discard
+from nover_ui.work_limits import BULK_READS, FILE_WORK
 from storage import StorageError, Store
 from training.data import DataError
 
@@ -21,15 +25,23 @@ SPLITS = ("test", "validation", "train")
 
 
 def queue_evaluations(store: Store, run_id: int, steps: list[int], include_base: bool, split: str,
-                      max_prompts: int, samples: int, seed: int, dataset: str = "") -> list[int]:
+                      max_prompts: float | None, samples: float | None, seed: float | None,
+                      dataset: str = "", places: Places | None = None) -> list[int]:
     """One evaluation job per model (the run's base model and each chosen checkpoint) on `dataset` (a file, a
-    dataset id; empty: the run's own data); returns their ids."""
-    if max_prompts < 1 or samples < 1:
-        raise ValueError("prompts and samples per prompt must be at least 1")
+    dataset id; empty: the run's own data, which was checked when the run was queued); returns their ids.
+
+    `places` checks a given dataset (None only for the command line and tests, which may read any file).
+    ValueError (or DataError, a ValueError) says what to change."""
+    max_prompts = whole_number("prompts", max_prompts, 1, MAX_EVAL_PROMPTS)
+    samples = whole_number("samples per prompt", samples, 1, MAX_SAMPLES)
+    seed = whole_number("seed", seed, 0, MAX_SEED)
+    dataset = bounded_text("data", dataset.strip(), MAX_SOURCE_CHARS)
+    if dataset and places is not None:
+        places.check_data(dataset)
     run = store.get_run(run_id)
     config = {"run_config": run.config, "split": split, "max_prompts": max_prompts, "samples": samples,
               "seed": seed, "judge": "base"}
-    model, dataset = run.config.get("model", ""), dataset.strip() or run.config.get("dataset", "")
+    model, dataset = run.config.get("model", ""), dataset or run.config.get("dataset", "")
     targets = ([None] if include_base else []) + sorted(steps)
     if not targets:
         raise ValueError("choose the base model, a checkpoint, or both")
@@ -37,7 +49,8 @@ def queue_evaluations(store: Store, run_id: int, steps: list[int], include_base:
                                    checkpoint_step=step).id for step in targets]
 
 
-def build_evaluate(store: Store, tab: gr.Tab, uploads_dir: Path, access: Access, limits: UploadLimits) -> None:
+def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
+    store, access = dashboard.store, dashboard.access
     with gr.Row():
         run_dd = gr.Dropdown(label="Run (its data, prompt format and sampling settings)", scale=2,
                              elem_id="eval-run")
@@ -95,28 +108,34 @@ def build_evaluate(store: Store, tab: gr.Tab, uploads_dir: Path, access: Access,
         return gr.update(choices=labelled, value=steps[-1:]), gr.update(choices=labelled, value=steps[-1] if steps
                                                                        else None)
 
+    @FILE_WORK
     def upload(temp_path: str | None, request: gr.Request) -> Any:
         if temp_path is None:
             return gr.update()
         try:
             access.require_write(request, "upload data")
-            return str(accept_upload(temp_path, uploads_dir, limits).path)
+            session = access.session_key(request)
+            dashboard.quota.check(session)
+            kept = accept_upload(temp_path, dashboard.places.uploads, dashboard.limits)
+            dashboard.quota.record(session)
         except (AccessDenied, DataError) as exc:
-            raise gr.Error(f"Upload refused: {exc}") from None
+            discard(temp_path)
+            raise gr.Error(f"Upload refused: {exc}", print_exception=False) from None
+        return str(kept.path)
 
-    def queue(run_id: int | None, steps: list[int], include_base: bool, split: str, max_prompts: float,
-              samples: float, seed: float, dataset: str, request: gr.Request) -> str:
+    def queue(run_id: int | None, steps: list[int], include_base: bool, split: str, max_prompts: float | None,
+              samples: float | None, seed: float | None, dataset: str, request: gr.Request) -> str:
         try:
             access.require_write(request, "queue evaluations")
         except AccessDenied as exc:
-            return f"**Not queued:** {exc}"
+            return f"**Not queued:** {markdown_text(str(exc))}"
         if run_id is None:
             return "Pick a run first."
         try:
-            ids = queue_evaluations(store, run_id, steps or [], include_base, split, int(max_prompts or 0),
-                                    int(samples or 0), int(seed or 0), dataset or "")
+            ids = queue_evaluations(store, run_id, steps or [], include_base, split, max_prompts, samples, seed,
+                                    dataset or "", dashboard.places)
         except (ValueError, StorageError) as exc:
-            return f"**Not queued:** {exc}"
+            return f"**Not queued:** {markdown_text(str(exc))}"
         return f"Queued evaluation(s) {', '.join(f'#{i}' for i in ids)}; a worker runs them after any training run."
 
     def show_grid(chosen: list[int] | None) -> str:
@@ -125,20 +144,23 @@ def build_evaluate(store: Store, tab: gr.Tab, uploads_dir: Path, access: Access,
 
     def download(make: Any, *args: Any) -> Any:
         try:
-            return gr.update(value=str(make(*args)))
+            return gr.update(value=str(make(*args, dashboard.downloads)))
         except (ValueError, FileNotFoundError, StorageError) as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(str(exc), print_exception=False) from None
 
+    @BULK_READS
     def rollouts_file(run_id: int | None, fmt: str) -> Any:
         if run_id is None:
             raise gr.Error("Pick a run first.")
         return download(write_table, store.get_rollouts(run_id), f"run-{run_id}-rollouts", fmt)
 
+    @BULK_READS
     def samples_file(chosen: list[int] | None, fmt: str) -> Any:
         samples = [s for evaluation_id in chosen or [] for s in store.get_evaluation_samples(evaluation_id)]
         stem = "evaluation-" + "-".join(str(i) for i in chosen or []) + "-samples"
         return download(write_table, samples, stem, fmt)
 
+    @BULK_READS
     def adapter_file(run_id: int | None, step: int | None) -> Any:
         checkpoint = next((c for c in store.list_checkpoints(run_id) if c.step == step), None) if run_id else None
         if checkpoint is None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from nover_ui.downloads import Downloads
 
 FORMATS = ("parquet", "csv")
 
@@ -23,13 +24,13 @@ def records_frame(records: Sequence[Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_table(records: Sequence[Any], stem: str, fmt: str) -> Path:
-    """The records written to a fresh temporary file named `stem.fmt`; returns its path."""
+def write_table(records: Sequence[Any], stem: str, fmt: str, downloads: Downloads) -> Path:
+    """The records written to a fresh download file named `stem.fmt`; returns its path."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not records:
         raise ValueError(f"nothing to export for {stem}: it has no rows yet")
-    path = Path(tempfile.mkdtemp(prefix="nover-export-")) / f"{stem}.{fmt}"
+    path = downloads.new_path(f"{stem}.{fmt}")
     frame = records_frame(records)
     if fmt == "parquet":
         frame.to_parquet(path, index=False)
@@ -38,11 +39,11 @@ def write_table(records: Sequence[Any], stem: str, fmt: str) -> Path:
     return path
 
 
-def zip_checkpoint(checkpoint_dir: str | Path, stem: str) -> Path:
-    """The checkpoint folder (policy and proxy adapters, optimizer state) as `stem.zip` in a temporary folder."""
+def zip_checkpoint(checkpoint_dir: str | Path, stem: str, downloads: Downloads) -> Path:
+    """The checkpoint folder (policy and proxy adapters, optimizer state) as a download file `stem.zip`."""
     folder = Path(checkpoint_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"checkpoint folder {folder} is not on this machine (it may live on the worker "
                                 f"that trained the run)")
-    target = Path(tempfile.mkdtemp(prefix="nover-export-")) / stem
+    target = downloads.new_path(stem)
     return Path(shutil.make_archive(str(target), "zip", root_dir=folder))

@@ -1,15 +1,42 @@
-"""The log-in row shown above the tabs when writing needs a login (nover_ui/access.py decides who may write)."""
+"""The log-in row shown above the tabs when writing needs a login (nover_ui/access.py decides who may write).
+
+The button runs in the browser: it posts to the app's /nover/login route, whose answer sets the login cookie
+(Gradio handlers cannot set one), and shows the route's message. Each page load reads the cookie back, so a
+login survives a reload until it expires or the person logs out.
+"""
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
-from nover_ui.access import Access, AccessDenied
+from nover_ui.access import Access
+from nover_ui.login_routes import LOGIN_PATH, LOGOUT_PATH, logged_in_text
 
 LOGGED_OUT = "Anyone can read this dashboard; log in to queue, cancel, delete runs or upload data."
+_ROOT_JS = "((window.gradio_config && window.gradio_config.root) || window.location.pathname).replace(/\\/+$/, '')"
+LOGIN_JS = f"""
+async (user, password) => {{
+  try {{
+    const response = await fetch({_ROOT_JS} + "{LOGIN_PATH}", {{
+      method: "POST", credentials: "same-origin", headers: {{"Content-Type": "application/json"}},
+      body: JSON.stringify({{user: user.trim(), password: password}})}});
+    return [(await response.json()).message, ""];
+  }} catch (error) {{
+    return ["**Not logged in:** the dashboard did not answer; try again.", ""];
+  }}
+}}
+"""
+LOGOUT_JS = f"""
+async () => {{
+  await fetch({_ROOT_JS} + "{LOGOUT_PATH}", {{method: "POST", credentials: "same-origin"}});
+  return {json.dumps(LOGGED_OUT)};
+}}
+"""
 
 
-def build_login(access: Access) -> None:
+def build_login(access: Access, blocks: gr.Blocks) -> None:
     with gr.Row(equal_height=True, elem_id="login-row"):
         if access.passwords:
             user_tb = gr.Textbox(label="User", scale=1, elem_id="login-user")
@@ -25,18 +52,12 @@ def build_login(access: Access) -> None:
     if not access.passwords:
         return
 
-    def log_in_form(user: str, password: str, request: gr.Request) -> tuple[str, str]:
-        try:
-            name = access.login(request.session_hash, user.strip(), password)
-        except AccessDenied as exc:
-            return f"**Not logged in:** {exc}.", ""
-        return f"Logged in as **{name}** (until this page is reloaded).", ""
+    def show_login(request: gr.Request) -> str:
+        found = access.login_of(request)
+        return logged_in_text(*found) if found else LOGGED_OUT
 
-    def log_out_form(request: gr.Request) -> str:
-        access.logout(request.session_hash)
-        return LOGGED_OUT
-
-    # Private, and named apart from the documented /login endpoint (nover_ui/api.py) that scripts use.
-    gr.on([login_btn.click, password_tb.submit], log_in_form, [user_tb, password_tb], [status_md, password_tb],
-          api_visibility="private")
-    logout_btn.click(log_out_form, None, status_md, api_visibility="private")
+    blocks.load(show_login, None, status_md, api_visibility="private", show_progress="hidden")
+    # No Python handler: the browser itself talks to the login routes, so only it ever holds the cookie.
+    gr.on([login_btn.click, password_tb.submit], None, [user_tb, password_tb], [status_md, password_tb],
+          js=LOGIN_JS, api_visibility="private")
+    logout_btn.click(None, None, status_md, js=LOGOUT_JS, api_visibility="private")

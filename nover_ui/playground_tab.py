@@ -10,9 +10,11 @@ from typing import Any
 import gradio as gr
 
 from nover_ui.access import Access, AccessDenied
+from nover_ui.bounds import MAX_PROMPT_CHARS, MAX_SEED, bounded_text, whole_number
 from nover_ui.eval_view import playground_html
 from nover_ui.prompt_text import question, question_line
 from nover_ui.runs_tab import run_choices
+from nover_ui.safe_text import markdown_text
 from storage import StorageError, Store
 from training.config import preset
 
@@ -30,10 +32,13 @@ def model_choices(store: Store, run_id: int | None) -> list[tuple[str, str]]:
 
 
 def queue_playground(store: Store, run_id: int | None, prompt: str, reference: str, models: list[str],
-                     seed: int) -> list[tuple[str, int]]:
+                     seed: float | None) -> list[tuple[str, int]]:
     """One playground job per chosen model; returns (label, job id) pairs."""
     if not prompt.strip():
         raise ValueError("type a prompt (or pick one of the run's)")
+    bounded_text("the prompt", prompt, MAX_PROMPT_CHARS)
+    bounded_text("the reference", reference, MAX_PROMPT_CHARS)
+    seed = whole_number("seed", seed, 0, MAX_SEED)
     chosen = [m for m in dict.fromkeys(models) if m and m != NONE]
     if not chosen:
         raise ValueError("choose at least one model")
@@ -91,12 +96,12 @@ def build_playground(store: Store, tab: gr.Tab, access: Access) -> None:
         try:
             access.require_write(request, "generate")
         except AccessDenied as exc:
-            return f"**Not queued:** {exc}", []
+            return f"**Not queued:** {markdown_text(str(exc))}", []
         try:
-            jobs = queue_playground(store, run_id, prompt, reference, [model_a, model_b], int(seed or 0))
+            jobs = queue_playground(store, run_id, prompt, reference, [model_a, model_b], seed)
         except (ValueError, StorageError) as exc:
-            return f"**Not queued:** {exc}", []
-        return f"Queued; a worker generates with seed {int(seed or 0)} (after any training step in progress).", jobs
+            return f"**Not queued:** {markdown_text(str(exc))}", []
+        return f"Queued; a worker generates with seed {int(seed)} (after any training step in progress).", jobs
 
     def poll(jobs: list[tuple[str, int]]) -> Any:
         if not jobs:

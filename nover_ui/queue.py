@@ -3,21 +3,32 @@ creates no row and the person sees why at once rather than in a failed run later
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from nover_ui.places import PlaceRefused, Places
+from nover_ui.uploads import UploadLimits
 from storage import RunRecord, Store
-from training.config import RunConfig
-from training.data import is_hub_dataset, load_examples
+from training.config import ConfigError, RunConfig
+from training.data import load_examples
 
 
-def queue_run(store: Store, name: str, config: dict[str, Any]) -> RunRecord:
+def queue_run(store: Store, name: str, config: dict[str, Any], places: Places,
+              limits: UploadLimits = UploadLimits()) -> RunRecord:
     """Validate `config` (ConfigError naming the field) and its data (DataError), then queue it as a run.
 
-    Local data (the demo set, a file, a folder) is loaded and cleaned here; a hub dataset id is left to the
-    worker, which may have network access the dashboard lacks.
+    The model and the data must be ones the dashboard may open (places.py). The demo set and a data file are
+    loaded and cleaned here, within the upload limits; a hub dataset id or a dataset folder is left to the
+    worker, which may have network access the dashboard lacks and reads folders without holding the UI.
     """
     validated = RunConfig.from_dict(config)
-    if not is_hub_dataset(validated.dataset):
+    try:
+        places.check_model(validated.model)
+    except PlaceRefused as exc:
+        raise ConfigError("model", str(exc)) from None
+    places.check_data(validated.dataset)
+    if not (places.is_hub_id(validated.dataset) or Path(validated.dataset).expanduser().is_dir()):
         load_examples(validated.dataset, validated.prompt_column, validated.reference_column,
-                      validated.split_column, validated.dataset_split, validated.max_prompts)
+                      validated.split_column, validated.dataset_split, validated.max_prompts,
+                      max_bytes=limits.max_bytes, row_limit=limits.max_rows)
     return store.create_run(name, validated.to_dict())

@@ -5,17 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from nover_ui.access import Access, AccessDenied
+from nover_ui.access import AccessDenied
 from nover_ui.archive import export_run
 from nover_ui.config_form import config_to_values
+from nover_ui.context import Dashboard
 from nover_ui.run_actions import ActionRefused, cancel_run, delete_run, resume_run
+from nover_ui.safe_text import markdown_text
 from nover_ui.train_tab import TrainForm
+from nover_ui.work_limits import BULK_READS
 from storage import RunRecord, StorageError, Store
 from training.config import ConfigError, RunConfig
 
@@ -44,9 +46,10 @@ def read_runs(store: Store) -> pd.DataFrame:
     return runs_frame(runs, store.latest_metric([run.id for run in runs if run.step], "step_time"))
 
 
-def build_runs(store: Store, train: TrainForm, tabs: gr.Tabs, access: Access, home: Path) -> None:
+def build_runs(dashboard: Dashboard, train: TrainForm, tabs: gr.Tabs) -> None:
     """`train` and `tabs` let "Clone" fill the Train form and switch to it; deleting a run removes its folders
-    under home/runs."""
+    under HOME/runs."""
+    store, access, home = dashboard.store, dashboard.access, dashboard.home
     runs_df = gr.Dataframe(value=lambda: read_runs(store), headers=RUN_COLUMNS, datatype="str", interactive=False,
                            label="Runs (click a row to select it)", wrap=True, column_widths=COLUMN_WIDTHS,
                            elem_id="runs-table")
@@ -79,13 +82,13 @@ def build_runs(store: Store, train: TrainForm, tabs: gr.Tabs, access: Access, ho
             try:
                 access.require_write(request, what)
             except AccessDenied as exc:
-                return f"**Refused:** {exc}", read_runs(store)
+                return f"**Refused:** {markdown_text(str(exc))}", read_runs(store)
             if not run_id:  # an empty number field reads as 0 or None
                 return "Select a run first (click its row).", read_runs(store)
             try:
                 result = action(store, int(run_id))
             except (ActionRefused, StorageError) as exc:
-                return f"**Refused:** {exc}", read_runs(store)
+                return f"**Refused:** {markdown_text(str(exc))}", read_runs(store)
             return done.format(run=int(run_id), new=getattr(result, "id", None)), read_runs(store)
         return handler
 
@@ -95,13 +98,15 @@ def build_runs(store: Store, train: TrainForm, tabs: gr.Tabs, access: Access, ho
         return gr.update(visible=True), (f"Delete run **#{int(run_id)}** with all its metrics, rollouts and "
                                          f"evaluations, and its checkpoint folders?"), ""
 
+    @BULK_READS
     def export(run_id: float | None) -> Any:
         if not run_id:
             raise gr.Error("Select a run first (click its row).")
         try:
-            return gr.update(value=str(export_run(store, int(run_id))), visible=True)
+            path = dashboard.downloads.new_path(f"run-{int(run_id)}.zip")
+            return gr.update(value=str(export_run(store, int(run_id), path)), visible=True)
         except (StorageError, OSError) as exc:
-            raise gr.Error(f"Cannot export run {int(run_id)}: {exc}") from None
+            raise gr.Error(f"Cannot export run {int(run_id)}: {exc}", print_exception=False) from None
 
     def clone(run_id: float | None) -> list[Any]:
         if not run_id:

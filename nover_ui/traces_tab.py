@@ -12,8 +12,10 @@ from typing import Any
 
 import gradio as gr
 
+from nover_ui.bounds import MAX_SEARCH_CHARS
 from nover_ui.runs_tab import run_choices
 from nover_ui.traces_view import DEFAULT_TAGS, FILTERS, SORTS, render_search, render_step
+from nover_ui.work_limits import BULK_READS
 from storage import RunRecord, StorageError, Store
 from training.config import ConfigError, RunConfig
 from training.prompts import prefill_text
@@ -103,9 +105,13 @@ def build_traces(store: Store, tab: gr.Tab) -> TracesView:
         except StorageError as exc:
             return f"<p>Cannot read rollouts: {html.escape(str(exc))}</p>"
 
+    @BULK_READS
     def search(run_id: int | None, query: str) -> str:
         if run_id is None:
             return PICK_RUN
+        if len(query) > MAX_SEARCH_CHARS:
+            return (f"<p>Search for at most {MAX_SEARCH_CHARS} characters of text (this search has "
+                    f"{len(query):,}).</p>")
         return render_search(store.search_rollouts(run_id, query, SEARCH_LIMIT + 1) if query.strip() else [],
                              query, limit=SEARCH_LIMIT)
 

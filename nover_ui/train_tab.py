@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,17 +11,21 @@ import gradio as gr
 
 from nover_ui.config_form import (COLUMN_FIELDS, GROUP_TITLES, FormField, config_to_values, form_fields, run_cost,
                                   values_to_config)
-from nover_ui.access import Access, AccessDenied
+from nover_ui.access import AccessDenied
+from nover_ui.context import Dashboard
 from nover_ui.queue import queue_run
-from nover_ui.uploads import UploadLimits, accept_upload, mean_prompt_chars, usable_rows
-from storage import StorageError, Store
-from training.config import PRESETS, ConfigError, RunConfig, preset
+from nover_ui.safe_text import markdown_text
+from nover_ui.uploads import accept_upload, discard, mean_prompt_chars, usable_rows
+from nover_ui.work_limits import FILE_WORK, Busy
+from storage import StorageError
+from training.config import DEMO_DATASET, PRESETS, ConfigError, RunConfig, preset
 from training.data import DataError
 from training.run import command_line
 
 NO_PRESET = "(defaults)"
 FIRST_PRESET = "cpu-demo"
 """The form opens on the preset that trains on a laptop CPU in minutes."""
+MAX_CONFIG_BYTES = 64 * 1024
 OPEN_GROUPS = {"model", "data", "run"}
 COST_FIELDS = ("prompts_per_step", "num_generations", "max_completion_length", "max_steps", "reward", "dataset",
                "prompt_column", "dataset_split")
@@ -36,13 +39,15 @@ class TrainForm:
     field_inputs: list[gr.components.Component]
 
 
-def build_train(store: Store, uploads_dir: Path, access: Access, limits: UploadLimits) -> TrainForm:
+def build_train(dashboard: Dashboard) -> TrainForm:
+    access = dashboard.access
     fields = form_fields()
     with gr.Row():
         preset_dd = gr.Dropdown([NO_PRESET, *PRESETS], value=FIRST_PRESET, label="Preset",
                                 info="Fills the whole form; edit any field afterwards.", scale=1)
         name_tb = gr.Textbox(label="Run name", placeholder="empty: the preset's name and the time", scale=2)
-    cost_md = gr.Markdown(cost_text(preset(FIRST_PRESET)), elem_id="run-cost")
+    cost_md = gr.Markdown(run_cost(preset(FIRST_PRESET), mean_prompt_chars(DEMO_DATASET, "prompt", "reference",
+                                                                          "split", "train")), elem_id="run-cost")
     initial = preset(FIRST_PRESET).to_dict()
     widgets: dict[str, gr.components.Component] = {}
     for group, title in GROUP_TITLES.items():
@@ -72,42 +77,57 @@ def build_train(store: Store, uploads_dir: Path, access: Access, limits: UploadL
     def fill_from_preset(name: str) -> list[Any]:
         return config_to_values(RunConfig() if name == NO_PRESET else preset(name))
 
-    def describe_cost(*values: Any) -> str:
+    def describe_cost(request: gr.Request, *values: Any) -> str:
         try:
             config = RunConfig.from_dict(values_to_config(list(values)))
         except ConfigError as exc:
-            return f"Cost: not computable until the form is valid ({exc})."
-        return cost_text(config)
+            return f"Cost: not computable until the form is valid ({markdown_text(str(exc))})."
+        return run_cost(config, _prompt_chars(dashboard, config, request))
 
+    @FILE_WORK
     def upload(temp_path: str | None, prompt_column: str, reference_column: str, split_column: str,
                split: str, request: gr.Request) -> tuple[Any, ...]:
         if temp_path is None:
             return gr.update(), "", gr.update(visible=False), *(gr.update() for _ in COLUMN_FIELDS)
         try:
             access.require_write(request, "upload data")
-            kept = accept_upload(temp_path, uploads_dir, limits)
+            session = access.session_key(request)
+            dashboard.quota.check(session)
+            kept = accept_upload(temp_path, dashboard.places.uploads, dashboard.limits)
+            dashboard.quota.record(session)
         except (AccessDenied, DataError) as exc:
-            return (gr.update(), f"**Upload refused:** {exc}", gr.update(visible=False),
+            discard(temp_path)
+            return (gr.update(), f"**Upload refused:** {markdown_text(str(exc))}", gr.update(visible=False),
                     *(gr.update() for _ in COLUMN_FIELDS))
         prompt_column = kept.prompt_column or prompt_column
         reference_column = kept.reference_column or reference_column
         choices = list(kept.columns)
-        summary = (f"Columns: {', '.join(f'`{c}`' for c in kept.columns)}.  \n"
-                   + usable_rows(str(kept.path), prompt_column, reference_column, split_column, split))
+        summary = (f"Columns: {', '.join(markdown_text(c) for c in kept.columns)}.  \n"
+                   + usable_rows(str(kept.path), prompt_column, reference_column, split_column, split,
+                                 dashboard.limits))
         return (str(kept.path), summary, gr.update(value=kept.preview, visible=True),
                 gr.update(choices=choices, value=prompt_column), gr.update(choices=choices, value=reference_column),
                 gr.update(choices=choices, value=split_column))
 
-    def remap(dataset: str, prompt_column: str, reference_column: str, split_column: str, split: str) -> Any:
-        if not Path(dataset).expanduser().is_file():
+    @FILE_WORK
+    def remap(dataset: str, prompt_column: str, reference_column: str, split_column: str, split: str,
+              request: gr.Request) -> Any:
+        if dataset == DEMO_DATASET or not dataset.strip():
             return gr.update()
-        return usable_rows(dataset, prompt_column, reference_column, split_column, split)
+        try:
+            access.require_write(request, "read data files")
+            dashboard.places.check_data(dataset)
+        except (AccessDenied, DataError) as exc:
+            return f"**Cannot use this mapping:** {markdown_text(str(exc))}"
+        if not Path(dataset).expanduser().is_file():
+            return gr.update()  # a hub id or a dataset folder: the worker reads it
+        return usable_rows(dataset, prompt_column, reference_column, split_column, split, dashboard.limits)
 
     def preview(*values: Any) -> tuple[Any, ...]:
         try:
             config = RunConfig.from_dict(values_to_config(list(values)))
         except ConfigError as exc:
-            return (f"**Not valid:** {exc}", gr.update(visible=False), gr.update(visible=False),
+            return (f"**Not valid:** {markdown_text(str(exc))}", gr.update(visible=False), gr.update(visible=False),
                     *_field_messages(fields, exc.field, str(exc)))
         command = command_line(config)
         if config.num_processes > 1:
@@ -115,22 +135,24 @@ def build_train(store: Store, uploads_dir: Path, access: Access, limits: UploadL
         return ("", gr.update(value=config.to_json(), visible=True), gr.update(value=command, visible=True),
                 *_field_messages(fields, None, ""))
 
+    @FILE_WORK
     def queue(request: gr.Request, preset_name: str, name: str, *values: Any) -> tuple[Any, ...]:
         # The request comes first: Gradio passes it only to parameters before *values.
         try:
             access.require_write(request, "queue runs")
         except AccessDenied as exc:
-            return (f"**Not queued:** {exc}", *_field_messages(fields, None, ""))
+            return (f"**Not queued:** {markdown_text(str(exc))}", *_field_messages(fields, None, ""))
         name = name.strip() or f"{preset_name if preset_name != NO_PRESET else 'run'} {time.strftime('%H:%M:%S')}"
         try:
-            run = queue_run(store, name, values_to_config(list(values)))
+            run = queue_run(dashboard.store, name, values_to_config(list(values)), dashboard.places,
+                            dashboard.limits)
         except ConfigError as exc:
-            return (f"**Not queued:** {exc}", *_field_messages(fields, exc.field, str(exc)))
+            return (f"**Not queued:** {markdown_text(str(exc))}", *_field_messages(fields, exc.field, str(exc)))
         except DataError as exc:
-            return (f"**Not queued:** {exc}", *_field_messages(fields, "dataset", str(exc)))
+            return (f"**Not queued:** {markdown_text(str(exc))}", *_field_messages(fields, "dataset", str(exc)))
         except StorageError as exc:
-            return (f"**Not queued:** {exc}", *_field_messages(fields, None, ""))
-        return (f"Queued run **#{run.id}** ({run.name}); follow it in the Runs tab.",
+            return (f"**Not queued:** {markdown_text(str(exc))}", *_field_messages(fields, None, ""))
+        return (f"Queued run **#{run.id}** ({markdown_text(run.name)}); follow it in the Runs tab.",
                 *_field_messages(fields, None, ""))
 
     def save(*values: Any) -> Any:
@@ -138,15 +160,22 @@ def build_train(store: Store, uploads_dir: Path, access: Access, limits: UploadL
             config = RunConfig.from_dict(values_to_config(list(values)))
         except ConfigError as exc:
             raise gr.Error(f"Fix the form before saving: {exc}") from None
-        path = Path(tempfile.mkdtemp(prefix="nover-config-")) / "nover_config.json"
+        path = dashboard.downloads.new_path("nover_config.json")
         path.write_text(config.to_json())
         return gr.update(value=str(path), visible=True)
 
-    def load(path: str) -> list[Any]:
+    def load(path: str, request: gr.Request) -> list[Any]:
+        try:
+            access.require_write(request, "load configs")
+        except AccessDenied as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        if Path(path).stat().st_size > MAX_CONFIG_BYTES:
+            raise gr.Error(f"Cannot load {Path(path).name}: a config file has at most {MAX_CONFIG_BYTES // 1024} "
+                           f"KB", print_exception=False)
         try:
             config = RunConfig.from_json(Path(path).read_text())
         except (ConfigError, UnicodeDecodeError) as exc:
-            raise gr.Error(f"Cannot load {Path(path).name}: {exc}") from None
+            raise gr.Error(f"Cannot load {Path(path).name}: {exc}", print_exception=False) from None
         return config_to_values(config)
 
     column_inputs = [widgets[name] for name in (*COLUMN_FIELDS, "dataset_split")]
@@ -164,9 +193,21 @@ def build_train(store: Store, uploads_dir: Path, access: Access, limits: UploadL
     return TrainForm(name_tb=name_tb, field_inputs=field_inputs)
 
 
-def cost_text(config: RunConfig) -> str:
-    return run_cost(config, mean_prompt_chars(config.dataset, config.prompt_column, config.reference_column,
-                                              config.split_column, config.dataset_split))
+def _prompt_chars(dashboard: Dashboard, config: RunConfig, request: gr.Request) -> float | None:
+    """The data's mean prompt length for the cost line, when the asker may read the data and the server has a
+    free slot to read it; otherwise None (the line then leaves the data out)."""
+    if config.dataset != DEMO_DATASET:
+        try:
+            dashboard.access.require_write(request, "read data files")
+            dashboard.places.check_data(config.dataset)
+        except (AccessDenied, DataError):
+            return None
+    try:
+        with FILE_WORK.slot(wait_s=0):
+            return mean_prompt_chars(config.dataset, config.prompt_column, config.reference_column,
+                                     config.split_column, config.dataset_split, dashboard.limits)
+    except Busy:
+        return None
 
 
 def _widget(field: FormField, value: Any) -> gr.components.Component:

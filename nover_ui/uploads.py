@@ -5,15 +5,22 @@ from __future__ import annotations
 import functools
 import hashlib
 import shutil
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from training.data import DataError, is_hub_dataset, load_examples, read_table
+from nover_ui.safe_text import markdown_text
+from training.config import DEMO_DATASET
+
+from training.data import DataError, load_examples, read_table
 
 UPLOAD_LIMIT_BYTES = 50 * 2**20
 UPLOAD_ROW_LIMIT = 200_000
+UPLOADS_PER_SESSION = 20
+UPLOADS_TOTAL_BYTES = 4 * 2**30
 UPLOAD_SUFFIXES = (".csv", ".jsonl", ".parquet")
 PREVIEW_ROWS = 5
 PREVIEW_CHARS = 160
@@ -27,6 +34,11 @@ class UploadLimits:
 
     max_bytes: int = UPLOAD_LIMIT_BYTES
     max_rows: int = UPLOAD_ROW_LIMIT
+    """Also the most any data file may hold to be parsed by the dashboard (column mapping, cost, queueing)."""
+    per_session: int = UPLOADS_PER_SESSION
+    """Uploads one login (or one page, without logins) may keep."""
+    total_bytes: int = UPLOADS_TOTAL_BYTES
+    """What HOME/uploads may hold in all; uploads are kept while runs may read them, so a full folder refuses."""
 
 
 @dataclass(frozen=True)
@@ -50,18 +62,18 @@ def accept_upload(temp_path: str | Path, uploads_dir: Path, limits: UploadLimits
     if suffix not in UPLOAD_SUFFIXES:
         raise DataError(f"{temp_path.name}: unknown file type {suffix or '(no suffix)'!r}; upload a "
                         f"{', '.join(UPLOAD_SUFFIXES)} file (CSV, JSON Lines or Parquet)")
-    table = read_table(temp_path, max_bytes=limits.max_bytes)
+    table = read_table(temp_path, max_bytes=limits.max_bytes, max_rows=limits.max_rows)
     if table.empty:
         raise DataError(f"{temp_path.name} has a header but no rows; add at least one row with a prompt and a "
                         f"reference")
-    if len(table) > limits.max_rows:
-        raise DataError(f"{temp_path.name} has {len(table):,} rows, over this dashboard's limit of "
-                        f"{limits.max_rows:,}; upload a sample, or train from the command line (python -m "
-                        f"training.run) or with a dataset id")
     digest = hashlib.sha256(temp_path.read_bytes()).hexdigest()[:16]
     uploads_dir.mkdir(parents=True, exist_ok=True)
     kept = uploads_dir / f"{digest}{suffix}"
     if not kept.exists():
+        held = sum(path.stat().st_size for path in uploads_dir.iterdir() if path.is_file())
+        if held + temp_path.stat().st_size > limits.total_bytes:
+            raise DataError(f"the dashboard's upload folder is full ({held / 2**20:,.0f} MB of "
+                            f"{limits.total_bytes / 2**20:,.0f} MB); ask its operator to delete old uploads")
         shutil.copyfile(temp_path, kept.with_suffix(".partial"))
         kept.with_suffix(".partial").replace(kept)  # never a half-copied file under the final name
     columns = tuple(table.columns)
@@ -69,12 +81,44 @@ def accept_upload(temp_path: str | Path, uploads_dir: Path, limits: UploadLimits
                   prompt_column=_guess(columns, PROMPT_NAMES), reference_column=_guess(columns, REFERENCE_NAMES))
 
 
-def usable_rows(path: str, prompt_column: str, reference_column: str, split_column: str, split: str) -> str:
+class SessionQuota:
+    """Counts the uploads each session keeps, refusing past `limits.per_session` (sessions tracked at most
+    10,000, the oldest forgotten first)."""
+
+    def __init__(self, limits: UploadLimits):
+        self._limits = limits
+        self._counts: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, session: str) -> None:
+        """DataError when `session` has kept as many uploads as it may."""
+        with self._lock:
+            used = self._counts.get(session, 0)
+        if used >= self._limits.per_session:
+            raise DataError(f"this session has uploaded {used} files, the most one session may; queue a run "
+                            f"with one of them, or ask the dashboard's operator")
+
+    def record(self, session: str) -> None:
+        with self._lock:
+            self._counts[session] = self._counts.get(session, 0) + 1
+            self._counts.move_to_end(session)
+            while len(self._counts) > 10_000:
+                self._counts.popitem(last=False)
+
+
+def discard(temp_path: str | Path) -> None:
+    """Remove a refused upload from Gradio's cache at once (kept ones go with Gradio's periodic clean-up)."""
+    Path(temp_path).unlink(missing_ok=True)
+
+
+def usable_rows(path: str, prompt_column: str, reference_column: str, split_column: str, split: str,
+                limits: UploadLimits = UploadLimits()) -> str:
     """One line on what the run would train on with this column mapping, or the DataError's advice."""
     try:
-        loaded = load_examples(path, prompt_column, reference_column, split_column, split or None)
+        loaded = load_examples(path, prompt_column, reference_column, split_column, split or None,
+                               max_bytes=limits.max_bytes, row_limit=limits.max_rows)
     except DataError as exc:
-        return f"**Cannot use this mapping:** {exc}"
+        return f"**Cannot use this mapping:** {markdown_text(str(exc))}"
     prompts = [example.prompt for example in loaded.examples]
     mean_chars = sum(map(len, prompts)) / len(prompts)
     return f"After cleaning: {loaded.summary()}; mean prompt {mean_chars:.0f} characters."
@@ -82,12 +126,14 @@ def usable_rows(path: str, prompt_column: str, reference_column: str, split_colu
 
 @functools.lru_cache(maxsize=16)
 def mean_prompt_chars(dataset: str, prompt_column: str, reference_column: str, split_column: str,
-                      split: str) -> float | None:
-    """Mean prompt length of local data (for the cost estimate); None for a hub id or unusable data."""
-    if is_hub_dataset(dataset):
+                      split: str, limits: UploadLimits = UploadLimits()) -> float | None:
+    """Mean prompt length of the demo set or a data file (for the cost estimate); None for a hub id, a dataset
+    folder or unusable data. The caller checks that the file is one the asker may read."""
+    if dataset != DEMO_DATASET and not Path(dataset).expanduser().is_file():
         return None
     try:
-        examples = load_examples(dataset, prompt_column, reference_column, split_column, split or None).examples
+        examples = load_examples(dataset, prompt_column, reference_column, split_column, split or None,
+                                 max_bytes=limits.max_bytes, row_limit=limits.max_rows).examples
     except DataError:
         return None
     return sum(len(example.prompt) for example in examples) / len(examples)

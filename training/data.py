@@ -22,6 +22,10 @@ import pandas as pd
 from training.config import DEMO_DATASET
 
 
+MAX_FILE_BYTES = 200 * 2**20
+USUAL_SPLITS = frozenset({"train", "test", "validation", "valid", "val", "dev", "eval", "evaluation"})
+
+
 class DataError(ValueError):
     """The data cannot be used; the message says what is wrong and what to do."""
 
@@ -64,8 +68,12 @@ def example_id(prompt: str, reference: str) -> str:
 
 # ---- reading files --------------------------------------------------------------------------------------
 
-def read_table(path: str | Path, max_bytes: int = 200 * 2**20) -> pd.DataFrame:
-    """Read a CSV, JSON Lines or Parquet file (by suffix) into a frame of text cells, None where missing."""
+def read_table(path: str | Path, max_bytes: int = MAX_FILE_BYTES, max_rows: int | None = None) -> pd.DataFrame:
+    """Read a CSV, JSON Lines or Parquet file (by suffix) into a frame of text cells, None where missing.
+
+    A file over `max_bytes` is refused before it is opened; one over `max_rows` rows as soon as the reader has
+    seen one row too many, so a long file of short lines costs no more than the limit allows.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"data file not found: {path}; check the path (relative paths start at the folder "
@@ -82,17 +90,21 @@ def read_table(path: str | Path, max_bytes: int = 200 * 2**20) -> pd.DataFrame:
     if size == 0:
         raise DataError(f"{path.name} is empty; it needs a header with the prompt and reference columns and "
                         f"at least one row")
-    frame = reader(path)
+    frame = reader(path, max_rows)
+    if max_rows is not None and len(frame) > max_rows:
+        raise DataError(f"{path.name} has more than {max_rows:,} rows, over the limit of {max_rows:,}; use a "
+                        f"sample of it, or a Hugging Face dataset id")
     if len(frame.columns) == 0:  # e.g. JSON Lines of empty objects: rows, but nothing in them
         raise DataError(f"{path.name} has no columns; it needs named prompt and reference fields in every row")
     frame.columns = [str(column) for column in frame.columns]
     return _as_text(frame)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, max_rows: int | None) -> pd.DataFrame:
     try:
         # Everything as text, and only truly empty cells as missing: a reference "None" or "NA" is an answer.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                           nrows=None if max_rows is None else max_rows + 1)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path.name} has no header row; the first line must name the columns") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -100,7 +112,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
                         f"that every row has as many fields as the header, and save it as UTF-8") from None
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
+def _read_jsonl(path: Path, max_rows: int | None) -> pd.DataFrame:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -116,11 +128,14 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                             f"save it as JSON Lines (.jsonl)") from None
         except RecursionError:
             raise DataError(_TOO_DEEP.format(where=path.name)) from None
-        return _records_frame(path, list(enumerate(records, start=1)), "item")
+        kept = records if max_rows is None else records[:max_rows + 1]
+        return _records_frame(path, list(enumerate(kept, start=1)), "item")
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        if max_rows is not None and len(records) > max_rows:
+            break  # one over the limit is enough for read_table to refuse the file
         try:
             records.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
@@ -148,8 +163,12 @@ def _records_frame(path: Path, records: list[tuple[int, Any]], unit: str) -> pd.
     return pd.DataFrame.from_records([record for _, record in records])
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
+    import pyarrow.parquet as pq  # pandas' own Parquet engine
+
     try:
+        if max_rows is not None and pq.ParquetFile(path).metadata.num_rows > max_rows:
+            return pd.DataFrame(index=range(max_rows + 1))  # refused by read_table; the rows are never read
         return pd.read_parquet(path)
     except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError, its IO errors are OSErrors
         raise DataError(f"{path.name} is not a readable Parquet file ({_first_line(exc)}); check that it was "
@@ -157,9 +176,11 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 _TOO_DEEP = "{where} nests lists or objects too deeply to read; write the prompt and reference as plain text fields"
-_READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+_READERS: dict[str, Callable[[Path, int | None], pd.DataFrame]] = {
     ".csv": _read_csv, ".jsonl": _read_jsonl, ".json": _read_jsonl, ".parquet": _read_parquet,
 }
+TABLE_SUFFIXES = tuple(_READERS)
+"""A source ending in one of these is a file, never a dataset id."""
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -185,11 +206,15 @@ def _cell_text(value: Any) -> str | None:
 
 def load_examples(source: str, prompt_column: str = "prompt", reference_column: str = "reference",
                   split_column: str = "split", split: str | None = "train",
-                  max_rows: int | None = None) -> LoadedData:
-    """Load `source` ('builtin:demo', a data file, a dataset folder or a Hugging Face dataset id) as Examples."""
+                  max_rows: int | None = None, *, max_bytes: int = MAX_FILE_BYTES,
+                  row_limit: int | None = None) -> LoadedData:
+    """Load `source` ('builtin:demo', a data file, a dataset folder or a Hugging Face dataset id) as Examples.
+
+    `max_rows` keeps the first usable rows; `max_bytes` and `row_limit` refuse a file too big to read at all.
+    """
     if max_rows is not None and max_rows < 1:
         raise DataError(f"max_rows must be at least 1, got {max_rows}; leave it empty to use every row")
-    table, loaded_split = _load_table(source, split)
+    table, loaded_split = _load_table(source, split, max_bytes, row_limit)
     columns = tuple(table.columns)
     missing = [name for name in (prompt_column, reference_column) if name not in columns]
     if missing:
@@ -200,9 +225,7 @@ def load_examples(source: str, prompt_column: str = "prompt", reference_column: 
     has_splits = split_column in columns
     row_splits = [_strip(value) or None for value in table[split_column]] if has_splits else [loaded_split] * len(table)
     if has_splits and split is not None and split not in row_splits:
-        present = sorted({value for value in row_splits if value})
-        raise DataError(f"{source}: no rows of split {split!r}; the {split_column!r} column holds "
-                        f"{', '.join(map(repr, present)) or 'only empty values'}; set the split to one of them")
+        raise DataError(_no_split_message(source, split, split_column, row_splits))
 
     examples: list[Example] = []
     skipped: list[tuple[int, str]] = []
@@ -231,13 +254,26 @@ def load_examples(source: str, prompt_column: str = "prompt", reference_column: 
     return LoadedData(tuple(examples), tuple(skipped), columns, source, truncated)
 
 
+def _no_split_message(source: str, split: str, split_column: str, row_splits: list[str | None]) -> str:
+    # The column's values are not quoted (the file may not be the asker's to read); only the usual split names
+    # found in it are, which say nothing else about the file.
+    present = {value for value in row_splits if value}
+    usual = sorted(present & USUAL_SPLITS)
+    others = len(present) - len(usual)
+    found = ", ".join([*map(repr, usual), *([f"{others} other value(s)"] if others else [])])
+    return (f"{source}: no rows of split {split!r}; the {split_column!r} column holds "
+            f"{found or 'only empty values'}; set the split to a value of that column, or split_column to the "
+            f"column that names each row's split")
+
+
 def is_hub_dataset(source: str) -> bool:
     """True when `source` would be fetched from the Hugging Face hub (not the demo set, not a local path)."""
     path = Path(source).expanduser()
     return source != DEMO_DATASET and not path.exists() and path.suffix.lower() not in _READERS
 
 
-def _load_table(source: str, split: str | None) -> tuple[pd.DataFrame, str | None]:
+def _load_table(source: str, split: str | None, max_bytes: int,
+                row_limit: int | None) -> tuple[pd.DataFrame, str | None]:
     """The raw table and, for a dataset loaded by split name, that name (rows carry it when no column does)."""
     if source == DEMO_DATASET:
         from training.demo_data import demo_rows
@@ -246,7 +282,7 @@ def _load_table(source: str, split: str | None) -> tuple[pd.DataFrame, str | Non
     path = Path(source).expanduser()
     # A name with a table suffix is meant as a file even when it does not exist: say "not found", not "hub".
     if path.is_file() or (not path.is_dir() and path.suffix.lower() in _READERS):
-        return read_table(path), None
+        return read_table(path, max_bytes, row_limit), None
     return _load_dataset(source, split or "train"), split or "train"
 
 

@@ -4,16 +4,18 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from nover_ui import access as access_module
-from nover_ui.access import Access
+from nover_ui.access import TOKEN_HEADER, Access
 from nover_ui.app import build_app
+from nover_ui.login_routes import server_extensions
 from storage import Store
 from tests.helpers import free_port, step_rows
 
 
-def serve(store: Store, home, access: Access | None = None):
-    app = build_app(store, home, access)
-    app.launch(server_port=free_port(), prevent_thread_lock=True, quiet=True)
+def serve(store: Store, home, access: Access | None = None, **build):
+    """The app as app.py launches it (its login routes and upload guard included), served in this process."""
+    access = access or Access()
+    app = build_app(store, home, access, **build)
+    app.launch(server_port=free_port(), prevent_thread_lock=True, quiet=True, app_kwargs=server_extensions(access))
     return app, Client(app.local_url, verbose=False)
 
 
@@ -72,14 +74,13 @@ def test_read_only_mode_refuses_every_change(store, tmp_path):
 
 
 @pytest.fixture
-def guarded(store, tmp_path, monkeypatch):
-    monkeypatch.setattr(access_module, "FAILED_LOGIN_DELAY_S", 0.0)
+def guarded(store, tmp_path):
     app, _ = serve(store, tmp_path, Access(passwords={"alice": "s3cret:x"}))
     yield app
     app.close()
 
 
-def test_with_logins_configured_each_write_is_refused_until_the_client_logs_in(guarded, store):
+def test_with_logins_configured_each_write_is_refused_until_the_client_sends_a_login_token(guarded, store):
     queued = store.create_run("someone's", {})
     reader = Client(guarded.local_url, verbose=False)
     with pytest.raises(AppError, match="log in to queue runs: call the /login endpoint"):
@@ -94,11 +95,12 @@ def test_with_logins_configured_each_write_is_refused_until_the_client_logs_in(g
     assert [r["status"] for r in reader.predict(api_name="/list_runs")] == ["queued"]
     assert store.get_run(queued.id).status == "queued" and len(store.list_runs()) == 1
 
-    writer = Client(guarded.local_url, verbose=False)
-    assert writer.predict(username="alice", password="s3cret:x", api_name="/login") == {"user": "alice"}
+    login = reader.predict(username="alice", password="s3cret:x", api_name="/login")
+    assert login["user"] == "alice" and len(login["token"]) >= 40
+    writer = Client(guarded.local_url, verbose=False, headers={TOKEN_HEADER: login["token"]})
     run = writer.predict(config={"max_steps": 1}, name="by alice", api_name="/queue_run")
     assert writer.predict(run_id=queued.id, api_name="/cancel_run")["status"] == "cancelled"
     assert {r.name: r.status for r in store.list_runs()} == {"someone's": "cancelled", "by alice": "queued"}
-    # The login belongs to the writer's session only.
+    # The login is the token, not the client's session: the client that logged in but sends no token cannot write.
     with pytest.raises(AppError, match="log in to cancel runs"):
         reader.predict(run_id=run["id"], api_name="/cancel_run")

@@ -1,5 +1,6 @@
 import dataclasses
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -122,6 +123,17 @@ BAD_FILES = {
                       "archive version 2; this nover_ui reads version 1"),
     "duplicate metric": (lambda p: rewrite(p, "metrics.parquet", lambda t: pa.concat_tables([t, t])),
                          "holds step 1 of 'kl' twice"),
+    # Values that would break or slow reads for every client (the API's JSON cannot hold integers over 64 bits).
+    "huge integer in config": (lambda p: rewrite(p, "run.parquet", lambda t: set_column(
+        t, "config", ['{"max_steps": 1000000000000000000000000000000}'])), "config holds an integer beyond 64 bits"),
+    "huge integer in extras": (lambda p: rewrite(p, "rollouts.parquet", lambda t: set_column(
+        t, "extras", ['{"n": [-1e3, 100000000000000000000]}'] * len(t))), "extras holds an integer beyond 64 bits"),
+    "huge config": (lambda p: rewrite(p, "run.parquet", lambda t: set_column(
+        t, "config", [json.dumps({"model": "x" * 10**6})])), "config has over 65,536 characters"),
+    "long name": (lambda p: rewrite(p, "run.parquet", lambda t: set_column(t, "name", ["n" * 201])),
+                  "name has 201 characters, over the 200"),
+    "long metric key": (lambda p: rewrite(p, "metrics.parquet", lambda t: set_column(
+        t, "key", ["k" * 201] * len(t))), "a metric key has 201 characters"),
 }
 
 

@@ -1,12 +1,20 @@
 import pytest
 
-from nover_ui.queue import queue_run
+from nover_ui.places import Places
+from nover_ui.queue import queue_run as queue_checked_run
 from nover_ui.runs_tab import runs_frame
 from training.config import ConfigError, RunConfig, preset
 from training.data import DataError
 
 
-def test_a_valid_config_is_queued_with_every_field_filled_in(store):
+@pytest.fixture
+def queue_run(tmp_path):
+    """queue_run of a dashboard whose operator allows reading tmp_path (where these tests write their data)."""
+    places = Places(tmp_path / "home", (tmp_path,))
+    return lambda store, name, config: queue_checked_run(store, name, config, places)
+
+
+def test_a_valid_config_is_queued_with_every_field_filled_in(store, queue_run):
     run = queue_run(store, "demo", {"max_steps": 2, "format_example": True})
     assert run.status == "queued"
     assert RunConfig.from_dict(run.config) == RunConfig(max_steps=2, format_example=True)
@@ -18,13 +26,13 @@ def test_a_valid_config_is_queued_with_every_field_filled_in(store):
     {"num_generations": 1},           # impossible value
     {"temperature": -1.0},
 ])
-def test_a_refused_config_creates_no_run(store, config):
+def test_a_refused_config_creates_no_run(store, queue_run, config):
     with pytest.raises(ConfigError):
         queue_run(store, "bad", config)
     assert store.list_runs() == []
 
 
-def test_data_that_cannot_train_is_refused_before_a_run_exists(store, tmp_path):
+def test_data_that_cannot_train_is_refused_before_a_run_exists(store, queue_run, tmp_path):
     no_columns = tmp_path / "notes.csv"
     no_columns.write_text("question,answer\nWhat is 2+2?,4\n")
     empty = tmp_path / "empty_refs.csv"
@@ -41,11 +49,40 @@ def test_data_that_cannot_train_is_refused_before_a_run_exists(store, tmp_path):
     assert renamed.status == "queued"
 
 
-def test_a_hub_dataset_id_is_left_to_the_worker(store):
+def test_a_hub_dataset_id_is_left_to_the_worker(store, queue_run):
     assert queue_run(store, "hub", {"dataset": "some-org/some-dataset"}).status == "queued"
 
 
-def test_runs_frame_shows_progress_and_the_first_line_of_an_error(store):
+@pytest.mark.parametrize("field, value", [
+    ("dataset", "/etc/passwd.csv"), ("dataset", "/etc"), ("dataset", "../../secrets.csv"),
+    ("dataset", "~/.cache/creds.jsonl"), ("model", "/root"), ("model", "../models/x"),
+])
+def test_a_path_outside_the_dashboards_places_is_refused_unopened(store, tmp_path, field, value):
+    places = Places(tmp_path / "home")  # no --data-dir
+    with pytest.raises(ValueError, match="cannot (read|use model)") as refused:
+        queue_checked_run(store, "probe", {field: value}, places)
+    assert "not found" not in str(refused.value) and store.list_runs() == []
+
+
+def test_uploads_models_and_operator_folders_are_readable_through_symlinks_only_inside(store, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "creds.csv").write_text("prompt,reference\nuser,password\n")
+    uploads = tmp_path / "home" / "uploads"
+    uploads.mkdir(parents=True)
+    (uploads / "link.csv").symlink_to(outside / "creds.csv")
+    (uploads / "data.csv").write_text("prompt,reference\nWhat?,this\n")
+    places = Places(tmp_path / "home")
+    assert queue_checked_run(store, "upload", {"dataset": str(uploads / "data.csv")}, places).status == "queued"
+    with pytest.raises(ValueError, match="cannot read"):  # a symlink out of the uploads is outside
+        queue_checked_run(store, "link", {"dataset": str(uploads / "link.csv")}, places)
+    with pytest.raises(ValueError, match="cannot read"):
+        queue_checked_run(store, "dots", {"dataset": str(uploads / ".." / ".." / "outside" / "creds.csv")}, places)
+    allowed = Places(tmp_path / "home", (outside,))
+    assert queue_checked_run(store, "allowed", {"dataset": str(outside / "creds.csv")}, allowed).status == "queued"
+
+
+def test_runs_frame_shows_progress_and_the_first_line_of_an_error(store, queue_run):
     failed = queue_run(store, "broken", preset("cpu-demo").to_dict())
     store.claim_next_run("w")
     store.heartbeat(failed.id, step=10, total_steps=40)

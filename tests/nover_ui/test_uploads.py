@@ -1,7 +1,14 @@
 import pytest
 
-from nover_ui.uploads import UploadLimits, accept_upload, mean_prompt_chars, usable_rows
+import re
+
+from nover_ui.uploads import SessionQuota, UploadLimits, accept_upload, mean_prompt_chars, usable_rows
 from training.data import DataError
+
+
+def plain(markdown: str) -> str:
+    """Markdown as the text it shows (backslash escapes undone)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def test_an_upload_is_kept_by_content_with_a_preview_and_guessed_columns(tmp_path):
@@ -41,7 +48,7 @@ def test_an_upload_over_the_limit_is_refused_before_reading(tmp_path):
 def test_an_upload_over_the_row_limit_is_refused_and_not_kept(tmp_path):
     upload = tmp_path / "many.csv"
     upload.write_text("prompt,reference\n" + "q,a\n" * 11)
-    with pytest.raises(DataError, match="11 rows, over this dashboard's limit of 10"):
+    with pytest.raises(DataError, match="more than 10 rows, over the limit of 10"):
         accept_upload(upload, tmp_path / "uploads", UploadLimits(max_rows=10))
     assert not (tmp_path / "uploads").exists()
     assert accept_upload(upload, tmp_path / "uploads", UploadLimits(max_rows=11)).path.exists()
@@ -52,10 +59,10 @@ def test_usable_rows_reports_cleaning_or_the_mapping_problem(tmp_path):
     data.write_text("q,a\nWhat?,this\nEmpty ref?,\nAnother?,that\n")
     assert usable_rows(str(data), "q", "a", "split", "train").startswith(
         "After cleaning: 2 usable rows of 3 (1 skipped: 1 empty reference)")
-    assert "no column 'prompt'" in usable_rows(str(data), "prompt", "a", "split", "train")
+    assert "no column 'prompt'" in plain(usable_rows(str(data), "prompt", "a", "split", "train"))
     none_usable = tmp_path / "none.csv"
     none_usable.write_text("q,a\nWhat?,\n")
-    assert "no usable rows" in usable_rows(str(none_usable), "q", "a", "split", "train")
+    assert "no usable rows" in plain(usable_rows(str(none_usable), "q", "a", "split", "train"))
 
 
 def test_mean_prompt_chars_of_local_data_only(tmp_path):
@@ -64,3 +71,33 @@ def test_mean_prompt_chars_of_local_data_only(tmp_path):
     assert mean_prompt_chars(str(data), "prompt", "reference", "split", "train") == 3.0
     assert mean_prompt_chars(str(data), "nope", "reference", "split", "train") is None
     assert mean_prompt_chars("someone/some-dataset", "prompt", "reference", "split", "train") is None
+
+
+def test_column_values_are_never_quoted_and_names_render_as_text(tmp_path):
+    secrets = tmp_path / "creds.csv"
+    secrets.write_text("user,api_key,password\nroot,k-123,hunter2\nadmin,k-456,s3cret\n")
+    message = usable_rows(str(secrets), "user", "api_key", "password", "zzz")
+    assert "hunter2" not in message and "s3cret" not in message and "2 other value(s)" in plain(message)
+    odd = tmp_path / "odd.csv"
+    odd.write_text("`[x](https://evil.example)`,reference\nq,r\n")
+    shown = usable_rows(str(odd), "prompt", "reference", "split", "train")
+    assert "\\[x\\]\\(https\\:" in shown  # every Markdown character escaped: no link, no code span
+
+
+def test_uploads_are_bounded_per_session_and_in_total(tmp_path):
+    limits = UploadLimits(per_session=2, total_bytes=100)
+    quota = SessionQuota(limits)
+    for _ in range(2):
+        quota.check("login:a")
+        quota.record("login:a")
+    with pytest.raises(DataError, match="uploaded 2 files, the most one session may"):
+        quota.check("login:a")
+    quota.check("login:b")
+    first = tmp_path / "a.csv"
+    first.write_text("prompt,reference\n" + "q,a\n" * 10)  # 57 bytes
+    accept_upload(first, tmp_path / "uploads", limits)
+    second = tmp_path / "b.csv"
+    second.write_text("prompt,reference\n" + "q,b\n" * 10)
+    with pytest.raises(DataError, match="upload folder is full"):
+        accept_upload(second, tmp_path / "uploads", limits)
+    assert len(list((tmp_path / "uploads").iterdir())) == 1
