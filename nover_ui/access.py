@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import gradio as gr
 
 from nover_ui.login_throttle import LoginThrottle, Throttled
+from nover_ui.safe_text import api_error
 
 LOGIN_TTL_S = 12 * 3600.0
 COOKIE_NAME = "nover_ui_login"
@@ -169,7 +170,7 @@ class Access:
             self.require_write(request, action, how=f"call the /login endpoint, then send its token in the "
                                                     f"{TOKEN_HEADER} header")
         except AccessDenied as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise api_error(str(exc)) from None
 
     def client_address(self, request: Any) -> str:
         """The client's IP: the connection's peer, or with trusted proxies the X-Forwarded-For entry the

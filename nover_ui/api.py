@@ -18,6 +18,7 @@ from nover_ui.context import Dashboard
 from nover_ui.queue import queue_run as queue_checked_run
 from nover_ui.run_actions import ActionRefused
 from nover_ui.run_actions import cancel_run as cancel_checked_run
+from nover_ui.safe_text import api_error
 from nover_ui.work_limits import BULK_READS, FILE_WORK
 from storage import StorageError
 from training.config import ConfigError
@@ -34,11 +35,11 @@ def register_api(dashboard: Dashboard) -> None:
         """Check a login (when the dashboard asks for one); returns {"user", "token", "expires_at"}. Send the
         token in the X-Nover-Token header of later calls (Client(url, headers={...})) to write."""
         if max(len(username), len(password)) > MAX_LOGIN_CHARS:
-            raise gr.Error(f"user and password have at most {MAX_LOGIN_CHARS} characters", print_exception=False)
+            raise api_error(f"user and password have at most {MAX_LOGIN_CHARS} characters")
         try:
             granted = access.login(request, username.strip(), password)
         except AccessDenied as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise api_error(str(exc)) from None
         return {"user": granted.user, "token": granted.token, "expires_at": granted.expires_at}
 
     @FILE_WORK
@@ -48,7 +49,7 @@ def register_api(dashboard: Dashboard) -> None:
         try:
             return _plain(queue_checked_run(store, name, config, dashboard.places, dashboard.limits))
         except (ConfigError, DataError, StorageError) as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise api_error(str(exc)) from None
 
     def list_runs() -> list[dict]:
         """Every run, newest first."""
@@ -60,7 +61,7 @@ def register_api(dashboard: Dashboard) -> None:
         try:
             return _plain(cancel_checked_run(store, int(run_id)))
         except (ActionRefused, StorageError) as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise api_error(str(exc)) from None
 
     @BULK_READS
     def get_metrics(run_id: int, keys: list[str] | None = None) -> dict:
@@ -87,7 +88,7 @@ def _reading(read: Any, *args: Any) -> Any:
     try:
         return read(*args)
     except StorageError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        raise api_error(str(exc)) from None
 
 
 def _plain(record: Any) -> dict:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from nover_ui.safe_text import plotly_text
 from nover_ui.text_diff import DIFF_CSS, render_diff
 from nover_ui.token_gain import TOKEN_CSS, render_token_gains, token_gains
 from storage import PromptStep, RolloutRecord
@@ -52,6 +53,7 @@ def history_figure(histories: Sequence[tuple[str, Sequence[PromptStep]]]) -> go.
     """Best and mean reward (left axis) and mean reasoning tokens (right axis) of a prompt over steps."""
     figure = go.Figure()
     for name, history in histories:
+        name = plotly_text(name)
         steps = [h.step for h in history]
         figure.add_scatter(x=steps, y=[h.best_reward for h in history], name=f"{name} best reward",
                            mode="lines+markers")

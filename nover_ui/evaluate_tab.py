@@ -14,7 +14,7 @@ from nover_ui.eval_view import answers_grid, metrics_frame, model_label
 from nover_ui.exports import FORMATS, write_table, zip_checkpoint
 from nover_ui.runs_tab import run_choices
 from nover_ui.places import Places
-from nover_ui.safe_text import markdown_text
+from nover_ui.safe_text import markdown_text, refusal
 from nover_ui.uploads import accept_upload, discard
 from nover_ui.work_limits import BULK_READS, FILE_WORK
 from storage import StorageError, Store
@@ -120,7 +120,7 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
             dashboard.quota.record(session)
         except (AccessDenied, DataError) as exc:
             discard(temp_path)
-            raise gr.Error(f"Upload refused: {exc}", print_exception=False) from None
+            raise refusal(f"Upload refused: {exc}") from None
         return str(kept.path)
 
     def queue(run_id: int | None, steps: list[int], include_base: bool, split: str, max_prompts: float | None,
@@ -146,12 +146,12 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
         try:
             return gr.update(value=str(make(*args, dashboard.downloads)))
         except (ValueError, FileNotFoundError, StorageError) as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise refusal(str(exc)) from None
 
     @BULK_READS
     def rollouts_file(run_id: int | None, fmt: str) -> Any:
         if run_id is None:
-            raise gr.Error("Pick a run first.")
+            raise refusal("Pick a run first.")
         return download(write_table, store.get_rollouts(run_id), f"run-{run_id}-rollouts", fmt)
 
     @BULK_READS
@@ -164,7 +164,7 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
     def adapter_file(run_id: int | None, step: int | None) -> Any:
         checkpoint = next((c for c in store.list_checkpoints(run_id) if c.step == step), None) if run_id else None
         if checkpoint is None:
-            raise gr.Error("Pick a run and one of its checkpoints.")
+            raise refusal("Pick a run and one of its checkpoints.")
         return download(zip_checkpoint, checkpoint.path, f"run-{run_id}-step-{step}-adapter")
 
     tab.select(open_tab, run_dd, run_dd, show_progress="hidden")

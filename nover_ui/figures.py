@@ -11,6 +11,7 @@ import plotly.colors
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from nover_ui.safe_text import plotly_text
 from storage import MetricSeries
 
 GROUP_ORDER: tuple[str, ...] = ("reward", "rewards", "nover", "completions", "kl", "loss")
@@ -101,7 +102,7 @@ def _group_figure(keys: list[str], metrics: Mapping[int, Mapping[str, MetricSeri
                 continue
             xs = _x_values(series, x_axis, starts[run_id])
             # meta and customdata (the step of each point) let a click on a point open that run's step in Traces.
-            style = {"legendgroup": f"run-{run_id}", "name": f"#{run_id} {names.get(run_id, '')}".rstrip(),
+            style = {"legendgroup": f"run-{run_id}", "name": plotly_text(f"#{run_id} {names.get(run_id, '')}".rstrip()),
                      "meta": {"run": run_id, "key": key},
                      "xaxis": f"x{_axis_suffix(position)}", "yaxis": f"y{_axis_suffix(position)}",
                      "mode": "lines+markers", "line": {"color": run_colour(run_id), "width": 1.8},
@@ -154,7 +155,7 @@ def _grid_layout(keys: list[str], cols: int, plot_height: int, x_title: str) -> 
         layout[f"xaxis{suffix}"] = {"domain": [left, left + cell_width], "anchor": f"y{suffix}",
                                     "title": {"text": x_title if is_lowest else ""}}
         layout[f"yaxis{suffix}"] = {"domain": [top - cell_height, top], "anchor": f"x{suffix}"}
-        layout["annotations"].append({"text": key, "x": left + cell_width / 2, "y": top, "xref": "paper",
+        layout["annotations"].append({"text": plotly_text(key), "x": left + cell_width / 2, "y": top, "xref": "paper",
                                       "yref": "paper", "xanchor": "center", "yanchor": "bottom",
                                       "showarrow": False, "font": {"size": 13}})
     return layout

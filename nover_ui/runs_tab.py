@@ -15,7 +15,7 @@ from nover_ui.archive import export_run
 from nover_ui.config_form import config_to_values
 from nover_ui.context import Dashboard
 from nover_ui.run_actions import ActionRefused, cancel_run, delete_run, resume_run
-from nover_ui.safe_text import markdown_text
+from nover_ui.safe_text import markdown_text, refusal
 from nover_ui.train_tab import TrainForm
 from nover_ui.work_limits import BULK_READS
 from storage import RunRecord, StorageError, Store
@@ -101,21 +101,21 @@ def build_runs(dashboard: Dashboard, train: TrainForm, tabs: gr.Tabs) -> None:
     @BULK_READS
     def export(run_id: float | None) -> Any:
         if not run_id:
-            raise gr.Error("Select a run first (click its row).")
+            raise refusal("Select a run first (click its row).")
         try:
             path = dashboard.downloads.new_path(f"run-{int(run_id)}.zip")
             return gr.update(value=str(export_run(store, int(run_id), path)), visible=True)
         except (StorageError, OSError) as exc:
-            raise gr.Error(f"Cannot export run {int(run_id)}: {exc}", print_exception=False) from None
+            raise refusal(f"Cannot export run {int(run_id)}: {exc}") from None
 
     def clone(run_id: float | None) -> list[Any]:
         if not run_id:
-            raise gr.Error("Select a run first (click its row).")
+            raise refusal("Select a run first (click its row).")
         try:
             run = store.get_run(int(run_id))
             values = config_to_values(RunConfig.from_dict(run.config))
         except (StorageError, ConfigError) as exc:
-            raise gr.Error(f"Cannot clone run {int(run_id)}: {exc}") from None
+            raise refusal(f"Cannot clone run {int(run_id)}: {exc}") from None
         return [f"{run.name} (copy)", *values, gr.Tabs(selected="train")]
 
     runs_df.select(select_row, runs_df, [run_nb, error_tb, command_code])

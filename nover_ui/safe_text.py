@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 import re
 
+import gradio as gr
+
 _MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
 """Every ASCII punctuation character: CommonMark lets any of them be backslash-escaped."""
 
@@ -23,3 +25,15 @@ def plotly_text(text: str) -> str:
     """`text` for a Plotly name, title or annotation: its HTML subset escaped as entities, which Plotly shows as
     the characters themselves."""
     return html.escape(str(text), quote=False)
+
+
+def refusal(message: str) -> gr.Error:
+    """The error a handler raises to refuse: Gradio renders its message as HTML in the page (and hands it as
+    is to gradio_client), so the names and paths in it are escaped; expected refusals print no traceback."""
+    return gr.Error(html.escape(message, quote=False), print_exception=False)
+
+
+def api_error(message: str) -> gr.Error:
+    """The error an API endpoint raises to refuse: a script gets the message as it is, with no traceback
+    printed on the server."""
+    return gr.Error(message, print_exception=False)

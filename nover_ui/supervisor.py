@@ -10,17 +10,31 @@ import time
 from storage import StorageError, Store
 
 STALE_CHECK_INTERVAL_S = 15.0
+FIRST_RESTART_DELAY_S = 5.0
+RESTART_DELAY_FACTOR = 3.0
+MAX_RESTART_DELAY_S = 300.0
+HEALTHY_AFTER_S = 600.0
+"""A worker that ran this long before exiting was healthy: its replacement starts after the first delay again."""
+
+
+def restart_delay(previous_s: float | None, lived_s: float) -> float:
+    """Seconds before restarting a worker that exited after `lived_s`, given the delay before its own start
+    (None for a first start): 5 s, then 15, 45, 135, 300 s while workers keep dying within 10 minutes. A worker
+    that cannot start (its database unwritable, a broken install) then costs a few restarts an hour, not a loop."""
+    if previous_s is None or lived_s >= HEALTHY_AFTER_S:
+        return FIRST_RESTART_DELAY_S
+    return min(previous_s * RESTART_DELAY_FACTOR, MAX_RESTART_DELAY_S)
 
 
 class WorkerSupervisor:
     """Keeps `count` copies of a command running: restarts one that dies, stops them all on exit."""
 
-    def __init__(self, command: list[str], count: int, check_interval_s: float = 1.0, max_backoff_s: float = 60.0):
+    def __init__(self, command: list[str], count: int, check_interval_s: float = 1.0):
         self._command, self._count = command, count
-        self._check_interval_s, self._max_backoff_s = check_interval_s, max_backoff_s
+        self._check_interval_s = check_interval_s
         self._procs: list[subprocess.Popen[bytes]] = []
         self._started_at: list[float] = []
-        self._backoff_s: list[float] = []
+        self._backoff_s: list[float | None] = []
         self._restart_at: list[float | None] = []
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -37,7 +51,7 @@ class WorkerSupervisor:
             for _ in range(self._count):
                 self._procs.append(self._spawn())
                 self._started_at.append(time.monotonic())
-                self._backoff_s.append(1.0)
+                self._backoff_s.append(None)
                 self._restart_at.append(None)
         if self._count:
             self._thread.start()
@@ -71,13 +85,11 @@ class WorkerSupervisor:
                         continue
                     now = time.monotonic()
                     if self._restart_at[slot] is None:
-                        # A worker that keeps crashing right after start waits longer each time.
-                        lived_s = now - self._started_at[slot]
-                        self._backoff_s[slot] = 1.0 if lived_s > 60 else min(2 * self._backoff_s[slot],
-                                                                             self._max_backoff_s)
-                        self._restart_at[slot] = now + self._backoff_s[slot]
+                        delay = restart_delay(self._backoff_s[slot], now - self._started_at[slot])
+                        self._backoff_s[slot] = delay
+                        self._restart_at[slot] = now + delay
                         print(f"nover_ui: worker {proc.pid} exited with code {proc.returncode}; restarting it "
-                              f"in {self._backoff_s[slot]:.0f} s", file=sys.stderr)
+                              f"in {delay:.0f} s", file=sys.stderr)
                     if now >= self._restart_at[slot]:
                         self._procs[slot] = self._spawn()
                         self._started_at[slot] = now

@@ -14,7 +14,7 @@ from nover_ui.config_form import (COLUMN_FIELDS, GROUP_TITLES, FormField, config
 from nover_ui.access import AccessDenied
 from nover_ui.context import Dashboard
 from nover_ui.queue import queue_run
-from nover_ui.safe_text import markdown_text
+from nover_ui.safe_text import markdown_text, refusal
 from nover_ui.uploads import accept_upload, discard, mean_prompt_chars, usable_rows
 from nover_ui.work_limits import FILE_WORK, Busy
 from storage import StorageError
@@ -159,7 +159,7 @@ def build_train(dashboard: Dashboard) -> TrainForm:
         try:
             config = RunConfig.from_dict(values_to_config(list(values)))
         except ConfigError as exc:
-            raise gr.Error(f"Fix the form before saving: {exc}") from None
+            raise refusal(f"Fix the form before saving: {exc}") from None
         path = dashboard.downloads.new_path("nover_config.json")
         path.write_text(config.to_json())
         return gr.update(value=str(path), visible=True)
@@ -168,14 +168,14 @@ def build_train(dashboard: Dashboard) -> TrainForm:
         try:
             access.require_write(request, "load configs")
         except AccessDenied as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise refusal(str(exc)) from None
         if Path(path).stat().st_size > MAX_CONFIG_BYTES:
-            raise gr.Error(f"Cannot load {Path(path).name}: a config file has at most {MAX_CONFIG_BYTES // 1024} "
-                           f"KB", print_exception=False)
+            raise refusal(f"Cannot load {Path(path).name}: a config file has at most {MAX_CONFIG_BYTES // 1024} "
+                           f"KB")
         try:
             config = RunConfig.from_json(Path(path).read_text())
         except (ConfigError, UnicodeDecodeError) as exc:
-            raise gr.Error(f"Cannot load {Path(path).name}: {exc}", print_exception=False) from None
+            raise refusal(f"Cannot load {Path(path).name}: {exc}") from None
         return config_to_values(config)
 
     column_inputs = [widgets[name] for name in (*COLUMN_FIELDS, "dataset_split")]

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-import gradio as gr
+from nover_ui.safe_text import refusal
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -51,7 +51,7 @@ class WorkLimit:
                 with self.slot():
                     return handler(*args, **kwargs)
             except Busy as exc:
-                raise gr.Error(str(exc), print_exception=False) from None
+                raise refusal(str(exc)) from None
 
         return limited  # type: ignore[return-value]
 

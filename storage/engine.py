@@ -29,7 +29,7 @@ def make_engine(url: str) -> Engine:
             "postgresql+psycopg://user:password@host/dbname"
         ) from None
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine, sqlite_journal_mode(parsed.database))
+        _configure_sqlite(engine, sqlite_journal_mode(parsed.database), parsed.database)
     return engine
 
 
@@ -67,9 +67,30 @@ def _filesystem(path: Path, mounts: str) -> str:
     return kind.split(".")[0]  # "fuse.sshfs" -> "fuse"
 
 
-def _configure_sqlite(engine: Engine, journal_mode: str) -> None:
+def check_writable(database: str | None) -> None:
+    """StorageError unless the SQLite file and its WAL files can be opened for writing.
+
+    In WAL mode SQLite memory-maps the -shm file and writes to it on every read and write; when the file stops
+    being writable under a live mapping (`chattr +i`, a remount), the next access kills the whole process with
+    SIGBUS, which no Python code can catch. Asking the file system first (three open() calls, ~10 us) turns that
+    crash into an error that says what is wrong.
+    """
+    if not database or database == ":memory:":
+        return
+    for path in (database, f"{database}-wal", f"{database}-shm"):
+        try:
+            os.close(os.open(path, os.O_RDWR))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StorageError(f"cannot use the database {database}: {path} is not writable ({exc.strerror}); "
+                               f"make it writable again (a read-only mount, chattr +i, or file permissions)") from None
+
+
+def _configure_sqlite(engine: Engine, journal_mode: str, database: str | None) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        check_writable(database)
         # Let the "begin" listener below issue BEGIN itself; pysqlite's own implicit BEGIN cannot
         # take the write lock up front.
         dbapi_connection.isolation_level = None
@@ -90,5 +111,7 @@ def _configure_sqlite(engine: Engine, journal_mode: str) -> None:
         # when another process wrote in between (WAL cannot upgrade a stale snapshot, and the busy
         # timeout does not apply). Write transactions therefore take the write lock when they begin,
         # waiting up to the busy timeout; read transactions stay deferred and never wait.
+        if journal_mode == "WAL":
+            check_writable(database)
         immediate = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

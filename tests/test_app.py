@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import app
+from nover_ui.supervisor import HEALTHY_AFTER_S, restart_delay
 from storage import Store
 from tests.helpers import free_port, wait_for
 
@@ -72,14 +73,14 @@ def test_the_worker_command_runs_the_worker_module_without_a_shell(tmp_path):
 
 
 def test_supervisor_restarts_a_dead_worker_and_stops_all_on_exit():
-    # Real backoff limits: a dead worker must come back after one short backoff (2 s after a quick death).
+    # Real backoff limits: a dead worker comes back after the first delay (5 s).
     supervisor = app.WorkerSupervisor([sys.executable, "-c", "import time; time.sleep(600)"], count=2,
                                       check_interval_s=0.05)
     supervisor.start()
     try:
         first, second = supervisor.pids
         os.kill(first, signal.SIGKILL)
-        wait_for(lambda: supervisor.restarts == 1, 10, "the killed worker to be restarted")
+        wait_for(lambda: supervisor.restarts == 1, 60, "the killed worker to be restarted")
         replacement, still = supervisor.pids
         assert replacement != first and still == second
     finally:
@@ -87,6 +88,17 @@ def test_supervisor_restarts_a_dead_worker_and_stops_all_on_exit():
     for pid in supervisor.pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # reaped: no such process
+
+
+def test_a_worker_that_keeps_dying_is_restarted_ever_more_slowly():
+    delays, previous = [], None
+    for _ in range(6):  # each replacement dies 3 s after it starts
+        previous = restart_delay(previous, lived_s=3.0)
+        delays.append(previous)
+    assert delays == [5.0, 15.0, 45.0, 135.0, 300.0, 300.0]  # 3 restarts in the first 100 s, then 12 an hour
+    # A death after a minute is no sign of health (it was: its replacement came after 1 s, a crash loop).
+    assert restart_delay(45.0, lived_s=61.0) == 135.0
+    assert restart_delay(300.0, lived_s=HEALTHY_AFTER_S) == 5.0
 
 
 def test_a_database_that_cannot_be_opened_fails_at_start_up(tmp_path):

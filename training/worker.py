@@ -10,11 +10,13 @@ module of `training` that imports `storage` (training/jobs.py is handed the Stor
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -35,6 +37,10 @@ HEARTBEAT_INTERVAL_S = 10.0
 HEARTBEAT_TIMEOUT_S = 60.0
 """A running run whose worker has been silent this long is failed ("worker stopped responding")."""
 TRACEBACK_LINES = 20
+RECORD_RETRY_S = 5.0
+RECORD_PATIENCE_S = 3600.0
+"""How long a worker keeps trying to record a run's end in a database that refuses writes."""
+UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 
 
 class StoreSink:
@@ -50,6 +56,8 @@ class StoreSink:
         self._pending: dict[int, list[Mapping[str, Any]]] = {}
         self.lost_run = False
         """Set when the run stopped being ours (failed as stale by someone else)."""
+        self.last_step = 0
+        """The last step whose metrics (and rollouts) are committed."""
         self.stop_reason: str | None = None
 
     def log_rollouts(self, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -67,6 +75,7 @@ class StoreSink:
         except InvalidTransition:
             self.lost_run = True
             raise
+        self.last_step = max(self.last_step, step)
 
     def log_checkpoint(self, step: int, path: str) -> None:
         self._store.add_checkpoint(self._run_id, step, path)
@@ -136,9 +145,11 @@ def execute_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path,
         if sink.lost_run:
             return store.get_run(run.id)
         return _finish(store, run.id, "failed", _describe(exc))
-    if sink.stop_reason == "shutdown":
+    # The trainer returned after its last step and that step's checkpoint were committed: the run is done, even
+    # when a shutdown (the app killed) or a cancel arrived during that step.
+    if sink.last_step < config.max_steps and sink.stop_reason == "shutdown":
         return _interrupt(store, run.id, resume_interrupted)
-    if sink.stop_reason == "cancel":
+    if sink.last_step < config.max_steps and sink.stop_reason == "cancel":
         return _finish(store, run.id, "cancelled")
     return _finish(store, run.id, "succeeded")
 
@@ -271,23 +282,38 @@ def _resume_point(store: Store, run: RunRecord) -> Path | None:
 
 def _interrupt(store: Store, run_id: int, resume: bool) -> RunRecord:
     reason = "interrupted: the worker was shut down before the run finished"
-    try:
-        return store.interrupt_run(run_id, reason if resume else f"{reason}; resume it from its last checkpoint",
-                                   resume)
-    except InvalidTransition:
-        return store.get_run(run_id)  # failed as stale by someone else first, who applied the policy
+    return _record(store, run_id, lambda: store.interrupt_run(
+        run_id, reason if resume else f"{reason}; resume it from its last checkpoint", resume))
 
 
 def _finish(store: Store, run_id: int, status: str, error: str | None = None) -> RunRecord:
-    try:
-        return store.finish_run(run_id, status, error)
-    except InvalidTransition:
-        return store.get_run(run_id)  # someone else ended it first (e.g. failed as stale); keep theirs
+    return _record(store, run_id, lambda: store.finish_run(run_id, status, error))
+
+
+def _record(store: Store, run_id: int, write: Callable[[], RunRecord]) -> RunRecord:
+    """Write how a run ended, waiting out a database that refuses writes for a while (a read-only or full disk),
+    so that the run fails once with its real error rather than the worker dying and the run going stale."""
+    deadline = time.monotonic() + RECORD_PATIENCE_S
+    while True:
+        try:
+            return write()
+        except InvalidTransition:
+            return store.get_run(run_id)  # someone else ended it first (e.g. failed as stale); keep theirs
+        except StorageError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            print(f"worker: cannot record how run {run_id} ended yet, retrying in {RECORD_RETRY_S:.0f} s: {exc}",
+                  file=sys.stderr)
+            time.sleep(RECORD_RETRY_S)
 
 
 def _describe(exc: BaseException) -> str:
     lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
-    return f"{type(exc).__name__}: {exc}\n\n" + "\n".join(lines[-TRACEBACK_LINES:])
+    head = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError) and exc.filename and exc.errno in UNWRITABLE:
+        head = (f"cannot write {exc.filename}: {exc.strerror} ({type(exc).__name__}); make the folder writable (or "
+                f"free space), then resume the run from its last checkpoint")
+    return head + "\n\n" + "\n".join(lines[-TRACEBACK_LINES:])
 
 
 def _watch_parent(parent_pid: int, shutdown: threading.Event) -> None:

@@ -55,3 +55,8 @@ def test_a_prompt_label_is_its_question_line():
                  "format.<|im_end|>\n<|im_start|>assistant\n<think>\n")
     assert question_line(templated) == "What is 2+2? Answer in format."
     assert question_line("plain " * 40).endswith("…")
+
+
+def test_history_legend_shows_a_run_name_as_text():
+    figure = history_figure([("<a href='https://evil.example'>run</a>", [PromptStep(1, 8, 3, 2.0, 1.0, 12.0)])])
+    assert {trace.name.split(" ")[0] for trace in figure.data} == {"&lt;a"}

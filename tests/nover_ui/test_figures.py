@@ -209,3 +209,13 @@ def test_long_series_are_downsampled_per_trace():
     for trace in figure(figures, "reward").data:
         assert len(trace.x) == len(trace.y) <= 300
         assert trace.x[0] == 1 and trace.x[-1] == 5_000
+
+
+def test_names_and_keys_reach_a_figure_as_text_never_as_plotly_markup():
+    link = '<a href="https://evil.example">click</a>'
+    big = 'rewards/<span style="font-size:60px">big</span>'
+    fig = figure(metric_figures({1: run_metrics(big)}, {1: link}), "rewards")
+    # Plotly renders <a>, <span style> and <br> in names and titles; entities it shows as the characters.
+    assert legend_names(fig) == ['#1 &lt;a href="https://evil.example"&gt;click&lt;/a&gt;']
+    assert subplot_titles(fig) == ['rewards/&lt;span style="font-size:60px"&gt;big&lt;/span&gt;']
+    assert all("<" not in text for text in legend_names(fig) + subplot_titles(fig))

@@ -120,6 +120,29 @@ def test_shutdown_stops_after_the_current_step_and_says_how_to_continue(store, t
     assert store.latest_step(run.id) == 3
 
 
+def test_a_shutdown_during_the_last_step_leaves_a_succeeded_run(store, tmp_path):
+    run = queue(store, max_steps=3, checkpoint_steps=0)
+    shutdown = threading.Event()
+
+    def trainer(config, sink, context):
+        """The real trainer's order: the stop check after each step's rows, a checkpoint on a stop or at the end."""
+        for step in range(1, config.max_steps + 1):
+            sink.log_rollouts(step, [rollout_row()])
+            sink.log_metrics(step, {"reward": 1.0})
+            if step == config.max_steps:
+                shutdown.set()  # the app is killed during the final step; its worker notices
+            stop = sink.should_stop()
+            if stop or step == config.max_steps:
+                sink.log_checkpoint(step, str(context.workdir / f"checkpoint-{step}"))
+            if stop:
+                return
+
+    execute_run(store, store.claim_next_run("w"), trainer, tmp_path, shutdown)
+    done = store.get_run(run.id)
+    assert (done.status, done.error, done.step) == ("succeeded", None, 3)
+    assert [c.step for c in store.list_checkpoints(run.id)] == [3]
+
+
 def test_rollouts_without_metrics_are_still_written_at_the_end(store, tmp_path):
     run = queue(store)
 
