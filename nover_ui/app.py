@@ -67,7 +67,7 @@ def build_app(store: Store, home: Path, access: Access | None = None, limits: Up
             with gr.Tab("Compare", id="compare") as compare_tab:
                 build_compare(store, compare_tab)
             with gr.Tab("Playground", id="playground") as playground_tab:
-                build_playground(store, playground_tab, access)
+                build_playground(dashboard, playground_tab)
             with gr.Tab("Evaluate", id="evaluate") as evaluate_tab:
                 build_evaluate(dashboard, evaluate_tab)
         register_api(dashboard)

@@ -30,9 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from storage import RunRecord, StorageError, Store
-from storage.models import Metric
-from storage.store import RUN_NAME_MAX
+from storage import METRIC_KEY_MAX, RUN_NAME_MAX, RunRecord, StorageError, Store
 
 ARCHIVE_VERSION = 1
 UTC_TIME = pa.timestamp("us", tz="UTC")
@@ -57,7 +55,6 @@ ROLLOUT_SCHEMA = pa.schema([
     pa.field("format_valid", pa.bool_(), False), pa.field("extras", pa.string()),
 ])
 MAX_CONFIG_CHARS = 64 * 1024
-METRIC_KEY_MAX = Metric.__table__.c.key.type.length
 MEMBERS = {"run.parquet": RUN_SCHEMA, "metrics.parquet": METRIC_SCHEMA, "rollouts.parquet": ROLLOUT_SCHEMA}
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from nover_ui.access import Access
+from nover_ui.access import Access, AccessDenied
 from nover_ui.downloads import Downloads
 from nover_ui.places import Places
-from nover_ui.uploads import SessionQuota, UploadLimits
+from nover_ui.uploads import SessionQuota, Upload, UploadLimits, accept_upload, discard
 from storage import Store
+from training.data import DataError
 
 
 @dataclass(frozen=True)
@@ -30,3 +32,17 @@ class Dashboard:
     @property
     def home(self) -> Path:
         return self.places.home
+
+    def keep_upload(self, temp_path: str, request: Any) -> Upload:
+        """Check who uploads and what, then keep the file under HOME/uploads; AccessDenied or DataError (the
+        refused file is removed from Gradio's cache at once)."""
+        try:
+            self.access.require_write(request, "upload data")
+            session = self.access.session_key(request)
+            self.quota.check(session)
+            kept = accept_upload(temp_path, self.places.uploads, self.limits)
+        except (AccessDenied, DataError):
+            discard(temp_path)
+            raise
+        self.quota.record(session)
+        return kept

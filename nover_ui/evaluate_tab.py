@@ -15,7 +15,6 @@ from nover_ui.exports import FORMATS, write_table, zip_checkpoint
 from nover_ui.runs_tab import run_choices
 from nover_ui.places import Places
 from nover_ui.safe_text import markdown_text, refusal
-from nover_ui.uploads import accept_upload, discard
 from nover_ui.work_limits import BULK_READS, FILE_WORK
 from storage import StorageError, Store
 from training.data import DataError
@@ -30,18 +29,19 @@ def queue_evaluations(store: Store, run_id: int, steps: list[int], include_base:
     """One evaluation job per model (the run's base model and each chosen checkpoint) on `dataset` (a file, a
     dataset id; empty: the run's own data, which was checked when the run was queued); returns their ids.
 
-    `places` checks a given dataset (None only for the command line and tests, which may read any file).
+    `places` checks the data and the model (None only for tests, which may read any file).
     ValueError (or DataError, a ValueError) says what to change."""
     max_prompts = whole_number("prompts", max_prompts, 1, MAX_EVAL_PROMPTS)
     samples = whole_number("samples per prompt", samples, 1, MAX_SAMPLES)
     seed = whole_number("seed", seed, 0, MAX_SEED)
     dataset = bounded_text("data", dataset.strip(), MAX_SOURCE_CHARS)
-    if dataset and places is not None:
-        places.check_data(dataset)
     run = store.get_run(run_id)
     config = {"run_config": run.config, "split": split, "max_prompts": max_prompts, "samples": samples,
               "seed": seed, "judge": "base"}
     model, dataset = run.config.get("model", ""), dataset or run.config.get("dataset", "")
+    if places is not None:  # the run's own data and model too: an imported run's config was never checked here
+        places.check_data(dataset)
+        places.check_model(model)
     targets = ([None] if include_base else []) + sorted(steps)
     if not targets:
         raise ValueError("choose the base model, a checkpoint, or both")
@@ -113,13 +113,8 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
         if temp_path is None:
             return gr.update()
         try:
-            access.require_write(request, "upload data")
-            session = access.session_key(request)
-            dashboard.quota.check(session)
-            kept = accept_upload(temp_path, dashboard.places.uploads, dashboard.limits)
-            dashboard.quota.record(session)
+            kept = dashboard.keep_upload(temp_path, request)
         except (AccessDenied, DataError) as exc:
-            discard(temp_path)
             raise refusal(f"Upload refused: {exc}") from None
         return str(kept.path)
 
@@ -138,6 +133,7 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
             return f"**Not queued:** {markdown_text(str(exc))}"
         return f"Queued evaluation(s) {', '.join(f'#{i}' for i in ids)}; a worker runs them after any training run."
 
+    @BULK_READS
     def show_grid(chosen: list[int] | None) -> str:
         evaluations = [e for e in store.list_evaluations() if e.id in (chosen or [])]
         return answers_grid(evaluations, {e.id: store.get_evaluation_samples(e.id) for e in evaluations})

@@ -9,10 +9,12 @@ from typing import Any
 
 import gradio as gr
 
-from nover_ui.access import Access, AccessDenied
+from nover_ui.access import AccessDenied
 from nover_ui.bounds import MAX_PROMPT_CHARS, MAX_SEED, bounded_text, whole_number
+from nover_ui.context import Dashboard
 from nover_ui.eval_view import playground_html
 from nover_ui.prompt_text import question, question_line
+from nover_ui.places import Places
 from nover_ui.runs_tab import run_choices
 from nover_ui.safe_text import markdown_text
 from storage import StorageError, Store
@@ -32,8 +34,9 @@ def model_choices(store: Store, run_id: int | None) -> list[tuple[str, str]]:
 
 
 def queue_playground(store: Store, run_id: int | None, prompt: str, reference: str, models: list[str],
-                     seed: float | None) -> list[tuple[str, int]]:
-    """One playground job per chosen model; returns (label, job id) pairs."""
+                     seed: float | None, places: Places | None = None) -> list[tuple[str, int]]:
+    """One playground job per chosen model; returns (label, job id) pairs. `places` checks the run's model (None
+    only for tests)."""
     if not prompt.strip():
         raise ValueError("type a prompt (or pick one of the run's)")
     bounded_text("the prompt", prompt, MAX_PROMPT_CHARS)
@@ -43,6 +46,8 @@ def queue_playground(store: Store, run_id: int | None, prompt: str, reference: s
     if not chosen:
         raise ValueError("choose at least one model")
     run_config = store.get_run(run_id).config if run_id is not None else preset("cpu-demo").to_dict()
+    if places is not None:
+        places.check_model(run_config.get("model", ""))
     config = {"run_config": run_config, "prompts": [prompt.strip()], "reference": reference.strip() or None,
               "samples": 1, "seed": seed}
     jobs = []
@@ -56,7 +61,8 @@ def queue_playground(store: Store, run_id: int | None, prompt: str, reference: s
     return jobs
 
 
-def build_playground(store: Store, tab: gr.Tab, access: Access) -> None:
+def build_playground(dashboard: Dashboard, tab: gr.Tab) -> None:
+    store, access = dashboard.store, dashboard.access
     with gr.Row():
         run_dd = gr.Dropdown(label="Run (prompt format, sampling settings, checkpoints)", scale=2,
                              elem_id="play-run")
@@ -98,7 +104,7 @@ def build_playground(store: Store, tab: gr.Tab, access: Access) -> None:
         except AccessDenied as exc:
             return f"**Not queued:** {markdown_text(str(exc))}", []
         try:
-            jobs = queue_playground(store, run_id, prompt, reference, [model_a, model_b], seed)
+            jobs = queue_playground(store, run_id, prompt, reference, [model_a, model_b], seed, dashboard.places)
         except (ValueError, StorageError) as exc:
             return f"**Not queued:** {markdown_text(str(exc))}", []
         return f"Queued; a worker generates with seed {int(seed)} (after any training step in progress).", jobs

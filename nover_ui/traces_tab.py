@@ -107,11 +107,11 @@ def build_traces(store: Store, tab: gr.Tab) -> TracesView:
 
     @BULK_READS
     def search(run_id: int | None, query: str) -> str:
-        if run_id is None:
-            return PICK_RUN
         if len(query) > MAX_SEARCH_CHARS:
             return (f"<p>Search for at most {MAX_SEARCH_CHARS} characters of text (this search has "
                     f"{len(query):,}).</p>")
+        if run_id is None:
+            return PICK_RUN
         return render_search(store.search_rollouts(run_id, query, SEARCH_LIMIT + 1) if query.strip() else [],
                              query, limit=SEARCH_LIMIT)
 

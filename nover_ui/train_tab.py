@@ -15,7 +15,7 @@ from nover_ui.access import AccessDenied
 from nover_ui.context import Dashboard
 from nover_ui.queue import queue_run
 from nover_ui.safe_text import markdown_text, refusal
-from nover_ui.uploads import accept_upload, discard, mean_prompt_chars, usable_rows
+from nover_ui.uploads import mean_prompt_chars, usable_rows
 from nover_ui.work_limits import FILE_WORK, Busy
 from storage import StorageError
 from training.config import DEMO_DATASET, PRESETS, ConfigError, RunConfig, preset
@@ -90,13 +90,8 @@ def build_train(dashboard: Dashboard) -> TrainForm:
         if temp_path is None:
             return gr.update(), "", gr.update(visible=False), *(gr.update() for _ in COLUMN_FIELDS)
         try:
-            access.require_write(request, "upload data")
-            session = access.session_key(request)
-            dashboard.quota.check(session)
-            kept = accept_upload(temp_path, dashboard.places.uploads, dashboard.limits)
-            dashboard.quota.record(session)
+            kept = dashboard.keep_upload(temp_path, request)
         except (AccessDenied, DataError) as exc:
-            discard(temp_path)
             return (gr.update(), f"**Upload refused:** {markdown_text(str(exc))}", gr.update(visible=False),
                     *(gr.update() for _ in COLUMN_FIELDS))
         prompt_column = kept.prompt_column or prompt_column

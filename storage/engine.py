@@ -68,23 +68,20 @@ def _filesystem(path: Path, mounts: str) -> str:
 
 
 def check_writable(database: str | None) -> None:
-    """StorageError unless the SQLite file and its WAL files can be opened for writing.
+    """StorageError unless the SQLite file and its WAL files are writable.
 
     In WAL mode SQLite memory-maps the -shm file and writes to it on every read and write; when the file stops
     being writable under a live mapping (`chattr +i`, a remount), the next access kills the whole process with
-    SIGBUS, which no Python code can catch. Asking the file system first (three open() calls, ~10 us) turns that
-    crash into an error that says what is wrong.
+    SIGBUS, which no Python code can catch. Asking the file system first (three access() calls, microseconds)
+    turns that crash into an error that says what is wrong.
     """
     if not database or database == ":memory:":
         return
+    # access(2), never open(): closing any descriptor of the file would drop the POSIX locks SQLite holds on it.
     for path in (database, f"{database}-wal", f"{database}-shm"):
-        try:
-            os.close(os.open(path, os.O_RDWR))
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise StorageError(f"cannot use the database {database}: {path} is not writable ({exc.strerror}); "
-                               f"make it writable again (a read-only mount, chattr +i, or file permissions)") from None
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            raise StorageError(f"cannot use the database {database}: {path} is not writable; make it writable "
+                               f"again (a read-only mount, chattr +i, or file permissions)")
 
 
 def _configure_sqlite(engine: Engine, journal_mode: str, database: str | None) -> None:

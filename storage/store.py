@@ -29,6 +29,7 @@ from storage.records import (CheckpointRecord, MetricSeries, PromptRecord, Promp
 from storage.rows import check_rollout_row, prompt_ids, rollout_values, without_nul
 
 RUN_NAME_MAX = Run.__table__.c.name.type.length
+METRIC_KEY_MAX = Metric.__table__.c.key.type.length
 
 
 class Store(EvaluationJobs, RunImports):

@@ -163,8 +163,6 @@ class RunConfig:
         self._check_values()
 
     def _check_values(self) -> None:
-        for f in dataclasses.fields(self):
-            _at_most(self, f.name, f.metadata.get("most"))
         for name in ("model", "dataset", "prompt_column", "reference_column", "intermediate_tag", "final_tag",
                      "lora_target_modules"):
             if not getattr(self, name).strip():
@@ -202,6 +200,12 @@ class RunConfig:
         if self.format_weight + self.reasoning_weight + self.efficiency_weight == 0:
             raise ConfigError("format_weight", "format_weight, reasoning_weight and efficiency_weight are "
                               "all 0, so every reward would be 0; set at least one above 0")
+        if self.learning_rate >= 1:
+            raise ConfigError("learning_rate", f"learning_rate must be below 1 (LoRA uses ~1e-5 to 1e-4), "
+                              f"got {self.learning_rate}")
+        # After the checks above, which give more specific advice for the fields they cover.
+        for f in dataclasses.fields(self):
+            _at_most(self, f.name, f.metadata.get("most"))
         completions = self.prompts_per_step * self.num_generations
         if completions > MAX_ROLLOUTS_PER_STEP:
             raise ConfigError("prompts_per_step", f"prompts_per_step x num_generations must be at most "
@@ -210,9 +214,7 @@ class RunConfig:
             raise ConfigError("prompts_per_step", f"prompts_per_step x num_generations ({completions} rollouts per "
                               f"step) must divide evenly over num_processes x gradient_accumulation_steps "
                               f"({self.num_processes} x {self.gradient_accumulation_steps}); change one of them")
-        if self.learning_rate >= 1:
-            raise ConfigError("learning_rate", f"learning_rate must be below 1 (LoRA uses ~1e-5 to 1e-4), "
-                              f"got {self.learning_rate}")
+
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

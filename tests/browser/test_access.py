@@ -48,8 +48,8 @@ def test_every_write_needs_a_login_and_reading_does_not(guarded_app, app_home, p
 
     page.locator("#queue-run").click()
     expect(page.locator("#train-status")).to_contain_text("Not queued: log in to queue runs")
-    upload(page, csv_file("data.csv", 2))
-    expect(page.locator("#data-summary")).to_contain_text("Upload refused: log in to upload data")
+    upload(page, csv_file("data.csv", 2))  # refused by the upload route itself: Gradio never stores it
+    expect(page.get_by_text("Upload refused: log in to upload files").first).to_be_visible()
     assert kept_uploads(app_home) == []
 
     for name, button, refusal in [("queued", "Cancel", "log in to cancel runs"),
@@ -95,11 +95,19 @@ def test_every_write_needs_a_login_and_reading_does_not(guarded_app, app_home, p
     assert newest.name.startswith("cpu-demo") and newest.status == "queued"
     assert (resumed.name, resumed.parent_id, original.id) == ("failed (resumed from step 2)", failed.id, failed.id)
 
-    # Logging out takes the right away again.
+    # A reload keeps the login (an HTTP-only cookie the server issued), until the person logs out.
+    page.reload()
+    expect(page.locator("#login-status")).to_contain_text("Logged in as alice until")
+    page.locator("#queue-run").click()
+    expect(page.locator("#train-status")).to_contain_text("Queued run")
+    assert [c["httpOnly"] for c in page.context.cookies() if c["name"] == "nover_ui_login"] == [True]
     page.locator("#logout-button").click()
+    expect(page.locator("#login-status")).to_contain_text("Anyone can read this dashboard")
+    page.reload()
     expect(page.locator("#login-status")).to_contain_text("Anyone can read this dashboard")
     page.locator("#queue-run").click()
     expect(page.locator("#train-status")).to_contain_text("Not queued: log in to queue runs")
+    assert len(store.list_runs()) == 4
 
 
 def log_in(page, url: str, user: str, password: str) -> None:
@@ -123,7 +131,7 @@ def test_upload_names_never_become_paths_and_limits_hold(guarded_app, app_home, 
 
     log_in(page, guarded_app, "bob", "builder")
     upload(page, csv_file("many.csv", MAX_ROWS + 1))
-    expect(page.locator("#data-summary")).to_contain_text(f"4 rows, over this dashboard's limit of {MAX_ROWS}")
+    expect(page.locator("#data-summary")).to_contain_text(f"more than {MAX_ROWS} rows, over the limit of {MAX_ROWS}")
 
     # Over the size limit: Gradio's upload route refuses the bytes before any handler runs.
     log_in(page, guarded_app, "bob", "builder")

@@ -32,3 +32,32 @@ def test_hostile_completions_are_shown_as_text_in_traces(running_app, app_home, 
     assert page.locator("#traces-search img, #traces-search script").count() == 0
     assert page.evaluate("window.__pwned") is None
     page.screenshot(path=str(artifacts / "traces-untrusted-text.png"), full_page=True)
+
+
+LINK = '<a href="https://evil.example/x">click me</a>'
+BIG_KEY = 'rewards/<span style="font-size:60px">big</span>'
+
+
+def test_run_names_and_metric_keys_are_text_in_charts_and_status_lines(running_app, app_home, page, artifacts):
+    store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
+    run = store.start_run(store.create_run(LINK, {}).id, "w")
+    store.log_step(run.id, 1, metrics={BIG_KEY: 0.5, "reward": 1.0})
+    store.log_step(run.id, 2, metrics={BIG_KEY: 0.7, "reward": 1.5})
+    page.goto(running_app)
+    page.get_by_role("tab", name="Metrics").click()
+    charts = page.locator("[id^=metrics-chart-]")
+    charts.locator(".scatterlayer .trace").first.wait_for(timeout=30_000)
+    page.get_by_text(BIG_KEY).first.wait_for(timeout=30_000)  # the key's markup shown as its characters
+    assert page.get_by_text(f"#{run.id} {LINK}").count() >= 1  # and the run name in the legend
+    assert page.locator("a[href*='evil.example']").count() == 0
+    sizes = page.locator("[id^=metrics-chart-] text").evaluate_all("els => els.map(e => getComputedStyle(e).fontSize)")
+    assert "60px" not in sizes
+    page.screenshot(path=str(artifacts / "metrics-untrusted-names.png"), full_page=True)
+
+    # A run name with Markdown in it is shown as text where the Train tab confirms it.
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_label("Run name").fill("[win a prize](https://evil.example/y) `x")
+    page.locator("#queue-run").click()
+    status = page.locator("#train-status")
+    status.get_by_text("[win a prize](https://evil.example/y) `x", exact=False).wait_for(timeout=30_000)
+    assert page.locator("a[href*='evil.example']").count() == 0 and status.locator("code").count() == 0

@@ -14,6 +14,7 @@ from gradio_client.exceptions import AppError
 
 from nover_ui.access import COOKIE_NAME, TOKEN_HEADER, Access, LoginSessions
 from nover_ui.config_form import config_to_values
+from nover_ui.downloads import MAX_FILES, Downloads
 from nover_ui.login_throttle import ADDRESS_FAILURES
 from nover_ui.work_limits import WorkLimit
 from tests.nover_ui.test_api import serve
@@ -204,3 +205,19 @@ def test_uploads_of_a_visitor_are_refused_before_they_are_stored(served):
     kept = httpx.post(app.local_url + "gradio_api/upload", headers={TOKEN_HEADER: token},
                       files={"files": ("data.csv", b"prompt,reference\nq,a\n", "text/csv")})
     assert kept.status_code == 200 and json.loads(kept.text)[0].endswith("data.csv")
+
+
+def test_a_huge_search_is_refused_with_the_limit(served):
+    app, visitor = served
+    answer = visitor.predict(None, "x" * 10**7, api_name="/search")
+    assert "at most 200 characters" in answer and "10,000,000" in answer
+
+
+def test_saved_configs_and_exports_leave_a_bounded_number_of_files(served, tmp_path):
+    app, visitor = served
+    values = config_to_values(RunConfig())
+    for _ in range(MAX_FILES + 4):
+        saved = visitor.predict(*values, api_name="/save")
+    assert json.loads(Path(saved["value"]).read_text())["max_steps"] == RunConfig().max_steps
+    folder = Downloads.for_home(tmp_path / "home").root
+    assert 0 < len(list(folder.iterdir())) <= MAX_FILES

@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import typing
 
 import pytest
 
@@ -99,3 +100,19 @@ def test_replace_validates_the_result():
 def test_field_names_lists_every_field_once():
     names = field_names()
     assert len(names) == len(set(names)) == len(dataclasses.fields(RunConfig))
+
+
+def test_every_number_and_string_field_has_an_upper_bound_naming_field_value_and_limit():
+    for field in dataclasses.fields(RunConfig):
+        hint = typing.get_type_hints(RunConfig)[field.name]
+        kind = typing.get_args(hint) or (hint,)
+        if field.metadata.get("choices") or bool in kind:
+            continue
+        most = field.metadata["most"]  # KeyError: a field anyone could set to any size
+        default = getattr(RunConfig(), field.name)
+        over = "x" * (int(most) + 1) if isinstance(default, str) else (int(most) + 1 if int in kind else most * 2)
+        with pytest.raises(ConfigError) as caught:
+            RunConfig.from_dict({field.name: over})
+        # The limit in the message, or a range check's own advice that came first (learning_rate, top_p, ...).
+        assert caught.value.field == field.name and "got" in str(caught.value), str(caught.value)
+    assert RunConfig(max_steps=1_000_000).max_steps == 1_000_000  # a million steps is a real request
