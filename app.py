@@ -172,7 +172,8 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
                     read_only=args.read_only, demo=args.demo, auth=auth, hf_users=hf_users,
                     upload_limits=UploadLimits(int(args.max_upload_mb * 2**20), args.max_upload_rows),
                     data_dirs=data_dirs, trusted_proxies=args.trusted_proxies, login_ttl_s=args.login_hours * 3600,
-                    embedded=bool(env.get("SPACE_ID")), notices=tuple(notices), export_run=args.export, export_out=args.out, import_path=args.import_path)
+                    embedded=bool(env.get("SPACE_ID")), notices=tuple(notices), export_run=args.export,
+                    export_out=args.out, import_path=args.import_path)
 
 
 def _missing_sqlite_file(url: str) -> str | None:

@@ -180,7 +180,8 @@ class Access:
             return peer
         forwarded = [part.strip() for part in (request.headers.get("x-forwarded-for") or "").split(",")
                      if part.strip()]
-        return forwarded[-self.trusted_proxies] if len(forwarded) >= self.trusted_proxies else peer
+        # An IPv6 address has at most 45 characters; anything longer is not one, and must not grow the throttle.
+        return forwarded[-self.trusted_proxies][:45] if len(forwarded) >= self.trusted_proxies else peer
 
     def session_key(self, request: Any) -> str:
         """What limits per session count against: the login when there is one, else the page's session."""

@@ -22,7 +22,7 @@ from nover_ui.safe_text import markdown_text
 LOGIN_PATH = "/nover/login"
 LOGOUT_PATH = "/nover/logout"
 MAX_LOGIN_BODY = 4096
-MAX_FIELD_CHARS = 256
+MAX_CHARS = 256
 UPLOAD_ROUTE_SUFFIX = "/gradio_api/upload"
 
 
@@ -43,17 +43,18 @@ def server_extensions(access: Access, embedded: bool = False) -> dict:
     async def login(request: Request) -> JSONResponse:
         if not same_origin(request):
             return _message(403, "Not logged in: the request comes from another site.")
-        body = await request.body()
-        if len(body) > MAX_LOGIN_BODY:
-            return _message(413, "Not logged in: the request is too large.")
+        body = b""
+        async for chunk in request.stream():  # read no more than a login can be
+            body += chunk
+            if len(body) > MAX_LOGIN_BODY:
+                return _message(413, "Not logged in: the request is too large.")
         try:
             fields = json.loads(body)
             user, password = fields["user"], fields["password"]
         except (ValueError, KeyError, TypeError):
             return _message(400, 'Not logged in: send JSON {"user": ..., "password": ...}.')
-        if not (isinstance(user, str) and isinstance(password, str)) or max(len(user), len(password)) > MAX_FIELD_CHARS:
-            return _message(400, f"Not logged in: user and password are strings of at most {MAX_FIELD_CHARS} "
-                                  f"characters.")
+        if not (isinstance(user, str) and isinstance(password, str)) or max(map(len, (user, password))) > MAX_CHARS:
+            return _message(400, f"Not logged in: user and password are strings of at most {MAX_CHARS} characters.")
         try:
             granted = access.login(request, user.strip(), password)
         except AccessDenied as exc:

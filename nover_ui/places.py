@@ -50,8 +50,8 @@ class Places:
         if self.is_hub_id(model):
             return
         if not self.owns(model):
-            raise PlaceRefused(f"cannot use model {model!r}: give a Hugging Face model id, or a folder under "
-                               f"{self.home / 'models'} or one the operator allows with --data-dir")
+            raise PlaceRefused(f"cannot use model {model!r}: give a Hugging Face model id, or a folder in the "
+                               f"dashboard's models folder or one the operator allows with --data-dir")
 
     def owns(self, path: str | Path) -> bool:
         """True when `path`, with symlinks and `..` resolved, lies inside one of the roots."""

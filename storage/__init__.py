@@ -9,5 +9,5 @@ from storage.records import (CheckpointRecord, EvaluationRecord, EvaluationSampl
 from storage.store import METRIC_KEY_MAX, RUN_NAME_MAX, Store
 
 __all__ = ["METRIC_KEY_MAX", "RUN_NAME_MAX", "CheckpointRecord", "EvaluationRecord", "EvaluationSampleRecord",
-           "InvalidTransition", "MetricSeries", "PromptRecord", "PromptStep", "RolloutRecord", "RunNotFound", "RunRecord",
-           "StorageError", "Store"]
+           "InvalidTransition", "MetricSeries", "PromptRecord", "PromptStep", "RolloutRecord", "RunNotFound",
+           "RunRecord", "StorageError", "Store"]

@@ -215,7 +215,6 @@ class RunConfig:
                               f"step) must divide evenly over num_processes x gradient_accumulation_steps "
                               f"({self.num_processes} x {self.gradient_accumulation_steps}); change one of them")
 
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

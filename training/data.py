@@ -92,8 +92,7 @@ def read_table(path: str | Path, max_bytes: int = MAX_FILE_BYTES, max_rows: int 
                         f"at least one row")
     frame = reader(path, max_rows)
     if max_rows is not None and len(frame) > max_rows:
-        raise DataError(f"{path.name} has more than {max_rows:,} rows, over the limit of {max_rows:,}; use a "
-                        f"sample of it, or a Hugging Face dataset id")
+        raise _too_many_rows(path, max_rows)
     if len(frame.columns) == 0:  # e.g. JSON Lines of empty objects: rows, but nothing in them
         raise DataError(f"{path.name} has no columns; it needs named prompt and reference fields in every row")
     frame.columns = [str(column) for column in frame.columns]
@@ -167,12 +166,20 @@ def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
     import pyarrow.parquet as pq  # pandas' own Parquet engine
 
     try:
-        if max_rows is not None and pq.ParquetFile(path).metadata.num_rows > max_rows:
-            return pd.DataFrame(index=range(max_rows + 1))  # refused by read_table; the rows are never read
-        return pd.read_parquet(path)
+        # The row count is in the file's footer: a file over the limit is refused without reading its rows.
+        too_many = max_rows is not None and pq.ParquetFile(path).metadata.num_rows > max_rows
+        frame = None if too_many else pd.read_parquet(path)
     except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError, its IO errors are OSErrors
         raise DataError(f"{path.name} is not a readable Parquet file ({_first_line(exc)}); check that it was "
                         f"written as Parquet, or rename it to its real type") from None
+    if frame is None:
+        raise _too_many_rows(path, max_rows)
+    return frame
+
+
+def _too_many_rows(path: Path, max_rows: int) -> DataError:
+    return DataError(f"{path.name} has more than {max_rows:,} rows, over the limit of {max_rows:,}; use a sample "
+                     f"of it, or a Hugging Face dataset id")
 
 
 _TOO_DEEP = "{where} nests lists or objects too deeply to read; write the prompt and reference as plain text fields"

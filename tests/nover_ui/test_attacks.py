@@ -186,16 +186,20 @@ def test_a_login_is_a_cookie_the_server_issued_that_logout_and_expiry_end(served
 
     again = httpx.post(url + "nover/login", json={"user": "alice", "password": "wonder land"}).cookies[COOKIE_NAME]
     later = Client(url, verbose=False, headers={"Cookie": f"{COOKIE_NAME}={again}"})
+    second = later.predict(config={}, name="before it expires", api_name="/queue_run")
     clock.now += 3601
     with pytest.raises(AppError, match="log in to cancel runs"):
-        later.predict(run_id=first["id"], api_name="/cancel_run")
-    assert store.get_run(first["id"]).status == "queued"
+        later.predict(run_id=second["id"], api_name="/cancel_run")
+    assert [run.status for run in store.list_runs()] == ["queued", "queued"]
 
 
 def test_uploads_of_a_visitor_are_refused_before_they_are_stored(served):
     app, _ = served
     upload_dir = Path(app.server_app.uploaded_file_dir)
-    stored = lambda: sorted(p for p in upload_dir.rglob("*") if p.is_file()) if upload_dir.exists() else []  # noqa: E731
+
+    def stored() -> list[Path]:
+        return sorted(p for p in upload_dir.rglob("*") if p.is_file()) if upload_dir.exists() else []
+
     before = stored()
     refused = httpx.post(app.local_url + "gradio_api/upload",
                          files={"files": ("data.csv", b"prompt,reference\nq,a\n", "text/csv")})

@@ -274,3 +274,18 @@ def test_every_demo_reference_is_correct():
     assert checked and all(known[w] == o for w, o in checked.items())
     # Every kind reaches the test split, so evaluation covers what training covers.
     assert {expected_answer(row["prompt"])[0] for row in rows if row["split"] == "test"} == set(kinds)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".json", ".parquet"])
+def test_a_file_over_the_row_limit_is_refused_after_reading_one_row_too_many(tmp_path, suffix):
+    rows = [{"prompt": f"q{i}", "reference": f"a{i}"} for i in range(50)]
+    path = tmp_path / f"many{suffix}"
+    frame = pd.DataFrame(rows)
+    {".csv": lambda: frame.to_csv(path, index=False), ".parquet": lambda: frame.to_parquet(path),
+     ".jsonl": lambda: frame.to_json(path, orient="records", lines=True),
+     ".json": lambda: frame.to_json(path, orient="records")}[suffix]()
+    with pytest.raises(DataError, match="more than 49 rows, over the limit of 49"):
+        read_table(path, max_rows=49)
+    assert len(read_table(path, max_rows=50)) == 50
+    with pytest.raises(DataError, match="more than 10 rows"):
+        load_examples(str(path), row_limit=10)
