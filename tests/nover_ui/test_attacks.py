@@ -6,6 +6,7 @@ import json
 import re
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -14,11 +15,14 @@ from gradio_client.exceptions import AppError
 
 from nover_ui.access import COOKIE_NAME, TOKEN_HEADER, Access, LoginSessions
 from nover_ui.config_form import config_to_values
+from nover_ui.context import Dashboard
 from nover_ui.downloads import MAX_FILES, Downloads
 from nover_ui.login_throttle import ADDRESS_FAILURES
+from nover_ui.uploads import UploadLimits
 from nover_ui.work_limits import WorkLimit
 from tests.nover_ui.test_api import serve
 from training.config import RunConfig
+from training.data import DataError
 
 SECRET_VALUES = ("hunter2", "s3cret-pw")
 
@@ -225,3 +229,31 @@ def test_saved_configs_and_exports_leave_a_bounded_number_of_files(served, tmp_p
     assert json.loads(Path(saved["value"]).read_text())["max_steps"] == RunConfig().max_steps
     folder = Downloads.for_home(tmp_path / "home").root
     assert 0 < len(list(folder.iterdir())) <= MAX_FILES
+
+
+def test_a_demo_dashboard_opens_no_file_and_keeps_no_upload(store, tmp_path, creds):
+    app, visitor = serve(store, tmp_path / "home", Access(read_only=True, read_only_message="a read-only demo"))
+    try:
+        answer = visitor.predict(str(creds), "user", "api_key", "password", "zzz", api_name="/remap")
+        assert "a read-only demo" in plain(answer) and not any(v in answer for v in SECRET_VALUES)
+        refused = httpx.post(app.local_url + "gradio_api/upload",
+                             files={"files": ("data.csv", b"prompt,reference\nq,a\n", "text/csv")})
+        assert refused.status_code == 403 and "a read-only demo" in refused.text
+    finally:
+        app.close()
+
+
+def test_each_session_keeps_a_bounded_number_of_uploads(store, tmp_path):
+    dashboard = Dashboard.over(store, tmp_path / "home", Access(), UploadLimits(per_session=2))
+    page = SimpleNamespace(headers={}, cookies={}, session_hash="page-1", client=None)
+    for i in range(3):
+        upload = tmp_path / f"gradio-cache-{i}" / "data.csv"
+        upload.parent.mkdir()
+        upload.write_text(f"prompt,reference\nq{i},a\n")
+        if i < 2:
+            assert dashboard.keep_upload(str(upload), page).path.parent == tmp_path / "home" / "uploads"
+    with pytest.raises(DataError, match="uploaded 2 files, the most one session may"):
+        dashboard.keep_upload(str(upload), page)
+    assert not upload.exists()  # a refused upload leaves Gradio's cache at once
+    other_page = SimpleNamespace(headers={}, cookies={}, session_hash="page-2", client=None)
+    assert dashboard.keep_upload(str(tmp_path / "gradio-cache-0" / "data.csv"), other_page)
