@@ -67,6 +67,8 @@ class Settings:
     login_ttl_s: float
     embedded: bool
     """Shown inside another site's frame (a Hugging Face Space): the login cookie must be cross-site."""
+    public_host: str | None
+    """A Space's own host name (SPACE_HOST), accepted as the Origin of writes whatever Host the proxy sends."""
     notices: tuple[str, ...]
     """Warnings for the top of the page (e.g. no persistent storage)."""
     export_run: int | None = None
@@ -78,7 +80,7 @@ class Settings:
         return Access(read_only=self.read_only or self.demo,
                       read_only_message=DEMO_MESSAGE if self.demo else READ_ONLY_MESSAGE,
                       passwords=self.auth, hf_users=self.hf_users, trusted_proxies=self.trusted_proxies,
-                      sessions=LoginSessions(self.login_ttl_s))
+                      public_host=self.public_host, sessions=LoginSessions(self.login_ttl_s))
 
 
 def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> Settings:
@@ -172,7 +174,8 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
                     read_only=args.read_only, demo=args.demo, auth=auth, hf_users=hf_users,
                     upload_limits=UploadLimits(int(args.max_upload_mb * 2**20), args.max_upload_rows),
                     data_dirs=data_dirs, trusted_proxies=args.trusted_proxies, login_ttl_s=args.login_hours * 3600,
-                    embedded=bool(env.get("SPACE_ID")), notices=tuple(notices), export_run=args.export,
+                    embedded=bool(env.get("SPACE_ID")), public_host=env.get("SPACE_HOST"), notices=tuple(notices),
+                    export_run=args.export,
                     export_out=args.out, import_path=args.import_path)
 
 

@@ -106,6 +106,8 @@ class Access:
     trusted_proxies: int = 0
     """Reverse proxies in front of the app (a Space has one): the client address is then read from
     X-Forwarded-For, this many entries from its end. 0: the address of the connection itself."""
+    public_host: str | None = None
+    """The host people reach the dashboard by when a proxy may rewrite Host (a Space's SPACE_HOST)."""
     sessions: LoginSessions = field(default_factory=LoginSessions)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
@@ -156,7 +158,7 @@ class Access:
         saying `how` to log in."""
         if self.read_only:
             raise AccessDenied(self.read_only_message)
-        if request is not None and not same_origin(request):
+        if request is not None and not same_origin(request, self.public_host):
             raise AccessDenied(f"refused to {action}: the request comes from another site")
         if not self.needs_login:
             return None
@@ -189,14 +191,16 @@ class Access:
         return f"login:{_digest(token)}" if token else f"page:{getattr(request, 'session_hash', '')}"
 
 
-def same_origin(request: Any) -> bool:
-    """True when the request has no Origin (scripts, curl) or one naming the host it was sent to. A browser
-    always sends Origin with a POST, and a page of another site cannot forge it or the Host header."""
+def same_origin(request: Any, public_host: str | None = None) -> bool:
+    """True when the request has no Origin (scripts, curl) or one naming the host it was sent to (or
+    `public_host`). A browser always sends Origin with a POST, and a page of another site cannot forge it or the
+    Host header."""
     origin = request.headers.get("origin")
     if not origin:
         return True
     host = urlsplit(origin).netloc.lower()
-    allowed = {request.headers.get(name, "").lower() for name in ("host", "x-forwarded-host")}
+    allowed = {request.headers.get(name, "").lower() for name in ("host", "x-forwarded-host")} | {
+        (public_host or "").lower()}
     return bool(host) and host in allowed - {""}
 
 

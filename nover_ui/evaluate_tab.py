@@ -27,7 +27,7 @@ def queue_evaluations(store: Store, run_id: int, steps: list[int], include_base:
                       max_prompts: float | None, samples: float | None, seed: float | None,
                       dataset: str = "", places: Places | None = None) -> list[int]:
     """One evaluation job per model (the run's base model and each chosen checkpoint) on `dataset` (a file, a
-    dataset id; empty: the run's own data, which was checked when the run was queued); returns their ids.
+    dataset id; empty: the run's own data); returns their ids.
 
     `places` checks the data and the model (None only for tests, which may read any file).
     ValueError (or DataError, a ValueError) says what to change."""

@@ -41,7 +41,7 @@ def server_extensions(access: Access, embedded: bool = False) -> dict:
     """
 
     async def login(request: Request) -> JSONResponse:
-        if not same_origin(request):
+        if not same_origin(request, access.public_host):
             return _message(403, "Not logged in: the request comes from another site.")
         body = b""
         async for chunk in request.stream():  # read no more than a login can be
@@ -68,7 +68,7 @@ def server_extensions(access: Access, embedded: bool = False) -> dict:
         return response
 
     async def logout(request: Request) -> JSONResponse:
-        if not same_origin(request):
+        if not same_origin(request, access.public_host):
             return _message(403, "The request comes from another site.")
         access.logout(request)
         response = _message(200, "Logged out.")

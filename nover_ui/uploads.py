@@ -14,7 +14,6 @@ import pandas as pd
 
 from nover_ui.safe_text import markdown_text
 from training.config import DEMO_DATASET
-
 from training.data import DataError, load_examples, read_table
 
 UPLOAD_LIMIT_BYTES = 50 * 2**20

@@ -40,7 +40,7 @@ def test_in_the_image_data_lives_under_the_persistent_dir_or_a_warned_temporary_
     assert chosen.home == tmp_path / "mine" and chosen.notices == ()
 
 
-def test_access_settings(capsys):
+def test_access_settings(capsys, tmp_path):
     plain = app.parse_settings([], env={}).access()
     assert not plain.needs_login and not plain.read_only
     guarded = app.parse_settings([], env={"NOVER_UI_AUTH": "alice:a b,bob:c"}).access()
@@ -52,6 +52,14 @@ def test_access_settings(capsys):
     demo = app.parse_settings(["--demo"], env={"SPACE_ID": "me/nover"})
     assert demo.access().read_only and "duplicate this Space" in demo.access().read_only_message
     assert "https://huggingface.co/spaces/me/nover?duplicate=true" in demo.notices[0]
+    assert (plain.trusted_proxies, plain.sessions.ttl_s, plain.public_host) == (0, 12 * 3600, None)
+    on_space = app.parse_settings(["--login-hours", "2", "--data-dir", str(tmp_path)],
+                                  env={"SPACE_ID": "me/nover", "SPACE_HOST": "me-nover.hf.space"})
+    assert (on_space.trusted_proxies, on_space.embedded, on_space.data_dirs) == (1, True, (tmp_path,))
+    assert (on_space.access().sessions.ttl_s, on_space.access().public_host) == (7200, "me-nover.hf.space")
+    with pytest.raises(SystemExit):
+        app.parse_settings(["--data-dir", str(tmp_path / "absent")], env={})
+    assert "not a folder" in capsys.readouterr().err
     limits = app.parse_settings(["--max-upload-mb", "2", "--max-upload-rows", "10"], env={}).upload_limits
     assert (limits.max_bytes, limits.max_rows) == (2 * 2**20, 10)
     with pytest.raises(SystemExit):

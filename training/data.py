@@ -273,12 +273,6 @@ def _no_split_message(source: str, split: str, split_column: str, row_splits: li
             f"column that names each row's split")
 
 
-def is_hub_dataset(source: str) -> bool:
-    """True when `source` would be fetched from the Hugging Face hub (not the demo set, not a local path)."""
-    path = Path(source).expanduser()
-    return source != DEMO_DATASET and not path.exists() and path.suffix.lower() not in _READERS
-
-
 def _load_table(source: str, split: str | None, max_bytes: int,
                 row_limit: int | None) -> tuple[pd.DataFrame, str | None]:
     """The raw table and, for a dataset loaded by split name, that name (rows carry it when no column does)."""

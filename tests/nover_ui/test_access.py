@@ -95,6 +95,8 @@ def test_a_write_from_another_site_is_refused_even_with_a_login():
         Access().require_write(request(origin="http://dash.example:7861"), "delete runs")
     assert access.require_write(request(cookie=login.token, origin="http://dash.example:7860"), "x") == "alice"
     assert same_origin(request())  # scripts send no Origin
+    behind_proxy = request(origin="https://me-nover.hf.space", host="10.1.2.3:7860")
+    assert not same_origin(behind_proxy) and same_origin(behind_proxy, public_host="me-nover.hf.space")
 
 
 def test_hugging_face_sign_in_lets_only_the_allowed_accounts_write():
