@@ -3,7 +3,6 @@ HTTP, with logins configured. Each test reproduces an attack that worked before 
 
 import concurrent.futures
 import json
-import re
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,19 +19,13 @@ from nover_ui.downloads import MAX_FILES, Downloads
 from nover_ui.login_throttle import ADDRESS_FAILURES
 from nover_ui.uploads import UploadLimits
 from nover_ui.work_limits import WorkLimit
+from tests.nover_ui.test_access import Clock
 from tests.nover_ui.test_api import serve
+from tests.nover_ui.test_uploads import plain
 from training.config import RunConfig
 from training.data import DataError
 
 SECRET_VALUES = ("hunter2", "s3cret-pw")
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -61,10 +54,6 @@ def creds(tmp_path):
 def token_client(url: str, **headers: str) -> Client:
     login = Client(url, verbose=False).predict(username="alice", password="wonder land", api_name="/login")
     return Client(url, verbose=False, headers={TOKEN_HEADER: login["token"], **headers})
-
-
-def plain(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 def test_no_visitor_or_login_reads_a_file_outside_the_dashboards_places(served, creds, tmp_path, monkeypatch):
