@@ -12,6 +12,8 @@ run: $(STAMP)
 	$(PY) app.py
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
 install: $(STAMP)

@@ -77,69 +77,140 @@ class Settings:
     """--export / --import: write a run to a file or read one back, then exit without serving."""
 
     def access(self) -> Access:
-        return Access(read_only=self.read_only or self.demo,
-                      read_only_message=DEMO_MESSAGE if self.demo else READ_ONLY_MESSAGE,
-                      passwords=self.auth, hf_users=self.hf_users, trusted_proxies=self.trusted_proxies,
-                      public_host=self.public_host, sessions=LoginSessions(self.login_ttl_s))
+        return Access(
+            read_only=self.read_only or self.demo,
+            read_only_message=DEMO_MESSAGE if self.demo else READ_ONLY_MESSAGE,
+            passwords=self.auth,
+            hf_users=self.hf_users,
+            trusted_proxies=self.trusted_proxies,
+            public_host=self.public_host,
+            sessions=LoginSessions(self.login_ttl_s),
+        )
 
 
 def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> Settings:
     parser = argparse.ArgumentParser(prog="python app.py", description="nover_ui: a dashboard for NOVER runs.")
-    parser.add_argument("--host", default=env.get("NOVER_UI_HOST", "127.0.0.1"),
-                        help="address to listen on; 0.0.0.0 for every interface (env NOVER_UI_HOST)")
-    parser.add_argument("--port", type=int, default=int(env.get("NOVER_UI_PORT", "7860")),
-                        help="port of the dashboard (env NOVER_UI_PORT, default 7860)")
+    parser.add_argument(
+        "--host",
+        default=env.get("NOVER_UI_HOST", "127.0.0.1"),
+        help="address to listen on; 0.0.0.0 for every interface (env NOVER_UI_HOST)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(env.get("NOVER_UI_PORT", "7860")),
+        help="port of the dashboard (env NOVER_UI_PORT, default 7860)",
+    )
     default_home, storage_warning = _default_home(env)
-    parser.add_argument("--home", type=Path, default=default_home,
-                        help="data directory: database, models, checkpoints (env NOVER_UI_HOME, default ./.nover_ui; "
-                             "/data/nover_ui in the Docker image)")
-    parser.add_argument("--db", default=env.get("NOVER_UI_DB"),
-                        help="database URL (env NOVER_UI_DB); default sqlite:///HOME/nover_ui.db")
-    parser.add_argument("--workers", type=int, default=int(env.get("NOVER_UI_WORKERS", "1")),
-                        help="training worker processes to start; 0 serves the UI only (env NOVER_UI_WORKERS)")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=default_home,
+        help="data directory: database, models, checkpoints (env NOVER_UI_HOME, default ./.nover_ui; "
+        "/data/nover_ui in the Docker image)",
+    )
+    parser.add_argument(
+        "--db",
+        default=env.get("NOVER_UI_DB"),
+        help="database URL (env NOVER_UI_DB); default sqlite:///HOME/nover_ui.db",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(env.get("NOVER_UI_WORKERS", "1")),
+        help="training worker processes to start; 0 serves the UI only (env NOVER_UI_WORKERS)",
+    )
     parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
-    parser.add_argument("--root-path", default=env.get("NOVER_UI_ROOT_PATH", ""),
-                        help="URL prefix when served behind a reverse proxy (env NOVER_UI_ROOT_PATH)")
-    parser.add_argument("--read-only", action="store_true",
-                        default=_true(env.get("NOVER_UI_READ_ONLY")),
-                        help="show runs but refuse to queue, cancel, resume or delete any (env NOVER_UI_READ_ONLY)")
-    parser.add_argument("--heartbeat-timeout", type=float, default=HEARTBEAT_TIMEOUT_S,
-                        help="seconds without a heartbeat after which a running run is marked failed")
-    parser.add_argument("--interrupted", default=env.get("NOVER_UI_INTERRUPTED", "fail"),
-                        help="a run whose worker went away (app stopped or killed, worker silent past the "
-                             "heartbeat timeout) is failed (fail), or failed and continued by a new linked "
-                             "run from its last checkpoint (resume) (env NOVER_UI_INTERRUPTED, default fail)")
-    parser.add_argument("--demo", action="store_true", default=_true(env.get("NOVER_UI_DEMO")),
-                        help="a read-only showcase of an existing database: no workers, a 'Duplicate this Space "
-                             "to train' notice (env NOVER_UI_DEMO)")
-    parser.add_argument("--auth", default=env.get("NOVER_UI_AUTH", ""), metavar="USER:PASSWORD,...",
-                        help="reading stays public, but queueing, cancelling, deleting and uploads need one of "
-                             "these logins (env NOVER_UI_AUTH)")
-    parser.add_argument("--hf-users", default=env.get("NOVER_UI_HF_USERS", env.get("SPACE_AUTHOR_NAME", "")),
-                        help="on a Space with hf_oauth: Hugging Face accounts that may write after signing in "
-                             "(env NOVER_UI_HF_USERS, default the Space's owner)")
-    parser.add_argument("--max-upload-mb", type=float, default=float(env.get("NOVER_UI_MAX_UPLOAD_MB",
-                                                                             UPLOAD_LIMIT_BYTES / 2**20)),
-                        help="largest data file accepted from the browser (env NOVER_UI_MAX_UPLOAD_MB, default 50)")
-    parser.add_argument("--max-upload-rows", type=int, default=int(env.get("NOVER_UI_MAX_UPLOAD_ROWS",
-                                                                           UPLOAD_ROW_LIMIT)),
-                        help=f"most rows accepted in an uploaded file (env NOVER_UI_MAX_UPLOAD_ROWS, "
-                             f"default {UPLOAD_ROW_LIMIT})")
-    parser.add_argument("--data-dir", default=env.get("NOVER_UI_DATA_DIRS", ""), metavar="DIR,...",
-                        help="folders whose data files and models the dashboard may open besides its uploads "
-                             "(env NOVER_UI_DATA_DIRS; default none)")
-    parser.add_argument("--trusted-proxies", type=int,
-                        default=int(env.get("NOVER_UI_TRUSTED_PROXIES", "1" if env.get("SPACE_ID") else "0")),
-                        help="reverse proxies in front of the app, whose X-Forwarded-For names the client for "
-                             "login throttling (env NOVER_UI_TRUSTED_PROXIES; default 1 on a Space, else 0)")
-    parser.add_argument("--login-hours", type=float, default=float(env.get("NOVER_UI_LOGIN_HOURS",
-                                                                           LOGIN_TTL_S / 3600)),
-                        help="how long a login lasts unless logged out (env NOVER_UI_LOGIN_HOURS, default 12)")
+    parser.add_argument(
+        "--root-path",
+        default=env.get("NOVER_UI_ROOT_PATH", ""),
+        help="URL prefix when served behind a reverse proxy (env NOVER_UI_ROOT_PATH)",
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        default=_true(env.get("NOVER_UI_READ_ONLY")),
+        help="show runs but refuse to queue, cancel, resume or delete any (env NOVER_UI_READ_ONLY)",
+    )
+    parser.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=HEARTBEAT_TIMEOUT_S,
+        help="seconds without a heartbeat after which a running run is marked failed",
+    )
+    parser.add_argument(
+        "--interrupted",
+        default=env.get("NOVER_UI_INTERRUPTED", "fail"),
+        help="a run whose worker went away (app stopped or killed, worker silent past the "
+        "heartbeat timeout) is failed (fail), or failed and continued by a new linked "
+        "run from its last checkpoint (resume) (env NOVER_UI_INTERRUPTED, default fail)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        default=_true(env.get("NOVER_UI_DEMO")),
+        help="a read-only showcase of an existing database: no workers, a 'Duplicate this Space "
+        "to train' notice (env NOVER_UI_DEMO)",
+    )
+    parser.add_argument(
+        "--auth",
+        default=env.get("NOVER_UI_AUTH", ""),
+        metavar="USER:PASSWORD,...",
+        help="reading stays public, but queueing, cancelling, deleting and uploads need one of "
+        "these logins (env NOVER_UI_AUTH)",
+    )
+    parser.add_argument(
+        "--hf-users",
+        default=env.get("NOVER_UI_HF_USERS", env.get("SPACE_AUTHOR_NAME", "")),
+        help="on a Space with hf_oauth: Hugging Face accounts that may write after signing in "
+        "(env NOVER_UI_HF_USERS, default the Space's owner)",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=float(env.get("NOVER_UI_MAX_UPLOAD_MB", UPLOAD_LIMIT_BYTES / 2**20)),
+        help="largest data file accepted from the browser (env NOVER_UI_MAX_UPLOAD_MB, default 50)",
+    )
+    parser.add_argument(
+        "--max-upload-rows",
+        type=int,
+        default=int(env.get("NOVER_UI_MAX_UPLOAD_ROWS", UPLOAD_ROW_LIMIT)),
+        help=f"most rows accepted in an uploaded file (env NOVER_UI_MAX_UPLOAD_ROWS, default {UPLOAD_ROW_LIMIT})",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=env.get("NOVER_UI_DATA_DIRS", ""),
+        metavar="DIR,...",
+        help="folders whose data files and models the dashboard may open besides its uploads "
+        "(env NOVER_UI_DATA_DIRS; default none)",
+    )
+    parser.add_argument(
+        "--trusted-proxies",
+        type=int,
+        default=int(env.get("NOVER_UI_TRUSTED_PROXIES", "1" if env.get("SPACE_ID") else "0")),
+        help="reverse proxies in front of the app, whose X-Forwarded-For names the client for "
+        "login throttling (env NOVER_UI_TRUSTED_PROXIES; default 1 on a Space, else 0)",
+    )
+    parser.add_argument(
+        "--login-hours",
+        type=float,
+        default=float(env.get("NOVER_UI_LOGIN_HOURS", LOGIN_TTL_S / 3600)),
+        help="how long a login lasts unless logged out (env NOVER_UI_LOGIN_HOURS, default 12)",
+    )
     archive = parser.add_mutually_exclusive_group()
-    archive.add_argument("--export", type=int, metavar="RUN_ID",
-                         help="write the run's record, metrics and rollouts to one zip of Parquet files, then exit")
-    archive.add_argument("--import", type=Path, dest="import_path", metavar="PATH",
-                         help="read a file written by --export back as a new run, print its id, then exit")
+    archive.add_argument(
+        "--export",
+        type=int,
+        metavar="RUN_ID",
+        help="write the run's record, metrics and rollouts to one zip of Parquet files, then exit",
+    )
+    archive.add_argument(
+        "--import",
+        type=Path,
+        dest="import_path",
+        metavar="PATH",
+        help="read a file written by --export back as a new run, print its id, then exit",
+    )
     parser.add_argument("--out", type=Path, help="where --export writes (default ./run-RUN_ID.zip)")
     args = parser.parse_args(argv)
     if args.out is not None and args.export is None:
@@ -168,21 +239,37 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
     notices = [storage_warning] if storage_warning and home == default_home.expanduser().resolve() else []
     if args.demo:
         notices.append(_demo_notice(env))
-    return Settings(host=args.host, port=args.port, home=home, db=args.db or f"sqlite:///{home / 'nover_ui.db'}",
-                    workers=args.workers, share=args.share, root_path=args.root_path,
-                    heartbeat_timeout_s=args.heartbeat_timeout, interrupted=args.interrupted,
-                    read_only=args.read_only, demo=args.demo, auth=auth, hf_users=hf_users,
-                    upload_limits=UploadLimits(int(args.max_upload_mb * 2**20), args.max_upload_rows),
-                    data_dirs=data_dirs, trusted_proxies=args.trusted_proxies, login_ttl_s=args.login_hours * 3600,
-                    embedded=bool(env.get("SPACE_ID")), public_host=env.get("SPACE_HOST"), notices=tuple(notices),
-                    export_run=args.export,
-                    export_out=args.out, import_path=args.import_path)
+    return Settings(
+        host=args.host,
+        port=args.port,
+        home=home,
+        db=args.db or f"sqlite:///{home / 'nover_ui.db'}",
+        workers=args.workers,
+        share=args.share,
+        root_path=args.root_path,
+        heartbeat_timeout_s=args.heartbeat_timeout,
+        interrupted=args.interrupted,
+        read_only=args.read_only,
+        demo=args.demo,
+        auth=auth,
+        hf_users=hf_users,
+        upload_limits=UploadLimits(int(args.max_upload_mb * 2**20), args.max_upload_rows),
+        data_dirs=data_dirs,
+        trusted_proxies=args.trusted_proxies,
+        login_ttl_s=args.login_hours * 3600,
+        embedded=bool(env.get("SPACE_ID")),
+        public_host=env.get("SPACE_HOST"),
+        notices=tuple(notices),
+        export_run=args.export,
+        export_out=args.out,
+        import_path=args.import_path,
+    )
 
 
 def _missing_sqlite_file(url: str) -> str | None:
     prefix = "sqlite:///"
-    if url.startswith(prefix) and not Path(url[len(prefix):]).is_file():
-        return url[len(prefix):]
+    if url.startswith(prefix) and not Path(url[len(prefix) :]).is_file():
+        return url[len(prefix) :]
     return None
 
 
@@ -204,32 +291,54 @@ def _default_home(env: Mapping[str, str]) -> tuple[Path, str | None]:
     if root.is_dir() and os.access(root, os.W_OK):
         return root / "nover_ui", None
     fallback = Path(tempfile.gettempdir()) / "nover_ui"
-    return fallback, (f"**Nothing persists:** {root} is absent or not writable, so runs, models and checkpoints "
-                      f"are kept in {fallback} and lost when this container restarts. On a Hugging Face Space, "
-                      f"turn on persistent storage in the Space's settings.")
+    return fallback, (
+        f"**Nothing persists:** {root} is absent or not writable, so runs, models and checkpoints "
+        f"are kept in {fallback} and lost when this container restarts. On a Hugging Face Space, "
+        f"turn on persistent storage in the Space's settings."
+    )
 
 
 def _demo_notice(env: Mapping[str, str]) -> str:
     space = env.get("SPACE_ID")
-    where = (f"[Duplicate this Space](https://huggingface.co/spaces/{space}?duplicate=true)" if space
-             else "Duplicate this Space")
-    return (f"**Read-only demo.** {where} to train: your copy gets working Train, Playground and Evaluate "
-            f"tabs, workers and its own database (pick a GPU and turn on persistent storage).")
+    where = (
+        f"[Duplicate this Space](https://huggingface.co/spaces/{space}?duplicate=true)"
+        if space
+        else "Duplicate this Space"
+    )
+    return (
+        f"**Read-only demo.** {where} to train: your copy gets working Train, Playground and Evaluate "
+        f"tabs, workers and its own database (pick a GPU and turn on persistent storage)."
+    )
 
 
 def worker_command(settings: Settings, module: str = "training.worker") -> list[str]:
     # The policy goes to the workers too: a worker whose app is killed notices first and applies it.
-    return [sys.executable, "-m", module, "--db", settings.db, "--home", str(settings.home),
-            "--heartbeat-timeout", str(settings.heartbeat_timeout_s), "--parent-pid", str(os.getpid()),
-            "--interrupted", settings.interrupted]
+    return [
+        sys.executable,
+        "-m",
+        module,
+        "--db",
+        settings.db,
+        "--home",
+        str(settings.home),
+        "--heartbeat-timeout",
+        str(settings.heartbeat_timeout_s),
+        "--parent-pid",
+        str(os.getpid()),
+        "--interrupted",
+        settings.interrupted,
+    ]
 
 
 def main(argv: Sequence[str] | None = None, worker_module: str = "training.worker") -> int:
     """`worker_module` is what the worker processes run (tests/app_entry.py: the worker with a stand-in trainer)."""
     settings = parse_settings(argv)
     if settings.demo and (missing := _missing_sqlite_file(settings.db)):
-        print(f"nover_ui: --demo shows an existing database, and {missing} does not exist; pass --db with a "
-              f"database that holds runs (e.g. sqlite:///path/to/nover_ui.db)", file=sys.stderr)
+        print(
+            f"nover_ui: --demo shows an existing database, and {missing} does not exist; pass --db with a "
+            f"database that holds runs (e.g. sqlite:///path/to/nover_ui.db)",
+            file=sys.stderr,
+        )
         return 2
     settings.home.mkdir(parents=True, exist_ok=True)
     try:
@@ -244,32 +353,44 @@ def main(argv: Sequence[str] | None = None, worker_module: str = "training.worke
             store.close()
     access = settings.access()
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not access.needs_login and not access.read_only:
-        print(f"nover_ui: warning: serving on {settings.host} with no login: anyone who reaches this port can queue "
-              f"runs, upload data and delete runs; set --auth user:password",
-              file=sys.stderr)
+        print(
+            f"nover_ui: warning: serving on {settings.host} with no login: anyone who reaches this port can queue "
+            f"runs, upload data and delete runs; set --auth user:password",
+            file=sys.stderr,
+        )
     for notice in settings.notices:
         print(f"nover_ui: {notice.replace('**', '')}", file=sys.stderr)
     # A demo changes nothing: no workers, and no stale-run check (that would write to the showcased database).
     supervisor = WorkerSupervisor(worker_command(settings, worker_module), 0 if settings.demo else settings.workers)
     stop = threading.Event()
     if not settings.demo:
-        threading.Thread(target=watch_stale_runs, daemon=True,
-                         args=(store, settings.heartbeat_timeout_s, stop, settings.interrupted == "resume")).start()
+        threading.Thread(
+            target=watch_stale_runs,
+            daemon=True,
+            args=(store, settings.heartbeat_timeout_s, stop, settings.interrupted == "resume"),
+        ).start()
     supervisor.start()
     try:
         app = build_app(store, settings.home, access, settings.upload_limits, settings.notices, settings.data_dirs)
         # Start-up objects (gradio, plotly, pandas) live as long as the process: keeping them out of every
         # garbage collection makes reading 10^5 metric points about twice as fast (bench/bench_dashboard.py).
         gc.freeze()
-        app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
-                   root_path=settings.root_path or None, css=APP_CSS, js=APP_JS,
-                   max_file_size=settings.upload_limits.max_bytes,
-                   app_kwargs=server_extensions(access, embedded=settings.embedded))
+        app.launch(
+            server_name=settings.host,
+            server_port=settings.port,
+            share=settings.share,
+            root_path=settings.root_path or None,
+            css=APP_CSS,
+            js=APP_JS,
+            max_file_size=settings.upload_limits.max_bytes,
+            app_kwargs=server_extensions(access, embedded=settings.embedded),
+        )
     except KeyboardInterrupt:
         pass  # Ctrl+C while the server was still starting
     except OSError as exc:
-        print(f"nover_ui: cannot serve on {settings.host}:{settings.port} ({exc}); pass another --port",
-              file=sys.stderr)
+        print(
+            f"nover_ui: cannot serve on {settings.host}:{settings.port} ({exc}); pass another --port", file=sys.stderr
+        )
         return 2
     finally:
         stop.set()

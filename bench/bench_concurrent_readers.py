@@ -54,8 +54,10 @@ def main() -> None:
             store.close()
     print(f"run steps {first_step} -> {last_step} while reading ({args.step_seconds} s per step)")
     for readers, values in latencies.items():
-        print(f"{readers} reader(s): {len(values)} polls, median {statistics.median(values) * 1e3:.0f} ms, "
-              f"p95 {p95(values) * 1e3:.0f} ms")
+        print(
+            f"{readers} reader(s): {len(values)} polls, median {statistics.median(values) * 1e3:.0f} ms, "
+            f"p95 {p95(values) * 1e3:.0f} ms"
+        )
     ratio = statistics.median(latencies[args.readers]) / statistics.median(latencies[1])
     print(f"median poll latency, {args.readers} readers / 1 reader: {ratio:.1f}x")
     print(f"inconsistent reads or errors: {len(problems)}" + "".join(f"\n  {p}" for p in problems[:10]))

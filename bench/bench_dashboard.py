@@ -49,15 +49,33 @@ from training.config import RunConfig
 RUNS, CHARTED, METRIC_STEPS = 20, 5, 10_000
 GROUPS, GROUP_SIZE, PROMPTS_PER_RUN = 2, 8, 256
 TARGET_MS = 300.0
-HEAVY_KEYS = ("reward", "reward_std", "rewards/format/mean", "rewards/reasoning/mean", "rewards/efficiency/mean",
-              "nover/perplexity/mean", "completions/mean_length", "completions/clipped_ratio", "kl", "loss",
-              "grad_norm", "learning_rate", "entropy", "step_time", "frac_reward_zero_std")
-WORDS = ("so the sum of both terms is then we check each case first since divide by two which gives a total "
-         "value for x and y hence answer must be wait let me recount carefully").split()
-ROLLOUT_SQL = ("INSERT INTO rollouts (run_id, step, group_index, sample_index, prompt_id, completion, reasoning, "
-               "answer, reward, reward_format, reward_reasoning, reward_efficiency, perplexity, reasoning_tokens, "
-               "completion_tokens, advantage, truncated, format_valid, extras) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+HEAVY_KEYS = (
+    "reward",
+    "reward_std",
+    "rewards/format/mean",
+    "rewards/reasoning/mean",
+    "rewards/efficiency/mean",
+    "nover/perplexity/mean",
+    "completions/mean_length",
+    "completions/clipped_ratio",
+    "kl",
+    "loss",
+    "grad_norm",
+    "learning_rate",
+    "entropy",
+    "step_time",
+    "frac_reward_zero_std",
+)
+WORDS = (
+    "so the sum of both terms is then we check each case first since divide by two which gives a total "
+    "value for x and y hence answer must be wait let me recount carefully"
+).split()
+ROLLOUT_SQL = (
+    "INSERT INTO rollouts (run_id, step, group_index, sample_index, prompt_id, completion, reasoning, "
+    "answer, reward, reward_format, reward_reasoning, reward_efficiency, perplexity, reasoning_tokens, "
+    "completion_tokens, advantage, truncated, format_valid, extras) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass(frozen=True)
@@ -83,16 +101,25 @@ def metric_steps(spec: Spec, run_index: int) -> int:
 def prompt_rows(run_ids: list[int]):
     for i, run_id in enumerate(run_ids):
         for k in range(PROMPTS_PER_RUN):
-            prompt = f"Problem {run_id}.{k}: a shop sells {k + 3} pens for {k + 7} dollars. " \
-                     "How much do 12 pens cost? Think first, then give the answer."
+            prompt = (
+                f"Problem {run_id}.{k}: a shop sells {k + 3} pens for {k + 7} dollars. "
+                "How much do 12 pens cost? Think first, then give the answer."
+            )
             reference = f"{12 * (k + 7) / (k + 3):.2f} dollars"
             yield i * PROMPTS_PER_RUN + k + 1, run_id, prompt_key(prompt, reference), prompt, reference
 
 
 def rollout_rows(spec: Spec, run_ids: list[int], rng: random.Random):
     thoughts = [" ".join(rng.choices(WORDS, k=52)) for _ in range(64)]  # ~270 chars, ~300 with the tags
-    extras = [json.dumps({"target_nll": [round(rng.uniform(0, 4), 3) for _ in range(8)],
-                          "baseline_nll": [round(rng.uniform(0, 6), 3) for _ in range(8)]}) for _ in range(64)]
+    extras = [
+        json.dumps(
+            {
+                "target_nll": [round(rng.uniform(0, 4), 3) for _ in range(8)],
+                "baseline_nll": [round(rng.uniform(0, 6), 3) for _ in range(8)],
+            }
+        )
+        for _ in range(64)
+    ]
     for step in range(1, spec.rollout_steps + 1):
         for i, run_id in enumerate(run_ids):
             for group in range(GROUPS):
@@ -103,10 +130,30 @@ def rollout_rows(spec: Spec, run_ids: list[int], rng: random.Random):
                         row = (thought, None, None, 0.0, 0.0, 0.0, -0.1, None, None)
                     else:
                         reasoning = rng.random()
-                        row = (f"<think>{thought}</think><answer>{answer}</answer>", thought, answer,
-                               1.0 + reasoning, 1.0, reasoning, 0.0, rng.uniform(1.5, 30.0), 60)
-                    yield (run_id, step, group, sample, prompt_id, *row, 80, rng.gauss(0, 1),
-                           int(rng.random() < 0.05), int(row[1] is not None), extras[rng.randrange(64)])
+                        row = (
+                            f"<think>{thought}</think><answer>{answer}</answer>",
+                            thought,
+                            answer,
+                            1.0 + reasoning,
+                            1.0,
+                            reasoning,
+                            0.0,
+                            rng.uniform(1.5, 30.0),
+                            60,
+                        )
+                    yield (
+                        run_id,
+                        step,
+                        group,
+                        sample,
+                        prompt_id,
+                        *row,
+                        80,
+                        rng.gauss(0, 1),
+                        int(rng.random() < 0.05),
+                        int(row[1] is not None),
+                        extras[rng.randrange(64)],
+                    )
 
 
 def metric_rows(spec: Spec, run_ids: list[int], rng: random.Random):
@@ -142,11 +189,13 @@ def build(path: Path, spec: Spec) -> float:
     rng = random.Random(spec.name)
     db = sqlite3.connect(part, isolation_level=None)
     db.execute("PRAGMA synchronous=OFF")  # a crash only loses this scratch file
-    insert(db, "INSERT INTO prompts (id, run_id, key, prompt, reference) VALUES (?, ?, ?, ?, ?)",
-           prompt_rows(run_ids))
+    insert(db, "INSERT INTO prompts (id, run_id, key, prompt, reference) VALUES (?, ?, ?, ?, ?)", prompt_rows(run_ids))
     insert(db, ROLLOUT_SQL, rollout_rows(spec, run_ids, rng))
-    insert(db, "INSERT INTO metrics (run_id, step, key, value, wall_time) VALUES (?, ?, ?, ?, ?)",
-           metric_rows(spec, run_ids, rng))
+    insert(
+        db,
+        "INSERT INTO metrics (run_id, step, key, value, wall_time) VALUES (?, ?, ?, ?, ?)",
+        metric_rows(spec, run_ids, rng),
+    )
     db.execute("ANALYZE")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
@@ -182,8 +231,9 @@ def timed(samples: list[float], fn, *args, **kwargs):
     return result
 
 
-def measure(stores: dict[str, Store], specs: dict[str, Spec], reps: int, warmup: int = 3,
-            traces: bool = True) -> dict[tuple[str, str], list[float]]:
+def measure(
+    stores: dict[str, Store], specs: dict[str, Spec], reps: int, warmup: int = 3, traces: bool = True
+) -> dict[tuple[str, str], list[float]]:
     """Alternating between the databases, the whole tab call and then its pieces on another random step."""
     rng = random.Random(0)
     times: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -199,15 +249,32 @@ def measure(stores: dict[str, Store], specs: dict[str, Spec], reps: int, warmup:
                 timed(t["traces: step_html (total)", name], step_html, store, *picks[0], "all", "sample")
                 rows = timed(t["  store.get_rollouts", name], store.get_rollouts, picks[1][0], step=picks[1][1])
                 timed(t["  render_step", name], render_step, rows)
-            timed(t["metrics, first open: chart_updates (total)", name], chart_updates, store, SeriesCache(),
-                  charted, 0.0, "step")
+            timed(
+                t["metrics, first open: chart_updates (total)", name],
+                chart_updates,
+                store,
+                SeriesCache(),
+                charted,
+                0.0,
+                "step",
+            )
             for run_id in charted:  # a step lands in every charted run, then the tab redraws
                 store.log_metrics(run_id, METRIC_STEPS + 1 + rep, {key: rng.random() for key in spec.keys})
-            timed(t["metrics, new step: chart_updates (total)", name], chart_updates, store, live_caches[name],
-                  charted, 0.0, "step")
+            timed(
+                t["metrics, new step: chart_updates (total)", name],
+                chart_updates,
+                store,
+                live_caches[name],
+                charted,
+                0.0,
+                "step",
+            )
             names, metrics = timed(t["  list_runs + get_metrics x5", name], read_metrics, store, charted)
             figures = timed(t["  metric_figures", name], metric_figures, metrics, names, 0.0, "step")
-            timed(t["  figure.to_json (gr.Plot, not in total)", name], lambda: [f.to_json() for _, f in figures])
+            timed(
+                t["  figure.to_json (gr.Plot, not in total)", name],
+                lambda figures=figures: [f.to_json() for _, f in figures],
+            )
     return times
 
 
@@ -234,18 +301,24 @@ def main() -> None:
         gc.freeze()
         load = os.getloadavg()[0]
         times = measure(stores, specs, args.reps)
-        print(f"\n{args.reps} timed calls each after 3 warm-ups, {os.cpu_count()} cores, load average "
-              f"{load:.2f} before / {os.getloadavg()[0]:.2f} after; ms")
+        print(
+            f"\n{args.reps} timed calls each after 3 warm-ups, {os.cpu_count()} cores, load average "
+            f"{load:.2f} before / {os.getloadavg()[0]:.2f} after; ms"
+        )
         print(f"{'what':<42}{'small median':>13}{'p95':>8}{'big median':>12}{'p95':>8}{'big/small':>11}")
         for what in dict.fromkeys(what for what, _ in times):
             (small, small_p95), (big, big_p95) = stats(times[what, "small"]), stats(times[what, "big"])
-            print(f"{what:<42}{small:>13.1f}{small_p95:>8.1f}{big:>12.1f}{big_p95:>8.1f}{big / small:>11.2f}  "
-                  f"{verdict(what, [small, big])}")
+            print(
+                f"{what:<42}{small:>13.1f}{small_p95:>8.1f}{big:>12.1f}{big_p95:>8.1f}{big / small:>11.2f}  "
+                f"{verdict(what, [small, big])}"
+            )
         if heavy is not None:
             reps = max(5, args.reps // 3)
             heavy_times = measure({"heavy": heavy}, {"heavy": HEAVY}, reps, warmup=1, traces=False)
-            print(f"\nheavy: {CHARTED} runs x {METRIC_STEPS:,} steps x {len(HEAVY_KEYS)} keys charted, "
-                  f"{reps} timed calls after 1 warm-up; ms")
+            print(
+                f"\nheavy: {CHARTED} runs x {METRIC_STEPS:,} steps x {len(HEAVY_KEYS)} keys charted, "
+                f"{reps} timed calls after 1 warm-up; ms"
+            )
             print(f"{'what':<42}{'median':>13}{'p95':>8}")
             for (what, _), samples in heavy_times.items():
                 median, p95 = stats(samples)

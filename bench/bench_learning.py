@@ -35,15 +35,24 @@ def main() -> None:
     parser.add_argument("--eval-split", default="test")
     parser.add_argument("--home", type=Path, default=Path("test-artifacts/model-home"))
     parser.add_argument("--checkpoint", type=Path, help="evaluate this trained checkpoint instead of training")
-    parser.add_argument("--out", type=Path, default=Path("test-artifacts/bench-learning"),
-                        help="where the run's checkpoints are kept")
+    parser.add_argument(
+        "--out", type=Path, default=Path("test-artifacts/bench-learning"), help="where the run's checkpoints are kept"
+    )
     args = parser.parse_args()
     config = build_config(args.preset, None, args.assignments)
     home = args.home.resolve()
-    held_out = load_examples(config.dataset, config.prompt_column, config.reference_column, config.split_column,
-                             args.eval_split, args.eval_prompts).examples
-    print(f"preset {args.preset} {args.assignments}: {config.max_steps} steps on {config.dataset}; "
-          f"held out: {len(held_out)} prompts x {args.samples} samples ({args.eval_split} split)")
+    held_out = load_examples(
+        config.dataset,
+        config.prompt_column,
+        config.reference_column,
+        config.split_column,
+        args.eval_split,
+        args.eval_prompts,
+    ).examples
+    print(
+        f"preset {args.preset} {args.assignments}: {config.max_steps} steps on {config.dataset}; "
+        f"held out: {len(held_out)} prompts x {args.samples} samples ({args.eval_split} split)"
+    )
 
     base, tokenizer = load_model(config, home)
     before_result = evaluate(base, tokenizer, config, held_out, args.samples, seed=config.seed)
@@ -64,18 +73,24 @@ def main() -> None:
 
     steps = sorted(step for step in sink.metrics if step > 0)  # step 0 holds the data summary
     if steps:
+
         def mean_of(key: str, chosen: list[int]) -> float:
             # A step with no format-valid rollout logs no perplexity: NaN shows it rather than hiding it.
             return statistics.mean(sink.metrics[s].get(key, math.nan) for s in chosen)
+
         print(f"median step {statistics.median(sink.metrics[s]['step_time'] for s in steps):.1f} s")
         for key in ("reward", "rewards/format/mean", "rewards/reasoning/mean", "nover/perplexity/mean"):
-            print(f"  {key:<24} first 5 steps {mean_of(key, steps[:5]):.3f}  last 5 steps {mean_of(key, steps[-5:]):.3f}")
+            print(
+                f"  {key:<24} first 5 steps {mean_of(key, steps[:5]):.3f}  last 5 steps {mean_of(key, steps[-5:]):.3f}"
+            )
     print(f"{'held-out metric':<28}{'base':>10}{'trained':>10}{'trained/base':>14}")
     for key in before:
         ratio = after[key] / before[key] if before[key] else float("nan")
         print(f"{key:<28}{before[key]:>10.3f}{after[key]:>10.3f}{ratio:>14.3f}")
-    print(f"{'paired reference perplexity':<28}{paired_before:>10.3f}{paired_after:>10.3f}"
-          f"{paired_after / paired_before:>14.3f}   (over the {paired_n} prompts both answered in format)")
+    print(
+        f"{'paired reference perplexity':<28}{paired_before:>10.3f}{paired_after:>10.3f}"
+        f"{paired_after / paired_before:>14.3f}   (over the {paired_n} prompts both answered in format)"
+    )
 
 
 if __name__ == "__main__":

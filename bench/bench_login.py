@@ -38,8 +38,9 @@ def serve(home: Path) -> tuple[object, str]:
 
 
 def attempt(url: str, password: str, address: str) -> str:
-    message = httpx.post(url, json={"user": USER, "password": password}, headers={"X-Forwarded-For": address},
-                         timeout=60).json()["message"]
+    message = httpx.post(
+        url, json={"user": USER, "password": password}, headers={"X-Forwarded-For": address}, timeout=60
+    ).json()["message"]
     return "ok" if message.startswith("Logged in") else "checked" if "wrong user name" in message else "refused"
 
 
@@ -70,15 +71,21 @@ def main() -> None:
         try:
             assert attempt(url, PASSWORD, "1.1.1.1") == "ok"  # the user's usual address
             seconds, checked = flood(url, args.guesses, args.parallel, lambda i: "6.6.6.6")
-            print(f"one address: {args.guesses} guesses in {seconds:.2f} s ({args.guesses / seconds:.0f}/s sent), "
-                  f"{checked} checked ({checked / seconds:.1f}/s); checked/sent = {checked / args.guesses:.3f}")
+            print(
+                f"one address: {args.guesses} guesses in {seconds:.2f} s ({args.guesses / seconds:.0f}/s sent), "
+                f"{checked} checked ({checked / seconds:.1f}/s); checked/sent = {checked / args.guesses:.3f}"
+            )
             seconds, checked = flood(url, args.guesses, args.parallel, lambda i: f"7.{i // 250}.{i % 250}.1")
-            print(f"a new address per guess: {checked} of {args.guesses} checked ({checked / seconds:.1f}/s); "
-                  f"checked/sent = {checked / args.guesses:.3f}")
+            print(
+                f"a new address per guess: {checked} of {args.guesses} checked ({checked / seconds:.1f}/s); "
+                f"checked/sent = {checked / args.guesses:.3f}"
+            )
             alone = statistics.median(right_login_s(url, False) for _ in range(5))
             flooded = statistics.median(right_login_s(url, True) for _ in range(5))
-            print(f"right login: {alone * 1000:.0f} ms alone, {flooded * 1000:.0f} ms with 20 wrong guesses in "
-                  f"flight; ratio {flooded / alone:.2f}")
+            print(
+                f"right login: {alone * 1000:.0f} ms alone, {flooded * 1000:.0f} ms with 20 wrong guesses in "
+                f"flight; ratio {flooded / alone:.2f}"
+            )
         finally:
             app.close()
 

@@ -45,8 +45,15 @@ def measure(model_name: str, variant: str, home: str) -> dict:
     if model_name == "default":
         base = AutoModelForCausalLM.from_pretrained(resolve_model(config.model, Path(home)))
     else:  # Qwen2.5-0.5B shapes, random weights
-        shapes = Qwen2Config(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                             num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True)
+        shapes = Qwen2Config(
+            hidden_size=896,
+            intermediate_size=4864,
+            num_hidden_layers=24,
+            num_attention_heads=14,
+            num_key_value_heads=2,
+            vocab_size=151936,
+            tie_word_embeddings=True,
+        )
         base = AutoModelForCausalLM.from_config(shapes)
     with torch.no_grad():
         sum(float(p.sum()) for p in base.parameters())  # page the memory-mapped weights in, as a forward would
@@ -65,8 +72,11 @@ def measure(model_name: str, variant: str, home: str) -> dict:
             proxy(input_ids=ids, logits_to_keep=32)
     scoring_peak = peak_mb()
     model(input_ids=ids, logits_to_keep=32).logits.float().logsumexp(-1).mean().backward()
-    return {"weights+proxy": weights - after_imports, "+scoring": scoring_peak - after_imports,
-            "full step": peak_mb() - after_imports}
+    return {
+        "weights+proxy": weights - after_imports,
+        "+scoring": scoring_peak - after_imports,
+        "full step": peak_mb() - after_imports,
+    }
 
 
 def peak_mb() -> float:
@@ -81,13 +91,19 @@ def main() -> None:
     for model_name in ("default", "0.5B-class"):
         results = {}
         for variant in ("adapter", "deepcopy"):
-            out = subprocess.run([sys.executable, "-m", "bench.bench_proxy_memory", model_name, variant, home],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.bench_proxy_memory", model_name, variant, home],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
         a, c = results["adapter"], results["deepcopy"]
         for what in ("weights+proxy", "+scoring", "full step"):
-            print(f"{model_name:>10} {what:>13}: adapter {a[what]:7.0f} MB  deep copy {c[what]:7.0f} MB  "
-                  f"ratio {a[what] / c[what]:.2f}")
+            print(
+                f"{model_name:>10} {what:>13}: adapter {a[what]:7.0f} MB  deep copy {c[what]:7.0f} MB  "
+                f"ratio {a[what] / c[what]:.2f}"
+            )
 
 
 if __name__ == "__main__":

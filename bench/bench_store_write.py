@@ -30,28 +30,52 @@ def raw_writer(path: Path):
     db = sqlite3.connect(path, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON"):
         db.execute(f"PRAGMA {pragma}")
-    db.execute("CREATE TABLE rollouts (id INTEGER PRIMARY KEY, run_id INT, step INT, group_index INT, "
-               "sample_index INT, prompt TEXT, reference TEXT, completion TEXT, reasoning TEXT, answer TEXT, "
-               "reward REAL, reward_format REAL, reward_reasoning REAL, reward_efficiency REAL, perplexity REAL, "
-               "reasoning_tokens INT, completion_tokens INT, advantage REAL, truncated INT, format_valid INT, "
-               "extras TEXT)")
+    db.execute(
+        "CREATE TABLE rollouts (id INTEGER PRIMARY KEY, run_id INT, step INT, group_index INT, "
+        "sample_index INT, prompt TEXT, reference TEXT, completion TEXT, reasoning TEXT, answer TEXT, "
+        "reward REAL, reward_format REAL, reward_reasoning REAL, reward_efficiency REAL, perplexity REAL, "
+        "reasoning_tokens INT, completion_tokens INT, advantage REAL, truncated INT, format_valid INT, "
+        "extras TEXT)"
+    )
     db.execute("CREATE INDEX ix ON rollouts (run_id, step, group_index, sample_index)")
     db.execute("CREATE TABLE metrics (run_id INT, step INT, key TEXT, value REAL, wall_time REAL)")
     db.execute("CREATE UNIQUE INDEX ixm ON metrics (run_id, key, step)")
 
     def write(step: int, rows: list[dict]) -> None:
         db.execute("BEGIN IMMEDIATE")
-        db.executemany("INSERT INTO metrics VALUES (1, ?, ?, ?, ?)",
-                       [(step, key, 0.5, time.time()) for key in METRIC_KEYS])
-        db.executemany("INSERT INTO rollouts (run_id, step, group_index, sample_index, prompt, reference, "
-                       "completion, reasoning, answer, reward, reward_format, reward_reasoning, reward_efficiency, "
-                       "perplexity, reasoning_tokens, completion_tokens, advantage, truncated, format_valid, "
-                       "extras) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       [(step, r["group_index"], r["sample_index"], r["prompt"], r["reference"], r["completion"],
-                         r["reasoning"], r["answer"], r["reward"], r["reward_format"], r["reward_reasoning"],
-                         r["reward_efficiency"], r["perplexity"], r["reasoning_tokens"], r["completion_tokens"],
-                         r["advantage"], r["truncated"], r["format_valid"], json.dumps(r["extras"]))
-                        for r in rows])
+        db.executemany(
+            "INSERT INTO metrics VALUES (1, ?, ?, ?, ?)", [(step, key, 0.5, time.time()) for key in METRIC_KEYS]
+        )
+        db.executemany(
+            "INSERT INTO rollouts (run_id, step, group_index, sample_index, prompt, reference, "
+            "completion, reasoning, answer, reward, reward_format, reward_reasoning, reward_efficiency, "
+            "perplexity, reasoning_tokens, completion_tokens, advantage, truncated, format_valid, "
+            "extras) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    step,
+                    r["group_index"],
+                    r["sample_index"],
+                    r["prompt"],
+                    r["reference"],
+                    r["completion"],
+                    r["reasoning"],
+                    r["answer"],
+                    r["reward"],
+                    r["reward_format"],
+                    r["reward_reasoning"],
+                    r["reward_efficiency"],
+                    r["perplexity"],
+                    r["reasoning_tokens"],
+                    r["completion_tokens"],
+                    r["advantage"],
+                    r["truncated"],
+                    r["format_valid"],
+                    json.dumps(r["extras"]),
+                )
+                for r in rows
+            ],
+        )
         db.execute("COMMIT")
 
     return write
@@ -79,9 +103,11 @@ def main() -> None:
     args = parser.parse_args()
     rows = step_rows(groups=2, group_size=8)
     with tempfile.TemporaryDirectory() as tmp:
-        writers = {"store": store_writer(Path(tmp) / "store.db", per_row=False),
-                   "raw": raw_writer(Path(tmp) / "raw.db"),
-                   "per-row": store_writer(Path(tmp) / "per_row.db", per_row=True)}
+        writers = {
+            "store": store_writer(Path(tmp) / "store.db", per_row=False),
+            "raw": raw_writer(Path(tmp) / "raw.db"),
+            "per-row": store_writer(Path(tmp) / "per_row.db", per_row=True),
+        }
         times: dict[str, list[float]] = {name: [] for name in writers}
         for step in range(1, args.steps + 1):
             for name, write in writers.items():
@@ -92,8 +118,10 @@ def main() -> None:
     print(f"one step = {len(rows)} rollouts + {len(METRIC_KEYS)} metrics, {args.steps} steps each, interleaved")
     for name, samples in times.items():
         median, p95 = statistics.median(samples), statistics.quantiles(samples, n=20)[18]
-        print(f"{name:>8}: median {median * 1e3:6.2f} ms  p95 {p95 * 1e3:6.2f} ms  "
-              f"median ratio to raw {median / raw_median:5.2f}")
+        print(
+            f"{name:>8}: median {median * 1e3:6.2f} ms  p95 {p95 * 1e3:6.2f} ms  "
+            f"median ratio to raw {median / raw_median:5.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,10 @@ def parse_auth(text: str) -> dict[str, str]:
     for pair in filter(None, (item.strip() for item in text.split(","))):
         user, sep, password = pair.partition(":")
         if not sep or not user.strip() or not password:
-            raise ValueError(f"NOVER_UI_AUTH / --auth takes user:password pairs separated by commas; "
-                             f"{pair.split(':')[0]!r} has no password")
+            raise ValueError(
+                f"NOVER_UI_AUTH / --auth takes user:password pairs separated by commas; "
+                f"{pair.split(':')[0]!r} has no password"
+            )
         users[user.strip()] = password
     return users
 
@@ -128,8 +130,10 @@ class Access:
         matches = hmac.compare_digest(password.encode(), (expected or "\0" + password).encode())
         if expected is None or not matches:
             recent = self.throttle.failed(known, address)
-            print(f"nover_ui: failed login for user {user[:64]!r} from {address} ({recent} from this address in "
-                  f"10 min)", file=sys.stderr)
+            print(
+                f"nover_ui: failed login for user {user[:64]!r} from {address} ({recent} from this address in 10 min)",
+                file=sys.stderr,
+            )
             raise AccessDenied("wrong user name or password")
         self.throttle.succeeded(known, address)
         return self.sessions.open(user)
@@ -152,8 +156,9 @@ class Access:
             return hf_user
         return None
 
-    def require_write(self, request: Any, action: str,
-                      how: str = "use the log-in row at the top of the page") -> str | None:
+    def require_write(
+        self, request: Any, action: str, how: str = "use the log-in row at the top of the page"
+    ) -> str | None:
         """The user allowed to `action` ("queue runs"), None when no login is configured; else AccessDenied
         saying `how` to log in."""
         if self.read_only:
@@ -169,8 +174,9 @@ class Access:
     def gate(self, request: gr.Request | None, action: str) -> None:
         """require_write for API endpoints: a refusal becomes the AppError a gradio_client script gets."""
         try:
-            self.require_write(request, action, how=f"call the /login endpoint, then send its token in the "
-                                                    f"{TOKEN_HEADER} header")
+            self.require_write(
+                request, action, how=f"call the /login endpoint, then send its token in the {TOKEN_HEADER} header"
+            )
         except AccessDenied as exc:
             raise api_error(str(exc)) from None
 
@@ -180,8 +186,7 @@ class Access:
         peer = getattr(getattr(request, "client", None), "host", None) or "unknown"
         if self.trusted_proxies <= 0:
             return peer
-        forwarded = [part.strip() for part in (request.headers.get("x-forwarded-for") or "").split(",")
-                     if part.strip()]
+        forwarded = [part.strip() for part in (request.headers.get("x-forwarded-for") or "").split(",") if part.strip()]
         # An IPv6 address has at most 45 characters; anything longer is not one, and must not grow the throttle.
         return forwarded[-self.trusted_proxies][:45] if len(forwarded) >= self.trusted_proxies else peer
 
@@ -200,7 +205,8 @@ def same_origin(request: Any, public_host: str | None = None) -> bool:
         return True
     host = urlsplit(origin).netloc.lower()
     allowed = {request.headers.get(name, "").lower() for name in ("host", "x-forwarded-host")} | {
-        (public_host or "").lower()}
+        (public_host or "").lower()
+    }
     return bool(host) and host in allowed - {""}
 
 

@@ -67,8 +67,10 @@ def register_api(dashboard: Dashboard) -> None:
     def get_metrics(run_id: int, keys: list[str] | None = None) -> dict:
         """Metric series of a run: {key: {"steps": [...], "values": [...], "wall_times": [...]}}."""
         series = _reading(store.get_metrics, int(run_id), keys or None)
-        return {key: {"steps": list(s.steps), "values": [_number(v) for v in s.values],
-                      "wall_times": list(s.wall_times)} for key, s in series.items()}
+        return {
+            key: {"steps": list(s.steps), "values": [_number(v) for v in s.values], "wall_times": list(s.wall_times)}
+            for key, s in series.items()
+        }
 
     @BULK_READS
     def get_rollouts(run_id: int, step: int | None = None) -> list[dict]:
@@ -93,9 +95,14 @@ def _reading(read: Any, *args: Any) -> Any:
 
 def _plain(record: Any) -> dict:
     """A frozen record as JSON values: times as ISO strings, NaN/inf as None (JSON has neither)."""
-    return {key: _number(value) if isinstance(value, float)
-            else value.isoformat() if isinstance(value, dt.datetime) else value
-            for key, value in dataclasses.asdict(record).items()}
+    return {
+        key: _number(value)
+        if isinstance(value, float)
+        else value.isoformat()
+        if isinstance(value, dt.datetime)
+        else value
+        for key, value in dataclasses.asdict(record).items()
+    }
 
 
 def _number(value: float) -> float | None:

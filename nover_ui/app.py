@@ -28,17 +28,28 @@ from storage import Store
 
 CACHE_CHECK_S = 3600
 TITLE = "nover_ui: verifier-free RL (NOVER) runs"
-APP_CSS = TRACES_CSS + COMPARE_CSS + EVAL_CSS + """
+APP_CSS = (
+    TRACES_CSS
+    + COMPARE_CSS
+    + EVAL_CSS
+    + """
 .field-error .info, .field-error [data-testid="block-info"] + div, .field-error span { color: #b42318; }
 .nover-hidden { display: none !important; }
 .block.nover-notice { border-left: 4px solid #dc6803; padding-left: 0.75em; }
 """
+)
 APP_JS = CHART_CLICK_JS
 """Gradio 6 takes CSS and JS at launch(), not in Blocks(): pass css=APP_CSS, js=APP_JS there."""
 
 
-def build_app(store: Store, home: Path, access: Access | None = None, limits: UploadLimits = UploadLimits(),
-              notices: Sequence[str] = (), data_dirs: tuple[Path, ...] = ()) -> gr.Blocks:
+def build_app(
+    store: Store,
+    home: Path,
+    access: Access | None = None,
+    limits: UploadLimits = UploadLimits(),
+    notices: Sequence[str] = (),
+    data_dirs: tuple[Path, ...] = (),
+) -> gr.Blocks:
     """The whole dashboard over `store`; uploads are kept under home/uploads for the workers to read.
 
     `access` decides who may change things (default: everyone); `notices` are Markdown lines shown under the
@@ -49,8 +60,10 @@ def build_app(store: Store, home: Path, access: Access | None = None, limits: Up
     dashboard = Dashboard.over(store, home, access, limits, data_dirs)
     # Gradio's cached copies of uploads and downloads are removed an hour after they were made.
     with gr.Blocks(title=TITLE, delete_cache=(CACHE_CHECK_S, CACHE_CHECK_S)) as app:
-        gr.Markdown(f"# {TITLE}" + ("  \n*Read-only: runs can be inspected, not queued or changed.*"
-                                    if access.read_only else ""))
+        gr.Markdown(
+            f"# {TITLE}"
+            + ("  \n*Read-only: runs can be inspected, not queued or changed.*" if access.read_only else "")
+        )
         for notice in notices:
             gr.Markdown(notice, elem_classes="nover-notice")
         if access.needs_login:

@@ -34,26 +34,51 @@ from storage import METRIC_KEY_MAX, RUN_NAME_MAX, RunRecord, StorageError, Store
 
 ARCHIVE_VERSION = 1
 UTC_TIME = pa.timestamp("us", tz="UTC")
-RUN_SCHEMA = pa.schema([
-    pa.field("archive_version", pa.int32(), False), pa.field("source_id", pa.int64(), False),
-    pa.field("source_parent_id", pa.int64()), pa.field("name", pa.string(), False),
-    pa.field("status", pa.string(), False), pa.field("config", pa.string(), False),
-    pa.field("created_at", UTC_TIME, False), pa.field("started_at", UTC_TIME), pa.field("finished_at", UTC_TIME),
-    pa.field("worker_id", pa.string()), pa.field("error", pa.string()), pa.field("step", pa.int64(), False),
-    pa.field("total_steps", pa.int64()), pa.field("command", pa.string()),
-])
-METRIC_SCHEMA = pa.schema([pa.field("key", pa.string(), False), pa.field("step", pa.int64(), False),
-                           pa.field("value", pa.float64(), False), pa.field("wall_time", pa.float64(), False)])
-ROLLOUT_SCHEMA = pa.schema([
-    *(pa.field(name, pa.int64(), False) for name in ("step", "group_index", "sample_index")),
-    *(pa.field(name, pa.string(), False) for name in ("prompt", "reference", "completion")),
-    pa.field("reasoning", pa.string()), pa.field("answer", pa.string()), pa.field("reward", pa.float64(), False),
-    *(pa.field(name, pa.float64()) for name in ("reward_format", "reward_reasoning", "reward_efficiency",
-                                                 "perplexity")),
-    pa.field("reasoning_tokens", pa.int64()), pa.field("completion_tokens", pa.int64(), False),
-    pa.field("advantage", pa.float64()), pa.field("truncated", pa.bool_(), False),
-    pa.field("format_valid", pa.bool_(), False), pa.field("extras", pa.string()),
-])
+RUN_SCHEMA = pa.schema(
+    [
+        pa.field("archive_version", pa.int32(), False),
+        pa.field("source_id", pa.int64(), False),
+        pa.field("source_parent_id", pa.int64()),
+        pa.field("name", pa.string(), False),
+        pa.field("status", pa.string(), False),
+        pa.field("config", pa.string(), False),
+        pa.field("created_at", UTC_TIME, False),
+        pa.field("started_at", UTC_TIME),
+        pa.field("finished_at", UTC_TIME),
+        pa.field("worker_id", pa.string()),
+        pa.field("error", pa.string()),
+        pa.field("step", pa.int64(), False),
+        pa.field("total_steps", pa.int64()),
+        pa.field("command", pa.string()),
+    ]
+)
+METRIC_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), False),
+        pa.field("step", pa.int64(), False),
+        pa.field("value", pa.float64(), False),
+        pa.field("wall_time", pa.float64(), False),
+    ]
+)
+ROLLOUT_SCHEMA = pa.schema(
+    [
+        *(pa.field(name, pa.int64(), False) for name in ("step", "group_index", "sample_index")),
+        *(pa.field(name, pa.string(), False) for name in ("prompt", "reference", "completion")),
+        pa.field("reasoning", pa.string()),
+        pa.field("answer", pa.string()),
+        pa.field("reward", pa.float64(), False),
+        *(
+            pa.field(name, pa.float64())
+            for name in ("reward_format", "reward_reasoning", "reward_efficiency", "perplexity")
+        ),
+        pa.field("reasoning_tokens", pa.int64()),
+        pa.field("completion_tokens", pa.int64(), False),
+        pa.field("advantage", pa.float64()),
+        pa.field("truncated", pa.bool_(), False),
+        pa.field("format_valid", pa.bool_(), False),
+        pa.field("extras", pa.string()),
+    ]
+)
 MAX_CONFIG_CHARS = 64 * 1024
 MEMBERS = {"run.parquet": RUN_SCHEMA, "metrics.parquet": METRIC_SCHEMA, "rollouts.parquet": ROLLOUT_SCHEMA}
 
@@ -67,16 +92,25 @@ def export_run(store: Store, run_id: int, out: Path) -> Path:
     run = store.get_run(run_id)
     series = store.get_metrics(run_id).values()
     rollouts = store.get_rollouts(run_id)
-    run_columns = {"archive_version": ARCHIVE_VERSION, "source_id": run.id, "source_parent_id": run.parent_id,
-                   **{name: getattr(run, name) for name in RUN_SCHEMA.names[3:]}, "config": json.dumps(run.config)}
+    run_columns = {
+        "archive_version": ARCHIVE_VERSION,
+        "source_id": run.id,
+        "source_parent_id": run.parent_id,
+        **{name: getattr(run, name) for name in RUN_SCHEMA.names[3:]},
+        "config": json.dumps(run.config),
+    }
     tables = {
         "run.parquet": {name: [value] for name, value in run_columns.items()},
-        "metrics.parquet": {"key": [s.key for s in series for _ in s.steps],
-                            "step": [step for s in series for step in s.steps],
-                            "value": [value for s in series for value in s.values],
-                            "wall_time": [time for s in series for time in s.wall_times]},
-        "rollouts.parquet": {name: [_json_or_none(getattr(r, name)) if name == "extras" else getattr(r, name)
-                                    for r in rollouts] for name in ROLLOUT_SCHEMA.names},
+        "metrics.parquet": {
+            "key": [s.key for s in series for _ in s.steps],
+            "step": [step for s in series for step in s.steps],
+            "value": [value for s in series for value in s.values],
+            "wall_time": [time for s in series for time in s.wall_times],
+        },
+        "rollouts.parquet": {
+            name: [_json_or_none(getattr(r, name)) if name == "extras" else getattr(r, name) for r in rollouts]
+            for name in ROLLOUT_SCHEMA.names
+        },
     }
     partial = out.with_name(out.name + ".partial")  # a failed export never leaves a file that looks complete
     try:
@@ -95,8 +129,9 @@ def export_run(store: Store, run_id: int, out: Path) -> Path:
 def import_run(store: Store, path: Path) -> tuple[RunRecord, dict[str, Any]]:
     """Read the archive at `path` back as a new run; returns it and the archive's run row (its source ids)."""
     run_row, metrics, rollouts = read_archive(path)
-    run = {key: value for key, value in run_row.items() if key not in ("archive_version", "source_id",
-                                                                       "source_parent_id")}
+    run = {
+        key: value for key, value in run_row.items() if key not in ("archive_version", "source_id", "source_parent_id")
+    }
     return store.import_run(run, metrics, rollouts), run_row
 
 
@@ -111,21 +146,26 @@ def read_archive(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], list
         raise ArchiveError(f"run.parquet in {path} must hold one run, it holds {len(members['run.parquet'])} rows")
     run = members["run.parquet"][0]
     if run["archive_version"] != ARCHIVE_VERSION:
-        raise ArchiveError(f"{path} is archive version {run['archive_version']}; this nover_ui reads version "
-                           f"{ARCHIVE_VERSION} (a newer nover_ui wrote it?)")
+        raise ArchiveError(
+            f"{path} is archive version {run['archive_version']}; this nover_ui reads version "
+            f"{ARCHIVE_VERSION} (a newer nover_ui wrote it?)"
+        )
     run["config"] = _parse_json("run.parquet", 0, "config", run["config"])
     for name in ("created_at", "started_at", "finished_at"):  # Arrow gives zoneinfo's UTC; the Store's is this
-        run[name] = run[name] and run[name].astimezone(dt.timezone.utc)
+        run[name] = run[name] and run[name].astimezone(dt.UTC)
     if not isinstance(run["config"], dict):
         raise ArchiveError(f"run.parquet: config must be a JSON object, got {type(run['config']).__name__}")
     # Bounds, so that no imported value can break or slow a read for other clients (the API's JSON among them).
     _check_json_numbers(run["config"], "run.parquet: config")
     if len(json.dumps(run["config"])) > MAX_CONFIG_CHARS:
-        raise ArchiveError(f"run.parquet: config has over {MAX_CONFIG_CHARS:,} characters of JSON; a run config "
-                           f"has about 1,500")
+        raise ArchiveError(
+            f"run.parquet: config has over {MAX_CONFIG_CHARS:,} characters of JSON; a run config has about 1,500"
+        )
     if len(run["name"]) > RUN_NAME_MAX:
-        raise ArchiveError(f"run.parquet: the run's name has {len(run['name']):,} characters, over the "
-                           f"{RUN_NAME_MAX} a run name may have")
+        raise ArchiveError(
+            f"run.parquet: the run's name has {len(run['name']):,} characters, over the "
+            f"{RUN_NAME_MAX} a run name may have"
+        )
     for index, row in enumerate(members["rollouts.parquet"]):
         if row["extras"] is not None:
             row["extras"] = _parse_json("rollouts.parquet", index, "extras", row["extras"])
@@ -133,8 +173,10 @@ def read_archive(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], list
     seen: set[tuple[str, int]] = set()
     for row in members["metrics.parquet"]:
         if len(row["key"]) > METRIC_KEY_MAX:
-            raise ArchiveError(f"metrics.parquet: a metric key has {len(row['key']):,} characters, over the "
-                               f"{METRIC_KEY_MAX} a key may have")
+            raise ArchiveError(
+                f"metrics.parquet: a metric key has {len(row['key']):,} characters, over the "
+                f"{METRIC_KEY_MAX} a key may have"
+            )
         if (row["key"], row["step"]) in seen:
             raise ArchiveError(f"metrics.parquet holds step {row['step']} of {row['key']!r} twice")
         seen.add((row["key"], row["step"]))
@@ -148,8 +190,10 @@ def archive_command(store: Store, export_id: int | None, out: Path | None, impor
             print(export_run(store, export_id, out or Path(f"run-{export_id}.zip")))
         else:
             run, source = import_run(store, import_path)
-            print(f"nover_ui: imported run #{source['source_id']} ({run.name!r}, {run.status}) as run #{run.id}",
-                  file=sys.stderr)
+            print(
+                f"nover_ui: imported run #{source['source_id']} ({run.name!r}, {run.status}) as run #{run.id}",
+                file=sys.stderr,
+            )
             print(run.id)
     except (ArchiveError, StorageError, OSError) as exc:
         print(f"nover_ui: {exc}", file=sys.stderr)
@@ -161,8 +205,10 @@ def _read_member(archive: zipfile.ZipFile, name: str, schema: pa.Schema) -> list
     try:
         data = archive.read(name)
     except KeyError:
-        raise ArchiveError(f"{archive.filename} has no {name} (it holds {', '.join(archive.namelist()) or 'nothing'})"
-                           f": not a run archive written by --export") from None
+        raise ArchiveError(
+            f"{archive.filename} has no {name} (it holds {', '.join(archive.namelist()) or 'nothing'})"
+            f": not a run archive written by --export"
+        ) from None
     try:
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as exc:
@@ -198,7 +244,7 @@ def _check_json_numbers(value: Any, where: str) -> None:
         item = stack.pop()
         if isinstance(item, bool):
             continue
-        if isinstance(item, int) and not -2**63 <= item < 2**63:
+        if isinstance(item, int) and not -(2**63) <= item < 2**63:
             raise ArchiveError(f"{where} holds an integer beyond 64 bits ({len(str(item))} digits)")
         if isinstance(item, dict):
             stack.extend(item.values())

@@ -61,8 +61,11 @@ def build_compare(store: Store, tab: gr.Tab) -> None:
 
     def pick_run(run_id: int | None) -> tuple[Any, ...]:
         choices = prompt_choices(store, run_id)
-        return (gr.update(choices=choices, value=choices[0][1] if choices else None),
-                gr.update(value=run_id), gr.update(value=run_id))
+        return (
+            gr.update(choices=choices, value=choices[0][1] if choices else None),
+            gr.update(value=run_id),
+            gr.update(value=run_id),
+        )
 
     def pick_prompt(key: str | None, left_run: int | None, right_run: int | None) -> Any:
         histories = []
@@ -81,8 +84,10 @@ def build_compare(store: Store, tab: gr.Tab) -> None:
     def pick_step(side_run: int | None, key: str | None, step: int | None) -> Any:
         rollouts = side_rollouts(store, side_run, key).get(step, [])
         best = max(rollouts, key=lambda r: r.reward, default=None)
-        choices = [(f"#{r.sample_index} reward {r.reward:.3f}{'' if r.format_valid else ' (invalid)'}",
-                    r.sample_index) for r in rollouts]
+        choices = [
+            (f"#{r.sample_index} reward {r.reward:.3f}{'' if r.format_valid else ' (invalid)'}", r.sample_index)
+            for r in rollouts
+        ]
         return gr.update(choices=choices, value=best.sample_index if best else None)
 
     def compare(key: str | None, *picks: Any) -> str:
@@ -100,12 +105,22 @@ def build_compare(store: Store, tab: gr.Tab) -> None:
     picks = [left_run, left_step, left_sample, right_run, right_step, right_sample]
     gr.on([tab.select], refresh_runs, run_dd, [run_dd, left_run, right_run], show_progress="hidden")
     run_dd.change(pick_run, run_dd, [prompt_dd, left_run, right_run])
-    gr.on([prompt_dd.change, left_run.change, right_run.change], pick_prompt,
-          [prompt_dd, left_run, right_run], history_plot)
-    for side_run, step_dd, sample_dd, first in ((left_run, left_step, left_sample, True),
-                                                 (right_run, right_step, right_sample, False)):
-        gr.on([prompt_dd.change, side_run.change], lambda r, k, first=first: pick_side_run(r, k, first),
-              [side_run, prompt_dd], step_dd)
+    gr.on(
+        [prompt_dd.change, left_run.change, right_run.change],
+        pick_prompt,
+        [prompt_dd, left_run, right_run],
+        history_plot,
+    )
+    for side_run, step_dd, sample_dd, first in (
+        (left_run, left_step, left_sample, True),
+        (right_run, right_step, right_sample, False),
+    ):
+        gr.on(
+            [prompt_dd.change, side_run.change],
+            lambda r, k, first=first: pick_side_run(r, k, first),
+            [side_run, prompt_dd],
+            step_dd,
+        )
         # A new run may have the same step numbers: the step's value would not change, so listen to the run too.
         gr.on([step_dd.change, side_run.change], pick_step, [side_run, prompt_dd, step_dd], sample_dd)
     gr.on([pick.change for pick in picks], compare, [prompt_dd, *picks], compare_html, show_progress="hidden")

@@ -17,21 +17,27 @@ from nover_ui.text_diff import DIFF_CSS, render_diff
 from nover_ui.token_gain import TOKEN_CSS, render_token_gains, token_gains
 from storage import PromptStep, RolloutRecord
 
-COMPARE_CSS = DIFF_CSS + TOKEN_CSS + """
+COMPARE_CSS = (
+    DIFF_CSS
+    + TOKEN_CSS
+    + """
 .nover-compare .sides { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
 .nover-compare .side { border: 1px solid #d0d5dd; border-radius: 6px; padding: 8px; }
 .nover-compare h4 { margin: 0 0 6px 0; }
 .nover-compare .label { font-size: 11px; text-transform: uppercase; color: #667085; margin-top: 8px; }
 .nover-compare .deltas, .nover-compare .numbers { font-family: monospace; font-size: 13px; margin: 6px 0; }
 """
+)
 
 
 def render_comparison(a: RolloutRecord, b: RolloutRecord, label_a: str, label_b: str) -> str:
     """HTML for rollouts `a` and `b` (labels like "run 3 · step 1 · #2"): deltas b - a on top, then each side's
     reasoning (a word diff against the other side), answer, numbers and the token view of its reference."""
     reasoning_a, reasoning_b = render_diff(_reasoning_text(a), _reasoning_text(b))
-    sides = "".join(_side(rollout, label, reasoning)
-                    for rollout, label, reasoning in ((a, label_a, reasoning_a), (b, label_b, reasoning_b)))
+    sides = "".join(
+        _side(rollout, label, reasoning)
+        for rollout, label, reasoning in ((a, label_a, reasoning_a), (b, label_b, reasoning_b))
+    )
     return f'<div class="nover-compare">{_deltas(a, b)}<div class="sides">{sides}</div></div>'
 
 
@@ -40,8 +46,11 @@ def token_view(rollout: RolloutRecord) -> str:
     extras = rollout.extras or {}
     target, baseline = extras.get("target_nll"), extras.get("baseline_nll")
     if not target or not baseline or len(target) != len(baseline):
-        why = ("the rollout is not format-valid, so its reasoning was not scored" if not rollout.format_valid
-               else "no per-token scores were stored for this rollout")
+        why = (
+            "the rollout is not format-valid, so its reasoning was not scored"
+            if not rollout.format_valid
+            else "no per-token scores were stored for this rollout"
+        )
         return f'<p class="legend">No token view: {why}.</p>'
     tokens = extras.get("target_tokens")
     if not tokens or len(tokens) != len(target):
@@ -55,35 +64,59 @@ def history_figure(histories: Sequence[tuple[str, Sequence[PromptStep]]]) -> go.
     for name, history in histories:
         name = plotly_text(name)
         steps = [h.step for h in history]
-        figure.add_scatter(x=steps, y=[h.best_reward for h in history], name=f"{name} best reward",
-                           mode="lines+markers")
-        figure.add_scatter(x=steps, y=[h.mean_reward for h in history], name=f"{name} mean reward",
-                           mode="lines+markers", line={"dash": "dot"})
-        figure.add_scatter(x=steps, y=[_nan(h.mean_reasoning_tokens) for h in history], yaxis="y2",
-                           name=f"{name} mean reasoning tokens", mode="lines+markers", line={"dash": "dash"})
-    figure.update_layout(template="plotly_white", height=340, margin={"l": 50, "r": 50, "t": 70, "b": 40},
-                         xaxis={"title": "step"}, yaxis={"title": "reward"},
-                         yaxis2={"title": "reasoning tokens", "overlaying": "y", "side": "right"},
-                         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
+        figure.add_scatter(
+            x=steps, y=[h.best_reward for h in history], name=f"{name} best reward", mode="lines+markers"
+        )
+        figure.add_scatter(
+            x=steps,
+            y=[h.mean_reward for h in history],
+            name=f"{name} mean reward",
+            mode="lines+markers",
+            line={"dash": "dot"},
+        )
+        figure.add_scatter(
+            x=steps,
+            y=[_nan(h.mean_reasoning_tokens) for h in history],
+            yaxis="y2",
+            name=f"{name} mean reasoning tokens",
+            mode="lines+markers",
+            line={"dash": "dash"},
+        )
+    figure.update_layout(
+        template="plotly_white",
+        height=340,
+        margin={"l": 50, "r": 50, "t": 70, "b": 40},
+        xaxis={"title": "step"},
+        yaxis={"title": "reward"},
+        yaxis2={"title": "reasoning tokens", "overlaying": "y", "side": "right"},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+    )
     return figure
 
 
 def _side(rollout: RolloutRecord, label: str, reasoning_html: str) -> str:
     validity = "format-valid" if rollout.format_valid else "format failure"
     answer = html.escape(rollout.answer if rollout.answer is not None else "–")
-    numbers = (f"reward {_fmt(rollout.reward)} (format {_fmt(rollout.reward_format)} · reasoning "
-               f"{_fmt(rollout.reward_reasoning)} · efficiency {_fmt(rollout.reward_efficiency)}) · ppl "
-               f"{_fmt(rollout.perplexity, 2)} · reasoning tokens {rollout.reasoning_tokens or '–'}")
-    return (f'<div class="side"><h4>{html.escape(label)} · {validity}</h4>'
-            f'<div class="label">reasoning</div>{reasoning_html}'
-            f'<div class="label">answer</div><div class="nover-diff">{answer}</div>'
-            f'<div class="numbers">{html.escape(numbers)}</div>'
-            f'<div class="label">reference, coloured by what this reasoning changed</div>{token_view(rollout)}</div>')
+    numbers = (
+        f"reward {_fmt(rollout.reward)} (format {_fmt(rollout.reward_format)} · reasoning "
+        f"{_fmt(rollout.reward_reasoning)} · efficiency {_fmt(rollout.reward_efficiency)}) · ppl "
+        f"{_fmt(rollout.perplexity, 2)} · reasoning tokens {rollout.reasoning_tokens or '–'}"
+    )
+    return (
+        f'<div class="side"><h4>{html.escape(label)} · {validity}</h4>'
+        f'<div class="label">reasoning</div>{reasoning_html}'
+        f'<div class="label">answer</div><div class="nover-diff">{answer}</div>'
+        f'<div class="numbers">{html.escape(numbers)}</div>'
+        f'<div class="label">reference, coloured by what this reasoning changed</div>{token_view(rollout)}</div>'
+    )
 
 
 def _deltas(a: RolloutRecord, b: RolloutRecord) -> str:
-    parts = [f"Δ reward {_delta(a.reward, b.reward)}", f"Δ perplexity {_delta(a.perplexity, b.perplexity, 2)}",
-             f"Δ reasoning tokens {_delta(a.reasoning_tokens, b.reasoning_tokens, 0)}"]
+    parts = [
+        f"Δ reward {_delta(a.reward, b.reward)}",
+        f"Δ perplexity {_delta(a.perplexity, b.perplexity, 2)}",
+        f"Δ reasoning tokens {_delta(a.reasoning_tokens, b.reasoning_tokens, 0)}",
+    ]
     return f'<div class="deltas">{html.escape(" · ".join(parts))} (right minus left)</div>'
 
 

@@ -12,8 +12,16 @@ from typing import Any
 
 from training.config import RunConfig
 
-GROUP_TITLES = {"model": "Model", "data": "Data", "prompt": "Prompt", "rewards": "Rewards", "grpo": "GRPO",
-                "lora": "LoRA / QLoRA", "proxy": "Proxy", "run": "Run length"}
+GROUP_TITLES = {
+    "model": "Model",
+    "data": "Data",
+    "prompt": "Prompt",
+    "rewards": "Rewards",
+    "grpo": "GRPO",
+    "lora": "LoRA / QLoRA",
+    "proxy": "Proxy",
+    "run": "Run length",
+}
 COLUMN_FIELDS = ("prompt_column", "reference_column", "split_column")
 """Fields filled from an uploaded file's header: offered as a dropdown of its columns."""
 
@@ -36,9 +44,17 @@ def form_fields() -> list[FormField]:
     fields = []
     for f in dataclasses.fields(RunConfig):
         args = [t for t in typing.get_args(hints[f.name]) if t is not type(None)]
-        fields.append(FormField(name=f.name, group=f.metadata["group"], kind=args[0] if args else hints[f.name],
-                                optional=type(None) in typing.get_args(hints[f.name]), help=f.metadata["help"],
-                                choices=f.metadata.get("choices"), default=f.default))
+        fields.append(
+            FormField(
+                name=f.name,
+                group=f.metadata["group"],
+                kind=args[0] if args else hints[f.name],
+                optional=type(None) in typing.get_args(hints[f.name]),
+                help=f.metadata["help"],
+                choices=f.metadata.get("choices"),
+                default=f.default,
+            )
+        )
     return fields
 
 
@@ -72,14 +88,19 @@ def run_cost(config: RunConfig, prompt_chars: float | None = None) -> str:
     """
     rollouts = config.prompts_per_step * config.num_generations
     generated = rollouts * config.max_completion_length
-    lines = [f"**{config.prompts_per_step} prompt(s) x {config.num_generations} rollouts = {rollouts} rollouts "
-             f"per step**, {config.max_steps} steps: {rollouts * config.max_steps:,} rollouts in all.",
-             f"Generated tokens: at most {generated:,} per step, {generated * config.max_steps:,} per run."]
+    lines = [
+        f"**{config.prompts_per_step} prompt(s) x {config.num_generations} rollouts = {rollouts} rollouts "
+        f"per step**, {config.max_steps} steps: {rollouts * config.max_steps:,} rollouts in all.",
+        f"Generated tokens: at most {generated:,} per step, {generated * config.max_steps:,} per run.",
+    ]
     if prompt_chars:
         prompt_tokens = round(prompt_chars / 4) * rollouts
-        lines.append(f"Prompt tokens: about {prompt_tokens:,} per step from the data (mean prompt {prompt_chars:.0f} "
-                     f"characters), plus the instruction template around each prompt.")
+        lines.append(
+            f"Prompt tokens: about {prompt_tokens:,} per step from the data (mean prompt {prompt_chars:.0f} "
+            f"characters), plus the instruction template around each prompt."
+        )
     if config.reward == "nover":
-        lines.append(f"NOVER scoring: the reference scored after each of the {rollouts} rollouts, batched "
-                     f"through the proxy.")
+        lines.append(
+            f"NOVER scoring: the reference scored after each of the {rollouts} rollouts, batched through the proxy."
+        )
     return "  \n".join(lines)

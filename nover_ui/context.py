@@ -24,10 +24,17 @@ class Dashboard:
     downloads: Downloads
 
     @classmethod
-    def over(cls, store: Store, home: Path, access: Access, limits: UploadLimits,
-             data_dirs: tuple[Path, ...] = ()) -> Dashboard:
-        return cls(store=store, access=access, places=Places(home, data_dirs), limits=limits,
-                   quota=SessionQuota(limits), downloads=Downloads.for_home(home))
+    def over(
+        cls, store: Store, home: Path, access: Access, limits: UploadLimits, data_dirs: tuple[Path, ...] = ()
+    ) -> Dashboard:
+        return cls(
+            store=store,
+            access=access,
+            places=Places(home, data_dirs),
+            limits=limits,
+            quota=SessionQuota(limits),
+            downloads=Downloads.for_home(home),
+        )
 
     @property
     def home(self) -> Path:

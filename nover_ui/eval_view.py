@@ -12,8 +12,13 @@ from nover_ui.prompt_text import question
 from nover_ui.text_diff import render_diff
 from storage import EvaluationRecord, EvaluationSampleRecord
 
-METRIC_COLUMNS = {"format_valid_rate": "format-valid", "mean_reference_perplexity": "ref. perplexity",
-                  "verifier_accuracy": "accuracy", "mean_answer_chars": "answer chars", "samples": "samples"}
+METRIC_COLUMNS = {
+    "format_valid_rate": "format-valid",
+    "mean_reference_perplexity": "ref. perplexity",
+    "verifier_accuracy": "accuracy",
+    "mean_answer_chars": "answer chars",
+    "samples": "samples",
+}
 EVAL_CSS = """
 .nover-eval table { border-collapse: collapse; width: 100%; font-size: 13px; }
 .nover-eval th, .nover-eval td { border: 1px solid #d0d5dd; padding: 6px; vertical-align: top; text-align: left; }
@@ -39,16 +44,24 @@ def metrics_frame(evaluations: Sequence[EvaluationRecord]) -> pd.DataFrame:
     for evaluation in sorted(evaluations, key=lambda e: e.id, reverse=True):
         config = evaluation.config or {}
         metrics = evaluation.metrics or {}
-        rows.append({"id": evaluation.id, "model": model_label(evaluation), "data": evaluation.dataset,
-                     "split": config.get("split", ""), "status": evaluation.status,
-                     **{label: _cell(metrics.get(key)) for key, label in METRIC_COLUMNS.items()},
-                     "error": (evaluation.error or "").split("\n", 1)[0]})
+        rows.append(
+            {
+                "id": evaluation.id,
+                "model": model_label(evaluation),
+                "data": evaluation.dataset,
+                "split": config.get("split", ""),
+                "status": evaluation.status,
+                **{label: _cell(metrics.get(key)) for key, label in METRIC_COLUMNS.items()},
+                "error": (evaluation.error or "").split("\n", 1)[0],
+            }
+        )
     columns = ["id", "model", "data", "split", "status", *METRIC_COLUMNS.values(), "error"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def answers_grid(evaluations: Sequence[EvaluationRecord],
-                 samples: Mapping[int, Sequence[EvaluationSampleRecord]]) -> str:
+def answers_grid(
+    evaluations: Sequence[EvaluationRecord], samples: Mapping[int, Sequence[EvaluationSampleRecord]]
+) -> str:
     """A prompts x models table of answers: one row per (prompt, reference), one column per evaluation."""
     if not evaluations:
         return '<div class="nover-eval"><p>Choose finished evaluations to compare.</p></div>'
@@ -61,14 +74,19 @@ def answers_grid(evaluations: Sequence[EvaluationRecord],
     head += "<th>word diff, left → right</th>" if pair else ""
     body = []
     for (prompt, reference), by_evaluation in prompts.items():
-        cells = "".join(f"<td>{''.join(_answer_html(s) for s in by_evaluation.get(e.id, []))}</td>"
-                        for e in evaluations)
+        cells = "".join(
+            f"<td>{''.join(_answer_html(s) for s in by_evaluation.get(e.id, []))}</td>" for e in evaluations
+        )
         if pair:
             cells += f"<td>{_diff_html(*(by_evaluation.get(e.id, []) for e in evaluations))}</td>"
-        body.append(f'<tr><td><div class="text">{_escape(question(prompt))}</div>'
-                    f'<div class="label">reference</div><div class="text">{_escape(reference)}</div></td>{cells}</tr>')
-    return (f'<div class="nover-eval"><table><thead><tr><th>prompt</th>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>')
+        body.append(
+            f'<tr><td><div class="text">{_escape(question(prompt))}</div>'
+            f'<div class="label">reference</div><div class="text">{_escape(reference)}</div></td>{cells}</tr>'
+        )
+    return (
+        f'<div class="nover-eval"><table><thead><tr><th>prompt</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def playground_html(results: Sequence[tuple[str, EvaluationRecord, Sequence[EvaluationSampleRecord]]]) -> str:
@@ -87,11 +105,15 @@ def playground_html(results: Sequence[tuple[str, EvaluationRecord, Sequence[Eval
 
 def _sample_html(sample: EvaluationSampleRecord) -> str:
     extras = sample.extras or {}
-    meta = (f"seed {extras.get('seed', '–')} · {'format-valid' if sample.format_valid else 'format failure'} · "
-            f"ref. perplexity {_cell(sample.perplexity)}")
+    meta = (
+        f"seed {extras.get('seed', '–')} · {'format-valid' if sample.format_valid else 'format failure'} · "
+        f"ref. perplexity {_cell(sample.perplexity)}"
+    )
     if sample.format_valid:
-        texts = (f'<div class="label">reasoning</div><div class="text">{_escape(sample.reasoning or "")}</div>'
-                 f'<div class="label">answer</div><div class="text">{_escape(sample.answer or "")}</div>')
+        texts = (
+            f'<div class="label">reasoning</div><div class="text">{_escape(sample.reasoning or "")}</div>'
+            f'<div class="label">answer</div><div class="text">{_escape(sample.answer or "")}</div>'
+        )
     else:
         texts = f'<div class="label">completion</div><div class="text">{_escape(sample.completion)}</div>'
     return f'{texts}<div class="meta">{_escape(meta)}</div>'
@@ -103,8 +125,10 @@ def _diff_html(left: Sequence[EvaluationSampleRecord], right: Sequence[Evaluatio
         return ""
     a, b = left[0], right[0]
     _, new_side = render_diff(a.completion, b.completion)
-    changes = (f"Δ ppl {_change(a.perplexity, b.perplexity)} · Δ reasoning words "
-               f"{_change(_words(a.reasoning), _words(b.reasoning), 0)}")
+    changes = (
+        f"Δ ppl {_change(a.perplexity, b.perplexity)} · Δ reasoning words "
+        f"{_change(_words(a.reasoning), _words(b.reasoning), 0)}"
+    )
     return f'{new_side}<div class="meta">{_escape(changes)}</div>'
 
 

@@ -12,8 +12,8 @@ from nover_ui.bounds import MAX_EVAL_PROMPTS, MAX_SAMPLES, MAX_SEED, MAX_SOURCE_
 from nover_ui.context import Dashboard
 from nover_ui.eval_view import answers_grid, metrics_frame, model_label
 from nover_ui.exports import FORMATS, write_table, zip_checkpoint
-from nover_ui.runs_tab import run_choices
 from nover_ui.places import Places
+from nover_ui.runs_tab import run_choices
 from nover_ui.safe_text import markdown_text, refusal
 from nover_ui.work_limits import BULK_READS, FILE_WORK
 from storage import StorageError, Store
@@ -23,9 +23,18 @@ REFRESH_S = 3.0
 SPLITS = ("test", "validation", "train")
 
 
-def queue_evaluations(store: Store, run_id: int, steps: list[int], include_base: bool, split: str,
-                      max_prompts: float | None, samples: float | None, seed: float | None,
-                      dataset: str = "", places: Places | None = None) -> list[int]:
+def queue_evaluations(
+    store: Store,
+    run_id: int,
+    steps: list[int],
+    include_base: bool,
+    split: str,
+    max_prompts: float | None,
+    samples: float | None,
+    seed: float | None,
+    dataset: str = "",
+    places: Places | None = None,
+) -> list[int]:
     """One evaluation job per model (the run's base model and each chosen checkpoint) on `dataset` (a file, a
     dataset id; empty: the run's own data); returns their ids.
 
@@ -36,8 +45,14 @@ def queue_evaluations(store: Store, run_id: int, steps: list[int], include_base:
     seed = whole_number("seed", seed, 0, MAX_SEED)
     dataset = bounded_text("data", dataset.strip(), MAX_SOURCE_CHARS)
     run = store.get_run(run_id)
-    config = {"run_config": run.config, "split": split, "max_prompts": max_prompts, "samples": samples,
-              "seed": seed, "judge": "base"}
+    config = {
+        "run_config": run.config,
+        "split": split,
+        "max_prompts": max_prompts,
+        "samples": samples,
+        "seed": seed,
+        "judge": "base",
+    }
     model, dataset = run.config.get("model", ""), dataset or run.config.get("dataset", "")
     if places is not None:  # the run's own data and model too: an imported run's config was never checked here
         places.check_data(dataset)
@@ -45,32 +60,43 @@ def queue_evaluations(store: Store, run_id: int, steps: list[int], include_base:
     targets = ([None] if include_base else []) + sorted(steps)
     if not targets:
         raise ValueError("choose the base model, a checkpoint, or both")
-    return [store.queue_evaluation("evaluation", model, dataset, config, run_id=run_id if step is not None else None,
-                                   checkpoint_step=step).id for step in targets]
+    return [
+        store.queue_evaluation(
+            "evaluation", model, dataset, config, run_id=run_id if step is not None else None, checkpoint_step=step
+        ).id
+        for step in targets
+    ]
 
 
 def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
     store, access = dashboard.store, dashboard.access
     with gr.Row():
-        run_dd = gr.Dropdown(label="Run (its data, prompt format and sampling settings)", scale=2,
-                             elem_id="eval-run")
+        run_dd = gr.Dropdown(label="Run (its data, prompt format and sampling settings)", scale=2, elem_id="eval-run")
         steps_cg = gr.CheckboxGroup(label="Checkpoints", scale=3, elem_id="eval-checkpoints")
         base_cb = gr.Checkbox(value=True, label="Include the base model", scale=1)
     with gr.Row():
-        data_tb = gr.Textbox(label="Data (empty: the run's own; or a file path / dataset id)", scale=3,
-                             elem_id="eval-data")
-        data_file = gr.File(label="or upload a CSV/JSONL/Parquet file", file_types=[".csv", ".jsonl", ".parquet"],
-                            height=90, scale=2, elem_id="eval-upload")
+        data_tb = gr.Textbox(
+            label="Data (empty: the run's own; or a file path / dataset id)", scale=3, elem_id="eval-data"
+        )
+        data_file = gr.File(
+            label="or upload a CSV/JSONL/Parquet file",
+            file_types=[".csv", ".jsonl", ".parquet"],
+            height=90,
+            scale=2,
+            elem_id="eval-upload",
+        )
     with gr.Row():
         split_dd = gr.Dropdown(list(SPLITS), value="test", label="Held-out split (ignored without a split column)")
         prompts_nb = gr.Number(8, precision=0, label="Prompts", minimum=1, elem_id="eval-prompts")
         samples_nb = gr.Number(1, precision=0, label="Samples per prompt", minimum=1)
         seed_nb = gr.Number(0, precision=0, label="Seed")
-        queue_btn = gr.Button("Run evaluation", variant="primary", interactive=not access.read_only,
-                              elem_id="eval-queue")
+        queue_btn = gr.Button(
+            "Run evaluation", variant="primary", interactive=not access.read_only, elem_id="eval-queue"
+        )
     status_md = gr.Markdown(elem_id="eval-status")
-    table_df = gr.Dataframe(label="Evaluations (checkpoints x metrics)", interactive=False, wrap=True,
-                            elem_id="eval-table")
+    table_df = gr.Dataframe(
+        label="Evaluations (checkpoints x metrics)", interactive=False, wrap=True, elem_id="eval-table"
+    )
     with gr.Row():
         chosen_dd = gr.Dropdown(label="Compare the answers of", multiselect=True, scale=4, elem_id="eval-chosen")
         grid_btn = gr.Button("Show answers", scale=1)
@@ -90,8 +116,15 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
         if run_id is None:
             return []
         config = store.get_run(run_id).config
-        return [e for e in store.list_evaluations(kind="evaluation") if e.run_id == run_id or (
-            e.run_id is None and (e.dataset == config.get("dataset") or (e.config or {}).get("run_config") == config))]
+        return [
+            e
+            for e in store.list_evaluations(kind="evaluation")
+            if e.run_id == run_id
+            or (
+                e.run_id is None
+                and (e.dataset == config.get("dataset") or (e.config or {}).get("run_config") == config)
+            )
+        ]
 
     def refresh(run_id: int | None) -> tuple[Any, Any]:
         evaluations = evaluations_of(run_id)
@@ -105,8 +138,9 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
     def pick_run(run_id: int | None) -> tuple[Any, Any]:
         steps = [c.step for c in store.list_checkpoints(run_id)] if run_id is not None else []
         labelled = [(f"step {step}", step) for step in steps]
-        return gr.update(choices=labelled, value=steps[-1:]), gr.update(choices=labelled, value=steps[-1] if steps
-                                                                       else None)
+        return gr.update(choices=labelled, value=steps[-1:]), gr.update(
+            choices=labelled, value=steps[-1] if steps else None
+        )
 
     @FILE_WORK
     def upload(temp_path: str | None, request: gr.Request) -> Any:
@@ -118,8 +152,17 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
             raise refusal(f"Upload refused: {exc}") from None
         return str(kept.path)
 
-    def queue(run_id: int | None, steps: list[int], include_base: bool, split: str, max_prompts: float | None,
-              samples: float | None, seed: float | None, dataset: str, request: gr.Request) -> str:
+    def queue(
+        run_id: int | None,
+        steps: list[int],
+        include_base: bool,
+        split: str,
+        max_prompts: float | None,
+        samples: float | None,
+        seed: float | None,
+        dataset: str,
+        request: gr.Request,
+    ) -> str:
         try:
             access.require_write(request, "queue evaluations")
         except AccessDenied as exc:
@@ -127,8 +170,18 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
         if run_id is None:
             return "Pick a run first."
         try:
-            ids = queue_evaluations(store, run_id, steps or [], include_base, split, max_prompts, samples, seed,
-                                    dataset or "", dashboard.places)
+            ids = queue_evaluations(
+                store,
+                run_id,
+                steps or [],
+                include_base,
+                split,
+                max_prompts,
+                samples,
+                seed,
+                dataset or "",
+                dashboard.places,
+            )
         except (ValueError, StorageError) as exc:
             return f"**Not queued:** {markdown_text(str(exc))}"
         return f"Queued evaluation(s) {', '.join(f'#{i}' for i in ids)}; a worker runs them after any training run."
@@ -166,9 +219,9 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
     tab.select(open_tab, run_dd, run_dd, show_progress="hidden")
     run_dd.change(pick_run, run_dd, [steps_cg, adapter_dd]).then(refresh, run_dd, [table_df, chosen_dd])
     data_file.upload(upload, data_file, data_tb)
-    queue_btn.click(queue, [run_dd, steps_cg, base_cb, split_dd, prompts_nb, samples_nb, seed_nb, data_tb],
-                    status_md).then(
-        refresh, run_dd, [table_df, chosen_dd])
+    queue_btn.click(
+        queue, [run_dd, steps_cg, base_cb, split_dd, prompts_nb, samples_nb, seed_nb, data_tb], status_md
+    ).then(refresh, run_dd, [table_df, chosen_dd])
     timer.tick(lambda run_id: refresh(run_id)[0], run_dd, table_df, show_progress="hidden", queue=False)
     chosen_dd.focus(lambda run_id: refresh(run_id)[1], run_dd, chosen_dd, show_progress="hidden")
     grid_btn.click(show_grid, chosen_dd, grid_html)

@@ -19,8 +19,13 @@ FORMATS = ("parquet", "csv")
 def records_frame(records: Sequence[Any]) -> pd.DataFrame:
     """One row per frozen record, one column per field; nested values (extras, metrics) as JSON text, so CSV and
     Parquet hold the same table."""
-    rows = [{key: json.dumps(value) if isinstance(value, (dict, list)) else value
-             for key, value in dataclasses.asdict(record).items()} for record in records]
+    rows = [
+        {
+            key: json.dumps(value) if isinstance(value, (dict, list)) else value
+            for key, value in dataclasses.asdict(record).items()
+        }
+        for record in records
+    ]
     return pd.DataFrame(rows)
 
 
@@ -43,7 +48,8 @@ def zip_checkpoint(checkpoint_dir: str | Path, stem: str, downloads: Downloads) 
     """The checkpoint folder (policy and proxy adapters, optimizer state) as a download file `stem.zip`."""
     folder = Path(checkpoint_dir)
     if not folder.is_dir():
-        raise FileNotFoundError(f"checkpoint folder {folder} is not on this machine (it may live on the worker "
-                                f"that trained the run)")
+        raise FileNotFoundError(
+            f"checkpoint folder {folder} is not on this machine (it may live on the worker that trained the run)"
+        )
     target = downloads.new_path(stem)
     return Path(shutil.make_archive(str(target), "zip", root_dir=folder))

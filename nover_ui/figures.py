@@ -20,9 +20,9 @@ X_AXES = ("step", "time")
 _PALETTE = plotly.colors.qualitative.Plotly
 _ROW_HEIGHT_PX = 260
 _MARGIN = {"l": 50, "r": 20, "t": 80, "b": 40}
-_LEGEND_GAP_PX = 30    # room between the legend and the subplot titles under it
-_ROW_GAP_PX = 70       # tick labels, an x title and the next row's subplot title
-_COLUMN_GAP = 0.08     # fraction of the width, room for the right column's y tick labels
+_LEGEND_GAP_PX = 30  # room between the legend and the subplot titles under it
+_ROW_GAP_PX = 70  # tick labels, an x title and the next row's subplot title
+_COLUMN_GAP = 0.08  # fraction of the width, room for the right column's y tick labels
 _RAW_OPACITY = 0.25
 # Keeps weight ** -k below e**500 inside one smoothing block, far from float64's overflow at e**709.
 _MAX_EXPONENT = 500.0
@@ -63,9 +63,13 @@ def run_colour(run_id: int) -> str:
     return _PALETTE[run_id % len(_PALETTE)]
 
 
-def metric_figures(metrics: Mapping[int, Mapping[str, MetricSeries]], names: Mapping[int, str],
-                   smoothing: float = 0.0, x_axis: str = "step",
-                   max_points: int = 2000) -> list[tuple[str, go.Figure]]:
+def metric_figures(
+    metrics: Mapping[int, Mapping[str, MetricSeries]],
+    names: Mapping[int, str],
+    smoothing: float = 0.0,
+    x_axis: str = "step",
+    max_points: int = 2000,
+) -> list[tuple[str, go.Figure]]:
     """One (group, figure) per metric group in display order, one subplot per key, one line per run.
 
     metrics maps run id -> key -> series. x_axis 'step' plots steps, 'time' plots minutes since the run's
@@ -79,17 +83,25 @@ def metric_figures(metrics: Mapping[int, Mapping[str, MetricSeries]], names: Map
         for key in run_metrics:
             keys_by_group.setdefault(metric_group(key), set()).add(key)
     starts = {run_id: _first_wall_time(run_metrics) for run_id, run_metrics in metrics.items()}
-    return [(group, _group_figure(sorted(keys_by_group[group]), metrics, names, starts, smoothing, x_axis,
-                                  max_points))
-            for group in _ordered_groups(set(keys_by_group))]
+    return [
+        (group, _group_figure(sorted(keys_by_group[group]), metrics, names, starts, smoothing, x_axis, max_points))
+        for group in _ordered_groups(set(keys_by_group))
+    ]
 
 
 def _ordered_groups(groups: set[str]) -> list[str]:
     return [group for group in GROUP_ORDER if group in groups] + sorted(groups - set(GROUP_ORDER))
 
 
-def _group_figure(keys: list[str], metrics: Mapping[int, Mapping[str, MetricSeries]], names: Mapping[int, str],
-                  starts: Mapping[int, float], smoothing: float, x_axis: str, max_points: int) -> go.Figure:
+def _group_figure(
+    keys: list[str],
+    metrics: Mapping[int, Mapping[str, MetricSeries]],
+    names: Mapping[int, str],
+    starts: Mapping[int, float],
+    smoothing: float,
+    x_axis: str,
+    max_points: int,
+) -> go.Figure:
     cols = 2 if len(keys) > 1 else 1
     rows = math.ceil(len(keys) / cols)
     plot_height = _ROW_HEIGHT_PX * rows
@@ -102,38 +114,70 @@ def _group_figure(keys: list[str], metrics: Mapping[int, Mapping[str, MetricSeri
                 continue
             xs = _x_values(series, x_axis, starts[run_id])
             # meta and customdata (the step of each point) let a click on a point open that run's step in Traces.
-            style = {"legendgroup": f"run-{run_id}", "name": plotly_text(f"#{run_id} {names.get(run_id, '')}".rstrip()),
-                     "meta": {"run": run_id, "key": key},
-                     "xaxis": f"x{_axis_suffix(position)}", "yaxis": f"y{_axis_suffix(position)}",
-                     "mode": "lines+markers", "line": {"color": run_colour(run_id), "width": 1.8},
-                     "marker": {"size": 3}}
-            traces += _run_traces(xs, np.asarray(series.values, dtype=float), np.asarray(series.steps), smoothing,
-                                  max_points, show_legend=not in_legend, style=style)
+            style = {
+                "legendgroup": f"run-{run_id}",
+                "name": plotly_text(f"#{run_id} {names.get(run_id, '')}".rstrip()),
+                "meta": {"run": run_id, "key": key},
+                "xaxis": f"x{_axis_suffix(position)}",
+                "yaxis": f"y{_axis_suffix(position)}",
+                "mode": "lines+markers",
+                "line": {"color": run_colour(run_id), "width": 1.8},
+                "marker": {"size": 3},
+            }
+            traces += _run_traces(
+                xs,
+                np.asarray(series.values, dtype=float),
+                np.asarray(series.steps),
+                smoothing,
+                max_points,
+                show_legend=not in_legend,
+                style=style,
+            )
             in_legend = True
     layout = _grid_layout(keys, cols, plot_height, "step" if x_axis == "step" else "minutes since start")
-    layout.update(template=_template(), height=plot_height + _MARGIN["t"] + _MARGIN["b"], margin=_MARGIN,
-                  hovermode="x unified", legend={"orientation": "h", "x": 0, "xanchor": "left", "yanchor": "bottom",
-                                                 "y": 1 + _LEGEND_GAP_PX / plot_height})
+    layout.update(
+        template=_template(),
+        height=plot_height + _MARGIN["t"] + _MARGIN["b"],
+        margin=_MARGIN,
+        hovermode="x unified",
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "yanchor": "bottom",
+            "y": 1 + _LEGEND_GAP_PX / plot_height,
+        },
+    )
     # One constructor call: plotly validates the figure once, where make_subplots and update_* calls re-walk
     # it each time (~30 ms a figure, most of the time budget).
     return go.Figure(data=traces, layout=layout)
 
 
-def _run_traces(xs: np.ndarray, ys: np.ndarray, steps: np.ndarray, smoothing: float, max_points: int,
-                show_legend: bool, style: dict) -> list[dict]:
+def _run_traces(
+    xs: np.ndarray, ys: np.ndarray, steps: np.ndarray, smoothing: float, max_points: int, show_legend: bool, style: dict
+) -> list[dict]:
     """The run's line in one subplot: the smoothed line over a faint raw one, or just the raw line."""
     ys = np.where(np.isfinite(ys), ys, np.nan)  # inf would stretch the axis; NaN is drawn as a gap
     keep = _downsample_index(ys, max_points)
     if smoothing == 0:
-        return [dict(type="scatter", x=xs[keep], y=ys[keep], customdata=steps[keep], showlegend=show_legend,
-                     **style)]
+        return [dict(type="scatter", x=xs[keep], y=ys[keep], customdata=steps[keep], showlegend=show_legend, **style)]
     smoothed = _smoothed(ys, smoothing)
     # Each line keeps its own extremes, so the two are downsampled separately.
     smooth_keep = _downsample_index(smoothed, max_points)
-    raw = dict(type="scatter", x=xs[keep], y=ys[keep], showlegend=False, opacity=_RAW_OPACITY, hoverinfo="skip",
-               **style)
-    return [raw, dict(type="scatter", x=xs[smooth_keep], y=smoothed[smooth_keep], customdata=steps[smooth_keep],
-                      showlegend=show_legend, **style)]
+    raw = dict(
+        type="scatter", x=xs[keep], y=ys[keep], showlegend=False, opacity=_RAW_OPACITY, hoverinfo="skip", **style
+    )
+    return [
+        raw,
+        dict(
+            type="scatter",
+            x=xs[smooth_keep],
+            y=smoothed[smooth_keep],
+            customdata=steps[smooth_keep],
+            showlegend=show_legend,
+            **style,
+        ),
+    ]
 
 
 def _grid_layout(keys: list[str], cols: int, plot_height: int, x_title: str) -> dict:
@@ -152,12 +196,25 @@ def _grid_layout(keys: list[str], cols: int, plot_height: int, x_title: str) -> 
         left, top = col * (cell_width + _COLUMN_GAP), 1 - row * (cell_height + row_gap)
         suffix = _axis_suffix(position)
         is_lowest = position + cols >= len(keys)
-        layout[f"xaxis{suffix}"] = {"domain": [left, left + cell_width], "anchor": f"y{suffix}",
-                                    "title": {"text": x_title if is_lowest else ""}}
+        layout[f"xaxis{suffix}"] = {
+            "domain": [left, left + cell_width],
+            "anchor": f"y{suffix}",
+            "title": {"text": x_title if is_lowest else ""},
+        }
         layout[f"yaxis{suffix}"] = {"domain": [top - cell_height, top], "anchor": f"x{suffix}"}
-        layout["annotations"].append({"text": plotly_text(key), "x": left + cell_width / 2, "y": top, "xref": "paper",
-                                      "yref": "paper", "xanchor": "center", "yanchor": "bottom",
-                                      "showarrow": False, "font": {"size": 13}})
+        layout["annotations"].append(
+            {
+                "text": plotly_text(key),
+                "x": left + cell_width / 2,
+                "y": top,
+                "xref": "paper",
+                "yref": "paper",
+                "xanchor": "center",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"size": 13},
+            }
+        )
     return layout
 
 
@@ -214,9 +271,9 @@ def _ema(values: np.ndarray, weight: float) -> np.ndarray:
     out = np.empty_like(values)
     carried = 0.0
     for start in range(0, len(values), block):
-        chunk = values[start:start + block]
+        chunk = values[start : start + block]
         powers = weight ** np.arange(len(chunk))
-        out[start:start + len(chunk)] = powers * (weight * carried + (1 - weight) * np.cumsum(chunk / powers))
+        out[start : start + len(chunk)] = powers * (weight * carried + (1 - weight) * np.cumsum(chunk / powers))
         carried = out[start + len(chunk) - 1]
     return out
 
@@ -237,7 +294,7 @@ def _downsample_index(ys: np.ndarray, max_points: int) -> np.ndarray:
         return np.array([0, count - 1])
     size = -(-len(interior) // buckets)
     grid = np.full(buckets * size, np.nan)
-    grid[:len(interior)] = interior
+    grid[: len(interior)] = interior
     grid = grid.reshape(buckets, size)
     finite = np.isfinite(grid)
     row_starts = np.arange(buckets) * size
@@ -245,5 +302,5 @@ def _downsample_index(ys: np.ndarray, max_points: int) -> np.ndarray:
     highest = row_starts + np.where(finite, grid, -np.inf).argmax(axis=1)
     kept = np.zeros(buckets * size, dtype=bool)
     kept[lowest] = kept[highest] = True
-    interior_kept = np.flatnonzero(kept[:len(interior)]) + 1  # drop the padding, shift past the first point
+    interior_kept = np.flatnonzero(kept[: len(interior)]) + 1  # drop the padding, shift past the first point
     return np.concatenate([[0], interior_kept, [count - 1]])

@@ -58,6 +58,12 @@ def build_login(access: Access, blocks: gr.Blocks) -> None:
 
     blocks.load(show_login, None, status_md, api_visibility="private", show_progress="hidden")
     # No Python handler: the browser itself talks to the login routes, so only it ever holds the cookie.
-    gr.on([login_btn.click, password_tb.submit], None, [user_tb, password_tb], [status_md, password_tb],
-          js=LOGIN_JS, api_visibility="private")
+    gr.on(
+        [login_btn.click, password_tb.submit],
+        None,
+        [user_tb, password_tb],
+        [status_md, password_tb],
+        js=LOGIN_JS,
+        api_visibility="private",
+    )
     logout_btn.click(None, None, status_md, js=LOGOUT_JS, api_visibility="private")

@@ -27,9 +27,8 @@ UPLOAD_ROUTE_SUFFIX = "/gradio_api/upload"
 
 
 def logged_in_text(user: str, expires_at: float) -> str:
-    until = dt.datetime.fromtimestamp(expires_at, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"Logged in as **{markdown_text(user)}** until {until} (a reload keeps the login; "
-            f"Log out ends it).")
+    until = dt.datetime.fromtimestamp(expires_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"Logged in as **{markdown_text(user)}** until {until} (a reload keeps the login; Log out ends it)."
 
 
 def server_extensions(access: Access, embedded: bool = False) -> dict:
@@ -59,12 +58,24 @@ def server_extensions(access: Access, embedded: bool = False) -> dict:
             granted = access.login(request, user.strip(), password)
         except AccessDenied as exc:
             return _message(401, f"Not logged in: {exc}.")
-        response = JSONResponse({"user": granted.user, "expires_at": granted.expires_at,
-                                 "message": logged_in_text(granted.user, granted.expires_at)})
+        response = JSONResponse(
+            {
+                "user": granted.user,
+                "expires_at": granted.expires_at,
+                "message": logged_in_text(granted.user, granted.expires_at),
+            }
+        )
         secure = embedded or _https(request)
-        response.set_cookie(COOKIE_NAME, granted.token, max_age=int(access.sessions.ttl_s), path="/",
-                            httponly=True, secure=secure, samesite="none" if embedded else "strict",
-                            partitioned=embedded)
+        response.set_cookie(
+            COOKIE_NAME,
+            granted.token,
+            max_age=int(access.sessions.ttl_s),
+            path="/",
+            httponly=True,
+            secure=secure,
+            samesite="none" if embedded else "strict",
+            partitioned=embedded,
+        )
         return response
 
     async def logout(request: Request) -> JSONResponse:
@@ -75,8 +86,10 @@ def server_extensions(access: Access, embedded: bool = False) -> dict:
         response.delete_cookie(COOKIE_NAME, path="/")
         return response
 
-    return {"routes": [Route(LOGIN_PATH, login, methods=["POST"]), Route(LOGOUT_PATH, logout, methods=["POST"])],
-            "middleware": [Middleware(UploadGuard, access=access)]}
+    return {
+        "routes": [Route(LOGIN_PATH, login, methods=["POST"]), Route(LOGOUT_PATH, logout, methods=["POST"])],
+        "middleware": [Middleware(UploadGuard, access=access)],
+    }
 
 
 class UploadGuard:
@@ -87,8 +100,11 @@ class UploadGuard:
         self.app, self.access = app, access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/").endswith(
-                UPLOAD_ROUTE_SUFFIX):
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"].rstrip("/").endswith(UPLOAD_ROUTE_SUFFIX)
+        ):
             try:
                 self.access.require_write(Request(scope), "upload files")
             except AccessDenied as exc:

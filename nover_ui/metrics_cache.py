@@ -57,6 +57,7 @@ def _merge(old: dict[str, MetricSeries], fresh: dict[str, MetricSeries], since: 
         cut = len(kept.steps)
         while cut and kept.steps[cut - 1] >= since:  # only the tail: at most the one re-read step
             cut -= 1
-        merged[key] = MetricSeries(key, kept.steps[:cut] + new.steps, kept.values[:cut] + new.values,
-                                   kept.wall_times[:cut] + new.wall_times)
+        merged[key] = MetricSeries(
+            key, kept.steps[:cut] + new.steps, kept.values[:cut] + new.values, kept.wall_times[:cut] + new.wall_times
+        )
     return merged

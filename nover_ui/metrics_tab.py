@@ -55,10 +55,22 @@ def build_metrics(store: Store, tab: gr.Tab) -> gr.Textbox:
     """Charts inside `tab`; opening the tab refreshes the run list. Returns the box chart clicks land in
     (JSON {run, key, step}), for app.py to wire to the Traces tab."""
     with gr.Row():
-        runs_dd = gr.Dropdown(label="Runs", multiselect=True, scale=4, elem_id="metrics-runs",
-                              info="Runs overlaid in every chart; each run keeps its colour.")
-        smoothing_sl = gr.Slider(0, 0.99, value=0.0, step=0.01, label="Smoothing", scale=2,
-                                 info="Exponential moving average; the raw values stay faint behind.")
+        runs_dd = gr.Dropdown(
+            label="Runs",
+            multiselect=True,
+            scale=4,
+            elem_id="metrics-runs",
+            info="Runs overlaid in every chart; each run keeps its colour.",
+        )
+        smoothing_sl = gr.Slider(
+            0,
+            0.99,
+            value=0.0,
+            step=0.01,
+            label="Smoothing",
+            scale=2,
+            info="Exponential moving average; the raw values stay faint behind.",
+        )
         x_axis_rd = gr.Radio(["step", "time"], value="step", label="x axis", scale=1)
     empty_md = gr.Markdown("Select one or more runs to see their metrics.", elem_id="metrics-empty")
     plots = [gr.Plot(visible=False, elem_id=f"metrics-chart-{i}") for i in range(MAX_CHARTS)]
@@ -88,6 +100,11 @@ def build_metrics(store: Store, tab: gr.Tab) -> gr.Textbox:
     chart_inputs = [runs_dd, smoothing_sl, x_axis_rd]
     gr.on([tab.select, runs_dd.focus], refresh_choices, runs_dd, runs_dd, show_progress="hidden")
     poll_timer.tick(poll, runs_dd, steps_state, show_progress="hidden", queue=False)
-    gr.on([steps_state.change, runs_dd.change, smoothing_sl.release, x_axis_rd.change], draw,
-          [*chart_inputs, steps_state], [empty_md, *plots], show_progress="hidden")
+    gr.on(
+        [steps_state.change, runs_dd.change, smoothing_sl.release, x_axis_rd.change],
+        draw,
+        [*chart_inputs, steps_state],
+        [empty_md, *plots],
+        show_progress="hidden",
+    )
     return click_tb

@@ -43,15 +43,19 @@ class Places:
         if source == DEMO_DATASET or self.is_hub_id(source):
             return
         if not self.owns(source):
-            raise PlaceRefused(f"cannot read {source!r}: data comes from an upload, the built-in demo set, a "
-                               f"Hugging Face dataset id, or a folder the operator allows with --data-dir")
+            raise PlaceRefused(
+                f"cannot read {source!r}: data comes from an upload, the built-in demo set, a "
+                f"Hugging Face dataset id, or a folder the operator allows with --data-dir"
+            )
 
     def check_model(self, model: str) -> None:
         if self.is_hub_id(model):
             return
         if not self.owns(model):
-            raise PlaceRefused(f"cannot use model {model!r}: give a Hugging Face model id, or a folder in the "
-                               f"dashboard's models folder or one the operator allows with --data-dir")
+            raise PlaceRefused(
+                f"cannot use model {model!r}: give a Hugging Face model id, or a folder in the "
+                f"dashboard's models folder or one the operator allows with --data-dir"
+            )
 
     def owns(self, path: str | Path) -> bool:
         """True when `path`, with symlinks and `..` resolved, lies inside one of the roots."""
@@ -66,8 +70,12 @@ class Places:
         """True when `name` is a Hugging Face id the worker fetches: not a path, not a file name."""
         # A name that is also a local path (e.g. 'data/train' in the worker's folder) would be loaded from disk
         # by `datasets` and `transformers`, so it counts as a path.
-        return (bool(HUB_ID.fullmatch(name)) and ".." not in name and not name.lower().endswith(TABLE_SUFFIXES)
-                and not Path(name).exists())
+        return (
+            bool(HUB_ID.fullmatch(name))
+            and ".." not in name
+            and not name.lower().endswith(TABLE_SUFFIXES)
+            and not Path(name).exists()
+        )
 
 
 def parse_data_dirs(text: str, separator: str = ",") -> tuple[Path, ...]:

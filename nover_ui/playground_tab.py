@@ -13,8 +13,8 @@ from nover_ui.access import AccessDenied
 from nover_ui.bounds import MAX_PROMPT_CHARS, MAX_SEED, bounded_text, whole_number
 from nover_ui.context import Dashboard
 from nover_ui.eval_view import playground_html
-from nover_ui.prompt_text import question, question_line
 from nover_ui.places import Places
+from nover_ui.prompt_text import question, question_line
 from nover_ui.runs_tab import run_choices
 from nover_ui.safe_text import markdown_text
 from storage import StorageError, Store
@@ -33,8 +33,15 @@ def model_choices(store: Store, run_id: int | None) -> list[tuple[str, str]]:
     return [("base model", BASE), *((f"run {run_id} · step {step}", str(step)) for step in steps)]
 
 
-def queue_playground(store: Store, run_id: int | None, prompt: str, reference: str, models: list[str],
-                     seed: float | None, places: Places | None = None) -> list[tuple[str, int]]:
+def queue_playground(
+    store: Store,
+    run_id: int | None,
+    prompt: str,
+    reference: str,
+    models: list[str],
+    seed: float | None,
+    places: Places | None = None,
+) -> list[tuple[str, int]]:
     """One playground job per chosen model; returns (label, job id) pairs. `places` checks the run's model (None
     only for tests)."""
     if not prompt.strip():
@@ -48,15 +55,26 @@ def queue_playground(store: Store, run_id: int | None, prompt: str, reference: s
     run_config = store.get_run(run_id).config if run_id is not None else preset("cpu-demo").to_dict()
     if places is not None:
         places.check_model(run_config.get("model", ""))
-    config = {"run_config": run_config, "prompts": [prompt.strip()], "reference": reference.strip() or None,
-              "samples": 1, "seed": seed}
+    config = {
+        "run_config": run_config,
+        "prompts": [prompt.strip()],
+        "reference": reference.strip() or None,
+        "samples": 1,
+        "seed": seed,
+    }
     jobs = []
     for model in chosen:
         step = None if model == BASE else int(model)
         if step is not None and run_id is None:
             raise ValueError("a checkpoint belongs to a run; pick the run first")
-        job = store.queue_evaluation("playground", run_config.get("model", ""), "playground", config,
-                                     run_id=run_id if step is not None else None, checkpoint_step=step)
+        job = store.queue_evaluation(
+            "playground",
+            run_config.get("model", ""),
+            "playground",
+            config,
+            run_id=run_id if step is not None else None,
+            checkpoint_step=step,
+        )
         jobs.append((("base model" if step is None else f"run {run_id} · step {step}"), job.id))
     return jobs
 
@@ -64,12 +82,12 @@ def queue_playground(store: Store, run_id: int | None, prompt: str, reference: s
 def build_playground(dashboard: Dashboard, tab: gr.Tab) -> None:
     store, access = dashboard.store, dashboard.access
     with gr.Row():
-        run_dd = gr.Dropdown(label="Run (prompt format, sampling settings, checkpoints)", scale=2,
-                             elem_id="play-run")
+        run_dd = gr.Dropdown(label="Run (prompt format, sampling settings, checkpoints)", scale=2, elem_id="play-run")
         pick_dd = gr.Dropdown(label="Or pick one of its prompts", scale=3, elem_id="play-pick")
     prompt_tb = gr.Textbox(label="Prompt", lines=3, elem_id="play-prompt")
-    reference_tb = gr.Textbox(label="Reference (optional: then its NOVER reasoning perplexity is shown)",
-                              elem_id="play-reference")
+    reference_tb = gr.Textbox(
+        label="Reference (optional: then its NOVER reasoning perplexity is shown)", elem_id="play-reference"
+    )
     with gr.Row():
         model_a_dd = gr.Dropdown(label="Model A", value=BASE, choices=[("base model", BASE)], elem_id="play-a")
         model_b_dd = gr.Dropdown(label="Model B", value=NONE, choices=[("none", NONE)], elem_id="play-b")
@@ -88,8 +106,11 @@ def build_playground(dashboard: Dashboard, tab: gr.Tab) -> None:
         models = model_choices(store, run_id)
         prompts = [(question_line(p.prompt), p.id) for p in store.list_prompts(run_id)] if run_id else []
         last = models[-1][1]
-        return (gr.update(choices=prompts, value=None), gr.update(choices=models, value=BASE),
-                gr.update(choices=[("none", NONE), *models], value=last if last != BASE else NONE))
+        return (
+            gr.update(choices=prompts, value=None),
+            gr.update(choices=models, value=BASE),
+            gr.update(choices=[("none", NONE), *models], value=last if last != BASE else NONE),
+        )
 
     def pick_prompt(run_id: int | None, prompt_id: int | None) -> tuple[Any, Any]:
         match = next((p for p in store.list_prompts(run_id) if p.id == prompt_id), None) if run_id else None
@@ -97,8 +118,9 @@ def build_playground(dashboard: Dashboard, tab: gr.Tab) -> None:
             return gr.update(), gr.update()
         return question(match.prompt), match.reference
 
-    def generate(run_id: int | None, prompt: str, reference: str, model_a: str, model_b: str,
-                 seed: float, request: gr.Request) -> tuple[str, list[tuple[str, int]]]:
+    def generate(
+        run_id: int | None, prompt: str, reference: str, model_a: str, model_b: str, seed: float, request: gr.Request
+    ) -> tuple[str, list[tuple[str, int]]]:
         try:
             access.require_write(request, "generate")
         except AccessDenied as exc:
@@ -112,13 +134,15 @@ def build_playground(dashboard: Dashboard, tab: gr.Tab) -> None:
     def poll(jobs: list[tuple[str, int]]) -> Any:
         if not jobs:
             return gr.skip()
-        results = [(label, store.get_evaluation(job_id), store.get_evaluation_samples(job_id))
-                   for label, job_id in jobs]
+        results = [
+            (label, store.get_evaluation(job_id), store.get_evaluation_samples(job_id)) for label, job_id in jobs
+        ]
         return playground_html(results)
 
     tab.select(open_tab, run_dd, run_dd, show_progress="hidden")
     run_dd.change(pick_run, run_dd, [pick_dd, model_a_dd, model_b_dd])
     pick_dd.input(pick_prompt, [run_dd, pick_dd], [prompt_tb, reference_tb])
-    generate_btn.click(generate, [run_dd, prompt_tb, reference_tb, model_a_dd, model_b_dd, seed_nb],
-                       [status_md, jobs_state]).then(poll, jobs_state, answers_html)
+    generate_btn.click(
+        generate, [run_dd, prompt_tb, reference_tb, model_a_dd, model_b_dd, seed_nb], [status_md, jobs_state]
+    ).then(poll, jobs_state, answers_html)
     poll_timer.tick(poll, jobs_state, answers_html, show_progress="hidden")

@@ -13,8 +13,9 @@ from training.config import ConfigError, RunConfig
 from training.data import load_examples
 
 
-def queue_run(store: Store, name: str, config: dict[str, Any], places: Places,
-              limits: UploadLimits = UploadLimits()) -> RunRecord:
+def queue_run(
+    store: Store, name: str, config: dict[str, Any], places: Places, limits: UploadLimits = UploadLimits()
+) -> RunRecord:
     """Validate `config` (ConfigError naming the field) and its data (DataError), then queue it as a run.
 
     The model and the data must be ones the dashboard may open (places.py). The demo set and a data file are
@@ -28,7 +29,14 @@ def queue_run(store: Store, name: str, config: dict[str, Any], places: Places,
         raise ConfigError("model", str(exc)) from None
     places.check_data(validated.dataset)
     if not (places.is_hub_id(validated.dataset) or Path(validated.dataset).expanduser().is_dir()):
-        load_examples(validated.dataset, validated.prompt_column, validated.reference_column,
-                      validated.split_column, validated.dataset_split, validated.max_prompts,
-                      max_bytes=limits.max_bytes, row_limit=limits.max_rows)
+        load_examples(
+            validated.dataset,
+            validated.prompt_column,
+            validated.reference_column,
+            validated.split_column,
+            validated.dataset_split,
+            validated.max_prompts,
+            max_bytes=limits.max_bytes,
+            row_limit=limits.max_rows,
+        )
     return store.create_run(name, validated.to_dict())

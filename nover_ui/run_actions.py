@@ -28,8 +28,10 @@ def resume_run(store: Store, run_id: int) -> RunRecord:
         raise ActionRefused(f"run {run_id} is {run.status}; only a failed or cancelled run can be resumed")
     checkpoints = store.list_checkpoints(run_id)
     if not checkpoints:
-        raise ActionRefused(f"run {run_id} saved no checkpoint (checkpoint_steps={run.config.get('checkpoint_steps')}"
-                            f", it stopped at step {run.step}); clone it into the Train form to start again")
+        raise ActionRefused(
+            f"run {run_id} saved no checkpoint (checkpoint_steps={run.config.get('checkpoint_steps')}"
+            f", it stopped at step {run.step}); clone it into the Train form to start again"
+        )
     return store.create_run(f"{run.name} (resumed from step {checkpoints[-1].step})", run.config, parent_id=run_id)
 
 

@@ -21,8 +21,19 @@ from nover_ui.work_limits import BULK_READS
 from storage import RunRecord, StorageError, Store
 from training.config import ConfigError, RunConfig
 
-RUN_COLUMNS = ["id", "name", "status", "progress", "step time", "ETA", "created", "started", "finished", "worker",
-               "error"]
+RUN_COLUMNS = [
+    "id",
+    "name",
+    "status",
+    "progress",
+    "step time",
+    "ETA",
+    "created",
+    "started",
+    "finished",
+    "worker",
+    "error",
+]
 COLUMN_WIDTHS = ["50px", "14%", "100px", "110px", "80px", "80px", "140px", "140px", "140px", "110px", "20%"]
 REFRESH_S = 2.0
 
@@ -30,9 +41,22 @@ REFRESH_S = 2.0
 def runs_frame(runs: list[RunRecord], step_times: Mapping[int, float] | None = None) -> pd.DataFrame:
     """One row per run, newest first, every cell plain text."""
     step_times = step_times or {}
-    rows = [[run.id, run.name, run.status, _progress(run), _duration(step_times.get(run.id)), _eta(run, step_times),
-             _when(run.created_at), _when(run.started_at), _when(run.finished_at), run.worker_id or "",
-             _first_line(run.error)] for run in runs]
+    rows = [
+        [
+            run.id,
+            run.name,
+            run.status,
+            _progress(run),
+            _duration(step_times.get(run.id)),
+            _eta(run, step_times),
+            _when(run.created_at),
+            _when(run.started_at),
+            _when(run.finished_at),
+            run.worker_id or "",
+            _first_line(run.error),
+        ]
+        for run in runs
+    ]
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -50,9 +74,16 @@ def build_runs(dashboard: Dashboard, train: TrainForm, tabs: gr.Tabs) -> None:
     """`train` and `tabs` let "Clone" fill the Train form and switch to it; deleting a run removes its folders
     under HOME/runs."""
     store, access, home = dashboard.store, dashboard.access, dashboard.home
-    runs_df = gr.Dataframe(value=lambda: read_runs(store), headers=RUN_COLUMNS, datatype="str", interactive=False,
-                           label="Runs (click a row to select it)", wrap=True, column_widths=COLUMN_WIDTHS,
-                           elem_id="runs-table")
+    runs_df = gr.Dataframe(
+        value=lambda: read_runs(store),
+        headers=RUN_COLUMNS,
+        datatype="str",
+        interactive=False,
+        label="Runs (click a row to select it)",
+        wrap=True,
+        column_widths=COLUMN_WIDTHS,
+        elem_id="runs-table",
+    )
     with gr.Row(equal_height=False):
         run_nb = gr.Number(label="Selected run #", value=None, precision=0, scale=1, elem_id="selected-run")
         cancel_btn = gr.Button("Cancel", interactive=not access.read_only, size="md", scale=1, elem_id="cancel-run")
@@ -66,18 +97,25 @@ def build_runs(dashboard: Dashboard, train: TrainForm, tabs: gr.Tabs) -> None:
         keep_btn = gr.Button("Keep it")
     action_md = gr.Markdown(elem_id="run-action")
     export_file = gr.File(label="Run archive (app.py --import reads it back)", visible=False, elem_id="run-export")
-    error_tb = gr.Textbox(label="Error of the selected run", lines=6, max_lines=30, interactive=False,
-                          visible=False, elem_id="run-error")
-    command_code = gr.Code(label="Command of the selected run (set when a worker starts it)", language="shell",
-                           interactive=False, visible=False, elem_id="run-command")
+    error_tb = gr.Textbox(
+        label="Error of the selected run", lines=6, max_lines=30, interactive=False, visible=False, elem_id="run-error"
+    )
+    command_code = gr.Code(
+        label="Command of the selected run (set when a worker starts it)",
+        language="shell",
+        interactive=False,
+        visible=False,
+        elem_id="run-command",
+    )
     refresh_timer = gr.Timer(REFRESH_S)
 
     def select_row(frame: pd.DataFrame, evt: gr.SelectData) -> tuple[Any, Any, Any]:
         run_id = int(frame.iloc[evt.index[0]]["id"])
         return run_id, _error_box(store, run_id), _command_box(store, run_id)
 
-    def act(action: Callable[[Store, int], Any], done: str,
-            what: str) -> Callable[[float | None, gr.Request], tuple[Any, Any]]:
+    def act(
+        action: Callable[[Store, int], Any], done: str, what: str
+    ) -> Callable[[float | None, gr.Request], tuple[Any, Any]]:
         def handler(run_id: float | None, request: gr.Request) -> tuple[Any, Any]:
             try:
                 access.require_write(request, what)
@@ -90,13 +128,20 @@ def build_runs(dashboard: Dashboard, train: TrainForm, tabs: gr.Tabs) -> None:
             except (ActionRefused, StorageError) as exc:
                 return f"**Refused:** {markdown_text(str(exc))}", read_runs(store)
             return done.format(run=int(run_id), new=getattr(result, "id", None)), read_runs(store)
+
         return handler
 
     def ask_delete(run_id: float | None) -> tuple[Any, Any, Any]:
         if not run_id:
             return gr.update(visible=False), "", "Select a run first (click its row)."
-        return gr.update(visible=True), (f"Delete run **#{int(run_id)}** with all its metrics, rollouts and "
-                                         f"evaluations, and its checkpoint folders?"), ""
+        return (
+            gr.update(visible=True),
+            (
+                f"Delete run **#{int(run_id)}** with all its metrics, rollouts and "
+                f"evaluations, and its checkpoint folders?"
+            ),
+            "",
+        )
 
     @BULK_READS
     def export(run_id: float | None) -> Any:
@@ -120,11 +165,15 @@ def build_runs(dashboard: Dashboard, train: TrainForm, tabs: gr.Tabs) -> None:
 
     runs_df.select(select_row, runs_df, [run_nb, error_tb, command_code])
     cancel_btn.click(act(cancel_run, "Cancel requested for run #{run}.", "cancel runs"), run_nb, [action_md, runs_df])
-    resume_btn.click(act(resume_run, "Queued run #{new}, resuming run #{run}.", "resume runs"), run_nb,
-                     [action_md, runs_df])
+    resume_btn.click(
+        act(resume_run, "Queued run #{new}, resuming run #{run}.", "resume runs"), run_nb, [action_md, runs_df]
+    )
     delete_btn.click(ask_delete, run_nb, [confirm_row, confirm_md, action_md])
-    confirm_btn.click(act(functools.partial(delete_run, home=home), "Deleted run #{run}.", "delete runs"), run_nb,
-                      [action_md, runs_df]).then(lambda: gr.update(visible=False), None, confirm_row)
+    confirm_btn.click(
+        act(functools.partial(delete_run, home=home), "Deleted run #{run}.", "delete runs"),
+        run_nb,
+        [action_md, runs_df],
+    ).then(lambda: gr.update(visible=False), None, confirm_row)
     keep_btn.click(lambda: gr.update(visible=False), None, confirm_row)
     clone_btn.click(clone, run_nb, [train.name_tb, *train.field_inputs, tabs])
     export_btn.click(export, run_nb, export_file)

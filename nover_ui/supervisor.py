@@ -88,8 +88,11 @@ class WorkerSupervisor:
                         delay = restart_delay(self._backoff_s[slot], now - self._started_at[slot])
                         self._backoff_s[slot] = delay
                         self._restart_at[slot] = now + delay
-                        print(f"nover_ui: worker {proc.pid} exited with code {proc.returncode}; restarting it "
-                              f"in {delay:.0f} s", file=sys.stderr)
+                        print(
+                            f"nover_ui: worker {proc.pid} exited with code {proc.returncode}; restarting it "
+                            f"in {delay:.0f} s",
+                            file=sys.stderr,
+                        )
                     if now >= self._restart_at[slot]:
                         self._procs[slot] = self._spawn()
                         self._started_at[slot] = now

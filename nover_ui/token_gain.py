@@ -21,8 +21,8 @@ NEUTRAL_GAIN = 0.05
 FULL_COLOUR_GAIN = 2.0
 """A gain of this many nats (or more) in either direction gets the full colour intensity."""
 MAX_ALPHA = 0.75
-GAIN_RGB = (46, 158, 91)    # green: the reasoning helped
-LOSS_RGB = (214, 69, 65)    # red: the reasoning hurt
+GAIN_RGB = (46, 158, 91)  # green: the reasoning helped
+LOSS_RGB = (214, 69, 65)  # red: the reasoning hurt
 MISSING = "–"
 
 TOKEN_CSS = """
@@ -46,11 +46,16 @@ def token_gains(target_nll: Sequence[float | None], baseline_nll: Sequence[float
     [1.2, 0.0, -0.5]
     """
     if len(target_nll) != len(baseline_nll):
-        raise ValueError(f"target_nll and baseline_nll must score the same reference tokens, got "
-                         f"{len(target_nll)} and {len(baseline_nll)} values")
-    return [float(baseline) - float(target)  # type: ignore[arg-type]
-            if _finite(target) and _finite(baseline) else math.nan
-            for target, baseline in zip(target_nll, baseline_nll)]
+        raise ValueError(
+            f"target_nll and baseline_nll must score the same reference tokens, got "
+            f"{len(target_nll)} and {len(baseline_nll)} values"
+        )
+    return [
+        float(baseline) - float(target)  # type: ignore[arg-type]
+        if _finite(target) and _finite(baseline)
+        else math.nan
+        for target, baseline in zip(target_nll, baseline_nll)
+    ]
 
 
 def gain_summary(gains: Sequence[float]) -> dict[str, float | int]:
@@ -61,9 +66,13 @@ def gain_summary(gains: Sequence[float]) -> dict[str, float | int]:
     {'tokens': 4, 'total_gain': 0.7, 'mean_gain': 0.2333333333333333, 'helped': 1, 'hurt': 1}
     """
     finite = [g for g in gains if _finite(g)]
-    return {"tokens": len(gains), "total_gain": math.fsum(finite),
-            "mean_gain": math.fsum(finite) / len(finite) if finite else math.nan,
-            "helped": sum(g > NEUTRAL_GAIN for g in finite), "hurt": sum(g < -NEUTRAL_GAIN for g in finite)}
+    return {
+        "tokens": len(gains),
+        "total_gain": math.fsum(finite),
+        "mean_gain": math.fsum(finite) / len(finite) if finite else math.nan,
+        "helped": sum(g > NEUTRAL_GAIN for g in finite),
+        "hurt": sum(g < -NEUTRAL_GAIN for g in finite),
+    }
 
 
 def gain_colour(gain: float) -> str:
@@ -80,8 +89,12 @@ def gain_colour(gain: float) -> str:
     return f"rgba({red:d},{green:d},{blue:d},{alpha:.3f})"
 
 
-def render_token_gains(tokens: Sequence[str], gains: Sequence[float], target_nll: Sequence[float | None],
-                       baseline_nll: Sequence[float | None]) -> str:
+def render_token_gains(
+    tokens: Sequence[str],
+    gains: Sequence[float],
+    target_nll: Sequence[float | None],
+    baseline_nll: Sequence[float | None],
+) -> str:
     """HTML: a legend line with the summary, then the reference as one <span class="tok"> per token, coloured by
     gain_colour, with a hover title like "token ' Paris' · gain +1.23 nats · log p with reasoning -0.41 · without
     -1.64". Tokens are shown exactly (pre-wrap); an empty token shows a faint ∅ via CSS, a token whose gain is NaN
@@ -89,31 +102,43 @@ def render_token_gains(tokens: Sequence[str], gains: Sequence[float], target_nll
     Style with TOKEN_CSS."""
     lengths = (len(tokens), len(gains), len(target_nll), len(baseline_nll))
     if len(set(lengths)) != 1:
-        raise ValueError("tokens, gains, target_nll and baseline_nll need one entry per reference token, got "
-                         f"{', '.join(map(str, lengths))} entries")
+        raise ValueError(
+            "tokens, gains, target_nll and baseline_nll need one entry per reference token, got "
+            f"{', '.join(map(str, lengths))} entries"
+        )
     if not tokens:
         return '<div class="nover-tokens"><p class="legend">no reference tokens scored for this rollout</p></div>'
-    spans = "".join(_token_html(token, gain, target, baseline)
-                    for token, gain, target, baseline in zip(tokens, gains, target_nll, baseline_nll))
+    spans = "".join(
+        _token_html(token, gain, target, baseline)
+        for token, gain, target, baseline in zip(tokens, gains, target_nll, baseline_nll)
+    )
     return f'<div class="nover-tokens">{_legend_html(gains)}<div class="text">{spans}</div></div>'
 
 
 def _token_html(token: str, gain: float, target_nll: float | None, baseline_nll: float | None) -> str:
     gain_text = f"{_number(gain, signed=True)} nats" if _finite(gain) else MISSING
-    title = (f"token {token!r} · gain {gain_text} · log p with reasoning "
-             f"{_log_p(target_nll)} · without {_log_p(baseline_nll)}")
+    title = (
+        f"token {token!r} · gain {gain_text} · log p with reasoning "
+        f"{_log_p(target_nll)} · without {_log_p(baseline_nll)}"
+    )
     kind = "tok" + (" empty" if token == "" else "") + ("" if _finite(gain) else " unknown")
-    return (f'<span class="{kind}" style="background-color: {gain_colour(gain)}" title="{_escape(title)}">'
-            f"{_escape(token)}</span>")
+    return (
+        f'<span class="{kind}" style="background-color: {gain_colour(gain)}" title="{_escape(title)}">'
+        f"{_escape(token)}</span>"
+    )
 
 
 def _legend_html(gains: Sequence[float]) -> str:
     summary = gain_summary(gains)
-    sample = (f'<span class="tok" style="background-color: {gain_colour(FULL_COLOUR_GAIN)}">reasoning helped</span> '
-              f'<span class="tok" style="background-color: {gain_colour(-FULL_COLOUR_GAIN)}">reasoning hurt</span>')
-    text = (f" · full colour at ±{FULL_COLOUR_GAIN:g} nats · {summary['tokens']} tokens · total gain "
-            f"{_number(summary['total_gain'], signed=True)} nats · mean {_number(summary['mean_gain'], signed=True)}"
-            f" · helped {summary['helped']} · hurt {summary['hurt']}")
+    sample = (
+        f'<span class="tok" style="background-color: {gain_colour(FULL_COLOUR_GAIN)}">reasoning helped</span> '
+        f'<span class="tok" style="background-color: {gain_colour(-FULL_COLOUR_GAIN)}">reasoning hurt</span>'
+    )
+    text = (
+        f" · full colour at ±{FULL_COLOUR_GAIN:g} nats · {summary['tokens']} tokens · total gain "
+        f"{_number(summary['total_gain'], signed=True)} nats · mean {_number(summary['mean_gain'], signed=True)}"
+        f" · helped {summary['helped']} · hurt {summary['hurt']}"
+    )
     return f'<div class="legend">{sample}{_escape(text)}</div>'
 
 

@@ -25,8 +25,9 @@ PICK_RUN = "<p>Pick a run.</p>"
 
 
 def step_html(store: Store, run_id: int, step: int, filter: str, sort: str) -> str:
-    return render_step(store.get_rollouts(run_id, step=step), filter=filter, sort=sort,
-                       tags=run_tags(store.get_run(run_id)))
+    return render_step(
+        store.get_rollouts(run_id, step=step), filter=filter, sort=sort, tags=run_tags(store.get_run(run_id))
+    )
 
 
 def run_tags(run: RunRecord) -> tuple[str, str, str]:
@@ -75,14 +76,21 @@ def build_traces(store: Store, tab: gr.Tab) -> TracesView:
         try:
             steps = store.rollout_steps(run_id)
             if steps is None:
-                return [gr.update(choices=run_choices(store), value=run_id), gr.update(value=1), filter,
-                        "<p>This run has no rollouts yet.</p>"]
+                return [
+                    gr.update(choices=run_choices(store), value=run_id),
+                    gr.update(value=1),
+                    filter,
+                    "<p>This run has no rollouts yet.</p>",
+                ]
             first, last = steps
             step = last if step is None else min(max(step, first), last)
             # A slider needs a range: a run with one step still gets [step - 1, step].
-            return [gr.update(choices=run_choices(store), value=run_id),
-                    gr.update(minimum=min(first, last - 1), maximum=last, value=step), filter,
-                    step_html(store, run_id, step, filter, sort)]
+            return [
+                gr.update(choices=run_choices(store), value=run_id),
+                gr.update(minimum=min(first, last - 1), maximum=last, value=step),
+                filter,
+                step_html(store, run_id, step, filter, sort),
+            ]
         except StorageError as exc:
             return [gr.update(), gr.update(), filter, f"<p>Cannot read rollouts: {html.escape(str(exc))}</p>"]
 
@@ -108,12 +116,12 @@ def build_traces(store: Store, tab: gr.Tab) -> TracesView:
     @BULK_READS
     def search(run_id: int | None, query: str) -> str:
         if len(query) > MAX_SEARCH_CHARS:
-            return (f"<p>Search for at most {MAX_SEARCH_CHARS} characters of text (this search has "
-                    f"{len(query):,}).</p>")
+            return f"<p>Search for at most {MAX_SEARCH_CHARS} characters of text (this search has {len(query):,}).</p>"
         if run_id is None:
             return PICK_RUN
-        return render_search(store.search_rollouts(run_id, query, SEARCH_LIMIT + 1) if query.strip() else [],
-                             query, limit=SEARCH_LIMIT)
+        return render_search(
+            store.search_rollouts(run_id, query, SEARCH_LIMIT + 1) if query.strip() else [], query, limit=SEARCH_LIMIT
+        )
 
     outputs = [run_dd, step_sl, filter_rd, traces_html]
     view_inputs = [run_dd, step_sl, filter_rd, sort_dd]

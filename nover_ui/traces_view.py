@@ -70,8 +70,9 @@ def groups_of_step(rollouts: Sequence[RolloutRecord]) -> list[list[RolloutRecord
     return [list(group) for _, group in groupby(ordered, key=lambda r: (r.step, r.group_index))]
 
 
-def select(group: Sequence[RolloutRecord], filter: str, sort: str, top_k: int = 2,
-           tags: tuple[str, str, str] = DEFAULT_TAGS) -> list[RolloutRecord]:
+def select(
+    group: Sequence[RolloutRecord], filter: str, sort: str, top_k: int = 2, tags: tuple[str, str, str] = DEFAULT_TAGS
+) -> list[RolloutRecord]:
     """Apply one of FILTERS ('top reward'/'bottom reward' keep the top_k highest/lowest reward rollouts of the group)
     then one of SORTS ('reward' and 'advantage' descending, 'perplexity' ascending with missing perplexity last,
     'sample' by sample_index). Unknown filter or sort -> ValueError naming the allowed values."""
@@ -90,13 +91,22 @@ def select(group: Sequence[RolloutRecord], filter: str, sort: str, top_k: int = 
         kept = [r for r in by_sample if has_flag(r, group, filter, *tags)]
     else:
         kept = by_sample
-    sort_keys = {"sample": lambda r: r.sample_index, "reward": _descending(lambda r: r.reward),
-                 "perplexity": _ascending(lambda r: r.perplexity), "advantage": _descending(lambda r: r.advantage)}
+    sort_keys = {
+        "sample": lambda r: r.sample_index,
+        "reward": _descending(lambda r: r.reward),
+        "perplexity": _ascending(lambda r: r.perplexity),
+        "advantage": _descending(lambda r: r.advantage),
+    }
     return sorted(kept, key=sort_keys[sort])
 
 
-def render_step(rollouts: Sequence[RolloutRecord], filter: str = "all", sort: str = "sample",
-                collapse_chars: int = 600, tags: tuple[str, str, str] = DEFAULT_TAGS) -> str:
+def render_step(
+    rollouts: Sequence[RolloutRecord],
+    filter: str = "all",
+    sort: str = "sample",
+    collapse_chars: int = 600,
+    tags: tuple[str, str, str] = DEFAULT_TAGS,
+) -> str:
     """HTML for one step: per group the prompt and reference once, then the selected rollouts as a grid of cards
     (reasoning and answer apart, badges, reward components, perplexity rank, advantage, token counts). Texts longer
     than collapse_chars are folded into <details>; missing numbers show as '–'."""
@@ -168,19 +178,25 @@ def _count(value: int | None) -> str:
     return MISSING if value is None else str(value)
 
 
-def _group_html(group: list[RolloutRecord], filter: str, sort: str, collapse_chars: int,
-                tags: tuple[str, str, str]) -> str:
+def _group_html(
+    group: list[RolloutRecord], filter: str, sort: str, collapse_chars: int, tags: tuple[str, str, str]
+) -> str:
     # Ranks come from the whole group, so a filtered view still shows each rollout's place among all of them.
     ranks = perplexity_ranks(group)
     first = group[0]
-    head = (f'<div class="group-head">step {_escape(str(first.step))} · group {_escape(str(first.group_index))} · '
-            f'{_escape(str(len(group)))} rollouts</div>')
+    head = (
+        f'<div class="group-head">step {_escape(str(first.step))} · group {_escape(str(first.group_index))} · '
+        f"{_escape(str(len(group)))} rollouts</div>"
+    )
     prompt = _text_block("prompt", first.prompt, "prompt", collapse_chars)
     reference = _text_block("reference", first.reference, "reference", collapse_chars)
     chosen = select(group, filter, sort, tags=tags)
     if chosen:
-        body = ('<div class="cards">' + "".join(_card_html(r, ranks, collapse_chars, rollout_flags(r, group, *tags))
-                                                for r in chosen) + "</div>")
+        body = (
+            '<div class="cards">'
+            + "".join(_card_html(r, ranks, collapse_chars, rollout_flags(r, group, *tags)) for r in chosen)
+            + "</div>"
+        )
     else:
         body = f'<p class="empty">no rollouts match “{_escape(filter)}”</p>'
     return f'<section class="group">{head}{prompt}{reference}{body}</section>'
@@ -188,12 +204,15 @@ def _group_html(group: list[RolloutRecord], filter: str, sort: str, collapse_cha
 
 def _card_html(rollout: RolloutRecord, ranks: dict[int, int], collapse_chars: int, flags: list[str]) -> str:
     validity = "valid" if rollout.format_valid else "invalid"
-    badges = (f'<span class="badge {validity}">{"format-valid" if rollout.format_valid else "format failure"}</span>'
-              + "".join(f'<span class="badge truncated">{_escape(flag)}</span>' for flag in flags))
+    badges = (
+        f'<span class="badge {validity}">{"format-valid" if rollout.format_valid else "format failure"}</span>'
+        + "".join(f'<span class="badge truncated">{_escape(flag)}</span>' for flag in flags)
+    )
     head = f'<header><span class="sample">#{_escape(str(rollout.sample_index))}</span>{badges}</header>'
     if rollout.format_valid:
-        texts = (_text_block("reasoning", rollout.reasoning or "", "reasoning", collapse_chars)
-                 + _text_block("answer", rollout.answer or "", "answer", collapse_chars))
+        texts = _text_block("reasoning", rollout.reasoning or "", "reasoning", collapse_chars) + _text_block(
+            "answer", rollout.answer or "", "answer", collapse_chars
+        )
     else:
         texts = _text_block("completion (not format-valid)", rollout.completion, "completion", collapse_chars)
     return f'<article class="card {validity}">{head}{texts}{_numbers_html(rollout, ranks)}</article>'
@@ -204,11 +223,13 @@ def _numbers_html(rollout: RolloutRecord, ranks: dict[int, int]) -> str:
     perplexity = f"ppl {_number(rollout.perplexity, 2)}"
     if rank is not None:
         perplexity += f" · rank {rank}/{len(ranks)}"
-    lines = [f"reward {_number(rollout.reward)}",
-             f"format {_number(rollout.reward_format)} · reasoning {_number(rollout.reward_reasoning)} · "
-             f"efficiency {_number(rollout.reward_efficiency)}",
-             f"{perplexity} · adv {_number(rollout.advantage, signed=True)}",
-             f"tokens {_count(rollout.reasoning_tokens)} reasoning / {_count(rollout.completion_tokens)} completion"]
+    lines = [
+        f"reward {_number(rollout.reward)}",
+        f"format {_number(rollout.reward_format)} · reasoning {_number(rollout.reward_reasoning)} · "
+        f"efficiency {_number(rollout.reward_efficiency)}",
+        f"{perplexity} · adv {_number(rollout.advantage, signed=True)}",
+        f"tokens {_count(rollout.reasoning_tokens)} reasoning / {_count(rollout.completion_tokens)} completion",
+    ]
     return '<div class="nums">' + "".join(f"<div>{_escape(line)}</div>" for line in lines) + "</div>"
 
 
@@ -221,8 +242,10 @@ def _text_block(label: str, text: str, kind: str, collapse_chars: int) -> str:
 
 
 def _hit_html(rollout: RolloutRecord, pattern: re.Pattern[str], context_chars: int) -> str:
-    meta = (f"step {rollout.step} · group {rollout.group_index} · sample {rollout.sample_index} · "
-            f"reward {_number(rollout.reward)}")
+    meta = (
+        f"step {rollout.step} · group {rollout.group_index} · sample {rollout.sample_index} · "
+        f"reward {_number(rollout.reward)}"
+    )
     snippet = _snippet_html(rollout.completion, pattern, context_chars)
     return f'<li><div class="nums">{_escape(meta)}</div><div class="text">{snippet}</div></li>'
 
@@ -231,9 +254,9 @@ def _snippet_html(completion: str, pattern: re.Pattern[str], context_chars: int)
     """The completion around the first match, escaped piece by piece so <mark> is its only markup."""
     match = pattern.search(completion)
     if match is None:  # the caller matched another field: show the completion's start
-        cut = completion[:2 * context_chars]
+        cut = completion[: 2 * context_chars]
         return _escape(cut) + ("…" if len(cut) < len(completion) else "")
     start, end = max(0, match.start() - context_chars), min(len(completion), match.end() + context_chars)
-    before = ("…" if start > 0 else "") + completion[start:match.start()]
-    after = completion[match.end():end] + ("…" if end < len(completion) else "")
+    before = ("…" if start > 0 else "") + completion[start : match.start()]
+    after = completion[match.end() : end] + ("…" if end < len(completion) else "")
     return f"{_escape(before)}<mark>{_escape(match.group())}</mark>{_escape(after)}"

@@ -59,25 +59,35 @@ def accept_upload(temp_path: str | Path, uploads_dir: Path, limits: UploadLimits
     temp_path = Path(temp_path)
     suffix = temp_path.suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
-        raise DataError(f"{temp_path.name}: unknown file type {suffix or '(no suffix)'!r}; upload a "
-                        f"{', '.join(UPLOAD_SUFFIXES)} file (CSV, JSON Lines or Parquet)")
+        raise DataError(
+            f"{temp_path.name}: unknown file type {suffix or '(no suffix)'!r}; upload a "
+            f"{', '.join(UPLOAD_SUFFIXES)} file (CSV, JSON Lines or Parquet)"
+        )
     table = read_table(temp_path, max_bytes=limits.max_bytes, max_rows=limits.max_rows)
     if table.empty:
-        raise DataError(f"{temp_path.name} has a header but no rows; add at least one row with a prompt and a "
-                        f"reference")
+        raise DataError(
+            f"{temp_path.name} has a header but no rows; add at least one row with a prompt and a reference"
+        )
     digest = hashlib.sha256(temp_path.read_bytes()).hexdigest()[:16]
     uploads_dir.mkdir(parents=True, exist_ok=True)
     kept = uploads_dir / f"{digest}{suffix}"
     if not kept.exists():
         held = sum(path.stat().st_size for path in uploads_dir.iterdir() if path.is_file())
         if held + temp_path.stat().st_size > limits.total_bytes:
-            raise DataError(f"the dashboard's upload folder is full ({held / 2**20:,.0f} MB of "
-                            f"{limits.total_bytes / 2**20:,.0f} MB); ask its operator to delete old uploads")
+            raise DataError(
+                f"the dashboard's upload folder is full ({held / 2**20:,.0f} MB of "
+                f"{limits.total_bytes / 2**20:,.0f} MB); ask its operator to delete old uploads"
+            )
         shutil.copyfile(temp_path, kept.with_suffix(".partial"))
         kept.with_suffix(".partial").replace(kept)  # never a half-copied file under the final name
     columns = tuple(table.columns)
-    return Upload(path=kept, columns=columns, preview=_preview(table),
-                  prompt_column=_guess(columns, PROMPT_NAMES), reference_column=_guess(columns, REFERENCE_NAMES))
+    return Upload(
+        path=kept,
+        columns=columns,
+        preview=_preview(table),
+        prompt_column=_guess(columns, PROMPT_NAMES),
+        reference_column=_guess(columns, REFERENCE_NAMES),
+    )
 
 
 class SessionQuota:
@@ -94,8 +104,10 @@ class SessionQuota:
         with self._lock:
             used = self._counts.get(session, 0)
         if used >= self._limits.per_session:
-            raise DataError(f"this session has uploaded {used} files, the most one session may; queue a run "
-                            f"with one of them, or ask the dashboard's operator")
+            raise DataError(
+                f"this session has uploaded {used} files, the most one session may; queue a run "
+                f"with one of them, or ask the dashboard's operator"
+            )
 
     def record(self, session: str) -> None:
         with self._lock:
@@ -110,12 +122,25 @@ def discard(temp_path: str | Path) -> None:
     Path(temp_path).unlink(missing_ok=True)
 
 
-def usable_rows(path: str, prompt_column: str, reference_column: str, split_column: str, split: str,
-                limits: UploadLimits = UploadLimits()) -> str:
+def usable_rows(
+    path: str,
+    prompt_column: str,
+    reference_column: str,
+    split_column: str,
+    split: str,
+    limits: UploadLimits = UploadLimits(),
+) -> str:
     """One line on what the run would train on with this column mapping, or the DataError's advice."""
     try:
-        loaded = load_examples(path, prompt_column, reference_column, split_column, split or None,
-                               max_bytes=limits.max_bytes, row_limit=limits.max_rows)
+        loaded = load_examples(
+            path,
+            prompt_column,
+            reference_column,
+            split_column,
+            split or None,
+            max_bytes=limits.max_bytes,
+            row_limit=limits.max_rows,
+        )
     except DataError as exc:
         return f"**Cannot use this mapping:** {markdown_text(str(exc))}"
     prompts = [example.prompt for example in loaded.examples]
@@ -124,15 +149,28 @@ def usable_rows(path: str, prompt_column: str, reference_column: str, split_colu
 
 
 @functools.lru_cache(maxsize=16)
-def mean_prompt_chars(dataset: str, prompt_column: str, reference_column: str, split_column: str,
-                      split: str, limits: UploadLimits = UploadLimits()) -> float | None:
+def mean_prompt_chars(
+    dataset: str,
+    prompt_column: str,
+    reference_column: str,
+    split_column: str,
+    split: str,
+    limits: UploadLimits = UploadLimits(),
+) -> float | None:
     """Mean prompt length of the demo set or a data file (for the cost estimate); None for a hub id, a dataset
     folder or unusable data. The caller checks that the file is one the asker may read."""
     if dataset != DEMO_DATASET and not Path(dataset).expanduser().is_file():
         return None
     try:
-        examples = load_examples(dataset, prompt_column, reference_column, split_column, split or None,
-                                 max_bytes=limits.max_bytes, row_limit=limits.max_rows).examples
+        examples = load_examples(
+            dataset,
+            prompt_column,
+            reference_column,
+            split_column,
+            split or None,
+            max_bytes=limits.max_bytes,
+            row_limit=limits.max_rows,
+        ).examples
     except DataError:
         return None
     return sum(len(example.prompt) for example in examples) / len(examples)

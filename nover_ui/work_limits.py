@@ -34,8 +34,7 @@ class WorkLimit:
     def slot(self, wait_s: float | None = None) -> Iterator[None]:
         """Hold one slot for the block; Busy when none frees up within `wait_s` (default: the limit's)."""
         if not self._semaphore.acquire(timeout=self._wait_s if wait_s is None else wait_s):
-            raise Busy(f"The server is busy {self.what} for {self.slots} other request(s); try again in a few "
-                       f"seconds.")
+            raise Busy(f"The server is busy {self.what} for {self.slots} other request(s); try again in a few seconds.")
         try:
             yield
         finally:

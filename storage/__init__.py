@@ -4,10 +4,31 @@ Imports only SQLAlchemy, Alembic and the standard library, so both the UI and th
 """
 
 from storage.errors import InvalidTransition, RunNotFound, StorageError
-from storage.records import (CheckpointRecord, EvaluationRecord, EvaluationSampleRecord, MetricSeries, PromptRecord,
-                             PromptStep, RolloutRecord, RunRecord)
+from storage.records import (
+    CheckpointRecord,
+    EvaluationRecord,
+    EvaluationSampleRecord,
+    MetricSeries,
+    PromptRecord,
+    PromptStep,
+    RolloutRecord,
+    RunRecord,
+)
 from storage.store import METRIC_KEY_MAX, RUN_NAME_MAX, Store
 
-__all__ = ["METRIC_KEY_MAX", "RUN_NAME_MAX", "CheckpointRecord", "EvaluationRecord", "EvaluationSampleRecord",
-           "InvalidTransition", "MetricSeries", "PromptRecord", "PromptStep", "RolloutRecord", "RunNotFound",
-           "RunRecord", "StorageError", "Store"]
+__all__ = [
+    "METRIC_KEY_MAX",
+    "RUN_NAME_MAX",
+    "CheckpointRecord",
+    "EvaluationRecord",
+    "EvaluationSampleRecord",
+    "InvalidTransition",
+    "MetricSeries",
+    "PromptRecord",
+    "PromptStep",
+    "RolloutRecord",
+    "RunNotFound",
+    "RunRecord",
+    "StorageError",
+    "Store",
+]

@@ -80,8 +80,10 @@ def check_writable(database: str | None) -> None:
     # access(2), never open(): closing any descriptor of the file would drop the POSIX locks SQLite holds on it.
     for path in (database, f"{database}-wal", f"{database}-shm"):
         if os.path.exists(path) and not os.access(path, os.W_OK):
-            raise StorageError(f"cannot use the database {database}: {path} is not writable; make it writable "
-                               f"again (a read-only mount, chattr +i, or file permissions)")
+            raise StorageError(
+                f"cannot use the database {database}: {path} is not writable; make it writable "
+                f"again (a read-only mount, chattr +i, or file permissions)"
+            )
 
 
 def _configure_sqlite(engine: Engine, journal_mode: str, database: str | None) -> None:

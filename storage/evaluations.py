@@ -28,8 +28,15 @@ class EvaluationJobs:
 
     _session: Callable[..., contextlib.AbstractContextManager[Session]]
 
-    def queue_evaluation(self, kind: str, model: str, dataset: str, config: dict[str, Any],
-                         run_id: int | None = None, checkpoint_step: int | None = None) -> EvaluationRecord:
+    def queue_evaluation(
+        self,
+        kind: str,
+        model: str,
+        dataset: str,
+        config: dict[str, Any],
+        run_id: int | None = None,
+        checkpoint_step: int | None = None,
+    ) -> EvaluationRecord:
         """Queue a job for the workers: a held-out evaluation or a playground generation.
 
         The model is the base `model` (run_id None) or `model` with the adapter of run `run_id` saved at
@@ -43,13 +50,23 @@ class EvaluationJobs:
         if not isinstance(config, dict):
             raise StorageError(f"an evaluation's config is a dict of settings, got {type(config).__name__}")
         if (run_id is None) != (checkpoint_step is None):
-            raise StorageError(f"a checkpoint is named by both run_id and checkpoint_step, got run_id={run_id} "
-                               f"and checkpoint_step={checkpoint_step}; give both, or neither for the base model")
+            raise StorageError(
+                f"a checkpoint is named by both run_id and checkpoint_step, got run_id={run_id} "
+                f"and checkpoint_step={checkpoint_step}; give both, or neither for the base model"
+            )
         with self._session(f"queue a job ({kind})", write=True) as s:
             if run_id is not None and s.get(Run, run_id) is None:
                 raise RunNotFound(f"run {run_id} does not exist")
-            evaluation = Evaluation(kind=kind, run_id=run_id, model=model.strip(), checkpoint_step=checkpoint_step,
-                                    dataset=dataset, config=dict(config), status="queued", created_at=utcnow())
+            evaluation = Evaluation(
+                kind=kind,
+                run_id=run_id,
+                model=model.strip(),
+                checkpoint_step=checkpoint_step,
+                dataset=dataset,
+                config=dict(config),
+                status="queued",
+                created_at=utcnow(),
+            )
             s.add(evaluation)
             s.flush()
             return to_record(EvaluationRecord, evaluation)
@@ -58,8 +75,9 @@ class EvaluationJobs:
         with self._session("read an evaluation") as s:
             return to_record(EvaluationRecord, _evaluation(s, evaluation_id))
 
-    def list_evaluations(self, run_id: int | None = None, kind: str | None = None,
-                         statuses: Sequence[str] | None = None) -> list[EvaluationRecord]:
+    def list_evaluations(
+        self, run_id: int | None = None, kind: str | None = None, statuses: Sequence[str] | None = None
+    ) -> list[EvaluationRecord]:
         """Evaluations and playground jobs, oldest first, optionally of one run, one kind, some statuses."""
         query = select(Evaluation).order_by(Evaluation.id)
         if run_id is not None:
@@ -95,11 +113,13 @@ class EvaluationJobs:
         with self._session("log evaluation samples", write=True) as s:
             _running_evaluation(s, evaluation_id)
             if rows:
-                s.execute(EvaluationSample.__table__.insert(),
-                          [evaluation_sample_values(evaluation_id, row) for row in rows])
+                s.execute(
+                    EvaluationSample.__table__.insert(), [evaluation_sample_values(evaluation_id, row) for row in rows]
+                )
 
-    def finish_evaluation(self, evaluation_id: int, status: str, metrics: dict[str, Any] | None = None,
-                          error: str | None = None) -> EvaluationRecord:
+    def finish_evaluation(
+        self, evaluation_id: int, status: str, metrics: dict[str, Any] | None = None, error: str | None = None
+    ) -> EvaluationRecord:
         if status not in TERMINAL_STATUSES:
             raise StorageError(f"an evaluation finishes as one of {TERMINAL_STATUSES}, not {status!r}")
         with self._session("finish an evaluation", write=True) as s:
@@ -113,16 +133,20 @@ class EvaluationJobs:
         now = utcnow()
         cutoff = now - dt.timedelta(seconds=max_age_s)
         with self._session("fail stale evaluations", write=True) as s:
-            stale = s.scalars(select(Evaluation).where(Evaluation.status == "running",
-                                                       Evaluation.heartbeat_at < cutoff)).all()
+            stale = s.scalars(
+                select(Evaluation).where(Evaluation.status == "running", Evaluation.heartbeat_at < cutoff)
+            ).all()
             for evaluation in stale:
                 age = (now - evaluation.heartbeat_at).total_seconds() if evaluation.heartbeat_at else max_age_s
                 transition(evaluation, "failed", STALE_RUN_ERROR.format(age=age))
             return [evaluation.id for evaluation in stale]
 
     def get_evaluation_samples(self, evaluation_id: int) -> list[EvaluationSampleRecord]:
-        query = (select(EvaluationSample).where(EvaluationSample.evaluation_id == evaluation_id)
-                 .order_by(EvaluationSample.sample_index))
+        query = (
+            select(EvaluationSample)
+            .where(EvaluationSample.evaluation_id == evaluation_id)
+            .order_by(EvaluationSample.sample_index)
+        )
         with self._session("read evaluation samples") as s:
             return [to_record(EvaluationSampleRecord, sample) for sample in s.scalars(query)]
 
@@ -137,6 +161,5 @@ def _evaluation(s: Session, evaluation_id: int) -> Evaluation:
 def _running_evaluation(s: Session, evaluation_id: int) -> Evaluation:
     evaluation = _evaluation(s, evaluation_id)
     if evaluation.status != "running":
-        raise InvalidTransition(f"evaluation {evaluation_id} is {evaluation.status}, not running; its worker must "
-                                f"stop")
+        raise InvalidTransition(f"evaluation {evaluation_id} is {evaluation.status}, not running; its worker must stop")
     return evaluation

@@ -20,8 +20,9 @@ class RunImports:
 
     _session: Callable[..., contextlib.AbstractContextManager[Session]]
 
-    def import_run(self, run: Mapping[str, Any], metrics: Sequence[Mapping[str, Any]],
-                   rollouts: Sequence[Mapping[str, Any]]) -> RunRecord:
+    def import_run(
+        self, run: Mapping[str, Any], metrics: Sequence[Mapping[str, Any]], rollouts: Sequence[Mapping[str, Any]]
+    ) -> RunRecord:
         """Store a run read back from an archive as a new run, all of it in one transaction or nothing.
 
         `run` has RunRecord's keys less id, parent_id, heartbeat_at and cancel_requested; a run that was queued
@@ -43,7 +44,7 @@ class RunImports:
                 s.execute(Metric.__table__.insert(), [metric_values(new.id, row) for row in metrics])
             # Prompts looked up 1000 rows at a time: few queries, and under every backend's bound-parameter limit.
             for start in range(0, len(steps_rows), 1000):
-                batch = steps_rows[start:start + 1000]
+                batch = steps_rows[start : start + 1000]
                 ids = prompt_ids(s, new.id, [row for _, row in batch])
                 s.execute(Rollout.__table__.insert(), [rollout_values(new.id, step, row, ids) for step, row in batch])
             return to_record(RunRecord, new)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,7 +18,7 @@ STALE_RUN_ERROR = "worker stopped responding (no heartbeat for {age:.0f} s)"
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def transition(row: Run | Evaluation, status: str, error: str | None = None) -> None:
@@ -43,16 +44,18 @@ def fail_interrupted(s: Session, run: Run, error: str, resume: bool) -> None:
     transition(run, "failed", error)
     if not resume or run.cancel_requested:  # a run someone asked to stop stays stopped
         return
-    checkpoint = s.scalars(select(Checkpoint).where(Checkpoint.run_id == run.id)
-                           .order_by(Checkpoint.step.desc()).limit(1)).first()
+    checkpoint = s.scalars(
+        select(Checkpoint).where(Checkpoint.run_id == run.id).order_by(Checkpoint.step.desc()).limit(1)
+    ).first()
     if checkpoint is None:
         # Resuming needs new progress each time, which also keeps a run that kills its worker from looping.
-        run.error = (f"{error}; not resumed: it saved no checkpoint "
-                     f"(checkpoint_steps={run.config.get('checkpoint_steps')})")
+        run.error = (
+            f"{error}; not resumed: it saved no checkpoint (checkpoint_steps={run.config.get('checkpoint_steps')})"
+        )
         return
     suffix = f" (resumed from step {checkpoint.step})"
     # Cut to the column's length: PostgreSQL would refuse a longer name and with it the whole stale check.
-    name = run.name[:Run.__table__.c.name.type.length - len(suffix)] + suffix
+    name = run.name[: Run.__table__.c.name.type.length - len(suffix)] + suffix
     resumed = Run(name=name, status="queued", config=dict(run.config), created_at=utcnow(), parent_id=run.id)
     s.add(resumed)
     s.flush()
@@ -63,8 +66,7 @@ def claim_oldest(s: Session, table: type[Run] | type[Evaluation], worker_id: str
     """Move the oldest queued row of `table` to running for this worker; None when nothing is queued."""
     # SKIP LOCKED lets concurrent PostgreSQL workers pass over a row another one is claiming;
     # SQLite serialises write transactions instead (BEGIN IMMEDIATE) and ignores the clause.
-    query = (select(table).where(table.status == "queued").order_by(table.id).limit(1)
-             .with_for_update(skip_locked=True))
+    query = select(table).where(table.status == "queued").order_by(table.id).limit(1).with_for_update(skip_locked=True)
     row = s.scalars(query).first()
     if row is None:
         return None

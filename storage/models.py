@@ -27,10 +27,10 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value} given to a UTC column; use datetime.now(timezone.utc)")
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+        return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -182,8 +182,10 @@ class Evaluation(Base):
     worker_id: Mapped[str | None] = mapped_column(String(200))
 
     def __repr__(self) -> str:
-        return (f"Evaluation(id={self.id}, kind={self.kind}, run={self.run_id}, step={self.checkpoint_step}, "
-                f"status={self.status})")
+        return (
+            f"Evaluation(id={self.id}, kind={self.kind}, run={self.run_id}, step={self.checkpoint_step}, "
+            f"status={self.status})"
+        )
 
 
 class EvaluationSample(Base):

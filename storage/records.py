@@ -139,7 +139,7 @@ R = TypeVar("R")
 
 def to_record(record_type: type[R], row: Any, **extra: Any) -> R:
     """Copy the record's fields from an ORM row (or any object with those attributes)."""
-    values = {f.name: extra[f.name] if f.name in extra else getattr(row, f.name)
-              for f in dataclasses.fields(record_type)}  # type: ignore[arg-type]
+    values = {
+        f.name: extra[f.name] if f.name in extra else getattr(row, f.name) for f in dataclasses.fields(record_type)
+    }  # type: ignore[arg-type]
     return record_type(**values)
-

@@ -15,14 +15,19 @@ from storage.models import RUN_STATUSES, Prompt
 from storage.records import EvaluationSampleRecord, RolloutRecord, RunRecord
 
 ROLLOUT_KEYS = frozenset(f.name for f in dataclasses.fields(RolloutRecord)) - {"id", "run_id", "step", "prompt_id"}
-ROLLOUT_REQUIRED = frozenset({"group_index", "sample_index", "prompt", "reference", "completion", "reward",
-                              "completion_tokens"})
+ROLLOUT_REQUIRED = frozenset(
+    {"group_index", "sample_index", "prompt", "reference", "completion", "reward", "completion_tokens"}
+)
 SAMPLE_KEYS = frozenset(f.name for f in dataclasses.fields(EvaluationSampleRecord)) - {"id", "evaluation_id"}
 SAMPLE_REQUIRED = frozenset({"sample_index", "prompt", "reference", "completion"})
 # An imported run gets a new id and no parent (both name rows of its source database); its worker's heartbeat
 # and cancel flag meant something only there.
-IMPORTED_RUN_KEYS = frozenset(f.name for f in dataclasses.fields(RunRecord)) - {"id", "parent_id", "heartbeat_at",
-                                                                                "cancel_requested"}
+IMPORTED_RUN_KEYS = frozenset(f.name for f in dataclasses.fields(RunRecord)) - {
+    "id",
+    "parent_id",
+    "heartbeat_at",
+    "cancel_requested",
+}
 IMPORTED_RUN_REQUIRED = frozenset({"name", "status", "config", "created_at"})
 METRIC_KEYS = frozenset({"step", "key", "value", "wall_time"})
 
@@ -50,8 +55,11 @@ def prompt_ids(s: Session, run_id: int, rows: Sequence[Mapping[str, Any]]) -> di
     texts = {prompt_key(row["prompt"], row["reference"]): (row["prompt"], row["reference"]) for row in rows}
     query = select(Prompt.key, Prompt.id).where(Prompt.run_id == run_id, Prompt.key.in_(texts))
     ids = dict(s.execute(query).all())
-    new = [{"run_id": run_id, "key": key, "prompt": prompt, "reference": reference}
-           for key, (prompt, reference) in texts.items() if key not in ids]
+    new = [
+        {"run_id": run_id, "key": key, "prompt": prompt, "reference": reference}
+        for key, (prompt, reference) in texts.items()
+        if key not in ids
+    ]
     if new:
         s.execute(Prompt.__table__.insert(), new)
         ids = dict(s.execute(query).all())
@@ -75,9 +83,11 @@ def imported_run_values(run: Mapping[str, Any], now: Any) -> dict[str, Any]:
         raise StorageError("an imported run needs a non-empty name")
     values = dict.fromkeys(IMPORTED_RUN_KEYS - IMPORTED_RUN_REQUIRED, None) | {"step": 0} | dict(run)
     if values["status"] in ("queued", "running"):
-        values["error"] = (f"imported from an archive written while the run was {values['status']} (at step "
-                           f"{values['step']}); it cannot continue here: clone it to train again"
-                           + (f". Its error there: {values['error']}" if values["error"] else ""))
+        values["error"] = (
+            f"imported from an archive written while the run was {values['status']} (at step "
+            f"{values['step']}); it cannot continue here: clone it to train again"
+            + (f". Its error there: {values['error']}" if values["error"] else "")
+        )
         values["status"], values["finished_at"] = "failed", now
     return values
 
@@ -96,5 +106,7 @@ def evaluation_sample_values(evaluation_id: int, row: Mapping[str, Any]) -> dict
 def _check_keys(kind: str, row: Mapping[str, Any], allowed: frozenset[str], required: frozenset[str]) -> None:
     unknown, missing = set(row) - allowed, required - set(row)
     if unknown or missing:
-        raise StorageError(f"bad {kind} row: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}; "
-                           f"allowed keys are {sorted(allowed)}")
+        raise StorageError(
+            f"bad {kind} row: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}; "
+            f"allowed keys are {sorted(allowed)}"
+        )

@@ -18,14 +18,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.engine import WRITE_OPTION, make_engine
+from storage.errors import InvalidTransition, RunNotFound, StorageError
 from storage.evaluations import EvaluationJobs
 from storage.imports import RunImports
-from storage.errors import InvalidTransition, RunNotFound, StorageError
 from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, fail_interrupted, transition, utcnow
 from storage.migrate import upgrade_to_head
 from storage.models import Checkpoint, Evaluation, EvaluationSample, Metric, Prompt, Rollout, Run
-from storage.records import (CheckpointRecord, MetricSeries, PromptRecord, PromptStep, RolloutRecord, RunRecord,
-                             to_record)
+from storage.records import (
+    CheckpointRecord,
+    MetricSeries,
+    PromptRecord,
+    PromptStep,
+    RolloutRecord,
+    RunRecord,
+    to_record,
+)
 from storage.rows import check_rollout_row, prompt_ids, rollout_values, without_nul
 
 RUN_NAME_MAX = Run.__table__.c.name.type.length
@@ -40,12 +47,15 @@ class Store(EvaluationJobs, RunImports):
             upgrade_to_head(self._engine)
         except SQLAlchemyError as exc:
             self._engine.dispose()
-            raise StorageError(f"cannot open database {self._engine.url!r}: {getattr(exc, 'orig', exc)}. "
-                               "Check the path or server address, that it exists and that you may write "
-                               "to it.") from None
+            raise StorageError(
+                f"cannot open database {self._engine.url!r}: {getattr(exc, 'orig', exc)}. "
+                "Check the path or server address, that it exists and that you may write "
+                "to it."
+            ) from None
         self._read_sessions = sessionmaker(self._engine, expire_on_commit=False)
-        self._write_sessions = sessionmaker(self._engine.execution_options(**{WRITE_OPTION: True}),
-                                            expire_on_commit=False)
+        self._write_sessions = sessionmaker(
+            self._engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
 
     def close(self) -> None:
         self._engine.dispose()
@@ -74,8 +84,7 @@ class Store(EvaluationJobs, RunImports):
         if len(name.strip()) > RUN_NAME_MAX:  # PostgreSQL enforces the column's length, SQLite would not
             raise StorageError(f"a run name has at most {RUN_NAME_MAX} characters, got {len(name.strip())}")
         with self._session("create a run", write=True) as s:
-            run = Run(name=name.strip(), status="queued", config=dict(config), created_at=utcnow(),
-                      parent_id=parent_id)
+            run = Run(name=name.strip(), status="queued", config=dict(config), created_at=utcnow(), parent_id=parent_id)
             s.add(run)
             s.flush()
             return to_record(RunRecord, run)
@@ -147,8 +156,9 @@ class Store(EvaluationJobs, RunImports):
         cutoff = now - dt.timedelta(seconds=max_age_s)
         with self._session("fail stale runs", write=True) as s:
             # Locked rows are being failed by another process (PostgreSQL): skip them rather than resume twice.
-            stale = s.scalars(select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)
-                              .with_for_update(skip_locked=True)).all()
+            stale = s.scalars(
+                select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff).with_for_update(skip_locked=True)
+            ).all()
             for run in stale:
                 age = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else max_age_s
                 fail_interrupted(s, run, STALE_RUN_ERROR.format(age=age), resume)
@@ -178,8 +188,9 @@ class Store(EvaluationJobs, RunImports):
             child = s.scalar(select(Run.id).where(Run.parent_id == run_id, Run.status.in_(("queued", "running"))))
             if child is not None:
                 raise InvalidTransition(f"run {child} resumes from run {run_id}'s checkpoints; cancel it first")
-            checkpoints = [to_record(CheckpointRecord, c) for c in s.scalars(select(Checkpoint)
-                                                                               .where(Checkpoint.run_id == run_id))]
+            checkpoints = [
+                to_record(CheckpointRecord, c) for c in s.scalars(select(Checkpoint).where(Checkpoint.run_id == run_id))
+            ]
             # Explicit rather than left to ON DELETE CASCADE, so no table depends on the backend enforcing it.
             jobs = select(Evaluation.id).where(Evaluation.run_id == run_id)
             s.execute(delete(EvaluationSample).where(EvaluationSample.evaluation_id.in_(jobs)))
@@ -197,9 +208,15 @@ class Store(EvaluationJobs, RunImports):
     def log_rollouts(self, run_id: int, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
         self.log_step(run_id, step, rollouts=rows)
 
-    def log_step(self, run_id: int, step: int, metrics: Mapping[str, float] | None = None,
-                 rollouts: Sequence[Mapping[str, Any]] = (), total_steps: int | None = None,
-                 heartbeat: bool = False) -> None:
+    def log_step(
+        self,
+        run_id: int,
+        step: int,
+        metrics: Mapping[str, float] | None = None,
+        rollouts: Sequence[Mapping[str, Any]] = (),
+        total_steps: int | None = None,
+        heartbeat: bool = False,
+    ) -> None:
         """Write one step's metrics and rollouts (and optionally a heartbeat) in one transaction."""
         for row in rollouts:
             check_rollout_row(row)
@@ -210,20 +227,27 @@ class Store(EvaluationJobs, RunImports):
                 _beat(_running_run(s, run_id), step, total_steps)
             if metrics:
                 wall_time = time.time()
-                s.execute(Metric.__table__.insert(), [
-                    {"run_id": run.id, "step": step, "key": key, "value": float(value), "wall_time": wall_time}
-                    for key, value in metrics.items()
-                ])
+                s.execute(
+                    Metric.__table__.insert(),
+                    [
+                        {"run_id": run.id, "step": step, "key": key, "value": float(value), "wall_time": wall_time}
+                        for key, value in metrics.items()
+                    ],
+                )
             if rollouts:
                 ids = prompt_ids(s, run.id, rollouts)
                 s.execute(Rollout.__table__.insert(), [rollout_values(run.id, step, row, ids) for row in rollouts])
 
-    def get_metrics(self, run_id: int, keys: Sequence[str] | None = None,
-                    since_step: int | None = None) -> dict[str, MetricSeries]:
+    def get_metrics(
+        self, run_id: int, keys: Sequence[str] | None = None, since_step: int | None = None
+    ) -> dict[str, MetricSeries]:
         """A run's metric series by key, ordered by step; only steps >= since_step when given (a chart's update)."""
         table = Metric.__table__.c  # plain columns: no ORM row processing for what can be 10^5 points
-        query = (select(table.key, table.step, table.value, table.wall_time)
-                 .where(table.run_id == run_id).order_by(table.key, table.step))
+        query = (
+            select(table.key, table.step, table.value, table.wall_time)
+            .where(table.run_id == run_id)
+            .order_by(table.key, table.step)
+        )
         if keys is not None:
             query = query.where(table.key.in_(keys))
         if since_step is not None:
@@ -239,12 +263,21 @@ class Store(EvaluationJobs, RunImports):
                 start = end
         return series
 
-    def get_rollouts(self, run_id: int, step: int | None = None, prompt_id: int | None = None,
-                     group_index: int | None = None, limit: int | None = None) -> list[RolloutRecord]:
+    def get_rollouts(
+        self,
+        run_id: int,
+        step: int | None = None,
+        prompt_id: int | None = None,
+        group_index: int | None = None,
+        limit: int | None = None,
+    ) -> list[RolloutRecord]:
         """Rollouts of a run ordered by step, group and sample, optionally narrowed to one step/prompt/group."""
-        query = (select(Rollout, Prompt.prompt, Prompt.reference).join(Prompt, Rollout.prompt_id == Prompt.id)
-                 .where(Rollout.run_id == run_id)
-                 .order_by(Rollout.step, Rollout.group_index, Rollout.sample_index))
+        query = (
+            select(Rollout, Prompt.prompt, Prompt.reference)
+            .join(Prompt, Rollout.prompt_id == Prompt.id)
+            .where(Rollout.run_id == run_id)
+            .order_by(Rollout.step, Rollout.group_index, Rollout.sample_index)
+        )
         if step is not None:
             query = query.where(Rollout.step == step)
         if prompt_id is not None:
@@ -254,24 +287,33 @@ class Store(EvaluationJobs, RunImports):
         if limit is not None:
             query = query.limit(limit)
         with self._session("read rollouts") as s:
-            return [to_record(RolloutRecord, rollout, prompt=prompt, reference=reference)
-                    for rollout, prompt, reference in s.execute(query)]
+            return [
+                to_record(RolloutRecord, rollout, prompt=prompt, reference=reference)
+                for rollout, prompt, reference in s.execute(query)
+            ]
 
     def search_rollouts(self, run_id: int, text: str, limit: int = 50) -> list[RolloutRecord]:
         """Rollouts of a run whose completion contains `text` (case-insensitive), oldest step first."""
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = (select(Rollout, Prompt.prompt, Prompt.reference).join(Prompt, Rollout.prompt_id == Prompt.id)
-                 .where(Rollout.run_id == run_id, Rollout.completion.ilike(pattern, escape="\\"))
-                 .order_by(Rollout.step, Rollout.group_index, Rollout.sample_index).limit(limit))
+        query = (
+            select(Rollout, Prompt.prompt, Prompt.reference)
+            .join(Prompt, Rollout.prompt_id == Prompt.id)
+            .where(Rollout.run_id == run_id, Rollout.completion.ilike(pattern, escape="\\"))
+            .order_by(Rollout.step, Rollout.group_index, Rollout.sample_index)
+            .limit(limit)
+        )
         with self._session("search rollouts") as s:
-            return [to_record(RolloutRecord, rollout, prompt=prompt, reference=reference)
-                    for rollout, prompt, reference in s.execute(query)]
+            return [
+                to_record(RolloutRecord, rollout, prompt=prompt, reference=reference)
+                for rollout, prompt, reference in s.execute(query)
+            ]
 
     def rollout_steps(self, run_id: int) -> tuple[int, int] | None:
         """(first, last) step with rollouts, or None before the first; served by the (run, step) index."""
         with self._session("read rollout steps") as s:
-            first, last = s.execute(select(func.min(Rollout.step), func.max(Rollout.step))
-                                    .where(Rollout.run_id == run_id)).one()
+            first, last = s.execute(
+                select(func.min(Rollout.step), func.max(Rollout.step)).where(Rollout.run_id == run_id)
+            ).one()
         return None if first is None else (first, last)
 
     def run_steps(self, run_ids: Sequence[int]) -> dict[int, int]:
@@ -285,18 +327,29 @@ class Store(EvaluationJobs, RunImports):
         with self._session(f"read the latest {key}") as s:
             values = {}
             for run_id in run_ids:  # one index seek per run, (run_id, key, step) descending
-                value = s.scalar(select(Metric.value).where(Metric.run_id == run_id, Metric.key == key)
-                                 .order_by(Metric.step.desc()).limit(1))
+                value = s.scalar(
+                    select(Metric.value)
+                    .where(Metric.run_id == run_id, Metric.key == key)
+                    .order_by(Metric.step.desc())
+                    .limit(1)
+                )
                 if value is not None:
                     values[run_id] = value
             return values
 
     def list_prompts(self, run_id: int) -> list[PromptRecord]:
         """The run's prompts with how many rollouts each has, most sampled first."""
-        counts = (select(Rollout.prompt_id, func.count().label("n")).where(Rollout.run_id == run_id)
-                  .group_by(Rollout.prompt_id).subquery())
-        query = (select(Prompt, counts.c.n).join(counts, counts.c.prompt_id == Prompt.id)
-                 .order_by(counts.c.n.desc(), Prompt.id))
+        counts = (
+            select(Rollout.prompt_id, func.count().label("n"))
+            .where(Rollout.run_id == run_id)
+            .group_by(Rollout.prompt_id)
+            .subquery()
+        )
+        query = (
+            select(Prompt, counts.c.n)
+            .join(counts, counts.c.prompt_id == Prompt.id)
+            .order_by(counts.c.n.desc(), Prompt.id)
+        )
         with self._session("list prompts") as s:
             return [to_record(PromptRecord, prompt, rollouts=n) for prompt, n in s.execute(query)]
 
@@ -308,19 +361,31 @@ class Store(EvaluationJobs, RunImports):
     def prompt_history(self, prompt_id: int) -> list[PromptStep]:
         """Per step, the prompt's group summarised (served by the (prompt_id, step) index)."""
         # PostgreSQL averages an integer column as numeric (a Decimal in Python): cast it to a float.
-        query = (select(Rollout.step, func.count(), func.sum(case((Rollout.format_valid, 1), else_=0)),
-                        func.max(Rollout.reward), func.avg(Rollout.reward),
-                        cast(func.avg(Rollout.reasoning_tokens), Float))
-                 .where(Rollout.prompt_id == prompt_id).group_by(Rollout.step).order_by(Rollout.step))
+        query = (
+            select(
+                Rollout.step,
+                func.count(),
+                func.sum(case((Rollout.format_valid, 1), else_=0)),
+                func.max(Rollout.reward),
+                func.avg(Rollout.reward),
+                cast(func.avg(Rollout.reasoning_tokens), Float),
+            )
+            .where(Rollout.prompt_id == prompt_id)
+            .group_by(Rollout.step)
+            .order_by(Rollout.step)
+        )
         with self._session("read a prompt's history") as s:
-            return [PromptStep(step, n, int(valid), best, mean, tokens)
-                    for step, n, valid, best, mean, tokens in s.execute(query)]
+            return [
+                PromptStep(step, n, int(valid), best, mean, tokens)
+                for step, n, valid, best, mean, tokens in s.execute(query)
+            ]
 
     def latest_step(self, run_id: int) -> int | None:
         """Highest step with logged metrics or rollouts; None before the first step."""
         with self._session("read the latest step") as s:
-            steps = [s.scalar(select(func.max(table.step)).where(table.run_id == run_id))
-                     for table in (Metric, Rollout)]
+            steps = [
+                s.scalar(select(func.max(table.step)).where(table.run_id == run_id)) for table in (Metric, Rollout)
+            ]
         return max((step for step in steps if step is not None), default=None)
 
     # ---- checkpoints ------------------------------------------------------------------------------

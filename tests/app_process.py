@@ -30,9 +30,22 @@ class AppProcess:
     def start(self) -> Client:
         """Start (or restart, same port) and wait until a gradio_client connects."""
         with self.log.open("a") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "tests.app_entry", "--port", str(self.port),
-                                          "--home", str(self.home), *self.args],
-                                         cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.app_entry",
+                    "--port",
+                    str(self.port),
+                    "--home",
+                    str(self.home),
+                    *self.args,
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         return wait_for(self.client, 120, "the app to serve")
 
     def client(self) -> Client | None:
@@ -44,8 +57,9 @@ class AppProcess:
 
     def queue_endless_run(self, client: Client, store: Any, steps: int, checkpoint_steps: int = 0) -> dict:
         """Queue a run through the API that trains until stopped, and wait until `steps` steps are committed."""
-        run = client.predict(config={"max_steps": 100_000, "checkpoint_steps": checkpoint_steps}, name="endless",
-                             api_name="/queue_run")
+        run = client.predict(
+            config={"max_steps": 100_000, "checkpoint_steps": checkpoint_steps}, name="endless", api_name="/queue_run"
+        )
         wait_for(lambda: (store.latest_step(run["id"]) or 0) >= steps, 60, f"{steps} committed steps")
         return run
 

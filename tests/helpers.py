@@ -13,11 +13,26 @@ from training.interface import RunContext, Sink
 
 
 def rollout_row(group: int = 0, sample: int = 0, **overrides: Any) -> dict[str, Any]:
-    row = dict(group_index=group, sample_index=sample, prompt=f"question {group}?", reference=f"answer {group}",
-               completion=f"<think>r{sample}</think><answer>a{sample}</answer>", reasoning=f"r{sample}",
-               answer=f"a{sample}", reward=1.5, reward_format=1.0, reward_reasoning=0.5, reward_efficiency=0.0,
-               perplexity=3.25, reasoning_tokens=4, completion_tokens=12, advantage=0.1, truncated=False,
-               format_valid=True, extras={"nll": [0.5, 1.25]})
+    row = dict(
+        group_index=group,
+        sample_index=sample,
+        prompt=f"question {group}?",
+        reference=f"answer {group}",
+        completion=f"<think>r{sample}</think><answer>a{sample}</answer>",
+        reasoning=f"r{sample}",
+        answer=f"a{sample}",
+        reward=1.5,
+        reward_format=1.0,
+        reward_reasoning=0.5,
+        reward_efficiency=0.0,
+        perplexity=3.25,
+        reasoning_tokens=4,
+        completion_tokens=12,
+        advantage=0.1,
+        truncated=False,
+        format_valid=True,
+        extras={"nll": [0.5, 1.25]},
+    )
     row.update(overrides)
     return row
 

@@ -41,8 +41,10 @@ class PostgresServer:
     def start(self) -> None:
         data, log = self.root / "data", self.root / "server.log"
         # Durability is not under test: without fsync, the schema every test migrates costs little.
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
         try:
             self._run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync")
             self._run("pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "start")
@@ -71,14 +73,19 @@ class PostgresServer:
         """Empty a test's database for the next test: a tenth of the time CREATE DATABASE takes (about 0.5 s)."""
         # End the connections the test left open (a Store it did not close, a worker process's), so that no
         # lock they hold stops the drop; everything the tests create lives in the public schema.
-        self._execute(name, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                      "DROP SCHEMA public CASCADE", "CREATE SCHEMA public")
+        self._execute(
+            name,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            "DROP SCHEMA public CASCADE",
+            "CREATE SCHEMA public",
+        )
         self._spare.append(name)
 
     def _execute(self, database: str, *statements: str) -> None:
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=database,
-                             autocommit=True) as connection:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname=database, autocommit=True
+        ) as connection:
             for sql in statements:
                 connection.execute(sql)
 
@@ -87,5 +94,7 @@ class PostgresServer:
         done = subprocess.run(command, cwd=self.root, capture_output=True, text=True)
         if done.returncode != 0:
             log = self.root / "server.log"
-            raise RuntimeError(f"{program} failed ({done.returncode}): {done.stdout}{done.stderr}"
-                               f"{log.read_text() if log.exists() else ''}")
+            raise RuntimeError(
+                f"{program} failed ({done.returncode}): {done.stdout}{done.stderr}"
+                f"{log.read_text() if log.exists() else ''}"
+            )

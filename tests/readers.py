@@ -39,8 +39,9 @@ def poll(client: Client, run_id: int, log: ReaderLog) -> None:
     log.last_steps.append(max(metrics["reward"]["steps"], default=0) if "reward" in metrics else 0)
 
 
-def inconsistencies(runs: list[dict], metrics: dict, rollouts: list[dict], run_id: int,
-                    previous_step: list[int]) -> list[str]:
+def inconsistencies(
+    runs: list[dict], metrics: dict, rollouts: list[dict], run_id: int, previous_step: list[int]
+) -> list[str]:
     """What a reader saw that committed whole steps cannot produce."""
     found = []
     if run_id not in [run["id"] for run in runs]:
@@ -56,8 +57,9 @@ def inconsistencies(runs: list[dict], metrics: dict, rollouts: list[dict], run_i
     if steps:  # rollouts are read after metrics, so their latest step is at least the metrics' latest
         rollout_steps = {row["step"] for row in rollouts}
         if len(rollouts) != ROWS_PER_STEP or len(rollout_steps) != 1 or min(rollout_steps) < steps[-1]:
-            found.append(f"latest rollouts: {len(rollouts)} rows of steps {sorted(rollout_steps)} after metric "
-                         f"step {steps[-1]}")
+            found.append(
+                f"latest rollouts: {len(rollouts)} rows of steps {sorted(rollout_steps)} after metric step {steps[-1]}"
+            )
     return found
 
 

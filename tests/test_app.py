@@ -53,8 +53,10 @@ def test_access_settings(capsys, tmp_path):
     assert demo.access().read_only and "duplicate this Space" in demo.access().read_only_message
     assert "https://huggingface.co/spaces/me/nover?duplicate=true" in demo.notices[0]
     assert (plain.trusted_proxies, plain.sessions.ttl_s, plain.public_host) == (0, 12 * 3600, None)
-    on_space = app.parse_settings(["--login-hours", "2", "--data-dir", str(tmp_path)],
-                                  env={"SPACE_ID": "me/nover", "SPACE_HOST": "me-nover.hf.space"})
+    on_space = app.parse_settings(
+        ["--login-hours", "2", "--data-dir", str(tmp_path)],
+        env={"SPACE_ID": "me/nover", "SPACE_HOST": "me-nover.hf.space"},
+    )
     assert (on_space.trusted_proxies, on_space.embedded, on_space.data_dirs) == (1, True, (tmp_path,))
     assert (on_space.access().sessions.ttl_s, on_space.access().public_host) == (7200, "me-nover.hf.space")
     with pytest.raises(SystemExit):
@@ -82,8 +84,9 @@ def test_the_worker_command_runs_the_worker_module_without_a_shell(tmp_path):
 
 def test_supervisor_restarts_a_dead_worker_and_stops_all_on_exit():
     # Real backoff limits: a dead worker comes back after the first delay (5 s).
-    supervisor = app.WorkerSupervisor([sys.executable, "-c", "import time; time.sleep(600)"], count=2,
-                                      check_interval_s=0.05)
+    supervisor = app.WorkerSupervisor(
+        [sys.executable, "-c", "import time; time.sleep(600)"], count=2, check_interval_s=0.05
+    )
     supervisor.start()
     try:
         first, second = supervisor.pids
@@ -110,9 +113,22 @@ def test_a_worker_that_keeps_dying_is_restarted_ever_more_slowly():
 
 
 def test_a_database_that_cannot_be_opened_fails_at_start_up(tmp_path):
-    result = subprocess.run([sys.executable, "app.py", "--workers", "0", "--home", str(tmp_path),
-                             "--db", f"sqlite:///{tmp_path / 'missing' / 'x.db'}"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "app.py",
+            "--workers",
+            "0",
+            "--home",
+            str(tmp_path),
+            "--db",
+            f"sqlite:///{tmp_path / 'missing' / 'x.db'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "cannot open database" in result.stderr and "unable to open database file" in result.stderr
 
@@ -128,8 +144,13 @@ def serving(port: int) -> bool:
 @pytest.mark.slow
 def test_app_serves_the_dashboard_runs_a_worker_and_restarts_it(tmp_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "app.py", "--workers", "1", "--port", str(port), "--home", str(tmp_path)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--workers", "1", "--port", str(port), "--home", str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_for(lambda: serving(port), 90, "the dashboard to answer")
         store = Store(f"sqlite:///{tmp_path / 'nover_ui.db'}")

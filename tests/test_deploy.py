@@ -11,13 +11,17 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 def front_matter() -> dict[str, str]:
     text = (ROOT / "README.md").read_text()
     assert text.startswith("---\n"), "README.md must open with the Space's front matter"
-    block = text[4:text.index("\n---\n", 4)]
+    block = text[4 : text.index("\n---\n", 4)]
     return dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith("#"))
 
 
 def dockerfile_env() -> dict[str, str]:
-    return dict(re.findall(r"\b([A-Z_]+)=(\S+?)(?:\s|\\|$)", "\n".join(
-        block for block in re.split(r"\n(?=[A-Z]+ )", DOCKERFILE) if block.startswith("ENV "))))
+    return dict(
+        re.findall(
+            r"\b([A-Z_]+)=(\S+?)(?:\s|\\|$)",
+            "\n".join(block for block in re.split(r"\n(?=[A-Z]+ )", DOCKERFILE) if block.startswith("ENV ")),
+        )
+    )
 
 
 def test_the_space_front_matter_matches_the_image():

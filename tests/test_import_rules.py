@@ -16,8 +16,10 @@ def loaded_after(statement: str) -> set[str]:
 
 
 def test_the_ui_process_never_imports_the_training_stack():
-    modules = loaded_after("import app, nover_ui.app, nover_ui.runs_tab, nover_ui.queue; "
-                           "nover_ui.app.build_app(__import__('storage').Store('sqlite://'), __import__('pathlib').Path('/tmp'))")
+    modules = loaded_after(
+        "import app, nover_ui.app, nover_ui.runs_tab, nover_ui.queue; "
+        "nover_ui.app.build_app(__import__('storage').Store('sqlite://'), __import__('pathlib').Path('/tmp'))"
+    )
     assert {m.split(".")[0] for m in modules} & set(HEAVY) == set()
 
 
@@ -35,8 +37,17 @@ def test_training_config_imports_only_the_standard_library():
 def test_storage_imports_only_sqlalchemy_alembic_and_the_standard_library():
     # What those two load themselves: mako, markupsafe and pygments (alembic), typing_extensions, greenlet
     # and cython_runtime (SQLAlchemy's compiled extensions).
-    allowed = {"storage", "sqlalchemy", "alembic", "mako", "markupsafe", "pygments", "typing_extensions", "greenlet",
-               "cython_runtime"}
+    allowed = {
+        "storage",
+        "sqlalchemy",
+        "alembic",
+        "mako",
+        "markupsafe",
+        "pygments",
+        "typing_extensions",
+        "greenlet",
+        "cython_runtime",
+    }
     assert third_party_loaded_by("import storage") <= allowed
 
 

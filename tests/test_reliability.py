@@ -26,6 +26,7 @@ HEARTBEAT_TIMEOUT_S = 3.0
 
 # ---- the policy in the Store: one transaction, applied once ---------------------------------------------
 
+
 def running_run(store: Store, checkpoint_step: int | None = 4, **overrides) -> int:
     run = store.create_run("r", preset("cpu-demo", **overrides).to_dict())
     store.claim_next_run("w")
@@ -91,7 +92,7 @@ def test_processes_noticing_the_same_interruption_at_once_resume_it_once(backend
             barrier = threading.Barrier(len(racers))
             errors: list[BaseException] = []
 
-            def race(racer: Store, as_worker: bool) -> None:
+            def race(racer: Store, as_worker: bool, barrier=barrier, run_id=run_id, errors=errors) -> None:
                 barrier.wait()
                 try:
                     if as_worker:
@@ -139,17 +140,22 @@ def test_a_worker_shut_down_mid_run_queues_its_resumption_under_the_resume_polic
 
     worker.run_worker(store, trainer, tmp_path, once=True, shutdown=shutdown, resume_interrupted=True)
     [child] = children(store, run.id)
-    assert store.get_run(run.id).error == ("interrupted: the worker was shut down before the run finished; "
-                                           f"resumed from step 2 as run {child.id}")
+    assert store.get_run(run.id).error == (
+        f"interrupted: the worker was shut down before the run finished; resumed from step 2 as run {child.id}"
+    )
     assert child.status == "queued"
 
 
 # ---- kill -9 of the real app ---------------------------------------------------------------------------
 
+
 def committed(store: Store, run_id: int) -> tuple[dict, dict]:
     """Every metric point by (key, step) and every rollout by id."""
-    metrics = {(key, step): value for key, series in store.get_metrics(run_id).items()
-               for step, value in zip(series.steps, series.values)}
+    metrics = {
+        (key, step): value
+        for key, series in store.get_metrics(run_id).items()
+        for step, value in zip(series.steps, series.values)
+    }
     return metrics, {rollout.id: rollout for rollout in store.get_rollouts(run_id)}
 
 
@@ -177,21 +183,28 @@ def test_kill_9_of_the_app_keeps_committed_steps_and_applies_the_policy(tmp_path
             os.kill(pid, signal.SIGKILL)
         wait_for(lambda: gone(pid), 30, "the orphaned worker to exit")
         interrupted = store.get_run(run["id"])
-        print(f"\n[{policy}, worker killed too: {worker_killed_too}] after kill -9: run {interrupted.status} at "
-              f"step {interrupted.step}, worker gone; before kill: {len(before_metrics)} metric points, "
-              f"{len(before_rollouts)} rollouts")
+        print(
+            f"\n[{policy}, worker killed too: {worker_killed_too}] after kill -9: run {interrupted.status} at "
+            f"step {interrupted.step}, worker gone; before kill: {len(before_metrics)} metric points, "
+            f"{len(before_rollouts)} rollouts"
+        )
         if worker_killed_too:
             assert interrupted.status == "running"  # nobody alive to notice until the restart
-            wait_for(lambda: store.get_run(run["id"]).heartbeat_at.timestamp() < time.time() - HEARTBEAT_TIMEOUT_S,
-                     30, "the heartbeat to go stale")
+            wait_for(
+                lambda: store.get_run(run["id"]).heartbeat_at.timestamp() < time.time() - HEARTBEAT_TIMEOUT_S,
+                30,
+                "the heartbeat to go stale",
+            )
         else:
             assert interrupted.status == "failed" and "worker was shut down" in interrupted.error
 
         client = app.start()
         ended = wait_for(lambda: failed(store, run["id"]), 60, "the run to be failed")
         after_metrics, after_rollouts = committed(store, run["id"])
-        print(f"  after restart: run {ended.status} ({ended.error}); {len(after_metrics)} metric points, "
-              f"{len(after_rollouts)} rollouts")
+        print(
+            f"  after restart: run {ended.status} ({ended.error}); {len(after_metrics)} metric points, "
+            f"{len(after_rollouts)} rollouts"
+        )
         assert before_metrics.items() <= after_metrics.items()
         assert before_rollouts.items() <= after_rollouts.items()
         per_step: dict[int, int] = {}

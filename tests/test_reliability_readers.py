@@ -32,6 +32,8 @@ def test_eight_readers_polling_a_writing_run_see_whole_steps_and_no_errors(tmp_p
     last = max(log.last_steps[-1] for log in logs)
     assert last > first  # the run kept writing while they read
     latencies = sorted(latency for log in logs for latency in log.latencies_s)
-    print(f"\n{READERS} readers x {POLLS} polls while the run went from step {first} to {last}: poll latency "
-          f"median {statistics.median(latencies) * 1e3:.0f} ms, "
-          f"p95 {latencies[int(0.95 * (len(latencies) - 1))] * 1e3:.0f} ms")
+    print(
+        f"\n{READERS} readers x {POLLS} polls while the run went from step {first} to {last}: poll latency "
+        f"median {statistics.median(latencies) * 1e3:.0f} ms, "
+        f"p95 {latencies[int(0.95 * (len(latencies) - 1))] * 1e3:.0f} ms"
+    )

@@ -20,17 +20,39 @@ from hypothesis import strategies as st
 from nover_ui.uploads import accept_upload, usable_rows
 from training.data import DataError, load_examples
 
-FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-ADVICE = ("use ", "add ", "check ", "save ", "write ", "set ", "upload ", "rename ", "choose ", "remove ",
-          "give ", "leave ", "needs ", "must ")
+FUZZ = settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+ADVICE = (
+    "use ",
+    "add ",
+    "check ",
+    "save ",
+    "write ",
+    "set ",
+    "upload ",
+    "rename ",
+    "choose ",
+    "remove ",
+    "give ",
+    "leave ",
+    "needs ",
+    "must ",
+)
 """Every refusal names a fix; these are the verbs the fixes start with."""
 
-names = st.one_of(st.sampled_from(["prompt", "reference", "split", "question", "answer", "", " ", "prompt"]),
-                  st.text(max_size=12))
-cells = st.one_of(st.text(max_size=30), st.sampled_from(['"', '""', "\n", "\r\n", "a,b", "\x00", "NA", "None",
-                                                         "\ufeff", "é", "😀", " "]),
-                  st.just("x" * 70_000))
+names = st.one_of(
+    st.sampled_from(["prompt", "reference", "split", "question", "answer", "", " ", "prompt"]), st.text(max_size=12)
+)
+cells = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(['"', '""', "\n", "\r\n", "a,b", "\x00", "NA", "None", "\ufeff", "é", "😀", " "]),
+    st.just("x" * 70_000),
+)
 suffixes = st.sampled_from([".csv", ".jsonl", ".parquet", ".CSV", ".json", ".txt", ""])
 
 
@@ -48,8 +70,10 @@ def check(path: Path, prompt_column: str, reference_column: str, split_column: s
             assert_advice(exc)
             return
         assert kept.path.is_file() and len(kept.preview) >= 1
-        for columns in ((kept.prompt_column or prompt_column, kept.reference_column or reference_column),
-                        (prompt_column, reference_column)):
+        for columns in (
+            (kept.prompt_column or prompt_column, kept.reference_column or reference_column),
+            (prompt_column, reference_column),
+        ):
             summary = usable_rows(str(kept.path), *columns, split_column, split)
             assert summary.startswith(("After cleaning:", "**Cannot use this mapping:**")), summary
             if summary.startswith("**Cannot"):
@@ -89,9 +113,11 @@ def csv_bytes(draw) -> bytes:
     return text.encode(draw(st.sampled_from(["utf-8", "utf-16", "latin-1"])), errors="replace")
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=10),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names, inner, max_size=3),
-                           max_leaves=8)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names, inner, max_size=3),
+    max_leaves=8,
+)
 
 
 @st.composite
@@ -102,8 +128,9 @@ def jsonl_bytes(draw) -> bytes:
     lines = [json.dumps(record) for record in records]
     lines += draw(st.lists(st.text(max_size=20), max_size=2))  # now and then a line that is not JSON
     # What json.dumps never writes: escaped half surrogate pairs, deep nesting, NaN, huge numbers.
-    odd = st.sampled_from(['"\\ud800"', '"x\\udfff"', '"\\ud83d\\ude00"', "[" * 3000 + "]" * 3000, "NaN",
-                           "-Infinity", "1e999", "9" * 400])
+    odd = st.sampled_from(
+        ['"\\ud800"', '"x\\udfff"', '"\\ud83d\\ude00"', "[" * 3000 + "]" * 3000, "NaN", "-Infinity", "1e999", "9" * 400]
+    )
     lines += [f'{{"prompt": {value}, "reference": "a"}}' for value in draw(st.lists(odd, max_size=2))]
     draw(st.randoms()).shuffle(lines)
     return "\n".join(lines).encode("utf-8", errors="replace")
@@ -113,11 +140,22 @@ def jsonl_bytes(draw) -> bytes:
 def parquet_bytes(draw) -> bytes:
     columns = draw(st.lists(names, min_size=0, max_size=4, unique=True))
     length = draw(st.integers(0, 4))
-    kinds = [st.text(max_size=10), st.integers(-2**63, 2**63 - 1), st.floats(), st.booleans(),
-             st.lists(st.integers(0, 9), max_size=3), st.binary(max_size=8), st.datetimes(),
-             st.dictionaries(st.sampled_from("ab"), st.integers(0, 9), min_size=1)]
-    frame = pd.DataFrame({column: draw(st.lists(st.none() | draw(st.sampled_from(kinds)), min_size=length,
-                                                max_size=length)) for column in columns})
+    kinds = [
+        st.text(max_size=10),
+        st.integers(-(2**63), 2**63 - 1),
+        st.floats(),
+        st.booleans(),
+        st.lists(st.integers(0, 9), max_size=3),
+        st.binary(max_size=8),
+        st.datetimes(),
+        st.dictionaries(st.sampled_from("ab"), st.integers(0, 9), min_size=1),
+    ]
+    frame = pd.DataFrame(
+        {
+            column: draw(st.lists(st.none() | draw(st.sampled_from(kinds)), min_size=length, max_size=length))
+            for column in columns
+        }
+    )
     out = io.BytesIO()
     try:
         frame.to_parquet(out)
@@ -151,10 +189,14 @@ def test_random_json_lines(suffix, data, columns):
 
 
 @FUZZ
-@given(data=parquet_bytes(), cut=st.integers(0, 64), flips=st.lists(st.tuples(st.integers(0), st.integers(0, 255)),
-                                                                       max_size=3), columns=mapping)
+@given(
+    data=parquet_bytes(),
+    cut=st.integers(0, 64),
+    flips=st.lists(st.tuples(st.integers(0), st.integers(0, 255)), max_size=3),
+    columns=mapping,
+)
 def test_random_parquet_whole_cut_or_flipped(data, cut, flips, columns):
-    damaged = bytearray(data[:len(data) - cut] if cut % 3 else data)
+    damaged = bytearray(data[: len(data) - cut] if cut % 3 else data)
     for position, byte in flips:  # single bytes changed anywhere, the footer included
         if damaged:
             damaged[position % len(damaged)] = byte

@@ -35,10 +35,10 @@ if __name__ == "__main__":
     if "--step-seconds" in argv:
         i = argv.index("--step-seconds")
         step_s = float(argv[i + 1])
-        del argv[i:i + 2]
+        del argv[i : i + 2]
     train_fn = stepping_trainer(step_s=step_s)
     if "--wait-running" in argv:
         i = argv.index("--wait-running")
         train_fn = first_run_waits(train_fn, argv[argv.index("--db") + 1], int(argv[i + 1]))
-        del argv[i:i + 2]
+        del argv[i : i + 2]
     sys.exit(worker.main(argv, train_fn=train_fn))

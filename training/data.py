@@ -21,7 +21,6 @@ import pandas as pd
 
 from training.config import DEMO_DATASET
 
-
 MAX_FILE_BYTES = 200 * 2**20
 USUAL_SPLITS = frozenset({"train", "test", "validation", "valid", "val", "dev", "eval", "evaluation"})
 
@@ -68,6 +67,7 @@ def example_id(prompt: str, reference: str) -> str:
 
 # ---- reading files --------------------------------------------------------------------------------------
 
+
 def read_table(path: str | Path, max_bytes: int = MAX_FILE_BYTES, max_rows: int | None = None) -> pd.DataFrame:
     """Read a CSV, JSON Lines or Parquet file (by suffix) into a frame of text cells, None where missing.
 
@@ -76,20 +76,26 @@ def read_table(path: str | Path, max_bytes: int = MAX_FILE_BYTES, max_rows: int 
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise DataError(f"data file not found: {path}; check the path (relative paths start at the folder "
-                        f"the worker runs in)")
+        raise DataError(
+            f"data file not found: {path}; check the path (relative paths start at the folder the worker runs in)"
+        )
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
-        raise DataError(f"{path.name}: unknown file type {path.suffix or '(no suffix)'!r}; use one of "
-                        f"{', '.join(_READERS)} (CSV, JSON Lines or Parquet)")
+        raise DataError(
+            f"{path.name}: unknown file type {path.suffix or '(no suffix)'!r}; use one of "
+            f"{', '.join(_READERS)} (CSV, JSON Lines or Parquet)"
+        )
     size = path.stat().st_size
     if size > max_bytes:
         # Checked before reading: a huge upload must not take the UI process's memory with it.
-        raise DataError(f"{path.name} is {_size(size)}, over the {_size(max_bytes)} limit; use a smaller "
-                        f"file (fewer rows) or a Hugging Face dataset id")
+        raise DataError(
+            f"{path.name} is {_size(size)}, over the {_size(max_bytes)} limit; use a smaller "
+            f"file (fewer rows) or a Hugging Face dataset id"
+        )
     if size == 0:
-        raise DataError(f"{path.name} is empty; it needs a header with the prompt and reference columns and "
-                        f"at least one row")
+        raise DataError(
+            f"{path.name} is empty; it needs a header with the prompt and reference columns and at least one row"
+        )
     frame = reader(path, max_rows)
     if max_rows is not None and len(frame) > max_rows:
         raise _too_many_rows(path, max_rows)
@@ -102,13 +108,16 @@ def read_table(path: str | Path, max_bytes: int = MAX_FILE_BYTES, max_rows: int 
 def _read_csv(path: Path, max_rows: int | None) -> pd.DataFrame:
     try:
         # Everything as text, and only truly empty cells as missing: a reference "None" or "NA" is an answer.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                           nrows=None if max_rows is None else max_rows + 1)
+        return pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], nrows=None if max_rows is None else max_rows + 1
+        )
     except pd.errors.EmptyDataError:
         raise DataError(f"{path.name} has no header row; the first line must name the columns") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path.name} is not a readable CSV file ({_first_line(exc)}); check the quoting and "
-                        f"that every row has as many fields as the header, and save it as UTF-8") from None
+        raise DataError(
+            f"{path.name} is not a readable CSV file ({_first_line(exc)}); check the quoting and "
+            f"that every row has as many fields as the header, and save it as UTF-8"
+        ) from None
 
 
 def _read_jsonl(path: Path, max_rows: int | None) -> pd.DataFrame:
@@ -123,11 +132,13 @@ def _read_jsonl(path: Path, max_rows: int | None) -> pd.DataFrame:
         try:
             records = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg}); check the file, or "
-                            f"save it as JSON Lines (.jsonl)") from None
+            raise DataError(
+                f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg}); check the file, or "
+                f"save it as JSON Lines (.jsonl)"
+            ) from None
         except RecursionError:
             raise DataError(_TOO_DEEP.format(where=path.name)) from None
-        kept = records if max_rows is None else records[:max_rows + 1]
+        kept = records if max_rows is None else records[: max_rows + 1]
         return _records_frame(path, list(enumerate(kept, start=1)), "item")
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -138,8 +149,10 @@ def _read_jsonl(path: Path, max_rows: int | None) -> pd.DataFrame:
         try:
             records.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path.name} line {number} is not valid JSON ({exc.msg}); each line of a JSON "
-                            f"Lines file must hold one complete JSON object") from None
+            raise DataError(
+                f"{path.name} line {number} is not valid JSON ({exc.msg}); each line of a JSON "
+                f"Lines file must hold one complete JSON object"
+            ) from None
         except RecursionError:
             raise DataError(_TOO_DEEP.format(where=f"{path.name} line {number}")) from None
     return _records_frame(path, records, "line")
@@ -148,15 +161,19 @@ def _read_jsonl(path: Path, max_rows: int | None) -> pd.DataFrame:
 def _records_frame(path: Path, records: list[tuple[int, Any]], unit: str) -> pd.DataFrame:
     for number, record in records:
         if not isinstance(record, dict):
-            raise DataError(f"{path.name} {unit} {number} is a JSON {type(record).__name__}, not an object; "
-                            f"write each row as {{\"prompt\": ..., \"reference\": ...}}")
+            raise DataError(
+                f"{path.name} {unit} {number} is a JSON {type(record).__name__}, not an object; "
+                f'write each row as {{"prompt": ..., "reference": ...}}'
+            )
         try:
             # JSON may escape half a surrogate pair ("\ud800"), which no UTF-8 text (the database, the hash of
             # an example) can hold; later cells are written back as JSON text, which must not recurse too deep.
             json.dumps(record, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise DataError(f"{path.name} {unit} {number} holds an escaped lone surrogate (\\ud800-\\udfff), "
-                            f"which is not a character; remove it or write the character itself") from None
+            raise DataError(
+                f"{path.name} {unit} {number} holds an escaped lone surrogate (\\ud800-\\udfff), "
+                f"which is not a character; remove it or write the character itself"
+            ) from None
         except RecursionError:
             raise DataError(_TOO_DEEP.format(where=f"{path.name} {unit} {number}")) from None
     return pd.DataFrame.from_records([record for _, record in records])
@@ -170,21 +187,28 @@ def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
         too_many = max_rows is not None and pq.ParquetFile(path).metadata.num_rows > max_rows
         frame = None if too_many else pd.read_parquet(path)
     except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError, its IO errors are OSErrors
-        raise DataError(f"{path.name} is not a readable Parquet file ({_first_line(exc)}); check that it was "
-                        f"written as Parquet, or rename it to its real type") from None
+        raise DataError(
+            f"{path.name} is not a readable Parquet file ({_first_line(exc)}); check that it was "
+            f"written as Parquet, or rename it to its real type"
+        ) from None
     if frame is None:
         raise _too_many_rows(path, max_rows)
     return frame
 
 
 def _too_many_rows(path: Path, max_rows: int) -> DataError:
-    return DataError(f"{path.name} has more than {max_rows:,} rows, over the limit of {max_rows:,}; use a sample "
-                     f"of it, or a Hugging Face dataset id")
+    return DataError(
+        f"{path.name} has more than {max_rows:,} rows, over the limit of {max_rows:,}; use a sample "
+        f"of it, or a Hugging Face dataset id"
+    )
 
 
 _TOO_DEEP = "{where} nests lists or objects too deeply to read; write the prompt and reference as plain text fields"
 _READERS: dict[str, Callable[[Path, int | None], pd.DataFrame]] = {
-    ".csv": _read_csv, ".jsonl": _read_jsonl, ".json": _read_jsonl, ".parquet": _read_parquet,
+    ".csv": _read_csv,
+    ".jsonl": _read_jsonl,
+    ".json": _read_jsonl,
+    ".parquet": _read_parquet,
 }
 TABLE_SUFFIXES = tuple(_READERS)
 """A source ending in one of these is a file, never a dataset id."""
@@ -211,10 +235,18 @@ def _cell_text(value: Any) -> str | None:
 
 # ---- choosing and cleaning rows -------------------------------------------------------------------------
 
-def load_examples(source: str, prompt_column: str = "prompt", reference_column: str = "reference",
-                  split_column: str = "split", split: str | None = "train",
-                  max_rows: int | None = None, *, max_bytes: int = MAX_FILE_BYTES,
-                  row_limit: int | None = None) -> LoadedData:
+
+def load_examples(
+    source: str,
+    prompt_column: str = "prompt",
+    reference_column: str = "reference",
+    split_column: str = "split",
+    split: str | None = "train",
+    max_rows: int | None = None,
+    *,
+    max_bytes: int = MAX_FILE_BYTES,
+    row_limit: int | None = None,
+) -> LoadedData:
     """Load `source` ('builtin:demo', a data file, a dataset folder or a Hugging Face dataset id) as Examples.
 
     `max_rows` keeps the first usable rows; `max_bytes` and `row_limit` refuse a file too big to read at all.
@@ -225,9 +257,11 @@ def load_examples(source: str, prompt_column: str = "prompt", reference_column: 
     columns = tuple(table.columns)
     missing = [name for name in (prompt_column, reference_column) if name not in columns]
     if missing:
-        raise DataError(f"{source}: no column {' or '.join(map(repr, missing))}; the columns are "
-                        f"{', '.join(map(repr, columns)) or '(none)'}; set prompt_column and reference_column "
-                        f"to the ones holding the question and the reference answer")
+        raise DataError(
+            f"{source}: no column {' or '.join(map(repr, missing))}; the columns are "
+            f"{', '.join(map(repr, columns)) or '(none)'}; set prompt_column and reference_column "
+            f"to the ones holding the question and the reference answer"
+        )
 
     has_splits = split_column in columns
     row_splits = [_strip(value) or None for value in table[split_column]] if has_splits else [loaded_split] * len(table)
@@ -251,9 +285,11 @@ def load_examples(source: str, prompt_column: str = "prompt", reference_column: 
         which = f" of split {split!r}" if has_splits and split is not None else ""
         if not skipped:
             raise DataError(f"{source} has no rows{which}; add rows or choose another split")
-        raise DataError(f"{source} has no usable rows: all {_rows(len(skipped), 'row')}{which} have an empty "
-                        f"prompt or reference (first: row {skipped[0][0]}, {skipped[0][1]}); check that "
-                        f"prompt_column and reference_column name the right columns")
+        raise DataError(
+            f"{source} has no usable rows: all {_rows(len(skipped), 'row')}{which} have an empty "
+            f"prompt or reference (first: row {skipped[0][0]}, {skipped[0][1]}); check that "
+            f"prompt_column and reference_column name the right columns"
+        )
     truncated = 0
     if max_rows is not None and len(examples) > max_rows:
         truncated = len(examples) - max_rows
@@ -268,13 +304,16 @@ def _no_split_message(source: str, split: str, split_column: str, row_splits: li
     usual = sorted(present & USUAL_SPLITS)
     others = len(present) - len(usual)
     found = ", ".join([*map(repr, usual), *([f"{others} other value(s)"] if others else [])])
-    return (f"{source}: no rows of split {split!r}; the {split_column!r} column holds "
-            f"{found or 'only empty values'}; set the split to a value of that column, or split_column to the "
-            f"column that names each row's split")
+    return (
+        f"{source}: no rows of split {split!r}; the {split_column!r} column holds "
+        f"{found or 'only empty values'}; set the split to a value of that column, or split_column to the "
+        f"column that names each row's split"
+    )
 
 
-def _load_table(source: str, split: str | None, max_bytes: int,
-                row_limit: int | None) -> tuple[pd.DataFrame, str | None]:
+def _load_table(
+    source: str, split: str | None, max_bytes: int, row_limit: int | None
+) -> tuple[pd.DataFrame, str | None]:
     """The raw table and, for a dataset loaded by split name, that name (rows carry it when no column does)."""
     if source == DEMO_DATASET:
         from training.demo_data import demo_rows
@@ -294,8 +333,10 @@ def _load_dataset(source: str, split: str) -> pd.DataFrame:
         dataset = datasets.load_dataset(source, split=split)
     # The hub raises many types (no network, unknown id, unknown split, bad files); all need the same advice.
     except Exception as exc:
-        raise DataError(f"could not load dataset {source!r}: {_first_line(exc)}; check the id, or use a local "
-                        f"CSV/JSONL/Parquet file") from exc
+        raise DataError(
+            f"could not load dataset {source!r}: {_first_line(exc)}; check the id, or use a local "
+            f"CSV/JSONL/Parquet file"
+        ) from exc
     frame = dataset.to_pandas()
     frame.columns = [str(column) for column in frame.columns]
     return _as_text(frame)

@@ -16,31 +16,145 @@ SEED = 20250522
 # 3 rows in every 20 (15 %) are test rows, counted over a shuffled order so every kind appears in both splits.
 TEST_PER_20 = 3
 
-NAMES = ("Mia", "Leo", "Ava", "Noah", "Emma", "Liam", "Zoe", "Omar", "Sara", "Ben", "Nina", "Ravi", "Lucy",
-         "Tom", "Ana", "Kai", "Ella", "Sam", "Ivy", "Max")
-OBJECTS = ("apples", "pencils", "stickers", "marbles", "books", "cookies", "coins", "balloons", "cards",
-           "shells", "stamps", "eggs")
+NAMES = (
+    "Mia",
+    "Leo",
+    "Ava",
+    "Noah",
+    "Emma",
+    "Liam",
+    "Zoe",
+    "Omar",
+    "Sara",
+    "Ben",
+    "Nina",
+    "Ravi",
+    "Lucy",
+    "Tom",
+    "Ana",
+    "Kai",
+    "Ella",
+    "Sam",
+    "Ivy",
+    "Max",
+)
+OBJECTS = (
+    "apples",
+    "pencils",
+    "stickers",
+    "marbles",
+    "books",
+    "cookies",
+    "coins",
+    "balloons",
+    "cards",
+    "shells",
+    "stamps",
+    "eggs",
+)
 CONTAINERS = ("boxes", "bags", "baskets", "jars", "trays", "packs")
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December")
-WORDS = ("cat", "dog", "sun", "tree", "book", "chair", "apple", "house", "water", "garden", "pencil", "window",
-         "orange", "river", "bread", "planet", "music", "yellow", "table", "school", "flower", "bottle", "cloud",
-         "kitten", "paper", "rabbit", "candle", "forest", "island", "monkey", "lemon", "bridge", "tiger", "ocean",
-         "button")
-OPPOSITES = (("hot", "cold"), ("big", "small"), ("fast", "slow"), ("up", "down"), ("happy", "sad"),
-             ("open", "closed"), ("light", "dark"), ("early", "late"), ("full", "empty"), ("young", "old"),
-             ("wet", "dry"), ("loud", "quiet"), ("hard", "soft"), ("tall", "short"), ("rich", "poor"),
-             ("strong", "weak"), ("day", "night"), ("in", "out"), ("asleep", "awake"), ("push", "pull"),
-             ("win", "lose"), ("buy", "sell"), ("thick", "thin"), ("clean", "dirty"), ("first", "last"),
-             ("inside", "outside"), ("above", "below"), ("before", "after"), ("true", "false"))
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+WORDS = (
+    "cat",
+    "dog",
+    "sun",
+    "tree",
+    "book",
+    "chair",
+    "apple",
+    "house",
+    "water",
+    "garden",
+    "pencil",
+    "window",
+    "orange",
+    "river",
+    "bread",
+    "planet",
+    "music",
+    "yellow",
+    "table",
+    "school",
+    "flower",
+    "bottle",
+    "cloud",
+    "kitten",
+    "paper",
+    "rabbit",
+    "candle",
+    "forest",
+    "island",
+    "monkey",
+    "lemon",
+    "bridge",
+    "tiger",
+    "ocean",
+    "button",
+)
+OPPOSITES = (
+    ("hot", "cold"),
+    ("big", "small"),
+    ("fast", "slow"),
+    ("up", "down"),
+    ("happy", "sad"),
+    ("open", "closed"),
+    ("light", "dark"),
+    ("early", "late"),
+    ("full", "empty"),
+    ("young", "old"),
+    ("wet", "dry"),
+    ("loud", "quiet"),
+    ("hard", "soft"),
+    ("tall", "short"),
+    ("rich", "poor"),
+    ("strong", "weak"),
+    ("day", "night"),
+    ("in", "out"),
+    ("asleep", "awake"),
+    ("push", "pull"),
+    ("win", "lose"),
+    ("buy", "sell"),
+    ("thick", "thin"),
+    ("clean", "dirty"),
+    ("first", "last"),
+    ("inside", "outside"),
+    ("above", "below"),
+    ("before", "after"),
+    ("true", "false"),
+)
 # (unit asked for, unit given, factor): "How many <small> are in <n> <big>?" -> n * factor
-CONVERSIONS = (("minutes", "hours", 60), ("seconds", "minutes", 60), ("centimeters", "meters", 100),
-               ("grams", "kilograms", 1000), ("millimeters", "centimeters", 10), ("hours", "days", 24),
-               ("days", "weeks", 7), ("months", "years", 12), ("meters", "kilometers", 1000))
+CONVERSIONS = (
+    ("minutes", "hours", 60),
+    ("seconds", "minutes", 60),
+    ("centimeters", "meters", 100),
+    ("grams", "kilograms", 1000),
+    ("millimeters", "centimeters", 10),
+    ("hours", "days", 24),
+    ("days", "weeks", 7),
+    ("months", "years", 12),
+    ("meters", "kilometers", 1000),
+)
 # (question adjective, big unit, small unit, small units per big unit)
-COMPARISONS = (("heavier", "kg", "g", 1000), ("longer", "m", "cm", 100), ("longer", "km", "m", 1000),
-               ("longer", "hours", "minutes", 60))
+COMPARISONS = (
+    ("heavier", "kg", "g", 1000),
+    ("longer", "m", "cm", 100),
+    ("longer", "km", "m", 1000),
+    ("longer", "hours", "minutes", 60),
+)
 
 
 def _add(rng: random.Random) -> tuple[str, str]:
@@ -109,8 +223,16 @@ def _sequence(rng: random.Random) -> tuple[str, str]:
 
 # How many distinct questions of each kind to draw; the sum is the size of the demo set.
 KINDS: tuple[tuple[Callable[[random.Random], tuple[str, str]], int], ...] = (
-    (_add, 50), (_subtract, 40), (_multiply, 40), (_compare, 40), (_weekday, 30), (_month, 15),
-    (_convert, 40), (_letters, 30), (_opposite, 25), (_sequence, 40),
+    (_add, 50),
+    (_subtract, 40),
+    (_multiply, 40),
+    (_compare, 40),
+    (_weekday, 30),
+    (_month, 15),
+    (_convert, 40),
+    (_letters, 30),
+    (_opposite, 25),
+    (_sequence, 40),
 )
 
 

@@ -72,32 +72,41 @@ def paired_perplexity(before: EvalResult, after: EvalResult) -> tuple[float, flo
     return sum(a[k] for k in shared) / len(shared), sum(b[k] for k in shared) / len(shared), len(shared)
 
 
-def generate(model, tokenizer, prompts: Sequence[str], config: RunConfig, samples: int,
-             seed: int) -> list[list[tuple[str, int]]]:
+def generate(
+    model, tokenizer, prompts: Sequence[str], config: RunConfig, samples: int, seed: int
+) -> list[list[tuple[str, int]]]:
     """`samples` sampled completions (text, token count) per prompt, with the run's sampling settings."""
     torch.manual_seed(seed)
     device = next(model.parameters()).device
     results: list[list[tuple[str, int]]] = []
     per_batch = max(1, GENERATION_BATCH // samples)
     for start in range(0, len(prompts), per_batch):
-        batch = tokenizer(list(prompts[start:start + per_batch]), return_tensors="pt", padding=True,
-                          add_special_tokens=False).to(device)
+        batch = tokenizer(
+            list(prompts[start : start + per_batch]), return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(device)
         with torch.no_grad():
-            output = model.generate(**batch, do_sample=True, temperature=config.temperature, top_p=config.top_p,
-                                    max_new_tokens=config.max_completion_length, num_return_sequences=samples,
-                                    pad_token_id=tokenizer.pad_token_id)
-        new_tokens = output[:, batch["input_ids"].shape[1]:]  # (B*samples, T)
+            output = model.generate(
+                **batch,
+                do_sample=True,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                max_new_tokens=config.max_completion_length,
+                num_return_sequences=samples,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        new_tokens = output[:, batch["input_ids"].shape[1] :]  # (B*samples, T)
         for row in range(0, len(new_tokens), samples):
             group = []
-            for ids in new_tokens[row:row + samples]:
+            for ids in new_tokens[row : row + samples]:
                 ids = ids[ids != tokenizer.pad_token_id]
                 group.append((tokenizer.decode(ids, skip_special_tokens=True), len(ids)))
             results.append(group)
     return results
 
 
-def evaluate(model, tokenizer, config: RunConfig, examples: Sequence[Example], samples: int = 4,
-             seed: int = 0, judge=None) -> EvalResult:  # type: ignore[no-untyped-def]
+def evaluate(
+    model, tokenizer, config: RunConfig, examples: Sequence[Example], samples: int = 4, seed: int = 0, judge=None
+) -> EvalResult:  # type: ignore[no-untyped-def]
     """Sample `samples` completions per example and score them.
 
     `judge` is the model that computes the reference perplexities (default: the evaluated model). Comparing
@@ -115,8 +124,11 @@ def evaluate(model, tokenizer, config: RunConfig, examples: Sequence[Example], s
     for example, prompt, group in zip(examples, prompts, generated):
         for completion, n_tokens in group:
             ok, reasoning, answer = format_valid(completion_with_prefill(completion, config), *tags)
-            correct = verifier_match(answer, example.reference, config.verifier_match,
-                                     config.numeric_tolerance) if ok else False
+            correct = (
+                verifier_match(answer, example.reference, config.verifier_match, config.numeric_tolerance)
+                if ok
+                else False
+            )
             if ok:
                 scored_prefixes.append(reasoning_prefix(prompt, reasoning or "", config))
                 scored_targets.append(reference_target(example.reference, config))
@@ -126,7 +138,14 @@ def evaluate(model, tokenizer, config: RunConfig, examples: Sequence[Example], s
     for index, values in zip(scored_index, nll):
         sample = rows[index]
         tokens = len(tokenizer(sample.reasoning or "", add_special_tokens=False)["input_ids"])
-        rows[index] = EvalSample(sample.example, sample.completion, sample.valid, sample.reasoning, sample.answer,
-                                 reasoning_perplexity(sum(values) / len(values), tokens), sample.correct,
-                                 sample.completion_tokens)
+        rows[index] = EvalSample(
+            sample.example,
+            sample.completion,
+            sample.valid,
+            sample.reasoning,
+            sample.answer,
+            reasoning_perplexity(sum(values) / len(values), tokens),
+            sample.correct,
+            sample.completion_tokens,
+        )
     return EvalResult(tuple(rows))

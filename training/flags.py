@@ -28,8 +28,15 @@ class RolloutRecord(Protocol):
     truncated: bool
     format_valid: bool
 
-ROLLOUT_FLAGS: tuple[str, ...] = ("truncated", "missing tags", "malformed tags", "empty answer", "repetition",
-                                  "long reasoning")
+
+ROLLOUT_FLAGS: tuple[str, ...] = (
+    "truncated",
+    "missing tags",
+    "malformed tags",
+    "empty answer",
+    "repetition",
+    "long reasoning",
+)
 STEP_FLAGS: tuple[str, ...] = ("all invalid", "zero reward variance")
 METRIC_PREFIX = "flags/"
 ZERO_VARIANCE_GROUPS_KEY = "flags/groups_with_zero_reward_variance"
@@ -52,8 +59,13 @@ def metric_key(flag: str) -> str:
     return METRIC_PREFIX + flag.replace(" ", "_")
 
 
-def rollout_flags(rollout: RolloutRecord, group: Sequence[RolloutRecord], intermediate_tag: str = "think",
-                  final_tag: str = "answer", prefill: str = "") -> list[str]:
+def rollout_flags(
+    rollout: RolloutRecord,
+    group: Sequence[RolloutRecord],
+    intermediate_tag: str = "think",
+    final_tag: str = "answer",
+    prefill: str = "",
+) -> list[str]:
     """The ROLLOUT_FLAGS that apply to `rollout`, in ROLLOUT_FLAGS order; `group` is its prompt's group (only
     "long reasoning" looks at it). Tags are matched exactly, as `<think>` and `</think>`, in `prefill` (the
     opening tag a prefilled run put in the prompt, which the stored completion lacks) + the completion.
@@ -70,8 +82,14 @@ def rollout_flags(rollout: RolloutRecord, group: Sequence[RolloutRecord], interm
     return [flag for flag in ROLLOUT_FLAGS if has_flag(rollout, group, flag, intermediate_tag, final_tag, prefill)]
 
 
-def has_flag(rollout: RolloutRecord, group: Sequence[RolloutRecord], flag: str, intermediate_tag: str = "think",
-             final_tag: str = "answer", prefill: str = "") -> bool:
+def has_flag(
+    rollout: RolloutRecord,
+    group: Sequence[RolloutRecord],
+    flag: str,
+    intermediate_tag: str = "think",
+    final_tag: str = "answer",
+    prefill: str = "",
+) -> bool:
     """Whether one flag of ROLLOUT_FLAGS applies, computing only that flag (unknown flag -> ValueError)."""
     if flag not in ROLLOUT_FLAGS:
         raise ValueError(f"unknown flag {flag!r}; choose one of {', '.join(map(repr, ROLLOUT_FLAGS))}")
@@ -90,8 +108,9 @@ def step_flags(rollouts: Sequence[RolloutRecord]) -> list[str]:
     return flags
 
 
-def flag_counts(rollouts: Sequence[RolloutRecord], intermediate_tag: str = "think",
-                final_tag: str = "answer", prefill: str = "") -> dict[str, int]:
+def flag_counts(
+    rollouts: Sequence[RolloutRecord], intermediate_tag: str = "think", final_tag: str = "answer", prefill: str = ""
+) -> dict[str, int]:
     """For one step: how many rollouts carry each rollout flag (keyed `flags/truncated`, `flags/missing_tags`, ...,
     every flag present, 0 allowed) and how many groups have zero reward variance
     (`flags/groups_with_zero_reward_variance`), and `flags/all_invalid` (1 or 0). Ready to log as metrics."""
@@ -106,8 +125,10 @@ def flag_counts(rollouts: Sequence[RolloutRecord], intermediate_tag: str = "thin
 
 
 def _zero_variance_groups(rollouts: Sequence[RolloutRecord]) -> int:
-    return sum(max(r.reward for r in group) - min(r.reward for r in group) <= ZERO_VARIANCE_TOLERANCE
-               for group in _groups(rollouts))
+    return sum(
+        max(r.reward for r in group) - min(r.reward for r in group) <= ZERO_VARIANCE_TOLERANCE
+        for group in _groups(rollouts)
+    )
 
 
 def _groups(rollouts: Sequence[RolloutRecord]) -> list[list[RolloutRecord]]:

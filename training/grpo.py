@@ -50,8 +50,11 @@ class NoverRewards:
         c = self.config
         if c.reward == "verifier":
             return [self.format, self.verifier], [c.format_weight, 1.0]
-        return [self.format, self.reasoning, self.efficiency], [c.format_weight, c.reasoning_weight,
-                                                                 c.efficiency_weight]
+        return [self.format, self.reasoning, self.efficiency], [
+            c.format_weight,
+            c.reasoning_weight,
+            c.efficiency_weight,
+        ]
 
     def format(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]
         return [s.rewards.format for s in self._score(prompts, completions, **kwargs)]
@@ -65,9 +68,16 @@ class NoverRewards:
     def verifier(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]
         return [s.rewards.reasoning for s in self._score(prompts, completions, **kwargs)]
 
-    def _score(self, prompts: list[str], completions: list[str], completion_ids: list[list[int]],
-               example_id: list[str], reference: list[str], log_metric: Callable[[str, float], None] | None = None,
-               **_: Any) -> list[ScoredRollout]:
+    def _score(
+        self,
+        prompts: list[str],
+        completions: list[str],
+        completion_ids: list[list[int]],
+        example_id: list[str],
+        reference: list[str],
+        log_metric: Callable[[str, float], None] | None = None,
+        **_: Any,
+    ) -> list[ScoredRollout]:
         key = (tuple(prompts), tuple(completions))
         if key != self._key:
             if self.config.reward == "verifier":
@@ -76,23 +86,35 @@ class NoverRewards:
                 assert self.scorer is not None, "NoverRewards.scorer must be set before training starts"
                 scored = self.scorer.score(prompts, completions, example_id, reference)
             limit = self.config.max_completion_length
-            self.batch = ScoredBatch(list(prompts), list(completions), [len(ids) for ids in completion_ids],
-                                     [len(ids) >= limit and ids[-1] not in self.eos_token_ids for ids in completion_ids],
-                                     list(reference), scored)
+            self.batch = ScoredBatch(
+                list(prompts),
+                list(completions),
+                [len(ids) for ids in completion_ids],
+                [len(ids) >= limit and ids[-1] not in self.eos_token_ids for ids in completion_ids],
+                list(reference),
+                scored,
+            )
             self._key = key
             if log_metric is not None:
                 log_metric("nover/perplexity/mean", mean_finite([s.perplexity for s in scored]))
         assert self.batch is not None
         return self.batch.scored
 
-    def _verify(self, completions: Sequence[str], example_ids: Sequence[str],
-                references: Sequence[str]) -> list[ScoredRollout]:
+    def _verify(
+        self, completions: Sequence[str], example_ids: Sequence[str], references: Sequence[str]
+    ) -> list[ScoredRollout]:
         c = self.config
-        parsed = [format_valid(completion_with_prefill(text, c), c.intermediate_tag, c.final_tag) for text in completions]
-        rewards = [verifier_rewards([answer], reference, [ok], c.verifier_match, c.numeric_tolerance,
-                                    c.format_weight)[0] for (ok, _, answer), reference in zip(parsed, references)]
-        return [ScoredRollout(example_id, ok, reasoning, answer, None, None, reward, None)
-                for example_id, (ok, reasoning, answer), reward in zip(example_ids, parsed, rewards)]
+        parsed = [
+            format_valid(completion_with_prefill(text, c), c.intermediate_tag, c.final_tag) for text in completions
+        ]
+        rewards = [
+            verifier_rewards([answer], reference, [ok], c.verifier_match, c.numeric_tolerance, c.format_weight)[0]
+            for (ok, _, answer), reference in zip(parsed, references)
+        ]
+        return [
+            ScoredRollout(example_id, ok, reasoning, answer, None, None, reward, None)
+            for example_id, (ok, reasoning, answer), reward in zip(example_ids, parsed, rewards)
+        ]
 
 
 class NoverGRPOTrainer(GRPOTrainer):
@@ -112,16 +134,27 @@ def rollout_rows(batch: ScoredBatch, advantages: Sequence[float]) -> list[dict[s
     """This process's rollouts as rows for the sink; group/sample indices are assigned after gathering."""
     rows = []
     for i, scored in enumerate(batch.scored):
-        rows.append(dict(
-            example_id=scored.example_id, prompt=batch.prompts[i], reference=batch.references[i],
-            completion=batch.completions[i], reasoning=scored.reasoning, answer=scored.answer,
-            reward=scored.rewards.total, reward_format=scored.rewards.format,
-            reward_reasoning=scored.rewards.reasoning, reward_efficiency=scored.rewards.efficiency,
-            perplexity=scored.perplexity, reasoning_tokens=scored.reasoning_tokens,
-            completion_tokens=batch.completion_tokens[i], advantage=advantages[i], truncated=batch.truncated[i],
-            format_valid=scored.valid,
-            extras={"target_nll": list(scored.target_nll)} if scored.target_nll is not None else None,
-        ))
+        rows.append(
+            dict(
+                example_id=scored.example_id,
+                prompt=batch.prompts[i],
+                reference=batch.references[i],
+                completion=batch.completions[i],
+                reasoning=scored.reasoning,
+                answer=scored.answer,
+                reward=scored.rewards.total,
+                reward_format=scored.rewards.format,
+                reward_reasoning=scored.rewards.reasoning,
+                reward_efficiency=scored.rewards.efficiency,
+                perplexity=scored.perplexity,
+                reasoning_tokens=scored.reasoning_tokens,
+                completion_tokens=batch.completion_tokens[i],
+                advantage=advantages[i],
+                truncated=batch.truncated[i],
+                format_valid=scored.valid,
+                extras={"target_nll": list(scored.target_nll)} if scored.target_nll is not None else None,
+            )
+        )
     return rows
 
 
@@ -191,8 +224,11 @@ class SinkCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return  # the end-of-training summary has no "loss" and duplicates the last step
-        metrics = {key: float(value) for key, value in logs.items()
-                   if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
+        metrics = {
+            key: float(value)
+            for key, value in logs.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        }
         if math.isfinite(self._step_time):
             metrics["step_time"] = self._step_time
         self.sink.log_metrics(state.global_step, metrics)

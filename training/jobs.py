@@ -71,8 +71,9 @@ class JobStore(Protocol):
 
     def log_evaluation_samples(self, evaluation_id: int, rows: Sequence[Mapping[str, Any]]) -> None: ...
 
-    def finish_evaluation(self, evaluation_id: int, status: str, metrics: dict[str, Any] | None = None,
-                          error: str | None = None) -> Any: ...
+    def finish_evaluation(
+        self, evaluation_id: int, status: str, metrics: dict[str, Any] | None = None, error: str | None = None
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,9 @@ def execute(store: JobStore, evaluation: Any, home: Path) -> tuple[list[dict[str
     base_config = store.get_run(evaluation.run_id).config if evaluation.run_id is not None else {}
     settings = job_settings(evaluation.kind, evaluation.config or {}, base_config, evaluation.model)
     examples = job_examples(evaluation.kind, evaluation.dataset, settings)  # before the model: bad data fails fast
-    checkpoint = None if evaluation.run_id is None else checkpoint_path(store, evaluation.run_id,
-                                                                        evaluation.checkpoint_step)
+    checkpoint = (
+        None if evaluation.run_id is None else checkpoint_path(store, evaluation.run_id, evaluation.checkpoint_step)
+    )
     model, tokenizer = load_model(settings.run_config, home)
     judge = model
     if checkpoint is not None:
@@ -127,8 +129,9 @@ def job_settings(kind: str, config: Mapping[str, Any], base_config: Mapping[str,
         raise JobError(f"unknown job kind {kind!r}; a worker runs {' and '.join(KINDS)} jobs")
     unknown = sorted(set(config) - set(DEFAULTS[kind]))
     if unknown:
-        raise JobError(f"unknown {kind} setting(s) {', '.join(map(repr, unknown))}; {kind} jobs take "
-                       f"{', '.join(DEFAULTS[kind])}")
+        raise JobError(
+            f"unknown {kind} setting(s) {', '.join(map(repr, unknown))}; {kind} jobs take {', '.join(DEFAULTS[kind])}"
+        )
     values = {**DEFAULTS[kind], **config}
     if not isinstance(values["run_config"], dict):
         raise JobError(f"run_config must be a dict of RunConfig fields, got {values['run_config']!r}")
@@ -147,8 +150,7 @@ def job_settings(kind: str, config: Mapping[str, Any], base_config: Mapping[str,
             raise JobError(f"split must name a split of the data (e.g. 'test'), got {values['split']!r}")
         return JobSettings(**common, split=values["split"].strip(), max_prompts=values["max_prompts"])
     prompts = values["prompts"]
-    if (not isinstance(prompts, list) or not prompts
-            or not all(isinstance(p, str) and p.strip() for p in prompts)):
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
         raise JobError(f"prompts must be a non-empty list of non-empty strings, got {prompts!r}")
     reference = values["reference"]
     if reference is not None and not isinstance(reference, str):
@@ -162,8 +164,14 @@ def job_examples(kind: str, dataset: str, settings: JobSettings) -> tuple[Exampl
         reference = settings.reference or ""
         return tuple(Example(example_id(prompt, reference), prompt, reference, None) for prompt in settings.prompts)
     config = settings.run_config
-    return load_examples(dataset, config.prompt_column, config.reference_column, config.split_column,
-                         settings.split, settings.max_prompts).examples
+    return load_examples(
+        dataset,
+        config.prompt_column,
+        config.reference_column,
+        config.split_column,
+        settings.split,
+        settings.max_prompts,
+    ).examples
 
 
 def checkpoint_path(store: JobStore, run_id: int, step: int) -> Path:
@@ -172,12 +180,13 @@ def checkpoint_path(store: JobStore, run_id: int, step: int) -> Path:
     if not found:
         steps = ", ".join(str(c.step) for c in checkpoints)
         saved = f"its checkpoints are at steps {steps}" if steps else "it has saved no checkpoint yet"
-        raise JobError(f"run {run_id} has no checkpoint at step {step}; {saved}. Queue the evaluation for one "
-                       f"of them")
+        raise JobError(f"run {run_id} has no checkpoint at step {step}; {saved}. Queue the evaluation for one of them")
     path = Path(found[0].path)
     if not (path / "adapter_config.json").is_file():
-        raise JobError(f"checkpoint of run {run_id} at step {step} is not on this machine: {path} has no "
-                       f"adapter_config.json. Run the job on the machine that trained the run, or copy the folder")
+        raise JobError(
+            f"checkpoint of run {run_id} at step {step} is not on this machine: {path} has no "
+            f"adapter_config.json. Run the job on the machine that trained the run, or copy the folder"
+        )
     return path
 
 
@@ -201,11 +210,21 @@ class AdapterDisabled:
 
 
 def sample_rows(result: EvalResult, seed: int) -> list[dict[str, Any]]:
-    return [dict(sample_index=i, prompt=s.example.prompt, reference=s.example.reference, completion=s.completion,
-                 reasoning=s.reasoning, answer=s.answer, format_valid=s.valid, perplexity=s.perplexity,
-                 correct=s.correct,
-                 extras={"completion_tokens": s.completion_tokens, "example_id": s.example.id, "seed": seed})
-            for i, s in enumerate(result.samples)]
+    return [
+        dict(
+            sample_index=i,
+            prompt=s.example.prompt,
+            reference=s.example.reference,
+            completion=s.completion,
+            reasoning=s.reasoning,
+            answer=s.answer,
+            format_valid=s.valid,
+            perplexity=s.perplexity,
+            correct=s.correct,
+            extras={"completion_tokens": s.completion_tokens, "example_id": s.example.id, "seed": seed},
+        )
+        for i, s in enumerate(result.samples)
+    ]
 
 
 def job_metrics(result: EvalResult) -> dict[str, float | None]:

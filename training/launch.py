@@ -34,16 +34,34 @@ class LaunchOutcome:
     """The last lines of the processes' output, for the run's error when none of them ended the run."""
 
 
-def launch_argv(config: RunConfig, run_id: int, db_url: str, home: Path, resume_from: Path | None = None,
-                resume_interrupted: bool = False) -> list[str]:
+def launch_argv(
+    config: RunConfig,
+    run_id: int,
+    db_url: str,
+    home: Path,
+    resume_from: Path | None = None,
+    resume_interrupted: bool = False,
+) -> list[str]:
     """The recorded command of a claimed run, run with this Python, plus the flags naming the run to train."""
     words = shlex.split(run_command(config, resume_from))
     assert words[:2] == ["accelerate", "launch"], f"run {run_id} is not a several-process run: {words[:3]}"
     at = words.index("--config_file") + 1
     words[at] = str(PROJECT_DIR / words[at])
     # `python -m accelerate.commands.launch` is `accelerate launch` without relying on PATH holding the venv.
-    return [sys.executable, "-m", "accelerate.commands.launch", *words[2:], "--run-id", str(run_id), "--db", db_url,
-            "--home", str(home), "--interrupted", "resume" if resume_interrupted else "fail"]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *words[2:],
+        "--run-id",
+        str(run_id),
+        "--db",
+        db_url,
+        "--home",
+        str(home),
+        "--interrupted",
+        "resume" if resume_interrupted else "fail",
+    ]
 
 
 def launch(argv: list[str], log_path: Path, shutdown: threading.Event, poll_s: float = 1.0) -> LaunchOutcome:
@@ -57,8 +75,13 @@ def launch(argv: list[str], log_path: Path, shutdown: threading.Event, poll_s: f
     log_path.parent.mkdir(parents=True, exist_ok=True)
     path = os.pathsep.join(filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH")]))
     with open(log_path, "wb") as log:  # a file, not a pipe: nobody would read a pipe while waiting
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"})
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"},
+        )
     interrupted = False
     try:
         while True:

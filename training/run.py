@@ -53,13 +53,19 @@ def build_config(preset_name: str | None, config_file: Path | None, assignments:
 def command_line(config: RunConfig, launcher: str = "python", resume_from: Path | None = None) -> str:
     """The shortest command that reproduces `config`: only the fields that differ from the defaults."""
     defaults = RunConfig().to_dict()
-    words = [f"--set {shlex.quote(f'{key}={_set_text(value)}')}"
-             for key, value in config.to_dict().items() if defaults[key] != value]
+    words = [
+        f"--set {shlex.quote(f'{key}={_set_text(value)}')}"
+        for key, value in config.to_dict().items()
+        if defaults[key] != value
+    ]
     if resume_from is not None:
         words.append(f"--resume-from {shlex.quote(str(resume_from))}")
     if launcher == "accelerate":
-        words.insert(0, f"accelerate launch --config_file {ACCELERATE_CONFIGS[config.distributed]} "
-                        f"--num_processes {config.num_processes} -m training.run")
+        words.insert(
+            0,
+            f"accelerate launch --config_file {ACCELERATE_CONFIGS[config.distributed]} "
+            f"--num_processes {config.num_processes} -m training.run",
+        )
     else:
         words.insert(0, "python -m training.run")
     return " ".join(words)
@@ -84,17 +90,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.run", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
     parser.add_argument("--config", type=Path, help="start from a JSON config file (after the preset)")
-    parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one field; repeatable")
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one field; repeatable",
+    )
     parser.add_argument("--db", help="record the run in this database (e.g. sqlite:///.nover_ui/nover_ui.db)")
-    parser.add_argument("--home", type=Path, default=Path(os.environ.get("NOVER_UI_HOME", ".nover_ui")),
-                        help="data directory for models and checkpoints (env NOVER_UI_HOME)")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=Path(os.environ.get("NOVER_UI_HOME", ".nover_ui")),
+        help="data directory for models and checkpoints (env NOVER_UI_HOME)",
+    )
     parser.add_argument("--name", help="run name (default: preset and time)")
     parser.add_argument("--resume-from", type=Path, help="continue from this checkpoint folder")
-    parser.add_argument("--run-id", type=int, help="train this run of --db, which a worker has claimed (the worker "
-                        "launches its several-process runs so)")
-    parser.add_argument("--interrupted", choices=INTERRUPTED_POLICIES, default="fail",
-                        help="with --run-id: what a shut-down run becomes (the worker's --interrupted)")
+    parser.add_argument(
+        "--run-id",
+        type=int,
+        help="train this run of --db, which a worker has claimed (the worker launches its several-process runs so)",
+    )
+    parser.add_argument(
+        "--interrupted",
+        choices=INTERRUPTED_POLICIES,
+        default="fail",
+        help="with --run-id: what a shut-down run becomes (the worker's --interrupted)",
+    )
     args = parser.parse_args(argv)
     try:
         config = build_config(args.preset, args.config, args.assignments)
@@ -103,8 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     if config.num_processes != world:
         # Otherwise TRL would fail on the batch arithmetic, or each process would train the whole run alone.
-        parser.error(f"num_processes is {config.num_processes} but {world} process(es) started; run\n  "
-                     f"{run_command(config, args.resume_from)}")
+        parser.error(
+            f"num_processes is {config.num_processes} but {world} process(es) started; run\n  "
+            f"{run_command(config, args.resume_from)}"
+        )
     if args.run_id is not None and not args.db:
         parser.error("--run-id needs --db, the database holding the run")
     if args.db and args.run_id is None and args.resume_from is not None:
@@ -118,8 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rank == 0:
         print(f"config: {command_line(config)}", file=sys.stderr)
         several = config.replace(num_processes=max(2, config.num_processes))
-        print(f"on several GPUs: {command_line(several, 'accelerate')}",
-              file=sys.stderr)
+        print(f"on several GPUs: {command_line(several, 'accelerate')}", file=sys.stderr)
 
     from training.interface import MemorySink, RunContext
     from training.progress import ProgressSink
@@ -139,8 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         # The other processes train their share of each step; the trainer reports through rank 0's sink only.
         run_dir = str(args.run_id) if args.run_id is not None else f"cli-{time.strftime('%Y%m%d-%H%M%S')}"
-        context = RunContext(run_id=args.run_id or 0, home=home, workdir=home / "runs" / run_dir,
-                             resume_from=args.resume_from)
+        context = RunContext(
+            run_id=args.run_id or 0, home=home, workdir=home / "runs" / run_dir, resume_from=args.resume_from
+        )
         sink = progress(MemorySink()) if rank == 0 else MemorySink()
         try:
             train(config, sink, context)

@@ -36,8 +36,13 @@ class ScoredRollout:
     """Per-token NLL of the reference given this rollout's reasoning (None when format-invalid)."""
 
 
-def target_token_nll(model: torch.nn.Module, tokenizer, prefixes: Sequence[str], targets: Sequence[str],
-                     batch_size: int = SCORE_BATCH_SIZE) -> list[list[float]]:
+def target_token_nll(
+    model: torch.nn.Module,
+    tokenizer,
+    prefixes: Sequence[str],
+    targets: Sequence[str],
+    batch_size: int = SCORE_BATCH_SIZE,
+) -> list[list[float]]:
     """NLL of each target token given prefix + the target tokens before it, for each (prefix, target) pair.
 
     Prefix and target are tokenized separately and their ids concatenated, so the target positions are exact
@@ -47,26 +52,30 @@ def target_token_nll(model: torch.nn.Module, tokenizer, prefixes: Sequence[str],
     results: list[list[float]] = []
     device = next(model.parameters()).device
     for start in range(0, len(prefixes), batch_size):
-        prefix_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prefixes[start:start + batch_size]]
-        target_ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in targets[start:start + batch_size]]
+        prefix_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prefixes[start : start + batch_size]]
+        target_ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in targets[start : start + batch_size]]
         rows = [p + t for p, t in zip(prefix_ids, target_ids)]
         width = max(map(len, rows))
         input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)  # (B, L)
         attention_mask = torch.zeros_like(input_ids)
         for i, row in enumerate(rows):
-            input_ids[i, width - len(row):] = torch.tensor(row)
-            attention_mask[i, width - len(row):] = 1
+            input_ids[i, width - len(row) :] = torch.tensor(row)
+            attention_mask[i, width - len(row) :] = 1
         # Left padding shifts real tokens right; positions must count from each row's first real token.
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         keep = max(map(len, target_ids)) + 1
         with torch.no_grad():
-            logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                           position_ids=position_ids.to(device), logits_to_keep=keep).logits  # (B, keep, V)
+            logits = model(
+                input_ids=input_ids.to(device),
+                attention_mask=attention_mask.to(device),
+                position_ids=position_ids.to(device),
+                logits_to_keep=keep,
+            ).logits  # (B, keep, V)
         log_probs = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, keep-1, V): predicts the last keep-1
-        tail = input_ids[:, width - keep + 1:].to(device)  # (B, keep-1)
+        tail = input_ids[:, width - keep + 1 :].to(device)  # (B, keep-1)
         token_nll = -log_probs.gather(-1, tail.unsqueeze(-1)).squeeze(-1)  # (B, keep-1)
         for i, target in enumerate(target_ids):
-            results.append(token_nll[i, token_nll.shape[1] - len(target):].tolist())
+            results.append(token_nll[i, token_nll.shape[1] - len(target) :].tolist())
     return results
 
 
@@ -87,15 +96,22 @@ def reference_target(reference: str, config: RunConfig) -> str:
 class NoverScorer:
     """Scores rollouts with a proxy model; `proxy()` is a context manager that makes the model act as it."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer, config: RunConfig,
-                 proxy: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-                 gather: Gather = lambda items: items, process_index: int = 0):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        config: RunConfig,
+        proxy: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+        gather: Gather = lambda items: items,
+        process_index: int = 0,
+    ):
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.weights = RewardWeights(config.format_weight, config.reasoning_weight, config.efficiency_weight)
         self._proxy, self._gather, self._process_index = proxy, gather, process_index
 
-    def score(self, prompts: Sequence[str], completions: Sequence[str], example_ids: Sequence[str],
-              references: Sequence[str]) -> list[ScoredRollout]:
+    def score(
+        self, prompts: Sequence[str], completions: Sequence[str], example_ids: Sequence[str], references: Sequence[str]
+    ) -> list[ScoredRollout]:
         """Score this process's rollouts; prompts are exactly what the policy saw (prefill included)."""
         tags = (self.config.intermediate_tag, self.config.final_tag)
         parsed = [format_valid(completion_with_prefill(c, self.config), *tags) for c in completions]
@@ -106,25 +122,43 @@ class NoverScorer:
             targets = [self.target(references[i]) for i in valid_rows]
             with self._scoring_mode():
                 nll = dict(zip(valid_rows, target_token_nll(self.model, self.tokenizer, prefixes, targets)))
-        tokens = [len(self.tokenizer(r or "", add_special_tokens=False)["input_ids"]) if ok else None
-                  for ok, r, _ in parsed]
-        perplexity = [reasoning_perplexity(sum(nll[i]) / len(nll[i]), tokens[i]) if i in nll else None
-                      for i in range(len(parsed))]
+        tokens = [
+            len(self.tokenizer(r or "", add_special_tokens=False)["input_ids"]) if ok else None for ok, r, _ in parsed
+        ]
+        perplexity = [
+            reasoning_perplexity(sum(nll[i]) / len(nll[i]), tokens[i]) if i in nll else None for i in range(len(parsed))
+        ]
 
         # Tagged with the process index so each process can pick its own rows out of everyone's ranking.
-        local = [(self._process_index, example_ids[i], parsed[i][0], perplexity[i], tokens[i])
-                 for i in range(len(parsed))]
+        local = [
+            (self._process_index, example_ids[i], parsed[i][0], perplexity[i], tokens[i]) for i in range(len(parsed))
+        ]
         everyone = self._gather(local)
         ranked = self._rank([row[1:] for row in everyone])
         rewards = [reward for row, reward in zip(everyone, ranked) if row[0] == self._process_index]
-        return [ScoredRollout(example_ids[i], parsed[i][0], parsed[i][1], parsed[i][2], tokens[i], perplexity[i],
-                              rewards[i], tuple(nll[i]) if i in nll else None) for i in range(len(parsed))]
+        return [
+            ScoredRollout(
+                example_ids[i],
+                parsed[i][0],
+                parsed[i][1],
+                parsed[i][2],
+                tokens[i],
+                perplexity[i],
+                rewards[i],
+                tuple(nll[i]) if i in nll else None,
+            )
+            for i in range(len(parsed))
+        ]
 
     def baseline_nll(self, prompts: Sequence[str], references: Sequence[str]) -> list[list[float]]:
         """Per-token NLL of each reference after an empty reasoning block: what the reasoning is compared to."""
         with self._scoring_mode():
-            return target_token_nll(self.model, self.tokenizer, [self.reasoning_prefix(p, "") for p in prompts],
-                                    [self.target(r) for r in references])
+            return target_token_nll(
+                self.model,
+                self.tokenizer,
+                [self.reasoning_prefix(p, "") for p in prompts],
+                [self.target(r) for r in references],
+            )
 
     def target_tokens(self, references: Sequence[str]) -> list[list[str]]:
         """Each reference target as the text of its tokens, aligned with target_nll/baseline_nll entries.
@@ -146,8 +180,12 @@ class NoverScorer:
             groups.setdefault(example_id, []).append(index)
         rewards: list[RewardBreakdown | None] = [None] * len(rollouts)
         for members in groups.values():
-            scored = score_group([rollouts[i][1] for i in members], [rollouts[i][2] for i in members],
-                                 [rollouts[i][3] for i in members], self.weights)
+            scored = score_group(
+                [rollouts[i][1] for i in members],
+                [rollouts[i][2] for i in members],
+                [rollouts[i][3] for i in members],
+                self.weights,
+            )
             for i, breakdown in zip(members, scored):
                 rewards[i] = breakdown
         return rewards  # type: ignore[return-value]

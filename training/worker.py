@@ -46,8 +46,14 @@ UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT
 class StoreSink:
     """Binds a trainer's reports to one run in the Store; each step's rows land in one transaction."""
 
-    def __init__(self, store: Store, run_id: int, total_steps: int, shutdown: threading.Event,
-                 tags: tuple[str, str, str] = ("think", "answer", "")):
+    def __init__(
+        self,
+        store: Store,
+        run_id: int,
+        total_steps: int,
+        shutdown: threading.Event,
+        tags: tuple[str, str, str] = ("think", "answer", ""),
+    ):
         self._store = store
         self._run_id = run_id
         self._total_steps = total_steps
@@ -67,11 +73,9 @@ class StoreSink:
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         rollouts = self._pending.pop(step, [])
         if rollouts:  # failure flags counted once, as the step is written, so Metrics can chart them
-            metrics = {**metrics, **flag_counts([SimpleNamespace(step=step, **row) for row in rollouts],
-                                                *self._tags)}
+            metrics = {**metrics, **flag_counts([SimpleNamespace(step=step, **row) for row in rollouts], *self._tags)}
         try:
-            self._store.log_step(self._run_id, step, metrics, rollouts, total_steps=self._total_steps,
-                                 heartbeat=True)
+            self._store.log_step(self._run_id, step, metrics, rollouts, total_steps=self._total_steps, heartbeat=True)
         except InvalidTransition:
             self.lost_run = True
             raise
@@ -119,9 +123,16 @@ class Heartbeat:
                 print(f"worker: heartbeat for {self._name} failed, retrying: {exc}", file=sys.stderr)
 
 
-def execute_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path,
-                shutdown: threading.Event | None = None, heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
-                observe: Callable[[Sink], Sink] = lambda sink: sink, resume_interrupted: bool = False) -> RunRecord:
+def execute_run(
+    store: Store,
+    run: RunRecord,
+    train_fn: TrainFn,
+    home: Path,
+    shutdown: threading.Event | None = None,
+    heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+    observe: Callable[[Sink], Sink] = lambda sink: sink,
+    resume_interrupted: bool = False,
+) -> RunRecord:
     """Train one claimed run and record how it ended: succeeded, cancelled or failed with the error.
 
     `observe` may wrap the sink the trainer reports to (e.g. with a progress bar). A run cut short by a
@@ -132,12 +143,14 @@ def execute_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path,
         config = RunConfig.from_dict(run.config)
     except ConfigError as exc:
         return _finish(store, run.id, "failed", f"the run's stored config is invalid: {exc}")
-    sink = StoreSink(store, run.id, config.max_steps, shutdown,
-                     (config.intermediate_tag, config.final_tag, prefill_text(config)))
+    sink = StoreSink(
+        store, run.id, config.max_steps, shutdown, (config.intermediate_tag, config.final_tag, prefill_text(config))
+    )
     try:
         store.heartbeat(run.id, step=0, total_steps=config.max_steps)
-        context = RunContext(run_id=run.id, home=home, workdir=home / "runs" / str(run.id),
-                             resume_from=_resume_point(store, run))
+        context = RunContext(
+            run_id=run.id, home=home, workdir=home / "runs" / str(run.id), resume_from=_resume_point(store, run)
+        )
         with Heartbeat(lambda: store.heartbeat(run.id), f"run-{run.id}", heartbeat_interval_s):
             train_fn(config, observe(sink), context)
         sink.flush()
@@ -154,8 +167,15 @@ def execute_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path,
     return _finish(store, run.id, "succeeded")
 
 
-def start_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path, shutdown: threading.Event,
-              heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S, resume_interrupted: bool = False) -> RunRecord:
+def start_run(
+    store: Store,
+    run: RunRecord,
+    train_fn: TrainFn,
+    home: Path,
+    shutdown: threading.Event,
+    heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+    resume_interrupted: bool = False,
+) -> RunRecord:
     """Record a claimed run's command and train it: in this process, or under accelerate launch when it asks
     for several processes."""
     try:
@@ -166,12 +186,20 @@ def start_run(store: Store, run: RunRecord, train_fn: TrainFn, home: Path, shutd
         return launch_run(store, run, config, home, shutdown, heartbeat_interval_s, resume_interrupted)
     if config is not None:
         store.set_run_command(run.id, run_command(config, _resume_point(store, run)))
-    return execute_run(store, run, train_fn, home, shutdown, heartbeat_interval_s,
-                       resume_interrupted=resume_interrupted)
+    return execute_run(
+        store, run, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted=resume_interrupted
+    )
 
 
-def launch_run(store: Store, run: RunRecord, config: RunConfig, home: Path, shutdown: threading.Event,
-               heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S, resume_interrupted: bool = False) -> RunRecord:
+def launch_run(
+    store: Store,
+    run: RunRecord,
+    config: RunConfig,
+    home: Path,
+    shutdown: threading.Event,
+    heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+    resume_interrupted: bool = False,
+) -> RunRecord:
     """Train a claimed run in config.num_processes processes started with accelerate launch.
 
     Rank 0 of them trains the run as execute_run does here (train_claimed): it writes the rows and records how
@@ -190,22 +218,40 @@ def launch_run(store: Store, run: RunRecord, config: RunConfig, home: Path, shut
         return ended
     if outcome.interrupted:
         return _interrupt(store, run.id, resume_interrupted)
-    return _finish(store, run.id, "failed", f"the {config.num_processes} launched processes exited with code "
-                   f"{outcome.returncode} before the run ended; the end of their output ({log_path}):\n\n"
-                   f"{outcome.log_tail}")
+    return _finish(
+        store,
+        run.id,
+        "failed",
+        f"the {config.num_processes} launched processes exited with code "
+        f"{outcome.returncode} before the run ended; the end of their output ({log_path}):\n\n"
+        f"{outcome.log_tail}",
+    )
 
 
-def train_claimed(db_url: str, run_id: int, home: Path, train_fn: TrainFn, shutdown: threading.Event,
-                  observe: Callable[[Sink], Sink] = lambda sink: sink,
-                  resume_interrupted: bool = False) -> RunRecord:
+def train_claimed(
+    db_url: str,
+    run_id: int,
+    home: Path,
+    train_fn: TrainFn,
+    shutdown: threading.Event,
+    observe: Callable[[Sink], Sink] = lambda sink: sink,
+    resume_interrupted: bool = False,
+) -> RunRecord:
     """Rank 0 of a launched run (training.run --run-id): train the run a worker claimed, as execute_run."""
     store = Store(db_url)
-    return execute_run(store, store.get_run(run_id), train_fn, home, shutdown, observe=observe,
-                       resume_interrupted=resume_interrupted)
+    return execute_run(
+        store, store.get_run(run_id), train_fn, home, shutdown, observe=observe, resume_interrupted=resume_interrupted
+    )
 
 
-def train_now(db_url: str, name: str, config: RunConfig, home: Path, train_fn: TrainFn,
-              observe: Callable[[Sink], Sink] = lambda sink: sink) -> RunRecord:
+def train_now(
+    db_url: str,
+    name: str,
+    config: RunConfig,
+    home: Path,
+    train_fn: TrainFn,
+    observe: Callable[[Sink], Sink] = lambda sink: sink,
+) -> RunRecord:
     """Record a new run in the database and train it in this process right away (training.run --db)."""
     store = Store(db_url)
     run = store.create_run(name, config.to_dict())
@@ -214,16 +260,21 @@ def train_now(db_url: str, name: str, config: RunConfig, home: Path, train_fn: T
     return execute_run(store, claimed, train_fn, home, observe=observe)
 
 
-def execute_evaluation(store: Store, evaluation: EvaluationRecord, home: Path,
-                       heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
-                       evaluate_fn: EvaluateFn | None = None) -> EvaluationRecord:
+def execute_evaluation(
+    store: Store,
+    evaluation: EvaluationRecord,
+    home: Path,
+    heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+    evaluate_fn: EvaluateFn | None = None,
+) -> EvaluationRecord:
     """Run one claimed evaluation or playground job (training/jobs.py) while beating for it.
 
     A job cancelled or failed as stale while it ran keeps that ending; its results are dropped.
     """
     try:
-        with Heartbeat(lambda: store.heartbeat_evaluation(evaluation.id), f"evaluation-{evaluation.id}",
-                       heartbeat_interval_s):
+        with Heartbeat(
+            lambda: store.heartbeat_evaluation(evaluation.id), f"evaluation-{evaluation.id}", heartbeat_interval_s
+        ):
             if evaluate_fn is None:
                 from training.jobs import run_evaluation as evaluate_fn  # the model stack, once a job comes
             return evaluate_fn(store, evaluation, home)
@@ -236,10 +287,20 @@ def execute_evaluation(store: Store, evaluation: EvaluationRecord, home: Path,
             return store.get_evaluation(evaluation.id)
 
 
-def run_worker(store: Store, train_fn: TrainFn, home: Path, worker_id: str | None = None, once: bool = False,
-               until_idle: bool = False, poll_s: float = 2.0, heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
-               heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S, shutdown: threading.Event | None = None,
-               evaluate_fn: EvaluateFn | None = None, resume_interrupted: bool = False) -> int:
+def run_worker(
+    store: Store,
+    train_fn: TrainFn,
+    home: Path,
+    worker_id: str | None = None,
+    once: bool = False,
+    until_idle: bool = False,
+    poll_s: float = 2.0,
+    heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
+    heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+    shutdown: threading.Event | None = None,
+    evaluate_fn: EvaluateFn | None = None,
+    resume_interrupted: bool = False,
+) -> int:
     """Claim and run jobs until shut down (or after one job / when idle); returns how many ran.
 
     Queued runs come first; an evaluation or playground job is taken when no run is queued. Idle means
@@ -250,8 +311,10 @@ def run_worker(store: Store, train_fn: TrainFn, home: Path, worker_id: str | Non
     for run_id in store.fail_stale_runs(heartbeat_timeout_s, resume=resume_interrupted):
         print(f"worker {worker_id}: marked run {run_id} failed (its worker stopped responding)", file=sys.stderr)
     for evaluation_id in store.fail_stale_evaluations(heartbeat_timeout_s):
-        print(f"worker {worker_id}: marked evaluation {evaluation_id} failed (its worker stopped responding)",
-              file=sys.stderr)
+        print(
+            f"worker {worker_id}: marked evaluation {evaluation_id} failed (its worker stopped responding)",
+            file=sys.stderr,
+        )
     done = 0
     while not shutdown.is_set():
         if (run := store.claim_next_run(worker_id)) is not None:
@@ -282,8 +345,13 @@ def _resume_point(store: Store, run: RunRecord) -> Path | None:
 
 def _interrupt(store: Store, run_id: int, resume: bool) -> RunRecord:
     reason = "interrupted: the worker was shut down before the run finished"
-    return _record(store, run_id, lambda: store.interrupt_run(
-        run_id, reason if resume else f"{reason}; resume it from its last checkpoint", resume))
+    return _record(
+        store,
+        run_id,
+        lambda: store.interrupt_run(
+            run_id, reason if resume else f"{reason}; resume it from its last checkpoint", resume
+        ),
+    )
 
 
 def _finish(store: Store, run_id: int, status: str, error: str | None = None) -> RunRecord:
@@ -302,8 +370,10 @@ def _record(store: Store, run_id: int, write: Callable[[], RunRecord]) -> RunRec
         except StorageError as exc:
             if time.monotonic() >= deadline:
                 raise
-            print(f"worker: cannot record how run {run_id} ended yet, retrying in {RECORD_RETRY_S:.0f} s: {exc}",
-                  file=sys.stderr)
+            print(
+                f"worker: cannot record how run {run_id} ended yet, retrying in {RECORD_RETRY_S:.0f} s: {exc}",
+                file=sys.stderr,
+            )
             time.sleep(RECORD_RETRY_S)
 
 
@@ -311,8 +381,10 @@ def _describe(exc: BaseException) -> str:
     lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
     head = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, OSError) and exc.filename and exc.errno in UNWRITABLE:
-        head = (f"cannot write {exc.filename}: {exc.strerror} ({type(exc).__name__}); make the folder writable (or "
-                f"free space), then resume the run from its last checkpoint")
+        head = (
+            f"cannot write {exc.filename}: {exc.strerror} ({type(exc).__name__}); make the folder writable (or "
+            f"free space), then resume the run from its last checkpoint"
+        )
     return head + "\n\n" + "\n".join(lines[-TRACEBACK_LINES:])
 
 
@@ -327,22 +399,36 @@ def _watch_parent(parent_pid: int, shutdown: threading.Event) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.worker", description=__doc__.splitlines()[0])
     parser.add_argument("--db", default=os.environ.get("NOVER_UI_DB"), help="database URL (env NOVER_UI_DB)")
-    parser.add_argument("--home", type=Path, default=Path(os.environ.get("NOVER_UI_HOME", ".nover_ui")),
-                        help="data directory for models and checkpoints (env NOVER_UI_HOME, default ./.nover_ui)")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=Path(os.environ.get("NOVER_UI_HOME", ".nover_ui")),
+        help="data directory for models and checkpoints (env NOVER_UI_HOME, default ./.nover_ui)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="run at most one queued run or job, then exit")
     mode.add_argument("--until-idle", action="store_true", help="exit when no queued run or job is left")
     parser.add_argument("--worker-id", help="name shown in the dashboard (default host:pid)")
     parser.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the queue when idle")
-    parser.add_argument("--heartbeat-timeout", type=float, default=HEARTBEAT_TIMEOUT_S,
-                        help="seconds of silence after which another worker's running run is failed")
-    parser.add_argument("--parent-pid", type=int,
-                        help="shut down (after the current step) when this process, the app that started the "
-                             "worker, exits; the app passes its own pid")
-    parser.add_argument("--interrupted", default=os.environ.get("NOVER_UI_INTERRUPTED", "fail"),
-                        help="what happens to a run whose worker went away (shut down here, or silent past the "
-                             "heartbeat timeout): fail, or resume (queue a linked run from its last checkpoint) "
-                             "(env NOVER_UI_INTERRUPTED, default fail)")
+    parser.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=HEARTBEAT_TIMEOUT_S,
+        help="seconds of silence after which another worker's running run is failed",
+    )
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        help="shut down (after the current step) when this process, the app that started the "
+        "worker, exits; the app passes its own pid",
+    )
+    parser.add_argument(
+        "--interrupted",
+        default=os.environ.get("NOVER_UI_INTERRUPTED", "fail"),
+        help="what happens to a run whose worker went away (shut down here, or silent past the "
+        "heartbeat timeout): fail, or resume (queue a linked run from its last checkpoint) "
+        "(env NOVER_UI_INTERRUPTED, default fail)",
+    )
     args = parser.parse_args(argv)
     if args.interrupted not in INTERRUPTED_POLICIES:
         parser.error(f"--interrupted must be one of {', '.join(INTERRUPTED_POLICIES)}, got {args.interrupted!r}")
@@ -375,9 +461,18 @@ def main(argv: Sequence[str] | None = None, train_fn: TrainFn | None = None) -> 
         print(f"worker: {exc}", file=sys.stderr)
         return 2
     args.home.mkdir(parents=True, exist_ok=True)
-    run_worker(store, train_fn, args.home.resolve(), args.worker_id, once=args.once, until_idle=args.until_idle,
-               poll_s=args.poll, heartbeat_timeout_s=args.heartbeat_timeout, shutdown=shutdown,
-               resume_interrupted=args.interrupted == "resume")
+    run_worker(
+        store,
+        train_fn,
+        args.home.resolve(),
+        args.worker_id,
+        once=args.once,
+        until_idle=args.until_idle,
+        poll_s=args.poll,
+        heartbeat_timeout_s=args.heartbeat_timeout,
+        shutdown=shutdown,
+        resume_interrupted=args.interrupted == "resume",
+    )
     return 0
 
 

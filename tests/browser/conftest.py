@@ -15,8 +15,16 @@ from tests.helpers import free_port, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_HOME = ROOT / "test-artifacts" / "model-home" / "models"  # shared with tests/training
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def pytest_collection_modifyitems(items):
@@ -51,8 +59,12 @@ def start_app(home: Path, *args: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     # A log file, not a pipe: a worker's chatter would fill an unread pipe and block the process.
     with open(home / "app.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--home", str(home), *args],
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port), "--home", str(home), *args],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     return proc, f"http://127.0.0.1:{port}/"
 
 
@@ -110,10 +122,30 @@ def trained_home() -> Path:
     home.mkdir(parents=True)
     MODEL_HOME.mkdir(parents=True, exist_ok=True)
     (home / "models").symlink_to(MODEL_HOME, target_is_directory=True)
-    subprocess.run([sys.executable, "-m", "training.run", "--preset", "cpu-demo", "--set", "max_steps=2",
-                    "--set", "checkpoint_steps=2", "--set", "max_prompts=1", "--name", "trained demo",
-                    "--home", str(home), "--db", f"sqlite:///{home / 'nover_ui.db'}"],
-                   cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.run",
+            "--preset",
+            "cpu-demo",
+            "--set",
+            "max_steps=2",
+            "--set",
+            "checkpoint_steps=2",
+            "--set",
+            "max_prompts=1",
+            "--name",
+            "trained demo",
+            "--home",
+            str(home),
+            "--db",
+            f"sqlite:///{home / 'nover_ui.db'}",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     (home / "done").touch()
     return home
 
@@ -153,4 +185,3 @@ def select_run(page, name: str) -> None:
         except AssertionError:
             continue
     raise AssertionError(f"clicking run {name!r} (#{run_id}) did not select it")
-

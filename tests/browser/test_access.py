@@ -13,8 +13,17 @@ MAX_UPLOAD_MB = 0.01  # 10,485 bytes
 
 @pytest.fixture
 def guarded_app(app_home):
-    yield from serve(app_home, "--workers", "0", "--auth", "alice:wonder land,bob:builder",
-                     "--max-upload-mb", str(MAX_UPLOAD_MB), "--max-upload-rows", str(MAX_ROWS))
+    yield from serve(
+        app_home,
+        "--workers",
+        "0",
+        "--auth",
+        "alice:wonder land,bob:builder",
+        "--max-upload-mb",
+        str(MAX_UPLOAD_MB),
+        "--max-upload-rows",
+        str(MAX_ROWS),
+    )
 
 
 def csv_file(name: str, rows: int, cell: str = "q") -> dict:
@@ -52,8 +61,10 @@ def test_every_write_needs_a_login_and_reading_does_not(guarded_app, app_home, p
     expect(page.get_by_text("Upload refused: log in to upload files").first).to_be_visible()
     assert kept_uploads(app_home) == []
 
-    for name, button, refusal in [("queued", "Cancel", "log in to cancel runs"),
-                                  ("failed", "Resume from last checkpoint", "log in to resume runs")]:
+    for name, button, refusal in [
+        ("queued", "Cancel", "log in to cancel runs"),
+        ("failed", "Resume from last checkpoint", "log in to resume runs"),
+    ]:
         open_run(page, name)
         page.get_by_role("button", name=button).click()
         expect(page.locator("#run-action")).to_contain_text(f"Refused: {refusal}")

@@ -64,8 +64,11 @@ def test_queue_follow_inspect_and_cancel_runs(training_app, app_home, page, arti
     card_text = cards.first.inner_text()
     assert re.search(r"format [\d.]+ · reasoning [\d.]+ · efficiency [\d.]+", card_text)
     assert f"reward {rollouts[0].reward:.3f}" in card_text
-    shown = next(r for r in rollouts if r.format_valid and r.reasoning) if any(
-        r.format_valid and r.reasoning for r in rollouts) else rollouts[0]
+    shown = (
+        next(r for r in rollouts if r.format_valid and r.reasoning)
+        if any(r.format_valid and r.reasoning for r in rollouts)
+        else rollouts[0]
+    )
     assert (shown.reasoning or shown.completion).strip()[:40] in page.locator("#traces").inner_text()
     page.screenshot(path=str(artifacts / "tab-traces.png"), full_page=True)
 

@@ -56,8 +56,13 @@ def test_the_demo_shows_runs_changes_nothing_and_invites_duplication(demo_app, a
 
 
 def test_the_demo_refuses_to_start_without_a_database(tmp_path):
-    result = subprocess.run([sys.executable, "app.py", "--demo", "--home", str(tmp_path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "app.py", "--demo", "--home", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "--demo shows an existing database" in result.stderr and "nover_ui.db does not exist" in result.stderr
     assert not (tmp_path / "nover_ui.db").exists()

@@ -9,8 +9,7 @@ from storage import Store
 JOB_TIMEOUT_MS = 600_000
 
 
-def test_playground_answers_side_by_side_from_base_and_checkpoint(trained_app_with_worker, app_home, page,
-                                                                  artifacts):
+def test_playground_answers_side_by_side_from_base_and_checkpoint(trained_app_with_worker, app_home, page, artifacts):
     page.goto(trained_app_with_worker)
     page.get_by_role("tab", name="Playground").click()
     expect(page.locator("#play-run input")).to_have_value(re.compile("trained demo"))
@@ -33,8 +32,7 @@ def test_playground_answers_side_by_side_from_base_and_checkpoint(trained_app_wi
     page.screenshot(path=str(artifacts / "tab-playground.png"), full_page=True)
 
 
-def test_evaluation_of_base_and_checkpoint_with_grid_and_downloads(trained_app_with_worker, app_home, page,
-                                                                    artifacts):
+def test_evaluation_of_base_and_checkpoint_with_grid_and_downloads(trained_app_with_worker, app_home, page, artifacts):
     store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
     page.goto(trained_app_with_worker)
     page.get_by_role("tab", name="Evaluate").click()

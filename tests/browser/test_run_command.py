@@ -8,8 +8,10 @@ from tests.browser.conftest import select_run
 
 def test_selecting_a_run_shows_its_command_as_text(running_app, app_home, page):
     store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
-    command = ("accelerate launch --config_file training/accelerate/ddp.yaml --num_processes 2 -m training.run "
-               "--set num_processes=2 --set 'dataset=/data/<b>bold</b>.csv'")
+    command = (
+        "accelerate launch --config_file training/accelerate/ddp.yaml --num_processes 2 -m training.run "
+        "--set num_processes=2 --set 'dataset=/data/<b>bold</b>.csv'"
+    )
     launched = store.start_run(store.create_run("launched", {}).id, "w")
     store.set_run_command(launched.id, command)
     store.create_run("queued", {})

@@ -24,8 +24,13 @@ def test_export_downloads_a_file_that_import_reads_back(running_app, app_home, p
     download.value.save_as(archive)
 
     other = tmp_path / "other-home"
-    done = subprocess.run([sys.executable, "app.py", "--home", str(other), "--import", str(archive)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "app.py", "--home", str(other), "--import", str(archive)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     imported = Store(f"sqlite:///{other / 'nover_ui.db'}")
     new_id = int(done.stdout)

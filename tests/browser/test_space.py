@@ -14,8 +14,13 @@ from tests.helpers import free_port, wait_for
 
 def start_like_the_image(tmp_path, persistent):
     port = free_port()
-    env = {**os.environ, "NOVER_UI_PERSISTENT_DIR": str(persistent), "TMPDIR": str(tmp_path / "tmp"),
-           "NOVER_UI_PORT": str(port), "NOVER_UI_WORKERS": "0"}
+    env = {
+        **os.environ,
+        "NOVER_UI_PERSISTENT_DIR": str(persistent),
+        "TMPDIR": str(tmp_path / "tmp"),
+        "NOVER_UI_PORT": str(port),
+        "NOVER_UI_WORKERS": "0",
+    }
     env.pop("NOVER_UI_HOME", None)
     (tmp_path / "tmp").mkdir(exist_ok=True)
     log = open(tmp_path / "app.log", "w")

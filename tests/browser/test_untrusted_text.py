@@ -10,12 +10,29 @@ IMG = "<img src=x onerror=\"window.__pwned = 'img'\">"
 def test_hostile_completions_are_shown_as_text_in_traces(running_app, app_home, page, artifacts):
     store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
     run = store.start_run(store.create_run("hostile", {}).id, "w")
-    store.log_step(run.id, 1, rollouts=[
-        rollout_row(0, 0, prompt=f"Q {IMG}", completion=f"<think>{SCRIPT}</think><answer>{IMG}</answer>",
-                    reasoning=SCRIPT, answer=IMG),
-        rollout_row(0, 1, completion=f"{IMG} no tags at all", reasoning=None, answer=None, format_valid=False,
-                    perplexity=None),
-    ])
+    store.log_step(
+        run.id,
+        1,
+        rollouts=[
+            rollout_row(
+                0,
+                0,
+                prompt=f"Q {IMG}",
+                completion=f"<think>{SCRIPT}</think><answer>{IMG}</answer>",
+                reasoning=SCRIPT,
+                answer=IMG,
+            ),
+            rollout_row(
+                0,
+                1,
+                completion=f"{IMG} no tags at all",
+                reasoning=None,
+                answer=None,
+                format_valid=False,
+                perplexity=None,
+            ),
+        ],
+    )
     page.goto(running_app)
     page.get_by_role("tab", name="Traces").click()
     traces = page.locator("#traces")

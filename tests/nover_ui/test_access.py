@@ -15,9 +15,16 @@ class Clock:
         return self.now
 
 
-def request(session_hash: str = "page-1", oauth_info: dict | None = None, cookie: str | None = None,
-            token: str | None = None, origin: str | None = None, host: str = "dash.example:7860",
-            peer: str = "10.0.0.1", forwarded_for: str | None = None) -> gr.Request:
+def request(
+    session_hash: str = "page-1",
+    oauth_info: dict | None = None,
+    cookie: str | None = None,
+    token: str | None = None,
+    origin: str | None = None,
+    host: str = "dash.example:7860",
+    peer: str = "10.0.0.1",
+    forwarded_for: str | None = None,
+) -> gr.Request:
     """A real gr.Request around a Starlette request, with the session Gradio's OAuth middleware would set."""
     headers = [(b"host", host.encode())]
     if cookie is not None:
@@ -28,8 +35,14 @@ def request(session_hash: str = "page-1", oauth_info: dict | None = None, cookie
         headers.append((b"origin", origin.encode()))
     if forwarded_for is not None:
         headers.append((b"x-forwarded-for", forwarded_for.encode()))
-    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers, "query_string": b"",
-             "client": (peer, 50000)}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "headers": headers,
+        "query_string": b"",
+        "client": (peer, 50000),
+    }
     if oauth_info is not None:
         scope["session"] = {"oauth_info": oauth_info}
     return gr.Request(request=Request(scope), session_hash=session_hash)

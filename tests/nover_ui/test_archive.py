@@ -27,8 +27,10 @@ def fresh(tmp_path):
 def total_rows(store: Store) -> int:
     engine = sqlalchemy.create_engine(store.url)
     with engine.connect() as connection:
-        total = sum(connection.execute(sqlalchemy.select(sqlalchemy.func.count()).select_from(table)).scalar()
-                    for table in Base.metadata.sorted_tables)
+        total = sum(
+            connection.execute(sqlalchemy.select(sqlalchemy.func.count()).select_from(table)).scalar()
+            for table in Base.metadata.sorted_tables
+        )
     engine.dispose()
     return total
 
@@ -36,15 +38,29 @@ def total_rows(store: Store) -> int:
 def finished_run(store: Store, status: str = "succeeded") -> int:
     """A resumed run with two steps of metrics and rollouts whose values probe every column's edge cases."""
     parent = store.create_run("parent", {})
-    run = store.create_run("edge cases ✓", {"max_steps": 2, "learning_rate": 1e-5, "tags": ["a", None]},
-                           parent_id=parent.id)
+    run = store.create_run(
+        "edge cases ✓", {"max_steps": 2, "learning_rate": 1e-5, "tags": ["a", None]}, parent_id=parent.id
+    )
     store.start_run(run.id, "host:123")
     store.set_run_command(run.id, "python -m training.run --set max_steps=2")
     for step in (1, 2):
-        rows = [rollout_row(0, 0, extras={"nll": [0.1 + 0.2, 1e-300], "note": "ünï <b>x</b>\n", "n": None}),
-                rollout_row(0, 1, reasoning=None, answer=None, perplexity=None, reasoning_tokens=None,
-                            reward_format=None, advantage=None, extras=None, format_valid=False, truncated=True),
-                rollout_row(1, 0, perplexity=float("inf"), reward=-0.0, completion="line\n\ttab 🙂")]
+        rows = [
+            rollout_row(0, 0, extras={"nll": [0.1 + 0.2, 1e-300], "note": "ünï <b>x</b>\n", "n": None}),
+            rollout_row(
+                0,
+                1,
+                reasoning=None,
+                answer=None,
+                perplexity=None,
+                reasoning_tokens=None,
+                reward_format=None,
+                advantage=None,
+                extras=None,
+                format_valid=False,
+                truncated=True,
+            ),
+            rollout_row(1, 0, perplexity=float("inf"), reward=-0.0, completion="line\n\ttab 🙂"),
+        ]
         store.log_step(run.id, step, {"reward": step / 3, "loss": 1e-12 * step, "kl": -5.5}, rows)
     store.heartbeat(run.id, step=2, total_steps=2)
     if status != "running":
@@ -64,11 +80,13 @@ def test_a_run_comes_back_as_a_new_run_with_every_value(store, fresh, tmp_path):
 
     assert (imported.id, source["source_id"], source["source_parent_id"]) == (2, run_id, 1)
     original = store.get_run(run_id)
-    assert fresh.get_run(imported.id) == dataclasses.replace(original, id=imported.id, parent_id=None,
-                                                             heartbeat_at=None)
+    assert fresh.get_run(imported.id) == dataclasses.replace(
+        original, id=imported.id, parent_id=None, heartbeat_at=None
+    )
     assert fresh.get_metrics(imported.id) == store.get_metrics(run_id)
-    assert ([without_ids(r) for r in fresh.get_rollouts(imported.id)]
-            == [without_ids(r) for r in store.get_rollouts(run_id)])
+    assert [without_ids(r) for r in fresh.get_rollouts(imported.id)] == [
+        without_ids(r) for r in store.get_rollouts(run_id)
+    ]
     assert len(fresh.list_prompts(imported.id)) == 2  # stored once per run, as by the worker
 
 
@@ -104,36 +122,63 @@ def set_column(table: pa.Table, name: str, values: list) -> pa.Table:
 
 BAD_FILES = {
     "not a zip": (lambda p: p.write_bytes(b"hello"), "not a zip archive"),
-    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:len(p.read_bytes()) // 2]), "or it is truncated"),
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "or it is truncated"),
     "foreign zip": (lambda p: zipfile.ZipFile(p, "w").close(), "has no run.parquet"),
     "missing table": (lambda p: rewrite(p, "rollouts.parquet", lambda t: None), "has no rollouts.parquet"),
-    "renamed column": (lambda p: rewrite(p, "metrics.parquet", lambda t: t.rename_columns(["key", "step", "val",
-                                                                                            "wall_time"])),
-                       r"metrics.parquet has the wrong columns: missing \['value'\], unexpected \['val'\]"),
-    "wrong type": (lambda p: rewrite(p, "rollouts.parquet", lambda t: set_column(t, "step", ["x"] * len(t))),
-                   "rollouts.parquet: column step is string, expected int64"),
-    "empty required value": (lambda p: rewrite(p, "rollouts.parquet", lambda t: set_column(
-        t, "completion", [None] * len(t))), "column completion has 6 empty value"),
-    "corrupt Parquet": (lambda p: rewrite(p, "metrics.parquet", lambda t: b"PAR1 not really"),
-                        "metrics.parquet is not a readable Parquet file"),
-    "bad JSON": (lambda p: rewrite(p, "rollouts.parquet", lambda t: set_column(t, "extras", ["{oops"] * len(t))),
-                 "rollouts.parquet row 0: extras is not JSON"),
+    "renamed column": (
+        lambda p: rewrite(p, "metrics.parquet", lambda t: t.rename_columns(["key", "step", "val", "wall_time"])),
+        r"metrics.parquet has the wrong columns: missing \['value'\], unexpected \['val'\]",
+    ),
+    "wrong type": (
+        lambda p: rewrite(p, "rollouts.parquet", lambda t: set_column(t, "step", ["x"] * len(t))),
+        "rollouts.parquet: column step is string, expected int64",
+    ),
+    "empty required value": (
+        lambda p: rewrite(p, "rollouts.parquet", lambda t: set_column(t, "completion", [None] * len(t))),
+        "column completion has 6 empty value",
+    ),
+    "corrupt Parquet": (
+        lambda p: rewrite(p, "metrics.parquet", lambda t: b"PAR1 not really"),
+        "metrics.parquet is not a readable Parquet file",
+    ),
+    "bad JSON": (
+        lambda p: rewrite(p, "rollouts.parquet", lambda t: set_column(t, "extras", ["{oops"] * len(t))),
+        "rollouts.parquet row 0: extras is not JSON",
+    ),
     "two runs": (lambda p: rewrite(p, "run.parquet", lambda t: pa.concat_tables([t, t])), "holds 2 rows"),
-    "newer version": (lambda p: rewrite(p, "run.parquet", lambda t: set_column(t, "archive_version", [2])),
-                      "archive version 2; this nover_ui reads version 1"),
-    "duplicate metric": (lambda p: rewrite(p, "metrics.parquet", lambda t: pa.concat_tables([t, t])),
-                         "holds step 1 of 'kl' twice"),
+    "newer version": (
+        lambda p: rewrite(p, "run.parquet", lambda t: set_column(t, "archive_version", [2])),
+        "archive version 2; this nover_ui reads version 1",
+    ),
+    "duplicate metric": (
+        lambda p: rewrite(p, "metrics.parquet", lambda t: pa.concat_tables([t, t])),
+        "holds step 1 of 'kl' twice",
+    ),
     # Values that would break or slow reads for every client (the API's JSON cannot hold integers over 64 bits).
-    "huge integer in config": (lambda p: rewrite(p, "run.parquet", lambda t: set_column(
-        t, "config", ['{"max_steps": 1000000000000000000000000000000}'])), "config holds an integer beyond 64 bits"),
-    "huge integer in extras": (lambda p: rewrite(p, "rollouts.parquet", lambda t: set_column(
-        t, "extras", ['{"n": [-1e3, 100000000000000000000]}'] * len(t))), "extras holds an integer beyond 64 bits"),
-    "huge config": (lambda p: rewrite(p, "run.parquet", lambda t: set_column(
-        t, "config", [json.dumps({"model": "x" * 10**6})])), "config has over 65,536 characters"),
-    "long name": (lambda p: rewrite(p, "run.parquet", lambda t: set_column(t, "name", ["n" * 201])),
-                  "name has 201 characters, over the 200"),
-    "long metric key": (lambda p: rewrite(p, "metrics.parquet", lambda t: set_column(
-        t, "key", ["k" * 201] * len(t))), "a metric key has 201 characters"),
+    "huge integer in config": (
+        lambda p: rewrite(
+            p, "run.parquet", lambda t: set_column(t, "config", ['{"max_steps": 1000000000000000000000000000000}'])
+        ),
+        "config holds an integer beyond 64 bits",
+    ),
+    "huge integer in extras": (
+        lambda p: rewrite(
+            p, "rollouts.parquet", lambda t: set_column(t, "extras", ['{"n": [-1e3, 100000000000000000000]}'] * len(t))
+        ),
+        "extras holds an integer beyond 64 bits",
+    ),
+    "huge config": (
+        lambda p: rewrite(p, "run.parquet", lambda t: set_column(t, "config", [json.dumps({"model": "x" * 10**6})])),
+        "config has over 65,536 characters",
+    ),
+    "long name": (
+        lambda p: rewrite(p, "run.parquet", lambda t: set_column(t, "name", ["n" * 201])),
+        "name has 201 characters, over the 200",
+    ),
+    "long metric key": (
+        lambda p: rewrite(p, "metrics.parquet", lambda t: set_column(t, "key", ["k" * 201] * len(t))),
+        "a metric key has 201 characters",
+    ),
 }
 
 

@@ -35,8 +35,9 @@ def clock():
 
 @pytest.fixture
 def served(store, tmp_path, clock):
-    access = Access(passwords={"alice": "wonder land"}, trusted_proxies=1,
-                    sessions=LoginSessions(ttl_s=3600, clock=clock))
+    access = Access(
+        passwords={"alice": "wonder land"}, trusted_proxies=1, sessions=LoginSessions(ttl_s=3600, clock=clock)
+    )
     app, client = serve(store, tmp_path / "home", access)
     yield app, client
     app.close()
@@ -67,8 +68,11 @@ def test_no_visitor_or_login_reads_a_file_outside_the_dashboards_places(served, 
         answer = alice.predict(source, *mapping[1:], api_name="/remap")
         assert "cannot read" in plain(answer) and not any(v in answer for v in SECRET_VALUES)
         with pytest.raises(AppError, match="cannot read"):
-            alice.predict(config={"dataset": source, "prompt_column": "user", "reference_column": "api_key"},
-                          name="probe", api_name="/queue_run")
+            alice.predict(
+                config={"dataset": source, "prompt_column": "user", "reference_column": "api_key"},
+                name="probe",
+                api_name="/queue_run",
+            )
     # The cost line reads the data for its prompt-token estimate only from a readable upload.
     values = config_to_values(RunConfig(dataset=str(creds), prompt_column="user", reference_column="api_key"))
     for client in (visitor, alice):
@@ -115,9 +119,13 @@ def test_handlers_cannot_be_called_past_the_queue_and_heavy_work_is_bounded(serv
 def test_no_stored_value_can_break_a_read_for_other_clients(served, store):
     app, visitor = served
     alice = token_client(app.local_url)
-    for config, field in [({"max_steps": 10**30}, "max_steps"), ({"num_generations": 10**9}, "num_generations"),
-                          ({"max_completion_length": 10**12}, "max_completion_length"), ({"lora_r": 10**9}, "lora_r"),
-                          ({"model": "m" * 10**6}, "model")]:
+    for config, field in [
+        ({"max_steps": 10**30}, "max_steps"),
+        ({"num_generations": 10**9}, "num_generations"),
+        ({"max_completion_length": 10**12}, "max_completion_length"),
+        ({"lora_r": 10**9}, "lora_r"),
+        ({"model": "m" * 10**6}, "model"),
+    ]:
         with pytest.raises(AppError, match=f"{field} (must be at most|has at most)"):
             alice.predict(config=config, name="huge", api_name="/queue_run")
     with pytest.raises(AppError, match="at most 200 characters"):
@@ -125,7 +133,8 @@ def test_no_stored_value_can_break_a_read_for_other_clients(served, store):
     assert store.list_runs() == [] and visitor.predict(api_name="/list_runs") == []
     alice.predict(config={"max_steps": 10**6}, name="a million steps is a real request", api_name="/queue_run")
     assert [run["total_steps"] or run["config"]["max_steps"] for run in visitor.predict(api_name="/list_runs")] == [
-        10**6]
+        10**6
+    ]
 
 
 def test_password_guessing_is_throttled_without_holding_back_a_right_login(served, capsys):
@@ -133,8 +142,9 @@ def test_password_guessing_is_throttled_without_holding_back_a_right_login(serve
     login_url = app.local_url + "nover/login"
 
     def attempt(password: str, address: str) -> httpx.Response:
-        return httpx.post(login_url, json={"user": "alice", "password": password},
-                          headers={"X-Forwarded-For": address}, timeout=30)
+        return httpx.post(
+            login_url, json={"user": "alice", "password": password}, headers={"X-Forwarded-For": address}, timeout=30
+        )
 
     assert attempt("wonder land", "1.1.1.1").status_code == 200  # alice's usual address
     with concurrent.futures.ThreadPoolExecutor(24) as pool:
@@ -165,12 +175,16 @@ def test_a_login_is_a_cookie_the_server_issued_that_logout_and_expiry_end(served
     first = browser.predict(config={}, name="with the cookie", api_name="/queue_run")
 
     # Another site cannot use the browser's login, nor log it in.
-    cross_site = Client(url, verbose=False, headers={"Cookie": f"{COOKIE_NAME}={token}",
-                                                     "Origin": "https://evil.example"})
+    cross_site = Client(
+        url, verbose=False, headers={"Cookie": f"{COOKIE_NAME}={token}", "Origin": "https://evil.example"}
+    )
     with pytest.raises(AppError, match="refused to cancel runs: the request comes from another site"):
         cross_site.predict(run_id=first["id"], api_name="/cancel_run")
-    cross = httpx.post(url + "nover/login", json={"user": "alice", "password": "wonder land"},
-                       headers={"Origin": "https://evil.example"})
+    cross = httpx.post(
+        url + "nover/login",
+        json={"user": "alice", "password": "wonder land"},
+        headers={"Origin": "https://evil.example"},
+    )
     assert cross.status_code == 403 and "set-cookie" not in cross.headers
 
     httpx.post(url + "nover/logout", cookies={COOKIE_NAME: token})
@@ -194,13 +208,17 @@ def test_uploads_of_a_visitor_are_refused_before_they_are_stored(served):
         return sorted(p for p in upload_dir.rglob("*") if p.is_file()) if upload_dir.exists() else []
 
     before = stored()
-    refused = httpx.post(app.local_url + "gradio_api/upload",
-                         files={"files": ("data.csv", b"prompt,reference\nq,a\n", "text/csv")})
+    refused = httpx.post(
+        app.local_url + "gradio_api/upload", files={"files": ("data.csv", b"prompt,reference\nq,a\n", "text/csv")}
+    )
     assert refused.status_code == 403 and "log in to upload files" in refused.text
     assert stored() == before
     token = token_client(app.local_url).headers[TOKEN_HEADER]
-    kept = httpx.post(app.local_url + "gradio_api/upload", headers={TOKEN_HEADER: token},
-                      files={"files": ("data.csv", b"prompt,reference\nq,a\n", "text/csv")})
+    kept = httpx.post(
+        app.local_url + "gradio_api/upload",
+        headers={TOKEN_HEADER: token},
+        files={"files": ("data.csv", b"prompt,reference\nq,a\n", "text/csv")},
+    )
     assert kept.status_code == 200 and json.loads(kept.text)[0].endswith("data.csv")
 
 
@@ -225,8 +243,9 @@ def test_a_demo_dashboard_opens_no_file_and_keeps_no_upload(store, tmp_path, cre
     try:
         answer = visitor.predict(str(creds), "user", "api_key", "password", "zzz", api_name="/remap")
         assert "a read-only demo" in plain(answer) and not any(v in answer for v in SECRET_VALUES)
-        refused = httpx.post(app.local_url + "gradio_api/upload",
-                             files={"files": ("data.csv", b"prompt,reference\nq,a\n", "text/csv")})
+        refused = httpx.post(
+            app.local_url + "gradio_api/upload", files={"files": ("data.csv", b"prompt,reference\nq,a\n", "text/csv")}
+        )
         assert refused.status_code == 403 and "a read-only demo" in refused.text
     finally:
         app.close()

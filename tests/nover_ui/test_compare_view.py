@@ -1,5 +1,5 @@
-from nover_ui.prompt_text import question_line
 from nover_ui.compare_view import history_figure, render_comparison, token_view
+from nover_ui.prompt_text import question_line
 from nover_ui.traces_tab import filter_for_metric
 from storage import PromptStep
 from tests.nover_ui.test_traces_view import invalid, rollout
@@ -36,8 +36,13 @@ def test_history_figure_has_reward_and_length_per_run():
     history = [PromptStep(1, 8, 3, 2.0, 1.0, 12.0), PromptStep(2, 8, 5, 2.5, 1.5, None)]
     figure = history_figure([("#1", history), ("#2", history[:1])])
     assert [trace.name for trace in figure.data] == [
-        "#1 best reward", "#1 mean reward", "#1 mean reasoning tokens",
-        "#2 best reward", "#2 mean reward", "#2 mean reasoning tokens"]
+        "#1 best reward",
+        "#1 mean reward",
+        "#1 mean reasoning tokens",
+        "#2 best reward",
+        "#2 mean reward",
+        "#2 mean reasoning tokens",
+    ]
     assert list(figure.data[0].y) == [2.0, 2.5] and figure.data[2].yaxis == "y2"
 
 
@@ -51,8 +56,10 @@ def test_metric_keys_open_traces_with_the_matching_filter():
 
 
 def test_a_prompt_label_is_its_question_line():
-    templated = ("<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nWhat is 2+2?\n\nAnswer in "
-                 "format.<|im_end|>\n<|im_start|>assistant\n<think>\n")
+    templated = (
+        "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nWhat is 2+2?\n\nAnswer in "
+        "format.<|im_end|>\n<|im_start|>assistant\n<think>\n"
+    )
     assert question_line(templated) == "What is 2+2? Answer in format."
     assert question_line("plain " * 40).endswith("…")
 

@@ -11,7 +11,11 @@ def test_every_config_field_gets_a_widget_in_a_titled_group_with_its_help():
     assert all(f.help for f in fields)
     kinds = {f.name: f.kind for f in fields}
     assert (kinds["learning_rate"], kinds["num_generations"], kinds["prefill_intermediate"], kinds["model"]) == (
-        float, int, bool, str)
+        float,
+        int,
+        bool,
+        str,
+    )
     assert next(f for f in fields if f.name == "max_prompts").optional
     assert next(f for f in fields if f.name == "quantization").choices == ("none", "4bit")
 
@@ -40,8 +44,9 @@ def test_a_cleared_required_number_is_refused_naming_the_field():
 
 
 def test_run_cost_counts_rollouts_and_tokens():
-    text = run_cost(RunConfig(prompts_per_step=2, num_generations=4, max_completion_length=100, max_steps=10),
-                    prompt_chars=400)
+    text = run_cost(
+        RunConfig(prompts_per_step=2, num_generations=4, max_completion_length=100, max_steps=10), prompt_chars=400
+    )
     assert "= 8 rollouts per step" in text and "80 rollouts in all" in text
     assert "at most 800 per step, 8,000 per run" in text
     assert "about 800 per step" in text  # 400 chars ~ 100 tokens x 8 rollouts

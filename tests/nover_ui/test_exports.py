@@ -41,8 +41,11 @@ def test_a_checkpoint_is_zipped_with_its_files(tmp_path, downloads):
     (checkpoint / "ref" / "adapter_config.json").write_text("{}")
     archive = zip_checkpoint(checkpoint, "run-1-step-2", downloads)
     assert archive.name == "run-1-step-2.zip"
-    assert sorted(zipfile.ZipFile(archive).namelist()) == ["adapter_model.safetensors", "ref/",
-                                                           "ref/adapter_config.json"]
+    assert sorted(zipfile.ZipFile(archive).namelist()) == [
+        "adapter_model.safetensors",
+        "ref/",
+        "ref/adapter_config.json",
+    ]
     with pytest.raises(FileNotFoundError, match="not on this machine"):
         zip_checkpoint(tmp_path / "missing", "x", downloads)
 

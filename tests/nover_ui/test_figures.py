@@ -29,14 +29,24 @@ def subplot_titles(fig):
     return [annotation.text for annotation in fig.layout.annotations]
 
 
-@pytest.mark.parametrize("key, group", [
-    ("reward", "reward"), ("reward_std", "reward"),
-    ("rewards/format/mean", "rewards"), ("rewards/efficiency/mean", "rewards"),
-    ("nover/perplexity/mean", "nover"), ("completions/mean_length", "completions"),
-    ("kl", "kl"), ("loss", "loss"),
-    ("clip_ratio/region_mean", "clip_ratio"), ("data/skipped_rows", "data"),
-    ("entropy", "other"), ("frac_reward_zero_std", "other"), ("learning_rate", "other"),
-])
+@pytest.mark.parametrize(
+    "key, group",
+    [
+        ("reward", "reward"),
+        ("reward_std", "reward"),
+        ("rewards/format/mean", "rewards"),
+        ("rewards/efficiency/mean", "rewards"),
+        ("nover/perplexity/mean", "nover"),
+        ("completions/mean_length", "completions"),
+        ("kl", "kl"),
+        ("loss", "loss"),
+        ("clip_ratio/region_mean", "clip_ratio"),
+        ("data/skipped_rows", "data"),
+        ("entropy", "other"),
+        ("frac_reward_zero_std", "other"),
+        ("learning_rate", "other"),
+    ],
+)
 def test_each_key_family_has_its_group(key, group):
     assert metric_group(key) == group
 
@@ -60,7 +70,7 @@ def test_smoothing_matches_the_debiased_recurrence():
     expected, last = [], 0.0
     for count, value in enumerate(values, start=1):
         last = weight * last + (1 - weight) * value
-        expected.append(last / (1 - weight ** count))
+        expected.append(last / (1 - weight**count))
     smoothed = smooth(values, weight)
     assert smoothed[0] == pytest.approx(values[0])
     assert smoothed == pytest.approx(expected)
@@ -84,7 +94,7 @@ def test_downsampling_keeps_ends_and_extremes_within_max_points():
     rng = np.random.default_rng(0)
     xs = list(range(10_000))
     ys = rng.normal(size=10_000).cumsum().tolist()
-    ys[4321] = 1e6   # a spike that plain striding would likely miss
+    ys[4321] = 1e6  # a spike that plain striding would likely miss
     ys[777] = -1e6
     kept_xs, kept_ys = downsample(xs, ys, 500)
     assert len(kept_xs) == len(kept_ys) <= 500
@@ -120,11 +130,29 @@ def test_no_runs_give_no_figures():
 
 
 def test_figures_follow_group_order_with_unknown_groups_after_alphabetically():
-    keys = ["entropy", "loss", "data/prompts", "kl", "clip_ratio/low_mean", "completions/mean_length",
-            "nover/perplexity/mean", "rewards/format/mean", "reward"]
+    keys = [
+        "entropy",
+        "loss",
+        "data/prompts",
+        "kl",
+        "clip_ratio/low_mean",
+        "completions/mean_length",
+        "nover/perplexity/mean",
+        "rewards/format/mean",
+        "reward",
+    ]
     figures = metric_figures({1: run_metrics(*keys)}, {1: "a"})
-    assert [group for group, _ in figures] == ["reward", "rewards", "nover", "completions", "kl", "loss",
-                                               "clip_ratio", "data", "other"]
+    assert [group for group, _ in figures] == [
+        "reward",
+        "rewards",
+        "nover",
+        "completions",
+        "kl",
+        "loss",
+        "clip_ratio",
+        "data",
+        "other",
+    ]
 
 
 def test_each_key_of_a_group_gets_its_titled_subplot_in_a_two_column_grid():
@@ -156,8 +184,12 @@ def test_each_run_has_one_legend_entry_per_figure_and_one_colour_everywhere():
 
 def test_time_axis_counts_minutes_from_the_runs_first_logged_point():
     start = 1_700_000_000.0
-    metrics = {1: {"reward": series("reward", [1.0, 2.0, 3.0], wall_times=[start, start + 60, start + 150]),
-                   "kl": series("kl", [0.1, 0.2], steps=[2, 3], wall_times=[start + 60, start + 150])}}
+    metrics = {
+        1: {
+            "reward": series("reward", [1.0, 2.0, 3.0], wall_times=[start, start + 60, start + 150]),
+            "kl": series("kl", [0.1, 0.2], steps=[2, 3], wall_times=[start + 60, start + 150]),
+        }
+    }
     figures = metric_figures(metrics, {1: "a"}, x_axis="time")
     reward, kl = figure(figures, "reward"), figure(figures, "kl")
     assert list(reward.data[0].x) == pytest.approx([0.0, 1.0, 2.5])

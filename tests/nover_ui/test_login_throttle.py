@@ -26,8 +26,9 @@ def access(clock):
 
 def test_an_address_is_locked_out_after_its_failures_until_the_window_passes(clock):
     # Each guess on another user's name, so only the address's count stops them.
-    access = Access(passwords={"alice": "right", **{f"user{i}": "pw" for i in range(20)}},
-                    throttle=LoginThrottle(clock))
+    access = Access(
+        passwords={"alice": "right", **{f"user{i}": "pw" for i in range(20)}}, throttle=LoginThrottle(clock)
+    )
     answers = [guess(access, f"user{i}", "x", "6.6.6.6") for i in range(ADDRESS_FAILURES + 5)]
     assert answers == ["wrong"] * ADDRESS_FAILURES + ["throttled"] * 5
     assert guess(access, "alice", "right", "6.6.6.6") == "throttled"  # locked out: not even checked

@@ -20,12 +20,15 @@ def test_a_valid_config_is_queued_with_every_field_filled_in(store, queue_run):
     assert RunConfig.from_dict(run.config) == RunConfig(max_steps=2, format_example=True)
 
 
-@pytest.mark.parametrize("config", [
-    {"max_stpes": 2},                 # unknown key
-    {"max_steps": "two"},             # wrong type
-    {"num_generations": 1},           # impossible value
-    {"temperature": -1.0},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"max_stpes": 2},  # unknown key
+        {"max_steps": "two"},  # wrong type
+        {"num_generations": 1},  # impossible value
+        {"temperature": -1.0},
+    ],
+)
 def test_a_refused_config_creates_no_run(store, queue_run, config):
     with pytest.raises(ConfigError):
         queue_run(store, "bad", config)
@@ -44,8 +47,9 @@ def test_data_that_cannot_train_is_refused_before_a_run_exists(store, queue_run,
     with pytest.raises(DataError, match="not found"):
         queue_run(store, "bad", {"dataset": str(tmp_path / "missing.csv")})
     assert store.list_runs() == []
-    renamed = queue_run(store, "mapped", {"dataset": str(no_columns), "prompt_column": "question",
-                                          "reference_column": "answer"})
+    renamed = queue_run(
+        store, "mapped", {"dataset": str(no_columns), "prompt_column": "question", "reference_column": "answer"}
+    )
     assert renamed.status == "queued"
 
 
@@ -53,10 +57,17 @@ def test_a_hub_dataset_id_is_left_to_the_worker(store, queue_run):
     assert queue_run(store, "hub", {"dataset": "some-org/some-dataset"}).status == "queued"
 
 
-@pytest.mark.parametrize("field, value", [
-    ("dataset", "/etc/passwd.csv"), ("dataset", "/etc"), ("dataset", "../../secrets.csv"),
-    ("dataset", "~/.cache/creds.jsonl"), ("model", "/root"), ("model", "../models/x"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("dataset", "/etc/passwd.csv"),
+        ("dataset", "/etc"),
+        ("dataset", "../../secrets.csv"),
+        ("dataset", "~/.cache/creds.jsonl"),
+        ("model", "/root"),
+        ("model", "../models/x"),
+    ],
+)
 def test_a_path_outside_the_dashboards_places_is_refused_unopened(store, tmp_path, field, value):
     places = Places(tmp_path / "home")  # no --data-dir
     with pytest.raises(ValueError, match="cannot (read|use model)") as refused:
@@ -92,5 +103,9 @@ def test_runs_frame_shows_progress_and_the_first_line_of_an_error(store, queue_r
     assert list(frame["name"]) == ["waiting", "broken"]
     row = frame.iloc[1]
     assert (row["status"], row["progress"], row["worker"], row["error"]) == (
-        "failed", "10/40 (25%)", "w", "ValueError: bad column")
+        "failed",
+        "10/40 (25%)",
+        "w",
+        "ValueError: bad column",
+    )
     assert frame.iloc[0]["progress"] == "" and frame.iloc[0]["started"] == ""

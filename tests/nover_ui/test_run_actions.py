@@ -46,15 +46,20 @@ def checkpoint_folder(path: Path) -> Path:
 
 def row_counts(url: str, run_id: int) -> dict[str, int]:
     """Rows that refer to run `run_id` in every table, read with plain SQL (not through the Store)."""
-    queries = {table: f"SELECT count(*) FROM {table} WHERE run_id = :id"
-               for table in ("metrics", "prompts", "rollouts", "checkpoints", "evaluations")}
+    queries = {
+        table: f"SELECT count(*) FROM {table} WHERE run_id = :id"
+        for table in ("metrics", "prompts", "rollouts", "checkpoints", "evaluations")
+    }
     queries["runs"] = "SELECT count(*) FROM runs WHERE id = :id"
-    queries["evaluation_samples"] = ("SELECT count(*) FROM evaluation_samples WHERE evaluation_id IN "
-                                     "(SELECT id FROM evaluations WHERE run_id = :id)")
+    queries["evaluation_samples"] = (
+        "SELECT count(*) FROM evaluation_samples WHERE evaluation_id IN (SELECT id FROM evaluations WHERE run_id = :id)"
+    )
     engine = sqlalchemy.create_engine(url)
     with engine.connect() as connection:
-        counts = {table: connection.execute(sqlalchemy.text(query), {"id": run_id}).scalar()
-                  for table, query in queries.items()}
+        counts = {
+            table: connection.execute(sqlalchemy.text(query), {"id": run_id}).scalar()
+            for table, query in queries.items()
+        }
     engine.dispose()
     return counts
 
@@ -81,9 +86,15 @@ def test_delete_removes_the_runs_rows_and_folders_and_nothing_else(store, tmp_pa
     gone, kept = runs
     # Paths a database may hold that deletion must never follow: outside HOME, out of it through a symlink or
     # `..`, and into the other run's folder.
-    for step, path in enumerate([outside, home / "runs" / "escape" / "checkpoint-9",
-                                 home / "runs" / str(gone.id) / ".." / ".." / ".." / "elsewhere",
-                                 home / "runs" / str(kept.id) / "checkpoint-1"], start=3):
+    for step, path in enumerate(
+        [
+            outside,
+            home / "runs" / "escape" / "checkpoint-9",
+            home / "runs" / str(gone.id) / ".." / ".." / ".." / "elsewhere",
+            home / "runs" / str(kept.id) / "checkpoint-1",
+        ],
+        start=3,
+    ):
         store.add_checkpoint(gone.id, step, str(path))
     base = store.queue_evaluation("evaluation", "m", "d", {})
     before = row_counts(store.url, kept.id)

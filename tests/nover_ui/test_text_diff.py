@@ -16,8 +16,6 @@ def new_side(pieces):
     return "".join(text for op, text in pieces if op in ("equal", "insert"))
 
 
-
-
 def test_identical_texts_are_one_equal_piece():
     assert word_diff("the cat sat", "the cat sat") == [("equal", "the cat sat")]
     assert word_diff("", "") == []
@@ -32,7 +30,11 @@ def test_pure_insert_and_pure_delete():
 
 def test_replace_in_the_middle_is_a_delete_then_an_insert():
     assert word_diff("so the answer is 4 today", "so the answer is 5 today") == [
-        ("equal", "so the answer is "), ("delete", "4"), ("insert", "5"), ("equal", " today")]
+        ("equal", "so the answer is "),
+        ("delete", "4"),
+        ("insert", "5"),
+        ("equal", " today"),
+    ]
 
 
 def test_a_fully_different_text_is_one_replacement_not_words_stitched_by_spaces():
@@ -46,9 +48,14 @@ def test_whitespace_changes_are_kept_and_shown():
     assert ("delete", "\n") in pieces and ("insert", "\n\n") in pieces
 
 
-HANDCRAFTED = [("", "x"), ("  leading", "leading  "), ("tabs\tand\nnewlines\r\n", "tabs and\nnewlines"),
-               ("<think>2+2</think><answer>4</answer>", "<think> 2 + 2 </think>\n<answer>5</answer>"),
-               ("the the the the", "the the"), ("ünïcödé wörds ✓", "ünïcödé ✗ wörds")]
+HANDCRAFTED = [
+    ("", "x"),
+    ("  leading", "leading  "),
+    ("tabs\tand\nnewlines\r\n", "tabs and\nnewlines"),
+    ("<think>2+2</think><answer>4</answer>", "<think> 2 + 2 </think>\n<answer>5</answer>"),
+    ("the the the the", "the the"),
+    ("ünïcödé wörds ✓", "ünïcödé ✗ wörds"),
+]
 
 
 @pytest.mark.parametrize("old, new", HANDCRAFTED)
@@ -79,8 +86,10 @@ def test_render_marks_deletions_on_the_old_side_and_insertions_on_the_new_side()
 def test_render_escapes_every_text_in_both_sides():
     script, img = "<script>alert(1)</script>", '<img src=x onerror="alert(1)">'
     old_html, new_html = render_diff(f"keep {script} & {img}", f"keep {img} & <b>bold</b> {script}")
-    for markup, expected_text in ((old_html, f"keep {script} & {img}"),
-                                  (new_html, f"keep {img} & <b>bold</b> {script}")):
+    for markup, expected_text in (
+        (old_html, f"keep {script} & {img}"),
+        (new_html, f"keep {img} & <b>bold</b> {script}"),
+    ):
         page = parsed(markup)
         assert {tag for tag, _ in page.tags} <= {"div", "span", "del", "ins"}
         assert [attrs for tag, attrs in page.tags if attrs] == [{"class": "nover-diff"}]

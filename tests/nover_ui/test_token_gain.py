@@ -4,13 +4,19 @@ import re
 import numpy as np
 import pytest
 
-from nover_ui.token_gain import (FULL_COLOUR_GAIN, MAX_ALPHA, NEUTRAL_GAIN, TOKEN_CSS, gain_colour, gain_summary,
-                                 render_token_gains, token_gains)
+from nover_ui.token_gain import (
+    FULL_COLOUR_GAIN,
+    MAX_ALPHA,
+    NEUTRAL_GAIN,
+    TOKEN_CSS,
+    gain_colour,
+    gain_summary,
+    render_token_gains,
+    token_gains,
+)
 from tests.helpers import parsed
 
 RGBA = re.compile(r"^rgba\((\d+),(\d+),(\d+),(\d\.\d{3})\)$")
-
-
 
 
 def token_spans(markup: str) -> list[dict[str, str | None]]:

@@ -6,8 +6,16 @@ from typing import Any
 
 import pytest
 
-from nover_ui.traces_view import (FILTERS, SORTS, TRACES_CSS, groups_of_step, perplexity_ranks, render_search,
-                                  render_step, select)
+from nover_ui.traces_view import (
+    FILTERS,
+    SORTS,
+    TRACES_CSS,
+    groups_of_step,
+    perplexity_ranks,
+    render_search,
+    render_step,
+    select,
+)
 from storage import RolloutRecord
 from tests.helpers import TagCollector, parsed
 
@@ -18,22 +26,47 @@ _ids = itertools.count(1)
 
 
 def rollout(group: int = 0, sample: int = 0, **overrides: Any) -> RolloutRecord:
-    fields = dict(id=next(_ids), run_id=1, step=3, group_index=group, sample_index=sample, prompt_id=group,
-                  prompt=f"question {group}?", reference=f"reference {group}",
-                  completion=f"<think>why {sample}</think><answer>ans {sample}</answer>", reasoning=f"why {sample}",
-                  answer=f"ans {sample}", reward=1.5, reward_format=1.0, reward_reasoning=0.5, reward_efficiency=0.0,
-                  perplexity=3.25, reasoning_tokens=4, completion_tokens=12, advantage=0.1, truncated=False,
-                  format_valid=True, extras=None)
+    fields = dict(
+        id=next(_ids),
+        run_id=1,
+        step=3,
+        group_index=group,
+        sample_index=sample,
+        prompt_id=group,
+        prompt=f"question {group}?",
+        reference=f"reference {group}",
+        completion=f"<think>why {sample}</think><answer>ans {sample}</answer>",
+        reasoning=f"why {sample}",
+        answer=f"ans {sample}",
+        reward=1.5,
+        reward_format=1.0,
+        reward_reasoning=0.5,
+        reward_efficiency=0.0,
+        perplexity=3.25,
+        reasoning_tokens=4,
+        completion_tokens=12,
+        advantage=0.1,
+        truncated=False,
+        format_valid=True,
+        extras=None,
+    )
     fields.update(overrides)
     return RolloutRecord(**fields)
 
 
 def invalid(group: int = 0, sample: int = 0, **overrides: Any) -> RolloutRecord:
-    values = dict(completion=f"no tags {sample}", reasoning=None, answer=None, reward=0.0, reward_reasoning=0.0,
-                  reward_format=0.0, reward_efficiency=0.0, perplexity=None, reasoning_tokens=None)
+    values = dict(
+        completion=f"no tags {sample}",
+        reasoning=None,
+        answer=None,
+        reward=0.0,
+        reward_reasoning=0.0,
+        reward_format=0.0,
+        reward_efficiency=0.0,
+        perplexity=None,
+        reasoning_tokens=None,
+    )
     return rollout(group, sample, format_valid=False, **{**values, **overrides})
-
-
 
 
 def assert_only_own_markup(markup: str) -> TagCollector:
@@ -47,10 +80,17 @@ def assert_only_own_markup(markup: str) -> TagCollector:
 
 
 def test_perplexity_ranks_use_competition_ranking_and_skip_unranked_rollouts():
-    group = [rollout(sample=0, perplexity=2.0), rollout(sample=1, perplexity=1.5), rollout(sample=2, perplexity=2.0),
-             rollout(sample=3, perplexity=5.0), rollout(sample=4, perplexity=None),
-             rollout(sample=5, perplexity=math.nan), invalid(sample=6), invalid(sample=7, perplexity=0.5),
-             rollout(sample=8, perplexity=math.inf)]
+    group = [
+        rollout(sample=0, perplexity=2.0),
+        rollout(sample=1, perplexity=1.5),
+        rollout(sample=2, perplexity=2.0),
+        rollout(sample=3, perplexity=5.0),
+        rollout(sample=4, perplexity=None),
+        rollout(sample=5, perplexity=math.nan),
+        invalid(sample=6),
+        invalid(sample=7, perplexity=0.5),
+        rollout(sample=8, perplexity=math.inf),
+    ]
     ranks = perplexity_ranks(group)
     assert ranks == {group[1].id: 1, group[0].id: 2, group[2].id: 2, group[3].id: 4}
     assert perplexity_ranks([]) == {}
@@ -61,22 +101,33 @@ def test_groups_of_step_regroups_shuffled_rows_in_order():
     random.Random(0).shuffle(rows)
     groups = groups_of_step(rows)
     assert [[(r.group_index, r.sample_index) for r in group] for group in groups] == [
-        [(1, s) for s in range(5)], [(4, s) for s in range(5)]]
+        [(1, s) for s in range(5)],
+        [(4, s) for s in range(5)],
+    ]
     assert groups_of_step([]) == []
 
 
 @pytest.fixture
 def mixed_group() -> list[RolloutRecord]:
-    return [rollout(sample=0, reward=1.5, perplexity=3.0, advantage=0.2),
-            invalid(sample=1, advantage=-1.1),
-            rollout(sample=2, reward=2.5, perplexity=1.2, advantage=1.0, truncated=True),
-            rollout(sample=3, reward=0.9, perplexity=math.nan, advantage=None),
-            invalid(sample=4, truncated=True, reward=0.1, advantage=-0.9)]
+    return [
+        rollout(sample=0, reward=1.5, perplexity=3.0, advantage=0.2),
+        invalid(sample=1, advantage=-1.1),
+        rollout(sample=2, reward=2.5, perplexity=1.2, advantage=1.0, truncated=True),
+        rollout(sample=3, reward=0.9, perplexity=math.nan, advantage=None),
+        invalid(sample=4, truncated=True, reward=0.1, advantage=-0.9),
+    ]
 
 
-@pytest.mark.parametrize("filter, samples", [("all", [0, 1, 2, 3, 4]), ("format failures", [1, 4]),
-                                             ("truncated", [2, 4]), ("top reward", [0, 2]),
-                                             ("bottom reward", [1, 4])])
+@pytest.mark.parametrize(
+    "filter, samples",
+    [
+        ("all", [0, 1, 2, 3, 4]),
+        ("format failures", [1, 4]),
+        ("truncated", [2, 4]),
+        ("top reward", [0, 2]),
+        ("bottom reward", [1, 4]),
+    ],
+)
 def test_each_filter_keeps_its_rollouts(mixed_group, filter, samples):
     assert [r.sample_index for r in select(mixed_group[::-1], filter, "sample")] == samples
 
@@ -86,8 +137,15 @@ def test_top_k_sets_how_many_extremes_are_kept(mixed_group):
     assert [r.sample_index for r in select(mixed_group, "bottom reward", "reward", top_k=1)] == [1]
 
 
-@pytest.mark.parametrize("sort, samples", [("sample", [0, 1, 2, 3, 4]), ("reward", [2, 0, 3, 4, 1]),
-                                           ("perplexity", [2, 0, 1, 3, 4]), ("advantage", [2, 0, 4, 1, 3])])
+@pytest.mark.parametrize(
+    "sort, samples",
+    [
+        ("sample", [0, 1, 2, 3, 4]),
+        ("reward", [2, 0, 3, 4, 1]),
+        ("perplexity", [2, 0, 1, 3, 4]),
+        ("advantage", [2, 0, 4, 1, 3]),
+    ],
+)
 def test_each_sort_orders_rollouts_with_missing_values_last(mixed_group, sort, samples):
     assert [r.sample_index for r in select(mixed_group[::-1], "all", sort)] == samples
 
@@ -97,18 +155,29 @@ def test_unknown_filter_or_sort_names_the_allowed_values(mixed_group):
         select(mixed_group, "best", "sample")
     with pytest.raises(ValueError, match="unknown sort 'ppl'.*'perplexity'"):
         render_step(mixed_group, sort="ppl")
-    assert set(FILTERS) == {"all", "format failures", "truncated", "top reward", "bottom reward", "missing tags",
-                            "malformed tags", "empty answer", "repetition", "long reasoning"}
+    assert set(FILTERS) == {
+        "all",
+        "format failures",
+        "truncated",
+        "top reward",
+        "bottom reward",
+        "missing tags",
+        "malformed tags",
+        "empty answer",
+        "repetition",
+        "long reasoning",
+    }
     assert set(SORTS) == {"sample", "reward", "perplexity", "advantage"}
 
 
 @pytest.mark.parametrize("collapse_chars", [600, 30])  # texts shown whole, and folded into <details>
 def test_hostile_text_is_shown_as_text_and_never_becomes_markup(collapse_chars):
     hostile = f"{SCRIPT} and {IMG}"
-    group = [rollout(sample=0, prompt=hostile, reference=hostile, reasoning=hostile, answer=hostile,
-                     completion=hostile),
-             invalid(sample=1, prompt=hostile, reference=hostile, completion=hostile + ' "quoted" \'single\''),
-             rollout(sample=2, prompt=hostile, reasoning=hostile * 20)]
+    group = [
+        rollout(sample=0, prompt=hostile, reference=hostile, reasoning=hostile, answer=hostile, completion=hostile),
+        invalid(sample=1, prompt=hostile, reference=hostile, completion=hostile + " \"quoted\" 'single'"),
+        rollout(sample=2, prompt=hostile, reasoning=hostile * 20),
+    ]
     markup = render_step(group, collapse_chars=collapse_chars)
     page = assert_only_own_markup(markup)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markup
@@ -120,8 +189,9 @@ def test_hostile_text_is_shown_as_text_and_never_becomes_markup(collapse_chars):
 
 def test_reasoning_and_answer_are_shown_in_separate_blocks():
     markup = render_step([rollout(reasoning="step by step", answer="42"), invalid(sample=1, completion="just 42")])
-    assert re.search(r'class="block reasoning"><div class="label">reasoning</div><div class="text">step by step</div>',
-                     markup)
+    assert re.search(
+        r'class="block reasoning"><div class="label">reasoning</div><div class="text">step by step</div>', markup
+    )
     assert re.search(r'class="block answer"><div class="label">answer</div><div class="text">42</div>', markup)
     assert '<div class="label">completion (not format-valid)</div><div class="text">just 42</div>' in markup
     assert markup.count('class="block reasoning"') == 1  # the invalid rollout shows no reasoning block
@@ -137,9 +207,21 @@ def test_long_text_is_collapsed_into_details_with_the_full_text_inside():
 
 
 def test_badges_numbers_and_rank_line():
-    group = [rollout(sample=0, perplexity=1.834, reward=2.125, reward_reasoning=0.875, reward_efficiency=0.25,
-                     advantage=0.5321, reasoning_tokens=120, completion_tokens=180, truncated=True),
-             rollout(sample=1, perplexity=2.5, advantage=-0.25), invalid(sample=2, advantage=math.nan)]
+    group = [
+        rollout(
+            sample=0,
+            perplexity=1.834,
+            reward=2.125,
+            reward_reasoning=0.875,
+            reward_efficiency=0.25,
+            advantage=0.5321,
+            reasoning_tokens=120,
+            completion_tokens=180,
+            truncated=True,
+        ),
+        rollout(sample=1, perplexity=2.5, advantage=-0.25),
+        invalid(sample=2, advantage=math.nan),
+    ]
     cards = render_step(group).split("<article")[1:]
     assert '<span class="badge truncated">truncated</span>' in cards[0]
     assert "truncated" not in cards[1]
@@ -171,8 +253,9 @@ def test_every_css_selector_is_scoped_under_nover_traces():
 
 
 def test_search_marks_the_first_match_with_context_and_escapes_around_it():
-    hit = rollout(completion="<i>before</i> the Needle and the needle <i>after</i>", step=7, group=2, sample=5,
-                  reward=1.25)
+    hit = rollout(
+        completion="<i>before</i> the Needle and the needle <i>after</i>", step=7, group=2, sample=5, reward=1.25
+    )
     markup = render_search([hit], "needle", context_chars=10)
     assert "&lt;/i&gt; the <mark>Needle</mark> and the n…" in markup
     assert "step 7 · group 2 · sample 5 · reward 1.250" in markup

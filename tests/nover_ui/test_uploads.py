@@ -1,6 +1,6 @@
-import pytest
-
 import re
+
+import pytest
 
 from nover_ui.uploads import SessionQuota, UploadLimits, accept_upload, mean_prompt_chars, usable_rows
 from training.data import DataError
@@ -23,12 +23,15 @@ def test_an_upload_is_kept_by_content_with_a_preview_and_guessed_columns(tmp_pat
     assert accept_upload(upload, tmp_path / "uploads").path == kept.path  # same bytes, same file
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("notes.txt", "hello", "unknown file type"),
-    ("empty.csv", "", "is empty"),
-    ("header.csv", "prompt,reference\n", "no rows"),
-    ("broken.jsonl", '{"prompt": "a", "reference": "b"}\n{not json\n', "line 2"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("notes.txt", "hello", "unknown file type"),
+        ("empty.csv", "", "is empty"),
+        ("header.csv", "prompt,reference\n", "no rows"),
+        ("broken.jsonl", '{"prompt": "a", "reference": "b"}\n{not json\n', "line 2"),
+    ],
+)
 def test_bad_uploads_are_refused_and_nothing_is_kept(tmp_path, name, content, message):
     upload = tmp_path / name
     upload.write_text(content)
@@ -58,7 +61,8 @@ def test_usable_rows_reports_cleaning_or_the_mapping_problem(tmp_path):
     data = tmp_path / "d.csv"
     data.write_text("q,a\nWhat?,this\nEmpty ref?,\nAnother?,that\n")
     assert usable_rows(str(data), "q", "a", "split", "train").startswith(
-        "After cleaning: 2 usable rows of 3 (1 skipped: 1 empty reference)")
+        "After cleaning: 2 usable rows of 3 (1 skipped: 1 empty reference)"
+    )
     assert "no column 'prompt'" in plain(usable_rows(str(data), "prompt", "a", "split", "train"))
     none_usable = tmp_path / "none.csv"
     none_usable.write_text("q,a\nWhat?,\n")

@@ -73,18 +73,41 @@ def test_two_worker_processes_claim_each_queued_run_exactly_once(db_url, tmp_pat
     runs = [store.create_run(f"run {i}", preset("cpu-demo", max_steps=3).to_dict()) for i in range(4)]
     # --wait-running 2: each worker's first run waits until both workers hold one, so their claims overlap and
     # both certainly work, however their start-up times differ.
-    workers = [subprocess.Popen([sys.executable, "-m", "tests.worker_entry", "--db", db_url, "--home", str(tmp_path),
-                                 "--until-idle", "--worker-id", f"w{i}", "--step-seconds", "0.05",
-                                 "--wait-running", "2"],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-               for i in range(2)]
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.worker_entry",
+                "--db",
+                db_url,
+                "--home",
+                str(tmp_path),
+                "--until-idle",
+                "--worker-id",
+                f"w{i}",
+                "--step-seconds",
+                "0.05",
+                "--wait-running",
+                "2",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outputs = [worker.communicate(timeout=300)[0] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], outputs
     finished = [store.get_run(run.id) for run in runs]
     assert [run.status for run in finished] == ["succeeded"] * 4, outputs
     # Every run claimed once, by the worker recorded on it.
-    claims = [(worker, int(run_id)) for output in outputs
-              for worker, run_id in re.findall(r"worker (\S+): running run (\d+) ", output)]
+    claims = [
+        (worker, int(run_id))
+        for output in outputs
+        for worker, run_id in re.findall(r"worker (\S+): running run (\d+) ", output)
+    ]
     assert sorted(claims) == sorted((run.worker_id, run.id) for run in finished)
     for run in runs:
         # A run trained twice would have logged its steps twice: metrics (which the unique index would refuse)

@@ -13,10 +13,18 @@ SETTINGS = {"split": "test", "max_prompts": 8, "samples": 1, "seed": 0, "judge":
 
 
 def sample_row(i: int, **overrides):
-    row = dict(sample_index=i, prompt=f"q{i}", reference="4",
-               completion="<think>\n2+2\n</think>\n<answer>\n4\n</answer>", reasoning="2+2", answer="4",
-               format_valid=True, perplexity=1.5, correct=i == 0,
-               extras={"completion_tokens": 12, "example_id": f"e{i}", "seed": 0})
+    row = dict(
+        sample_index=i,
+        prompt=f"q{i}",
+        reference="4",
+        completion="<think>\n2+2\n</think>\n<answer>\n4\n</answer>",
+        reasoning="2+2",
+        answer="4",
+        format_valid=True,
+        perplexity=1.5,
+        correct=i == 0,
+        extras={"completion_tokens": 12, "example_id": f"e{i}", "seed": 0},
+    )
     row.update(overrides)
     return row
 
@@ -25,20 +33,30 @@ def test_queue_returns_a_frozen_queued_record_with_every_field(store):
     run = store.create_run("r", {})
     job = store.queue_evaluation("evaluation", "base-model", "gt.csv", SETTINGS, run_id=run.id, checkpoint_step=20)
     assert (job.kind, job.model, job.dataset, job.config, job.run_id, job.checkpoint_step, job.status) == (
-        "evaluation", "base-model", "gt.csv", SETTINGS, run.id, 20, "queued")
-    assert job.created_at.tzinfo is dt.timezone.utc
+        "evaluation",
+        "base-model",
+        "gt.csv",
+        SETTINGS,
+        run.id,
+        20,
+        "queued",
+    )
+    assert job.created_at.tzinfo is dt.UTC
     assert (job.started_at, job.finished_at, job.heartbeat_at, job.worker_id, job.metrics, job.error) == (None,) * 6
     with pytest.raises(dataclasses.FrozenInstanceError):
         job.status = "running"  # type: ignore[misc]
     assert store.get_evaluation(job.id) == job
 
 
-@pytest.mark.parametrize("kind, model, config, run_id, step, message", [
-    ("benchmark", "m", {}, None, None, "kind must be one of evaluation, playground, got 'benchmark'"),
-    ("evaluation", "  ", {}, None, None, "needs a model"),
-    ("playground", "m", ["hi"], None, None, "config is a dict"),
-    ("evaluation", "m", {}, None, 20, "both run_id and checkpoint_step"),
-])
+@pytest.mark.parametrize(
+    "kind, model, config, run_id, step, message",
+    [
+        ("benchmark", "m", {}, None, None, "kind must be one of evaluation, playground, got 'benchmark'"),
+        ("evaluation", "  ", {}, None, None, "needs a model"),
+        ("playground", "m", ["hi"], None, None, "config is a dict"),
+        ("evaluation", "m", {}, None, 20, "both run_id and checkpoint_step"),
+    ],
+)
 def test_queue_refuses_bad_requests_and_writes_nothing(store, kind, model, config, run_id, step, message):
     with pytest.raises(StorageError, match=message):
         store.queue_evaluation(kind, model, "d", config, run_id=run_id, checkpoint_step=step)
@@ -99,12 +117,17 @@ def test_samples_round_trip_and_the_job_finishes_with_its_metrics(store):
     job = store.queue_evaluation("evaluation", "m", "gt.csv", SETTINGS)
     store.claim_next_evaluation("w")
     rows = [sample_row(i) for i in range(3)] + [
-        sample_row(3, completion="no tags", reasoning=None, answer=None, format_valid=False, perplexity=None,
-                   correct=False)]
+        sample_row(
+            3, completion="no tags", reasoning=None, answer=None, format_valid=False, perplexity=None, correct=False
+        )
+    ]
     store.log_evaluation_samples(job.id, rows)
     done = store.finish_evaluation(job.id, "succeeded", {"format_valid_rate": 0.75, "verifier_accuracy": None})
-    assert (done.status, done.metrics, done.error) == ("succeeded", {"format_valid_rate": 0.75,
-                                                                     "verifier_accuracy": None}, None)
+    assert (done.status, done.metrics, done.error) == (
+        "succeeded",
+        {"format_valid_rate": 0.75, "verifier_accuracy": None},
+        None,
+    )
     assert done.finished_at >= done.started_at
     samples = store.get_evaluation_samples(job.id)
     assert [s.sample_index for s in samples] == [0, 1, 2, 3]
@@ -118,8 +141,14 @@ def test_optional_sample_fields_default_to_empty(store):
     store.claim_next_evaluation("w")
     store.log_evaluation_samples(job.id, [dict(sample_index=0, prompt="q", reference="", completion="hi")])
     [sample] = store.get_evaluation_samples(job.id)
-    assert (sample.reasoning, sample.answer, sample.format_valid, sample.perplexity, sample.correct,
-            sample.extras) == (None, None, False, None, None, None)
+    assert (sample.reasoning, sample.answer, sample.format_valid, sample.perplexity, sample.correct, sample.extras) == (
+        None,
+        None,
+        False,
+        None,
+        None,
+        None,
+    )
 
 
 def test_samples_and_endings_are_refused_unless_the_job_runs(store):
@@ -218,13 +247,22 @@ def test_evaluations_of_an_older_database_become_evaluation_jobs_on_upgrade(db_u
     engine = create_engine(db_url)
     with engine.begin() as connection:
         migrate(connection, "0002")
-        connection.execute(text("INSERT INTO evaluations (model, dataset, status, created_at) "
-                                "VALUES ('m', 'gt.csv', 'succeeded', '2025-01-01 00:00:00')"))
+        connection.execute(
+            text(
+                "INSERT INTO evaluations (model, dataset, status, created_at) "
+                "VALUES ('m', 'gt.csv', 'succeeded', '2025-01-01 00:00:00')"
+            )
+        )
     engine.dispose()
     store = Store(db_url)
     [old] = store.list_evaluations()
     assert (old.kind, old.config, old.status, old.worker_id, old.started_at) == (
-        "evaluation", None, "succeeded", None, None)
+        "evaluation",
+        None,
+        "succeeded",
+        None,
+        None,
+    )
     store.close()
 
 

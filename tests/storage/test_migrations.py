@@ -17,8 +17,7 @@ def test_a_new_database_is_migrated_to_head_on_open(store):
 def test_migrations_build_exactly_the_schema_the_models_describe(store):
     # A model changed without a new migration (or the reverse) shows up here as a difference.
     with store._engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
-                                Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
     assert diff == []
 
 

@@ -13,7 +13,7 @@ from tests.helpers import rollout_row, step_rows
 def test_create_run_returns_a_frozen_queued_record(store):
     run = store.create_run("first", {"max_steps": 3})
     assert (run.name, run.status, run.config, run.step) == ("first", "queued", {"max_steps": 3}, 0)
-    assert run.created_at.tzinfo is dt.timezone.utc
+    assert run.created_at.tzinfo is dt.UTC
     with pytest.raises(dataclasses.FrozenInstanceError):
         run.status = "running"  # type: ignore[misc]
     assert store.get_run(run.id) == run
@@ -122,7 +122,7 @@ def test_fail_stale_runs_fails_only_silent_running_runs(store, db_url):
     queued = store.create_run("queued", {})
     store.claim_next_run("w1")
     store.claim_next_run("w2")
-    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     with store._session("age a heartbeat", write=True) as s:
         s.execute(update(Run).where(Run.id == silent.id).values(heartbeat_at=long_ago))
     assert store.fail_stale_runs(60) == [silent.id]
@@ -159,11 +159,29 @@ def test_rollouts_round_trip_every_field(store):
 
 def test_optional_rollout_fields_default_to_empty(store):
     run = store.create_run("r", {})
-    store.log_rollouts(run.id, 1, [dict(group_index=0, sample_index=0, prompt="p", reference="r", completion="c",
-                                        reward=0.0, completion_tokens=1)])
+    store.log_rollouts(
+        run.id,
+        1,
+        [
+            dict(
+                group_index=0,
+                sample_index=0,
+                prompt="p",
+                reference="r",
+                completion="c",
+                reward=0.0,
+                completion_tokens=1,
+            )
+        ],
+    )
     [got] = store.get_rollouts(run.id)
     assert (got.reasoning, got.perplexity, got.advantage, got.truncated, got.format_valid) == (
-        None, None, None, False, False)
+        None,
+        None,
+        None,
+        False,
+        False,
+    )
 
 
 def test_prompts_are_stored_once_and_identify_a_prompt_across_steps(store):
@@ -249,9 +267,22 @@ def test_evaluations_with_samples(store):
     ckpt = store.queue_evaluation("evaluation", "base-model", "gt.csv:test", {}, run_id=run.id, checkpoint_step=20)
     store.claim_next_evaluation("w")
     assert store.claim_next_evaluation("w").id == ckpt.id
-    store.log_evaluation_samples(ckpt.id, [
-        dict(sample_index=i, prompt=f"q{i}", reference="4", completion="<answer>4</answer>", answer="4",
-             format_valid=True, perplexity=1.5, correct=i == 0) for i in range(3)])
+    store.log_evaluation_samples(
+        ckpt.id,
+        [
+            dict(
+                sample_index=i,
+                prompt=f"q{i}",
+                reference="4",
+                completion="<answer>4</answer>",
+                answer="4",
+                format_valid=True,
+                perplexity=1.5,
+                correct=i == 0,
+            )
+            for i in range(3)
+        ],
+    )
     done = store.finish_evaluation(ckpt.id, "succeeded", {"format_valid_rate": 1.0})
     assert (done.status, done.metrics) == ("succeeded", {"format_valid_rate": 1.0})
     assert [e.id for e in store.list_evaluations()] == [base.id, ckpt.id]
@@ -275,8 +306,10 @@ def test_sqlite_settings_are_applied_on_every_connection(sqlite_url):
     # SQLite only: PostgreSQL has no such per-connection settings.
     store = Store(sqlite_url)
     with store._session("read pragmas") as s:
-        pragmas = {name: s.connection().exec_driver_sql(f"PRAGMA {name}").scalar()
-                   for name in ("journal_mode", "foreign_keys", "busy_timeout")}
+        pragmas = {
+            name: s.connection().exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "foreign_keys", "busy_timeout")
+        }
     store.close()
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000}
 
@@ -293,8 +326,8 @@ def test_start_run_claims_one_particular_queued_run(store):
 def test_nul_characters_in_model_text_are_stored_as_replacement_characters(store):
     # PostgreSQL text cannot hold NUL; a model that emits one must not fail its run's step on either backend.
     run = store.start_run(store.create_run("nul", {}).id, "w")
-    store.log_step(run.id, 1, {"reward": 1.0}, [rollout_row(prompt="q\0?", completion="<think>a\0b</think>",
-                                                            reasoning="a\0b")])
+    store.log_step(
+        run.id, 1, {"reward": 1.0}, [rollout_row(prompt="q\0?", completion="<think>a\0b</think>", reasoning="a\0b")]
+    )
     [stored] = store.get_rollouts(run.id)
-    assert (stored.prompt, stored.completion, stored.reasoning) == ("q\ufffd?", "<think>a\ufffdb</think>",
-                                                                   "a\ufffdb")
+    assert (stored.prompt, stored.completion, stored.reasoning) == ("q\ufffd?", "<think>a\ufffdb</think>", "a\ufffdb")

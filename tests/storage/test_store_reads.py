@@ -10,9 +10,15 @@ def running_run(store, name="r"):
 
 def test_search_rollouts_matches_case_insensitively_and_escapes_wildcards(store):
     run = running_run(store)
-    store.log_step(run.id, 1, rollouts=[rollout_row(0, 0, completion="The CAT sat"),
-                                        rollout_row(0, 1, completion="100% sure"),
-                                        rollout_row(0, 2, completion="1000 sure")])
+    store.log_step(
+        run.id,
+        1,
+        rollouts=[
+            rollout_row(0, 0, completion="The CAT sat"),
+            rollout_row(0, 1, completion="100% sure"),
+            rollout_row(0, 2, completion="1000 sure"),
+        ],
+    )
     store.log_step(run.id, 2, rollouts=[rollout_row(0, 0, completion="a cat again")])
     hits = store.search_rollouts(run.id, "cat")
     assert [(h.step, h.completion) for h in hits] == [(1, "The CAT sat"), (2, "a cat again")]
@@ -52,23 +58,31 @@ def test_get_metrics_since_a_step_returns_only_the_new_points(store):
         store.log_step(run.id, step, metrics={"reward": step / 2, "loss": -step})
     recent = store.get_metrics(run.id, since_step=2)
     assert {key: (s.steps, s.values) for key, s in recent.items()} == {
-        "reward": ((2, 3), (1.0, 1.5)), "loss": ((2, 3), (-2.0, -3.0))}
+        "reward": ((2, 3), (1.0, 1.5)),
+        "loss": ((2, 3), (-2.0, -3.0)),
+    }
     assert store.get_metrics(run.id, keys=["loss"], since_step=4) == {}
 
 
 def test_prompts_of_a_run_their_history_and_the_same_prompt_in_another_run(store):
     run, other = running_run(store, "a"), running_run(store, "b")
     for step in (1, 2):
-        store.log_step(run.id, step, rollouts=[
-            rollout_row(0, 0, reward=1.0 * step, reasoning_tokens=4),
-            rollout_row(0, 1, reward=3.0 * step, reasoning_tokens=8, format_valid=False, perplexity=None),
-            rollout_row(1, 0, reward=0.5)])
+        store.log_step(
+            run.id,
+            step,
+            rollouts=[
+                rollout_row(0, 0, reward=1.0 * step, reasoning_tokens=4),
+                rollout_row(0, 1, reward=3.0 * step, reasoning_tokens=8, format_valid=False, perplexity=None),
+                rollout_row(1, 0, reward=0.5),
+            ],
+        )
     store.log_step(other.id, 1, rollouts=[rollout_row(0, 0)])
     prompts = store.list_prompts(run.id)
     assert [(p.prompt, p.rollouts) for p in prompts] == [("question 0?", 4), ("question 1?", 2)]
     history = store.prompt_history(prompts[0].id)
-    assert [(h.step, h.rollouts, h.format_valid, h.best_reward, h.mean_reward, h.mean_reasoning_tokens)
-            for h in history] == [(1, 2, 1, 3.0, 2.0, 6.0), (2, 2, 1, 6.0, 4.0, 6.0)]
+    assert [
+        (h.step, h.rollouts, h.format_valid, h.best_reward, h.mean_reward, h.mean_reasoning_tokens) for h in history
+    ] == [(1, 2, 1, 3.0, 2.0, 6.0), (2, 2, 1, 6.0, 4.0, 6.0)]
     assert {type(h.mean_reasoning_tokens) for h in history} == {float}  # not PostgreSQL's Decimal
     same = store.find_prompt(other.id, prompts[0].key)
     assert same is not None and same != prompts[0].id

@@ -53,29 +53,32 @@ def test_from_dict_accepts_plain_data_spellings_of_numbers():
     assert type(c.num_generations) is int and type(c.beta) is float
 
 
-@pytest.mark.parametrize(("values", "field", "message"), [
-    ({"learning_rat": 1e-5}, "learning_rat", "unknown config key(s) 'learning_rat'; did you mean 'learning_rate'?"),
-    ({"num_generations": "8"}, "num_generations", "num_generations must be a whole number, got '8' (str)"),
-    ({"num_generations": 2.5}, "num_generations", "num_generations must be a whole number, got 2.5"),
-    ({"num_generations": True}, "num_generations", "num_generations must be a whole number, got True"),
-    ({"format_example": 1}, "format_example", "format_example must be true or false, got 1"),
-    ({"temperature": float("inf")}, "temperature", "temperature must be a finite number"),
-    ({"max_prompts": 0}, "max_prompts", "max_prompts must be >= 1 (leave it empty to use every prompt), got 0"),
-    ({"num_generations": 1}, "num_generations", "num_generations must be >= 2 to compute group advantages"),
-    ({"max_steps": 0}, "max_steps", "max_steps must be >= 1, got 0"),
-    ({"learning_rate": 0.0}, "learning_rate", "learning_rate must be > 0, got 0.0"),
-    ({"learning_rate": 3.0}, "learning_rate", "learning_rate must be below 1"),
-    ({"top_p": 0.0}, "top_p", "top_p must be in (0.0, 1.0], got 0.0"),
-    ({"proxy_alpha": 1.5}, "proxy_alpha", "proxy_alpha must be in [0.0, 1.0], got 1.5"),
-    ({"beta": -0.1}, "beta", "beta must be >= 0, got -0.1"),
-    ({"loss_type": "ppo"}, "loss_type", "loss_type must be one of grpo, bnpo, dr_grpo, dapo, got 'ppo'"),
-    ({"quantization": "8bit"}, "quantization", "quantization must be one of none, 4bit"),
-    ({"final_tag": "think"}, "final_tag", "final_tag must differ from intermediate_tag"),
-    ({"intermediate_tag": "<think>"}, "intermediate_tag", "write 'think', not '<think>'"),
-    ({"reference_column": "prompt"}, "reference_column", "reference_column must differ from prompt_column"),
-    ({"model": " "}, "model", "model must not be empty"),
-    ({"format_weight": 0, "reasoning_weight": 0, "efficiency_weight": 0}, "format_weight", "all 0"),
-])
+@pytest.mark.parametrize(
+    ("values", "field", "message"),
+    [
+        ({"learning_rat": 1e-5}, "learning_rat", "unknown config key(s) 'learning_rat'; did you mean 'learning_rate'?"),
+        ({"num_generations": "8"}, "num_generations", "num_generations must be a whole number, got '8' (str)"),
+        ({"num_generations": 2.5}, "num_generations", "num_generations must be a whole number, got 2.5"),
+        ({"num_generations": True}, "num_generations", "num_generations must be a whole number, got True"),
+        ({"format_example": 1}, "format_example", "format_example must be true or false, got 1"),
+        ({"temperature": float("inf")}, "temperature", "temperature must be a finite number"),
+        ({"max_prompts": 0}, "max_prompts", "max_prompts must be >= 1 (leave it empty to use every prompt), got 0"),
+        ({"num_generations": 1}, "num_generations", "num_generations must be >= 2 to compute group advantages"),
+        ({"max_steps": 0}, "max_steps", "max_steps must be >= 1, got 0"),
+        ({"learning_rate": 0.0}, "learning_rate", "learning_rate must be > 0, got 0.0"),
+        ({"learning_rate": 3.0}, "learning_rate", "learning_rate must be below 1"),
+        ({"top_p": 0.0}, "top_p", "top_p must be in (0.0, 1.0], got 0.0"),
+        ({"proxy_alpha": 1.5}, "proxy_alpha", "proxy_alpha must be in [0.0, 1.0], got 1.5"),
+        ({"beta": -0.1}, "beta", "beta must be >= 0, got -0.1"),
+        ({"loss_type": "ppo"}, "loss_type", "loss_type must be one of grpo, bnpo, dr_grpo, dapo, got 'ppo'"),
+        ({"quantization": "8bit"}, "quantization", "quantization must be one of none, 4bit"),
+        ({"final_tag": "think"}, "final_tag", "final_tag must differ from intermediate_tag"),
+        ({"intermediate_tag": "<think>"}, "intermediate_tag", "write 'think', not '<think>'"),
+        ({"reference_column": "prompt"}, "reference_column", "reference_column must differ from prompt_column"),
+        ({"model": " "}, "model", "model must not be empty"),
+        ({"format_weight": 0, "reasoning_weight": 0, "efficiency_weight": 0}, "format_weight", "all 0"),
+    ],
+)
 def test_bad_values_are_refused_naming_field_value_and_fix(values, field, message):
     with pytest.raises(ConfigError) as caught:
         RunConfig.from_dict(values)

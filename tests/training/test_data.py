@@ -46,8 +46,12 @@ def test_csv_round_trip(tmp_path):
 
 def test_jsonl_round_trip_turns_numbers_into_text_and_ignores_blank_lines(tmp_path):
     path = tmp_path / "rows.jsonl"
-    path.write_text("\n".join(json.dumps(row) for row in ROWS) + "\n\n" + json.dumps({"prompt": "1+1?", "reference": 2,
-                                                                                        "split": "train"}) + "\n")
+    path.write_text(
+        "\n".join(json.dumps(row) for row in ROWS)
+        + "\n\n"
+        + json.dumps({"prompt": "1+1?", "reference": 2, "split": "train"})
+        + "\n"
+    )
     data = load_examples(str(path))
     assert data.examples[-1].reference == "2"
     assert len(data.examples) == 3
@@ -72,16 +76,23 @@ def test_missing_cells_are_none(tmp_path):
     assert table.to_dict("records") == [{"prompt": "q", "reference": None}, {"prompt": None, "reference": "r"}]
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("bad.csv", 'prompt,reference\nq1,r1\nq2,r2,extra\n', "bad.csv is not a readable CSV file"),
-    ("bad.csv", 'prompt,reference\n"q1,r1\n', "bad.csv is not a readable CSV file"),
-    ("bad.jsonl", '{"prompt": "q", "reference": "r"}\n{"prompt": "q2", \n', "bad.jsonl line 2 is not valid JSON"),
-    ("list.jsonl", '["q", "r"]\n', "list.jsonl line 1 is a JSON list, not an object"),
-    ("bad.parquet", "prompt,reference\nq,r\n", "bad.parquet is not a readable Parquet file"),
-    ("empty.csv", "", "empty.csv is empty"),
-    ("blank.jsonl", "\n\n", "blank.jsonl has only blank lines"),
-    ("rows.txt", "prompt,reference\n", "rows.txt: unknown file type '.txt'; use one of .csv, .jsonl, .json, .parquet"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("bad.csv", "prompt,reference\nq1,r1\nq2,r2,extra\n", "bad.csv is not a readable CSV file"),
+        ("bad.csv", 'prompt,reference\n"q1,r1\n', "bad.csv is not a readable CSV file"),
+        ("bad.jsonl", '{"prompt": "q", "reference": "r"}\n{"prompt": "q2", \n', "bad.jsonl line 2 is not valid JSON"),
+        ("list.jsonl", '["q", "r"]\n', "list.jsonl line 1 is a JSON list, not an object"),
+        ("bad.parquet", "prompt,reference\nq,r\n", "bad.parquet is not a readable Parquet file"),
+        ("empty.csv", "", "empty.csv is empty"),
+        ("blank.jsonl", "\n\n", "blank.jsonl has only blank lines"),
+        (
+            "rows.txt",
+            "prompt,reference\n",
+            "rows.txt: unknown file type '.txt'; use one of .csv, .jsonl, .json, .parquet",
+        ),
+    ],
+)
 def test_unreadable_files_say_what_is_wrong(tmp_path, name, content, message):
     with pytest.raises(DataError, match=re.escape(message)):
         read_table(write_csv(tmp_path / name, content))
@@ -107,6 +118,7 @@ def test_a_json_array_file_is_accepted(tmp_path):
 
 # ---- choosing and cleaning rows -------------------------------------------------------------------------
 
+
 def test_missing_columns_are_named_with_the_columns_that_exist(tmp_path):
     path = write_csv(tmp_path / "qa.csv", "question,answer\nq,a\n")
     with pytest.raises(DataError) as err:
@@ -121,16 +133,24 @@ def test_rows_with_empty_prompt_or_reference_are_skipped_and_reported(tmp_path):
     path = write_csv(tmp_path / "gaps.csv", 'prompt,reference\nq1,r1\nq2,\n"  ",r3\nq4,"   "\nq5,r5\n,\n')
     data = load_examples(str(path))
     assert [e.prompt for e in data.examples] == ["q1", "q5"]
-    assert data.skipped == ((2, "empty reference"), (3, "empty prompt"), (4, "empty reference"),
-                            (6, "empty prompt and reference"))
-    assert data.summary() == ("2 usable rows of 6 (4 skipped: 2 empty reference, 1 empty prompt, "
-                              "1 empty prompt and reference)")
+    assert data.skipped == (
+        (2, "empty reference"),
+        (3, "empty prompt"),
+        (4, "empty reference"),
+        (6, "empty prompt and reference"),
+    )
+    assert data.summary() == (
+        "2 usable rows of 6 (4 skipped: 2 empty reference, 1 empty prompt, 1 empty prompt and reference)"
+    )
 
 
 def test_no_usable_rows_is_an_error(tmp_path):
     path = write_csv(tmp_path / "void.csv", "prompt,reference\nq1,\n,r2\n")
-    with pytest.raises(DataError, match="has no usable rows: all 2 rows have an empty prompt or reference "
-                                        r"\(first: row 1, empty reference\)"):
+    with pytest.raises(
+        DataError,
+        match="has no usable rows: all 2 rows have an empty prompt or reference "
+        r"\(first: row 1, empty reference\)",
+    ):
         load_examples(str(path))
     with pytest.raises(DataError, match="header.csv has no rows"):
         load_examples(str(write_csv(tmp_path / "header.csv", "prompt,reference\n")))
@@ -139,8 +159,10 @@ def test_no_usable_rows_is_an_error(tmp_path):
 def test_split_filtering(tmp_path):
     path = write_csv(tmp_path / "split.csv", "prompt,reference,split\na,1,train\nb,2,test\nc,3,train\nd,4, test \n")
     assert [e.prompt for e in load_examples(str(path)).examples] == ["a", "c"]
-    assert [(e.prompt, e.split) for e in load_examples(str(path), split="test").examples] == [("b", "test"),
-                                                                                            ("d", "test")]
+    assert [(e.prompt, e.split) for e in load_examples(str(path), split="test").examples] == [
+        ("b", "test"),
+        ("d", "test"),
+    ]
     assert [e.split for e in load_examples(str(path), split=None).examples] == ["train", "test", "train", "test"]
     # Without a split column every row is used, whatever split was asked for.
     no_column = load_examples(str(path), split_column="fold", split="validation")
@@ -181,12 +203,16 @@ def test_a_local_dataset_folder_goes_through_hugging_face_datasets(tmp_path):
     with pytest.raises(DataError, match="could not load dataset .*: Unknown split"):
         load_examples(str(folder), prompt_column="question", reference_column="answer", split="test")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"could not load dataset .*empty'.*; check the id, or use a local "
-                                        r"CSV/JSONL/Parquet file"):
+    with pytest.raises(
+        DataError,
+        match=r"could not load dataset .*empty'.*; check the id, or use a local "
+        r"CSV/JSONL/Parquet file",
+    ):
         load_examples(str(tmp_path / "empty"))
 
 
 # ---- the built-in demo set ------------------------------------------------------------------------------
+
 
 def test_builtin_demo_loads_its_train_split():
     data = load_examples("builtin:demo")
@@ -216,9 +242,17 @@ def _next_month(month: str, step: int) -> str:
 
 
 UNITS = {"g": 1, "kg": 1000, "cm": 1, "m": 100, "km": 100_000, "minutes": 1, "hours": 60}
-PER = {("minutes", "hours"): 60, ("seconds", "minutes"): 60, ("centimeters", "meters"): 100,
-       ("grams", "kilograms"): 1000, ("millimeters", "centimeters"): 10, ("hours", "days"): 24,
-       ("days", "weeks"): 7, ("months", "years"): 12, ("meters", "kilometers"): 1000}
+PER = {
+    ("minutes", "hours"): 60,
+    ("seconds", "minutes"): 60,
+    ("centimeters", "meters"): 100,
+    ("grams", "kilograms"): 1000,
+    ("millimeters", "centimeters"): 10,
+    ("hours", "days"): 24,
+    ("days", "weeks"): 7,
+    ("months", "years"): 12,
+    ("meters", "kilometers"): 1000,
+}
 
 
 def expected_answer(prompt: str) -> tuple[str, str | None]:
@@ -281,9 +315,12 @@ def test_a_file_over_the_row_limit_is_refused_after_reading_one_row_too_many(tmp
     rows = [{"prompt": f"q{i}", "reference": f"a{i}"} for i in range(50)]
     path = tmp_path / f"many{suffix}"
     frame = pd.DataFrame(rows)
-    {".csv": lambda: frame.to_csv(path, index=False), ".parquet": lambda: frame.to_parquet(path),
-     ".jsonl": lambda: frame.to_json(path, orient="records", lines=True),
-     ".json": lambda: frame.to_json(path, orient="records")}[suffix]()
+    {
+        ".csv": lambda: frame.to_csv(path, index=False),
+        ".parquet": lambda: frame.to_parquet(path),
+        ".jsonl": lambda: frame.to_json(path, orient="records", lines=True),
+        ".json": lambda: frame.to_json(path, orient="records"),
+    }[suffix]()
     with pytest.raises(DataError, match="more than 49 rows, over the limit of 49"):
         read_table(path, max_rows=49)
     assert len(read_table(path, max_rows=50)) == 50

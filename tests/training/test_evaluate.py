@@ -20,8 +20,12 @@ def test_evaluation_samples_agree_with_a_direct_recomputation(base_and_tokenizer
         assert (sample.valid, sample.reasoning, sample.answer) == (ok, reasoning, answer)
         if ok:
             prompt = build_prompt(sample.example.prompt, CONFIG, tokenizer)
-            [nll] = target_token_nll(model, tokenizer, [reasoning_prefix(prompt, reasoning, CONFIG)],
-                                     [reference_target(sample.example.reference, CONFIG)])
+            [nll] = target_token_nll(
+                model,
+                tokenizer,
+                [reasoning_prefix(prompt, reasoning, CONFIG)],
+                [reference_target(sample.example.reference, CONFIG)],
+            )
             tokens = len(tokenizer(reasoning, add_special_tokens=False)["input_ids"])
             assert sample.perplexity == pytest.approx(reasoning_perplexity(sum(nll) / len(nll), tokens), rel=1e-4)
         else:

@@ -3,27 +3,65 @@ from typing import Any
 
 import pytest
 
-from training.flags import (LONG_REASONING_MIN_TOKENS, REPETITION_MIN_COUNT, REPETITION_NGRAM, ROLLOUT_FLAGS,
-                            STEP_FLAGS, flag_counts, has_flag, metric_key, rollout_flags, step_flags)
 from storage import RolloutRecord
+from training.flags import (
+    LONG_REASONING_MIN_TOKENS,
+    REPETITION_MIN_COUNT,
+    REPETITION_NGRAM,
+    ROLLOUT_FLAGS,
+    STEP_FLAGS,
+    flag_counts,
+    has_flag,
+    metric_key,
+    rollout_flags,
+    step_flags,
+)
 
 _ids = itertools.count(1)
 VALID = "<think>\nadd the two numbers\n</think>\n<answer> 4 </answer>"
 
 
 def rollout(group: int = 0, sample: int = 0, **overrides: Any) -> RolloutRecord:
-    fields = dict(id=next(_ids), run_id=1, step=3, group_index=group, sample_index=sample, prompt_id=group,
-                  prompt="2+2?", reference="4", completion=VALID, reasoning="add the two numbers", answer="4",
-                  reward=1.5, reward_format=1.0, reward_reasoning=0.5, reward_efficiency=0.0, perplexity=3.25,
-                  reasoning_tokens=10, completion_tokens=20, advantage=0.1, truncated=False, format_valid=True,
-                  extras=None)
+    fields = dict(
+        id=next(_ids),
+        run_id=1,
+        step=3,
+        group_index=group,
+        sample_index=sample,
+        prompt_id=group,
+        prompt="2+2?",
+        reference="4",
+        completion=VALID,
+        reasoning="add the two numbers",
+        answer="4",
+        reward=1.5,
+        reward_format=1.0,
+        reward_reasoning=0.5,
+        reward_efficiency=0.0,
+        perplexity=3.25,
+        reasoning_tokens=10,
+        completion_tokens=20,
+        advantage=0.1,
+        truncated=False,
+        format_valid=True,
+        extras=None,
+    )
     fields.update(overrides)
     return RolloutRecord(**fields)
 
 
 def invalid(completion: str, **overrides: Any) -> RolloutRecord:
-    values = dict(completion=completion, reasoning=None, answer=None, reward=0.0, reward_format=0.0,
-                  reward_reasoning=0.0, reward_efficiency=0.0, perplexity=None, reasoning_tokens=None)
+    values = dict(
+        completion=completion,
+        reasoning=None,
+        answer=None,
+        reward=0.0,
+        reward_format=0.0,
+        reward_reasoning=0.0,
+        reward_efficiency=0.0,
+        perplexity=None,
+        reasoning_tokens=None,
+    )
     return rollout(format_valid=False, **{**values, **overrides})
 
 
@@ -40,15 +78,24 @@ def test_truncated():
     assert "truncated" in flags_of(invalid("<think>and then", truncated=True))
 
 
-@pytest.mark.parametrize("completion", ["just an answer: 4", "<think>a</think> 4", "<answer>4</answer>",
-                                        "<think>a</think><answer>4", "<think>a<answer>4</answer>",
-                                        "think>a</think><answer>4</answer>"])
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "just an answer: 4",
+        "<think>a</think> 4",
+        "<answer>4</answer>",
+        "<think>a</think><answer>4",
+        "<think>a<answer>4</answer>",
+        "think>a</think><answer>4</answer>",
+    ],
+)
 def test_missing_tags_when_any_of_the_four_tags_is_absent(completion):
     assert "missing tags" in flags_of(invalid(completion))
 
 
-@pytest.mark.parametrize("completion", ["Sure! <think>a</think><answer>4</answer>",
-                                        "<think>a</think><answer>4</answer> done"])
+@pytest.mark.parametrize(
+    "completion", ["Sure! <think>a</think><answer>4</answer>", "<think>a</think><answer>4</answer> done"]
+)
 def test_stray_text_outside_well_formed_tags_is_neither_missing_nor_malformed(completion):
     assert flags_of(invalid(completion)) == []
 
@@ -66,11 +113,16 @@ def test_custom_tag_names_are_used():
     assert flags_of(invalid(completion)) == ["missing tags"]
 
 
-@pytest.mark.parametrize("completion", ["<think>a</think><answer>4</answer><answer>5</answer>",
-                                        "<think>a</think><think>b</think><answer>4</answer>",
-                                        "</think>a<think><answer>4</answer>",
-                                        "<answer>4</answer><think>a</think>",
-                                        "<think>a<answer>4</think></answer>"])
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "<think>a</think><answer>4</answer><answer>5</answer>",
+        "<think>a</think><think>b</think><answer>4</answer>",
+        "</think>a<think><answer>4</answer>",
+        "<answer>4</answer><think>a</think>",
+        "<think>a<answer>4</think></answer>",
+    ],
+)
 def test_malformed_tags_when_repeated_or_out_of_order(completion):
     assert flags_of(invalid(completion)) == ["malformed tags"]
 
@@ -145,18 +197,29 @@ def test_step_flags():
 
 
 def test_flag_counts_on_a_mixed_step():
-    group_a = [rollout(sample=0, reward=2.0),
-               rollout(sample=1, reward=1.0, truncated=True, answer=" "),
-               invalid("<think> again again again again again again", sample=2, truncated=True, reasoning_tokens=90),
-               invalid("<think>a</think><answer>1</answer><answer>2</answer>", sample=3)]
+    group_a = [
+        rollout(sample=0, reward=2.0),
+        rollout(sample=1, reward=1.0, truncated=True, answer=" "),
+        invalid("<think> again again again again again again", sample=2, truncated=True, reasoning_tokens=90),
+        invalid("<think>a</think><answer>1</answer><answer>2</answer>", sample=3),
+    ]
     group_b = [invalid("nothing", group=1, sample=0), invalid("<answer>x</answer>", group=1, sample=1)]
     group_c = [rollout(group=2, sample=0, reward=1.25)]
     counts = flag_counts(group_b + group_a[::-1] + group_c)
-    assert counts == {"flags/truncated": 2, "flags/missing_tags": 3, "flags/malformed_tags": 1,
-                      "flags/empty_answer": 1, "flags/repetition": 1, "flags/long_reasoning": 1,
-                      "flags/groups_with_zero_reward_variance": 2, "flags/all_invalid": 0}
-    assert set(counts) == {metric_key(flag) for flag in ROLLOUT_FLAGS} | {"flags/groups_with_zero_reward_variance",
-                                                                          "flags/all_invalid"}
+    assert counts == {
+        "flags/truncated": 2,
+        "flags/missing_tags": 3,
+        "flags/malformed_tags": 1,
+        "flags/empty_answer": 1,
+        "flags/repetition": 1,
+        "flags/long_reasoning": 1,
+        "flags/groups_with_zero_reward_variance": 2,
+        "flags/all_invalid": 0,
+    }
+    assert set(counts) == {metric_key(flag) for flag in ROLLOUT_FLAGS} | {
+        "flags/groups_with_zero_reward_variance",
+        "flags/all_invalid",
+    }
     assert flag_counts(group_b)["flags/all_invalid"] == 1
 
 

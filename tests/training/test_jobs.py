@@ -30,8 +30,9 @@ def no_training(config, sink, context):
 def direct_perplexity(model, tokenizer, question: str, reference: str, reasoning: str) -> float:
     """NOVER's reasoning perplexity of the reference computed from scratch, as training/evaluate.py defines it."""
     prompt = build_prompt(question, CONFIG, tokenizer)
-    [nll] = target_token_nll(model, tokenizer, [reasoning_prefix(prompt, reasoning, CONFIG)],
-                             [reference_target(reference, CONFIG)])
+    [nll] = target_token_nll(
+        model, tokenizer, [reasoning_prefix(prompt, reasoning, CONFIG)], [reference_target(reference, CONFIG)]
+    )
     tokens = len(tokenizer(reasoning, add_special_tokens=False)["input_ids"])
     return reasoning_perplexity(sum(nll) / len(nll), tokens)
 
@@ -48,10 +49,15 @@ def offline(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no hub retries for ~45 s
 
 
-def test_an_evaluation_of_held_out_nover_prompts_stores_samples_whose_metrics_it_reports(store, model_home,
-                                                                                         base_and_tokenizer):
-    job = store.queue_evaluation("evaluation", DEFAULT_MODEL, str(GT_CSV),
-                                 {"run_config": RUN_CONFIG, "split": "test", "max_prompts": 8, "samples": 1, "seed": 0})
+def test_an_evaluation_of_held_out_nover_prompts_stores_samples_whose_metrics_it_reports(
+    store, model_home, base_and_tokenizer
+):
+    job = store.queue_evaluation(
+        "evaluation",
+        DEFAULT_MODEL,
+        str(GT_CSV),
+        {"run_config": RUN_CONFIG, "split": "test", "max_prompts": 8, "samples": 1, "seed": 0},
+    )
     assert run_worker(store, no_training, model_home, until_idle=True) == 1
     done = store.get_evaluation(job.id)
     assert done.status == "succeeded", done.error
@@ -60,7 +66,8 @@ def test_an_evaluation_of_held_out_nover_prompts_stores_samples_whose_metrics_it
     samples = store.get_evaluation_samples(job.id)
     examples = load_examples(str(GT_CSV), split="test", max_rows=8).examples
     assert [(s.sample_index, s.prompt, s.reference) for s in samples] == [
-        (i, e.prompt, e.reference) for i, e in enumerate(examples)]
+        (i, e.prompt, e.reference) for i, e in enumerate(examples)
+    ]
     assert [s.extras["example_id"] for s in samples] == [e.id for e in examples]
     assert {s.extras["seed"] for s in samples} == {0}
     for s in samples:
@@ -84,13 +91,17 @@ def test_an_evaluation_of_held_out_nover_prompts_stores_samples_whose_metrics_it
     if valid:  # the 135M model rarely writes the format on this data; the playground test below always checks it
         model, tokenizer = base_and_tokenizer
         assert valid[0].perplexity == pytest.approx(
-            direct_perplexity(model, tokenizer, valid[0].prompt, valid[0].reference, valid[0].reasoning), rel=1e-4)
+            direct_perplexity(model, tokenizer, valid[0].prompt, valid[0].reference, valid[0].reasoning), rel=1e-4
+        )
 
 
-def test_a_playground_job_scores_its_reference_exactly_as_a_direct_computation(store, model_home,
-                                                                               base_and_tokenizer):
-    job = store.queue_evaluation("playground", DEFAULT_MODEL, "playground",
-                                 {"prompts": [EASY_PROMPT], "reference": "5", "seed": 3, "run_config": RUN_CONFIG})
+def test_a_playground_job_scores_its_reference_exactly_as_a_direct_computation(store, model_home, base_and_tokenizer):
+    job = store.queue_evaluation(
+        "playground",
+        DEFAULT_MODEL,
+        "playground",
+        {"prompts": [EASY_PROMPT], "reference": "5", "seed": 3, "run_config": RUN_CONFIG},
+    )
     done = run_evaluation(store, store.claim_next_evaluation("w"), model_home)
     assert done.status == "succeeded", done.error
     [sample] = store.get_evaluation_samples(job.id)
@@ -98,15 +109,17 @@ def test_a_playground_job_scores_its_reference_exactly_as_a_direct_computation(s
     assert sample.format_valid, f"expected the copied example format, got {sample.completion!r}"
     model, tokenizer = base_and_tokenizer
     assert sample.perplexity == pytest.approx(
-        direct_perplexity(model, tokenizer, EASY_PROMPT, "5", sample.reasoning), rel=1e-4)
+        direct_perplexity(model, tokenizer, EASY_PROMPT, "5", sample.reasoning), rel=1e-4
+    )
     assert sample.correct == verifier_match(sample.answer, "5", CONFIG.verifier_match, CONFIG.numeric_tolerance)
     assert done.metrics["mean_reference_perplexity"] == pytest.approx(sample.perplexity)
     assert done.metrics["mean_answer_chars"] == len(sample.answer)
 
 
 def test_a_playground_job_without_a_reference_scores_nothing(store, model_home):
-    job = store.queue_evaluation("playground", DEFAULT_MODEL, "playground",
-                                 {"prompts": [EASY_PROMPT], "run_config": RUN_CONFIG})
+    job = store.queue_evaluation(
+        "playground", DEFAULT_MODEL, "playground", {"prompts": [EASY_PROMPT], "run_config": RUN_CONFIG}
+    )
     done = run_evaluation(store, store.claim_next_evaluation("w"), model_home)
     [sample] = store.get_evaluation_samples(job.id)
     assert done.status == "succeeded" and sample.completion and sample.reference == ""
@@ -136,14 +149,16 @@ def trained_checkpoint(store, model_home, tmp_path):
 
 
 def test_a_checkpoint_is_evaluated_with_its_adapter_and_judged_by_the_base_model_or_itself(
-        store, model_home, trained_checkpoint, base_and_tokenizer):
+    store, model_home, trained_checkpoint, base_and_tokenizer
+):
     from peft import PeftModel
 
     run, path = trained_checkpoint
     settings = {"prompts": [EASY_PROMPT], "reference": "5", "seed": 3}  # run_config: the run's own
     by_base = store.queue_evaluation("playground", DEFAULT_MODEL, "playground", settings, run.id, 4)
-    by_self = store.queue_evaluation("playground", DEFAULT_MODEL, "playground", {**settings, "judge": "self"},
-                                     run.id, 4)
+    by_self = store.queue_evaluation(
+        "playground", DEFAULT_MODEL, "playground", {**settings, "judge": "self"}, run.id, 4
+    )
     assert run_worker(store, no_training, model_home, until_idle=True) == 2
     [base_sample], [self_sample] = (store.get_evaluation_samples(job.id) for job in (by_base, by_self))
     assert store.get_evaluation(by_self.id).status == "succeeded"
@@ -160,7 +175,8 @@ def test_a_checkpoint_is_evaluated_with_its_adapter_and_judged_by_the_base_model
     assert by_adapted_model != pytest.approx(by_base_model, rel=1e-4)  # so the two checks above tell them apart
     # The judge stand-in of the base model is the adapted model with its adapter off, not a copy.
     assert direct_perplexity(AdapterDisabled(adapted), tokenizer, EASY_PROMPT, "5", reasoning) == pytest.approx(
-        by_base_model, rel=1e-4)
+        by_base_model, rel=1e-4
+    )
 
 
 def test_an_unknown_model_fails_the_job_saying_what_was_tried(store, model_home, offline):
@@ -172,15 +188,20 @@ def test_an_unknown_model_fails_the_job_saying_what_was_tried(store, model_home,
     assert "\n" not in done.error
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"run_config": {"prompt_column": "question"}},
-     "no column 'question'; the columns are 'prompt', 'reference', 'split'"),
-    ({"split": "dev"}, "no rows of split 'dev'"),
-    ({"max_prompt": 8}, "unknown evaluation setting(s) 'max_prompt'; evaluation jobs take run_config, samples"),
-    ({"samples": 0}, "samples must be a whole number >= 1, got 0"),
-    ({"judge": "proxy"}, "judge must be one of base, self, got 'proxy'"),
-    ({"run_config": {"temperature": 0}}, "run_config: temperature must be > 0, got 0.0"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (
+            {"run_config": {"prompt_column": "question"}},
+            "no column 'question'; the columns are 'prompt', 'reference', 'split'",
+        ),
+        ({"split": "dev"}, "no rows of split 'dev'"),
+        ({"max_prompt": 8}, "unknown evaluation setting(s) 'max_prompt'; evaluation jobs take run_config, samples"),
+        ({"samples": 0}, "samples must be a whole number >= 1, got 0"),
+        ({"judge": "proxy"}, "judge must be one of base, self, got 'proxy'"),
+        ({"run_config": {"temperature": 0}}, "run_config: temperature must be > 0, got 0.0"),
+    ],
+)
 def test_a_job_that_cannot_run_as_queued_fails_before_loading_the_model(store, tmp_path, config, message):
     job = store.queue_evaluation("evaluation", DEFAULT_MODEL, str(GT_CSV), config)
     done = run_evaluation(store, store.claim_next_evaluation("w"), tmp_path)  # tmp_path: no model to load there

@@ -130,9 +130,11 @@ def test_two_processes_train_one_run_and_only_the_first_writes_it(store, home):
     # Each process generated 2 of the group's 4 rollouts; they are gathered and written once, as one group.
     rollouts = store.get_rollouts(run.id)
     assert sorted((r.step, r.group_index, r.sample_index) for r in rollouts) == [
-        (step, 0, sample) for step in (1, 2) for sample in range(4)]
+        (step, 0, sample) for step in (1, 2) for sample in range(4)
+    ]
     assert [(c.step, c.path) for c in store.list_checkpoints(run.id)] == [
-        (2, str(home / "runs" / str(run.id) / "checkpoint-2"))]
+        (2, str(home / "runs" / str(run.id) / "checkpoint-2"))
+    ]
     assert (home / "runs" / str(run.id) / "checkpoint-2" / "adapter_model.safetensors").is_file()
 
 
@@ -140,8 +142,9 @@ def test_two_processes_train_one_run_and_only_the_first_writes_it(store, home):
 def test_a_cancel_stops_both_processes_at_the_same_step(store, home):
     run = store.create_run("cancelled", preset("cpu-demo", **TINY, max_steps=50, checkpoint_steps=0).to_dict())
     shutdown = threading.Event()
-    worker = threading.Thread(target=run_worker, args=(store, not_in_process, home),
-                              kwargs=dict(once=True, shutdown=shutdown))
+    worker = threading.Thread(
+        target=run_worker, args=(store, not_in_process, home), kwargs=dict(once=True, shutdown=shutdown)
+    )
     worker.start()
     try:
         wait_for(lambda: store.get_run(run.id).step >= 1, 900, "the first step")

@@ -85,8 +85,10 @@ def test_two_processes_resolving_at_once_convert_only_once(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
     log_path = tmp_path / "model.log"
-    procs = [ctx.Process(target=_resolve_in_child, args=(str(tmp_path / "home"), str(log_path), barrier, results))
-             for _ in range(2)]
+    procs = [
+        ctx.Process(target=_resolve_in_child, args=(str(tmp_path / "home"), str(log_path), barrier, results))
+        for _ in range(2)
+    ]
     for proc in procs:
         proc.start()
     paths = [results.get(timeout=300) for _ in procs]
@@ -106,7 +108,7 @@ def test_converted_model_generates_text_and_matches_the_gguf_logits(loaded, gguf
     ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=10, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        text = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+        text = tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
         ours = model(**ids).logits  # (1, T, vocab)
         reference = gguf_model[0](**ids).logits  # (1, T, vocab)
     print(f"\ngreedy answer: {text!r}")
@@ -160,7 +162,12 @@ def test_qlora_loads_in_4bit_on_cpu_and_a_lora_step_reaches_the_adapters(home, c
 def test_lora_config_maps_the_run_config_fields():
     default = lora_config(RunConfig())
     assert (default.task_type, default.r, default.lora_alpha, default.lora_dropout, default.target_modules) == (
-        "CAUSAL_LM", 16, 32, 0.1, "all-linear")
+        "CAUSAL_LM",
+        16,
+        32,
+        0.1,
+        "all-linear",
+    )
     custom = lora_config(RunConfig(lora_r=8, lora_alpha=16, lora_dropout=0.0, lora_target_modules="q_proj, v_proj"))
     assert (custom.r, custom.lora_alpha, custom.lora_dropout) == (8, 16, 0.0)
     assert set(custom.target_modules) == {"q_proj", "v_proj"}
@@ -175,13 +182,23 @@ def test_code_shipped_with_a_model_folder_is_never_run(tmp_path, home, converted
             (folder / name).write_bytes((converted / name).read_bytes())
     marker = tmp_path / "code-ran"
     payload = f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n"
-    (folder / "configuration_evil.py").write_text(payload + "from transformers import PretrainedConfig\n"
-                                                  "class EvilConfig(PretrainedConfig):\n    model_type = 'evil'\n")
+    (folder / "configuration_evil.py").write_text(
+        payload + "from transformers import PretrainedConfig\n"
+        "class EvilConfig(PretrainedConfig):\n    model_type = 'evil'\n"
+    )
     (folder / "modeling_evil.py").write_text(payload)
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "evil", "architectures": ["EvilModel"],
-        "auto_map": {"AutoConfig": "configuration_evil.EvilConfig", "AutoModelForCausalLM": "modeling_evil.EvilModel"},
-    }))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "evil",
+                "architectures": ["EvilModel"],
+                "auto_map": {
+                    "AutoConfig": "configuration_evil.EvilConfig",
+                    "AutoModelForCausalLM": "modeling_evil.EvilModel",
+                },
+            }
+        )
+    )
     with pytest.raises(ModelLoadError, match="custom-model"):
         load_model(RunConfig(model=str(folder)), home)
     assert not marker.exists()

@@ -5,8 +5,14 @@ import pandas as pd
 import pytest
 
 from training.config import PROMPT_TEMPLATES, RunConfig
-from training.prompts import (build_messages, build_prompt, completion_with_prefill, has_instruction, instruction,
-                              nover_instruction)
+from training.prompts import (
+    build_messages,
+    build_prompt,
+    completion_with_prefill,
+    has_instruction,
+    instruction,
+    nover_instruction,
+)
 
 GT_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "nover" / "gt.csv"  # ../shared
 QUESTION = "Mia has 3 apples and buys 4 more. How many apples does she have now?"
@@ -29,8 +35,9 @@ def nover_prompt() -> str:
 
 
 def test_the_nover_instruction():
-    assert nover_instruction("think", "answer") == ("Answer the question and return in the following format: "
-                                                   "<think> ... </think> <answer> ... </answer>")
+    assert nover_instruction("think", "answer") == (
+        "Answer the question and return in the following format: <think> ... </think> <answer> ... </answer>"
+    )
     assert instruction("nover", "think", "answer") == nover_instruction("think", "answer")
 
 
@@ -56,8 +63,13 @@ def test_prior_prompts_ask_for_different_intermediate_content():
 
 @pytest.mark.parametrize("template", PROMPT_TEMPLATES)
 def test_custom_tags_propagate_everywhere(template):
-    config = RunConfig(intermediate_tag="story", final_tag="guideline", prompt_template=template,
-                       format_example=True, prefill_intermediate=True)
+    config = RunConfig(
+        intermediate_tag="story",
+        final_tag="guideline",
+        prompt_template=template,
+        format_example=True,
+        prefill_intermediate=True,
+    )
     prompt = build_prompt(QUESTION, config)
     for tag in ("<story>", "</story>", "<guideline>", "</guideline>"):
         assert tag in prompt
@@ -81,16 +93,19 @@ def test_a_nover_data_prompt_does_not_get_the_instruction_twice(nover_prompt):
 
 def test_without_format_example_there_is_only_the_user_turn():
     assert build_messages(QUESTION, RunConfig()) == [
-        {"role": "user", "content": QUESTION + "\n\n" + nover_instruction("think", "answer")}]
+        {"role": "user", "content": QUESTION + "\n\n" + nover_instruction("think", "answer")}
+    ]
 
 
 def test_format_example_adds_a_system_line_and_one_worked_example():
     system, example_user, example_assistant, user = build_messages(QUESTION, RunConfig(format_example=True))
     assert system["role"] == "system" and "<think> ... </think> <answer> ... </answer>" in system["content"]
     assert example_user["role"] == "user" and example_user["content"].endswith(nover_instruction("think", "answer"))
-    assert example_assistant == {"role": "assistant",
-                                 "content": "<think>\nTom starts with 2 pencils and finds 3 more, so he has 2 + 3 = 5 "
-                                            "pencils.\n</think>\n<answer>\n5\n</answer>"}
+    assert example_assistant == {
+        "role": "assistant",
+        "content": "<think>\nTom starts with 2 pencils and finds 3 more, so he has 2 + 3 = 5 "
+        "pencils.\n</think>\n<answer>\n5\n</answer>",
+    }
     assert user["content"].startswith(QUESTION)
 
 

@@ -6,8 +6,15 @@ from peft import get_peft_model
 
 from training.config import preset
 from training.model import lora_config
-from training.proxy import (PROXY_ADAPTER, ProxySyncCallback, adapter_pairs, add_proxy, load_proxy, proxy_active,
-                            sync_proxy)
+from training.proxy import (
+    PROXY_ADAPTER,
+    ProxySyncCallback,
+    adapter_pairs,
+    add_proxy,
+    load_proxy,
+    proxy_active,
+    sync_proxy,
+)
 
 CONFIG = preset("cpu-demo")
 

@@ -2,30 +2,43 @@ import math
 
 import pytest
 
-from training.rewards import (RewardBreakdown, RewardWeights, format_valid, reasoning_perplexity, score_group,
-                              verifier_match, verifier_rewards)
-
+from training.rewards import (
+    RewardBreakdown,
+    RewardWeights,
+    format_valid,
+    reasoning_perplexity,
+    score_group,
+    verifier_match,
+    verifier_rewards,
+)
 
 # --- format_valid ---
 
+
 def test_valid_completion_with_newlines_around_tags():
-    assert format_valid("<think>\n step one\n step two \n</think>\n\n<answer>\n42\n</answer>\n") == \
-        (True, "step one\n step two", "42")
+    assert format_valid("<think>\n step one\n step two \n</think>\n\n<answer>\n42\n</answer>\n") == (
+        True,
+        "step one\n step two",
+        "42",
+    )
 
 
-@pytest.mark.parametrize("completion", [
-    "Sure! <think>r</think><answer>a</answer>",               # text before the reasoning
-    "<think>r</think><answer>a</answer> Hope this helps.",    # text after the answer
-    "<think>r</think><answer>a</answer><answer>b</answer>",   # two answer blocks
-    "<think>r</think><answer>a</answer><answer>a</answer>",   # two identical answer blocks
-    "<think>r <answer>a</answer></think><answer>a</answer>",  # answer nested in the reasoning
-    "<think>r <answer>a</answer></think>",                    # only a nested answer
-    "<think>r</think><answer><answer>a</answer>",             # stray opening tag inside the answer
-    "<think>r<answer>a</answer>",                             # reasoning never closed
-    "<answer>a</answer><think>r</think>",                     # swapped order
-    "<think>r</think>",                                       # no answer at all
-    "",
-])
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "Sure! <think>r</think><answer>a</answer>",  # text before the reasoning
+        "<think>r</think><answer>a</answer> Hope this helps.",  # text after the answer
+        "<think>r</think><answer>a</answer><answer>b</answer>",  # two answer blocks
+        "<think>r</think><answer>a</answer><answer>a</answer>",  # two identical answer blocks
+        "<think>r <answer>a</answer></think><answer>a</answer>",  # answer nested in the reasoning
+        "<think>r <answer>a</answer></think>",  # only a nested answer
+        "<think>r</think><answer><answer>a</answer>",  # stray opening tag inside the answer
+        "<think>r<answer>a</answer>",  # reasoning never closed
+        "<answer>a</answer><think>r</think>",  # swapped order
+        "<think>r</think>",  # no answer at all
+        "",
+    ],
+)
 def test_invalid_completions(completion):
     assert format_valid(completion)[0] is False
 
@@ -57,6 +70,7 @@ def test_identical_tags_are_rejected():
 
 # --- reasoning_perplexity ---
 
+
 def test_perplexity_divides_the_nll_by_one_plus_log10_tokens():
     assert reasoning_perplexity(2.0, 100) == pytest.approx(math.exp(2.0 / 3.0))
     assert reasoning_perplexity(2.0, 1) == pytest.approx(math.exp(2.0))
@@ -76,6 +90,7 @@ def test_perplexity_rejects_impossible_nll(nll):
 
 # --- score_group ---
 
+
 def approx_parts(results):
     return [pytest.approx((r.format, r.reasoning, r.efficiency, r.total)) for r in results]
 
@@ -92,12 +107,14 @@ def test_four_valid_rollouts_by_hand():
     #   #2 (3.0, 60) beats nobody                         -> 0
     #   #3 (1.2, 40) beats #0 and #2, not #1 (30 tokens)  -> 2/3
     results = score_group([True] * 4, [2.0, 1.5, 3.0, 1.2], [50, 30, 60, 40])
-    assert parts(results) == approx_parts([
-        RewardBreakdown(1.0, 0.5, 1 / 3, 1 + 0.5 + 1 / 3),
-        RewardBreakdown(1.0, 0.75, 2 / 3, 1 + 0.75 + 2 / 3),
-        RewardBreakdown(1.0, 0.25, 0.0, 1.25),
-        RewardBreakdown(1.0, 1.0, 2 / 3, 1 + 1 + 2 / 3),
-    ])
+    assert parts(results) == approx_parts(
+        [
+            RewardBreakdown(1.0, 0.5, 1 / 3, 1 + 0.5 + 1 / 3),
+            RewardBreakdown(1.0, 0.75, 2 / 3, 1 + 0.75 + 2 / 3),
+            RewardBreakdown(1.0, 0.25, 0.0, 1.25),
+            RewardBreakdown(1.0, 1.0, 2 / 3, 1 + 1 + 2 / 3),
+        ]
+    )
 
 
 def test_tied_perplexities_share_the_mean_reward_and_never_beat_each_other():
@@ -128,13 +145,15 @@ def test_mixed_group_ranks_only_the_valid_rollouts():
     # Valid: #0 (2.0, 20), #2 (1.0, 10), #3 (3.0, 5). Ranks: #2 -> 1, #0 -> 2/3, #3 -> 1/3.
     # #2 beats #0 only (#3 has fewer tokens): 1/2; #0 beats nobody (#3 is shorter); #3 beats nobody.
     results = score_group([True, False, True, True, False], [2.0, 0.5, 1.0, 3.0, None], [20, 1, 10, 5, None])
-    assert parts(results) == approx_parts([
-        RewardBreakdown(1.0, 2 / 3, 0.0, 1 + 2 / 3),
-        RewardBreakdown(0.0, 0.0, 0.0, 0.0),
-        RewardBreakdown(1.0, 1.0, 0.5, 2.5),
-        RewardBreakdown(1.0, 1 / 3, 0.0, 1 + 1 / 3),
-        RewardBreakdown(0.0, 0.0, 0.0, 0.0),
-    ])
+    assert parts(results) == approx_parts(
+        [
+            RewardBreakdown(1.0, 2 / 3, 0.0, 1 + 2 / 3),
+            RewardBreakdown(0.0, 0.0, 0.0, 0.0),
+            RewardBreakdown(1.0, 1.0, 0.5, 2.5),
+            RewardBreakdown(1.0, 1 / 3, 0.0, 1 + 1 / 3),
+            RewardBreakdown(0.0, 0.0, 0.0, 0.0),
+        ]
+    )
 
 
 def test_weights_scale_each_component_and_format_only_for_invalid():
@@ -144,10 +163,13 @@ def test_weights_scale_each_component_and_format_only_for_invalid():
     assert results[0].efficiency == 1.0  # components are reported unweighted
 
 
-@pytest.mark.parametrize("ppl,tokens", [
-    ([2.0, 1.5, 3.0, 1.2, None, 2.5], [50, 30, 60, 40, None, 45]),
-    ([1.0, 1.0, 2.0, 1.0, None, 2.0], [10, 20, 30, 10, None, 5]),   # ties in perplexity and tokens
-])
+@pytest.mark.parametrize(
+    "ppl,tokens",
+    [
+        ([2.0, 1.5, 3.0, 1.2, None, 2.5], [50, 30, 60, 40, None, 45]),
+        ([1.0, 1.0, 2.0, 1.0, None, 2.0], [10, 20, 30, 10, None, 5]),  # ties in perplexity and tokens
+    ],
+)
 def test_permuting_the_group_permutes_the_rewards(ppl, tokens):
     valid = [p is not None for p in ppl]
     base = score_group(valid, ppl, tokens)
@@ -170,48 +192,55 @@ def test_length_mismatch_is_rejected():
 
 # --- verifier_match ---
 
-@pytest.mark.parametrize("answer,reference,expected", [
-    ("Paris", "paris", True),
-    ("  Paris. ", "Paris", True),
-    ("the cat", "cat", True),
-    ("An apple", "apple", True),
-    ("New   York\ncity", "new york city", True),
-    ("\\boxed{Paris}", "Paris", True),
-    ("$\\boxed{x^{2}}$", "x^{2}", True),
-    ("Paris, France", "Paris", False),
-    ("cats", "cat", False),
-    ("theory", "ory", False),
-    ("\\boxed{a} + \\boxed{b}", "a} + \\boxed{b", False),
-    (None, "Paris", False),
-])
+
+@pytest.mark.parametrize(
+    "answer,reference,expected",
+    [
+        ("Paris", "paris", True),
+        ("  Paris. ", "Paris", True),
+        ("the cat", "cat", True),
+        ("An apple", "apple", True),
+        ("New   York\ncity", "new york city", True),
+        ("\\boxed{Paris}", "Paris", True),
+        ("$\\boxed{x^{2}}$", "x^{2}", True),
+        ("Paris, France", "Paris", False),
+        ("cats", "cat", False),
+        ("theory", "ory", False),
+        ("\\boxed{a} + \\boxed{b}", "a} + \\boxed{b", False),
+        (None, "Paris", False),
+    ],
+)
 def test_exact_mode(answer, reference, expected):
     assert verifier_match(answer, reference, mode="exact") is expected
 
 
-@pytest.mark.parametrize("answer,reference,expected", [
-    ("42", "42", True),
-    ("The answer is 42.", "42", True),
-    ("12", "120", False),
-    ("120", "12", False),
-    ("1,234", "1234", True),
-    ("$1,234,567.50", "1234567.5", True),
-    ("-3.5", "-3.5", True),
-    ("-3.5", "3.5", False),
-    ("x = −7", "-7", True),
-    ("3/4", "0.75", True),
-    ("It is 1/2 of the cake", "0.5", True),
-    ("50%", "50", True),
-    ("first 3 apples, then 7", "7", True),
-    ("first 3 apples, then 7", "3", False),
-    ("\\boxed{17}", "17", True),
-    ("1.0000001", "1", True),
-    ("1.01", "1", False),
-    ("0.0000000001", "0", True),
-    ("no number here", "5", False),
-    ("5", "no number", False),
-    ("2", "Natalia sold 48/2 = 24 clips in May.\n#### 72", False),
-    ("72", "Natalia sold 48/2 = 24 clips in May.\n#### 72", True),
-])
+@pytest.mark.parametrize(
+    "answer,reference,expected",
+    [
+        ("42", "42", True),
+        ("The answer is 42.", "42", True),
+        ("12", "120", False),
+        ("120", "12", False),
+        ("1,234", "1234", True),
+        ("$1,234,567.50", "1234567.5", True),
+        ("-3.5", "-3.5", True),
+        ("-3.5", "3.5", False),
+        ("x = −7", "-7", True),
+        ("3/4", "0.75", True),
+        ("It is 1/2 of the cake", "0.5", True),
+        ("50%", "50", True),
+        ("first 3 apples, then 7", "7", True),
+        ("first 3 apples, then 7", "3", False),
+        ("\\boxed{17}", "17", True),
+        ("1.0000001", "1", True),
+        ("1.01", "1", False),
+        ("0.0000000001", "0", True),
+        ("no number here", "5", False),
+        ("5", "no number", False),
+        ("2", "Natalia sold 48/2 = 24 clips in May.\n#### 72", False),
+        ("72", "Natalia sold 48/2 = 24 clips in May.\n#### 72", True),
+    ],
+)
 def test_numeric_mode(answer, reference, expected):
     assert verifier_match(answer, reference, mode="numeric") is expected
 
@@ -221,35 +250,41 @@ def test_numeric_tolerance_is_relative_for_large_values():
     assert not verifier_match("1000100", "1000000", mode="numeric", tolerance=1e-5)
 
 
-@pytest.mark.parametrize("answer,reference,expected", [
-    ("B", "B", True),
-    ("b", "(B)", True),
-    ("(B)", "B.", True),
-    ("B) 42 apples", "B", True),
-    ("The answer is B.", "B) 42 apples", True),
-    ("the answer is (c) because it is larger", "Option C", True),
-    ("Answer: D", "D", True),
-    ("option e", "E", True),
-    ("C", "B", False),
-    ("AB", "B", False),
-    ("A or B", "B", False),
-    ("(A) is wrong, so (B)", "B", False),
-    ("the answer is a triangle", "A", False),
-    ("", "A", False),
-])
+@pytest.mark.parametrize(
+    "answer,reference,expected",
+    [
+        ("B", "B", True),
+        ("b", "(B)", True),
+        ("(B)", "B.", True),
+        ("B) 42 apples", "B", True),
+        ("The answer is B.", "B) 42 apples", True),
+        ("the answer is (c) because it is larger", "Option C", True),
+        ("Answer: D", "D", True),
+        ("option e", "E", True),
+        ("C", "B", False),
+        ("AB", "B", False),
+        ("A or B", "B", False),
+        ("(A) is wrong, so (B)", "B", False),
+        ("the answer is a triangle", "A", False),
+        ("", "A", False),
+    ],
+)
 def test_option_mode(answer, reference, expected):
     assert verifier_match(answer, reference, mode="option") is expected
 
 
-@pytest.mark.parametrize("answer,reference,expected", [
-    ("(B)", "B", True),              # option
-    ("AB", "B", False),
-    ("It is 1,200.", "1200", True),  # numeric
-    ("12", "120", False),
-    ("the cat", "Cat", True),        # exact
-    ("12 apples", "12 apples", True),
-    ("12", "12 apples", False),
-])
+@pytest.mark.parametrize(
+    "answer,reference,expected",
+    [
+        ("(B)", "B", True),  # option
+        ("AB", "B", False),
+        ("It is 1,200.", "1200", True),  # numeric
+        ("12", "120", False),
+        ("the cat", "Cat", True),  # exact
+        ("12 apples", "12 apples", True),
+        ("12", "12 apples", False),
+    ],
+)
 def test_auto_mode_picks_by_the_reference(answer, reference, expected):
     assert verifier_match(answer, reference) is expected
 
@@ -262,6 +297,7 @@ def test_unknown_mode_lists_the_modes():
 
 
 # --- verifier_rewards ---
+
 
 def test_verifier_rewards_give_correctness_only_to_valid_rollouts():
     results = verifier_rewards(["42", "41", "42", None], "42", [True, True, False, False], format_weight=0.5)

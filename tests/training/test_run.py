@@ -38,12 +38,14 @@ def test_the_printed_command_reproduces_the_config(name):
 
 def test_the_multi_gpu_command_uses_accelerate_launch_with_the_config_file_of_the_run():
     line = command_line(preset("paper", num_processes=4), launcher="accelerate")
-    assert line.startswith("accelerate launch --config_file training/accelerate/ddp.yaml --num_processes 4 "
-                           "-m training.run ")
+    assert line.startswith(
+        "accelerate launch --config_file training/accelerate/ddp.yaml --num_processes 4 -m training.run "
+    )
     assert "--set num_processes=4" in line
     zero2 = run_command(preset("paper", num_processes=2, distributed="zero2"))
-    assert zero2.startswith("accelerate launch --config_file training/accelerate/deepspeed_zero2.yaml "
-                            "--num_processes 2 -m training.run ")
+    assert zero2.startswith(
+        "accelerate launch --config_file training/accelerate/deepspeed_zero2.yaml --num_processes 2 -m training.run "
+    )
     for path in ACCELERATE_CONFIGS.values():
         assert (ROOT / path).is_file()
 
@@ -56,8 +58,9 @@ def test_a_worker_runs_one_process_with_python_and_several_with_accelerate():
 
 
 def test_text_that_reads_as_json_is_written_so_it_stays_text():
-    config = preset("cpu-demo", dataset_split="2024", prompt_column="true", reference_column="null",
-                    split_column='{"a"')
+    config = preset(
+        "cpu-demo", dataset_split="2024", prompt_column="true", reference_column="null", split_column='{"a"'
+    )
     words = shlex.split(command_line(config))
     assert build_config(None, None, [words[i + 1] for i, w in enumerate(words) if w == "--set"]) == config
 
@@ -65,5 +68,7 @@ def test_text_that_reads_as_json_is_written_so_it_stays_text():
 def test_a_config_for_several_processes_is_refused_in_one_with_the_command_to_use(capsys):
     with pytest.raises(SystemExit):
         main(["--preset", "cpu-demo", "--set", "num_processes=2"])
-    assert ("num_processes is 2 but 1 process(es) started; run\n  accelerate launch --config_file "
-            "training/accelerate/ddp.yaml --num_processes 2") in capsys.readouterr().err
+    assert (
+        "num_processes is 2 but 1 process(es) started; run\n  accelerate launch --config_file "
+        "training/accelerate/ddp.yaml --num_processes 2"
+    ) in capsys.readouterr().err

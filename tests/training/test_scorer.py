@@ -9,12 +9,12 @@ import pytest
 import torch
 from peft import get_peft_model
 
+from tests.training import two_process_scoring
 from training.config import preset
 from training.model import lora_config
 from training.prompts import build_prompt
 from training.proxy import add_proxy, proxy_active
 from training.rewards import RewardWeights, reasoning_perplexity, score_group
-from tests.training import two_process_scoring
 from training.scorer import NoverScorer, target_token_nll
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,10 +44,15 @@ def direct_nll(model, tokenizer, prefix: str, target: str) -> list[float]:
 
 def test_batched_left_padded_nll_equals_the_direct_computation(policy):
     model, tokenizer = policy
-    pairs = [("Q: What is 2+3?\n<think>\n2 plus 3 is 5.\n</think>\n", "\n<answer>\n5\n</answer>"),
-             ("A much longer question about apples, pears and the number of fruit in a basket?\n<think>\nCount "
-              "them one by one: there are three apples and four pears.\n</think>\n", "\n<answer>\n7 fruit\n</answer>"),
-             ("Short?", " yes")]
+    pairs = [
+        ("Q: What is 2+3?\n<think>\n2 plus 3 is 5.\n</think>\n", "\n<answer>\n5\n</answer>"),
+        (
+            "A much longer question about apples, pears and the number of fruit in a basket?\n<think>\nCount "
+            "them one by one: there are three apples and four pears.\n</think>\n",
+            "\n<answer>\n7 fruit\n</answer>",
+        ),
+        ("Short?", " yes"),
+    ]
     model.eval()
     batched = target_token_nll(model, tokenizer, [p for p, _ in pairs], [t for _, t in pairs])
     for (prefix, target), got in zip(pairs, batched):
@@ -61,19 +66,27 @@ def make_completion(reasoning: str, answer: str) -> str:
 
 def test_scores_match_a_direct_computation_and_groups_follow_prompt_identity(policy):
     model, tokenizer = policy
-    questions = {"q1": ("Tom has 2 apples and buys 3 more. How many apples does he have?", "5"),
-                 "q2": ("What day comes after Monday?", "Tuesday")}
+    questions = {
+        "q1": ("Tom has 2 apples and buys 3 more. How many apples does he have?", "5"),
+        "q2": ("What day comes after Monday?", "Tuesday"),
+    }
     prompts = {k: build_prompt(q, CONFIG, tokenizer) for k, (q, _) in questions.items()}
     # Two groups interleaved in one batch, with an invalid rollout in each.
-    batch = [("q1", make_completion("2 plus 3 equals 5.", "5")),
-             ("q2", make_completion("After Monday comes Tuesday.", "Tuesday")),
-             ("q1", "I think it is 5"),
-             ("q2", make_completion("Days go Monday, Tuesday, Wednesday.", "Tuesday")),
-             ("q1", make_completion("Tom had 2. He buys 3. So 2 + 3 = 5 apples.", "5 apples")),
-             ("q2", "<answer>Tuesday</answer>")]
+    batch = [
+        ("q1", make_completion("2 plus 3 equals 5.", "5")),
+        ("q2", make_completion("After Monday comes Tuesday.", "Tuesday")),
+        ("q1", "I think it is 5"),
+        ("q2", make_completion("Days go Monday, Tuesday, Wednesday.", "Tuesday")),
+        ("q1", make_completion("Tom had 2. He buys 3. So 2 + 3 = 5 apples.", "5 apples")),
+        ("q2", "<answer>Tuesday</answer>"),
+    ]
     scorer = NoverScorer(model, tokenizer, CONFIG, proxy=lambda: proxy_active(model))
-    scored = scorer.score([prompts[k] for k, _ in batch], [c for _, c in batch], [k for k, _ in batch],
-                          [questions[k][1] for k, _ in batch])
+    scored = scorer.score(
+        [prompts[k] for k, _ in batch],
+        [c for _, c in batch],
+        [k for k, _ in batch],
+        [questions[k][1] for k, _ in batch],
+    )
 
     assert [s.valid for s in scored] == [True, True, False, True, True, False]
     model.eval()
@@ -89,8 +102,12 @@ def test_scores_match_a_direct_computation_and_groups_follow_prompt_identity(pol
         assert s.perplexity == pytest.approx(reasoning_perplexity(sum(nll) / len(nll), len(reasoning_ids)), rel=1e-4)
     for key in questions:
         members = [i for i, (k, _) in enumerate(batch) if k == key]
-        expected = score_group([scored[i].valid for i in members], [scored[i].perplexity for i in members],
-                               [scored[i].reasoning_tokens for i in members], RewardWeights())
+        expected = score_group(
+            [scored[i].valid for i in members],
+            [scored[i].perplexity for i in members],
+            [scored[i].reasoning_tokens for i in members],
+            RewardWeights(),
+        )
         assert [scored[i].rewards for i in members] == expected
 
 
@@ -100,8 +117,9 @@ def test_baseline_nll_scores_the_reference_after_an_empty_reasoning_block(policy
     scorer = NoverScorer(model, tokenizer, CONFIG)
     [baseline] = scorer.baseline_nll([prompt], ["2"])
     model.eval()
-    assert baseline == pytest.approx(direct_nll(model, tokenizer, scorer.reasoning_prefix(prompt, ""),
-                                                scorer.target("2")), abs=2e-4)
+    assert baseline == pytest.approx(
+        direct_nll(model, tokenizer, scorer.reasoning_prefix(prompt, ""), scorer.target("2")), abs=2e-4
+    )
     assert all(math.isfinite(v) and v >= 0 for v in baseline)
     [tokens] = scorer.target_tokens(["2"])
     assert len(tokens) == len(baseline) and "".join(tokens) == scorer.target("2")
@@ -113,16 +131,34 @@ def test_two_processes_rank_exactly_like_one(policy, model_home, tmp_path):
     batch = two_process_scoring.fixed_batch()
     expected = NoverScorer(model, tokenizer, CONFIG).score(
         [build_prompt(two_process_scoring.QUESTIONS[k][0], CONFIG, tokenizer) for k, _, _ in batch],
-        [c for _, c, _ in batch], [k for k, _, _ in batch], [r for _, _, r in batch])
+        [c for _, c, _ in batch],
+        [k for k, _, _ in batch],
+        [r for _, _, r in batch],
+    )
     out = tmp_path / "scores.json"
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
-         "tests.training.two_process_scoring", str(model_home), str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "tests.training.two_process_scoring",
+            str(model_home),
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     got = json.loads(out.read_text())
     assert got["world_size"] == 2
     assert got["rewards"] == [list(dataclasses.astuple(s.rewards)) for s in expected]
     assert [p is None for p in got["perplexity"]] == [s.perplexity is None for s in expected]
     assert [p for p in got["perplexity"] if p is not None] == pytest.approx(
-        [s.perplexity for s in expected if s.perplexity is not None], rel=1e-4)
+        [s.perplexity for s in expected if s.perplexity is not None], rel=1e-4
+    )
     assert any(s.perplexity is None for s in expected) and any(s.rewards.reasoning > 0 for s in expected)

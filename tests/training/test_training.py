@@ -44,9 +44,19 @@ def test_lora_weights_moved_and_base_weights_did_not(trained):
 def test_every_step_wrote_metrics_with_every_reward_component(trained):
     store, run_id, *_ = trained
     metrics = store.get_metrics(run_id)
-    for key in ("reward", "reward_std", "rewards/format/mean", "rewards/reasoning/mean", "rewards/efficiency/mean",
-                "nover/perplexity/mean", "frac_reward_zero_std", "completions/mean_length", "loss", "entropy",
-                "step_time"):
+    for key in (
+        "reward",
+        "reward_std",
+        "rewards/format/mean",
+        "rewards/reasoning/mean",
+        "rewards/efficiency/mean",
+        "nover/perplexity/mean",
+        "frac_reward_zero_std",
+        "completions/mean_length",
+        "loss",
+        "entropy",
+        "step_time",
+    ):
         assert metrics[key].steps == (1, 2), key
     assert store.get_run(run_id).step == 2
     assert metrics["data/prompts"].values == (296.0,) and metrics["data/skipped_rows"].values == (0.0,)
@@ -72,7 +82,7 @@ def test_every_rollout_was_stored_with_its_rewards_and_advantage(trained):
 
 
 def test_checkpoints_hold_policy_and_proxy(trained):
-    store, run_id, *_ , context = trained
+    store, run_id, *_, context = trained
     checkpoints = store.list_checkpoints(run_id)
     assert [c.step for c in checkpoints] == [1, 2]
     last = context.workdir / "checkpoint-2"

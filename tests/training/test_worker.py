@@ -29,7 +29,8 @@ def test_a_run_trains_to_success_with_every_step_stored(store, tmp_path):
     assert store.get_metrics(run.id)["reward"].steps == (1, 2, 3)
     assert len(store.get_rollouts(run.id)) == 3 * 16
     assert [(c.step, c.path) for c in store.list_checkpoints(run.id)] == [
-        (2, str(tmp_path / "runs" / str(run.id) / "checkpoint-2"))]
+        (2, str(tmp_path / "runs" / str(run.id) / "checkpoint-2"))
+    ]
 
 
 def test_a_run_in_this_process_records_its_python_command(store, tmp_path):
@@ -41,8 +42,13 @@ def test_a_run_in_this_process_records_its_python_command(store, tmp_path):
 
 def test_each_step_is_written_with_its_failure_flag_counts(store, tmp_path):
     def train(config, sink, context):
-        sink.log_rollouts(1, [rollout_row(0, 0, truncated=True),
-                              rollout_row(0, 1, completion="no tags", format_valid=False, reasoning=None, answer=None)])
+        sink.log_rollouts(
+            1,
+            [
+                rollout_row(0, 0, truncated=True),
+                rollout_row(0, 1, completion="no tags", format_valid=False, reasoning=None, answer=None),
+            ],
+        )
         sink.log_metrics(1, {"reward": 0.5})
 
     run = queue(store, max_steps=1)
@@ -192,8 +198,13 @@ def test_the_heartbeat_thread_beats_while_a_step_takes_long(store, tmp_path):
 
 
 def worker_process(db_url: str, home: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.worker_entry", "--db", db_url, "--home", str(home), *args],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.worker_entry", "--db", db_url, "--home", str(home), *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -213,8 +224,9 @@ def test_a_worker_killed_mid_run_leaves_whole_steps_and_a_failed_run(db_url, tmp
     assert set(per_step) == steps_with_metrics and set(per_step.values()) == {16}
 
     # The next worker to start notices the silence once it exceeds its heartbeat timeout.
-    wait_for(lambda: store.get_run(run.id).heartbeat_at.timestamp() < time.time() - 1.0, 10,
-             "the heartbeat to age past 1 s")
+    wait_for(
+        lambda: store.get_run(run.id).heartbeat_at.timestamp() < time.time() - 1.0, 10, "the heartbeat to age past 1 s"
+    )
     successor = worker_process(db_url, tmp_path, "--once", "--heartbeat-timeout", "1")
     output, _ = successor.communicate(timeout=60)
     assert successor.returncode == 0, output
@@ -239,9 +251,18 @@ def test_sigterm_ends_the_run_after_the_current_step(db_url, tmp_path):
 
 def test_a_worker_whose_app_exits_during_start_up_shuts_down(db_url, tmp_path):
     # The parent (a shell standing in for the app) exits at once, while the worker is still importing torch.
-    spawn = subprocess.run(["sh", "-c", f"{sys.executable} -m training.worker --db {db_url} --home {tmp_path} "
-                            f"--parent-pid $$ >{tmp_path / 'worker.log'} 2>&1 & echo $!"],
-                           cwd=ROOT, capture_output=True, text=True, check=True)
+    spawn = subprocess.run(
+        [
+            "sh",
+            "-c",
+            f"{sys.executable} -m training.worker --db {db_url} --home {tmp_path} "
+            f"--parent-pid $$ >{tmp_path / 'worker.log'} 2>&1 & echo $!",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     worker_pid = int(spawn.stdout.strip())
 
     def gone() -> bool:

@@ -45,13 +45,17 @@ def test_a_run_fails_once_with_the_real_error_when_home_turns_read_only(home, ca
             (context.workdir / f"checkpoint-{step}").mkdir()  # what TRL's save does first
 
     ended = {}
-    thread = threading.Thread(target=lambda: ended.update(run=worker.execute_run(
-        store, claimed, trainer, home, heartbeat_interval_s=3600)))
+    thread = threading.Thread(
+        target=lambda: ended.update(run=worker.execute_run(store, claimed, trainer, home, heartbeat_interval_s=3600))
+    )
     thread.start()
     seen = []
     try:
-        wait_for(lambda: seen.append(capfd.readouterr().err) or "cannot record how run" in "".join(seen), 30,
-                 "the worker to wait for a writable database")
+        wait_for(
+            lambda: seen.append(capfd.readouterr().err) or "cannot record how run" in "".join(seen),
+            30,
+            "the worker to wait for a writable database",
+        )
         with pytest.raises(StorageError, match="is not writable"):  # reads fail cleanly too, no SIGBUS
             store.get_run(run.id)
     finally:
@@ -59,6 +63,7 @@ def test_a_run_fails_once_with_the_real_error_when_home_turns_read_only(home, ca
     thread.join(timeout=60)
     done = store.get_run(run.id)
     assert ended["run"] == done and done.status == "failed" and done.step == 2
-    assert done.error.startswith(f"cannot write {home / 'runs' / str(run.id) / 'checkpoint-2'}: Operation not "
-                                 f"permitted (PermissionError)")
+    assert done.error.startswith(
+        f"cannot write {home / 'runs' / str(run.id) / 'checkpoint-2'}: Operation not permitted (PermissionError)"
+    )
     store.close()

@@ -30,8 +30,10 @@ def test_queued_runs_go_before_queued_jobs_and_idle_means_neither_is_left(store,
     assert run_worker(store, stepping_trainer(), tmp_path, once=True, evaluate_fn=finishing_job(seen)) == 1
     assert store.get_run(run.id).status == "succeeded" and store.get_evaluation(job.id).status == "queued"
     second = queue_job(store, "playground")
-    assert run_worker(store, stepping_trainer(), tmp_path, worker_id="w", until_idle=True,
-                      evaluate_fn=finishing_job(seen)) == 2
+    assert (
+        run_worker(store, stepping_trainer(), tmp_path, worker_id="w", until_idle=True, evaluate_fn=finishing_job(seen))
+        == 2
+    )
     assert seen == [job.id, second.id]
     done = store.get_evaluation(job.id)
     assert (done.status, done.worker_id, done.metrics) == ("succeeded", "w", {"samples": 1.0})
@@ -70,18 +72,21 @@ def test_the_heartbeat_thread_beats_while_a_job_takes_long(store, tmp_path):
         wait_for(lambda: store.get_evaluation(job.id).heartbeat_at > first, 10, "a heartbeat during a long job")
         return store.finish_evaluation(evaluation.id, "succeeded", {})
 
-    ended = execute_evaluation(store, store.claim_next_evaluation("w"), tmp_path, heartbeat_interval_s=0.05,
-                               evaluate_fn=slow_job)
+    ended = execute_evaluation(
+        store, store.claim_next_evaluation("w"), tmp_path, heartbeat_interval_s=0.05, evaluate_fn=slow_job
+    )
     assert ended.status == "succeeded"
 
 
 def test_a_starting_worker_fails_jobs_whose_worker_went_silent(store, tmp_path, capfd):
     job = queue_job(store)
     store.claim_next_evaluation("dead-worker")
-    wait_for(lambda: store.get_evaluation(job.id).heartbeat_at.timestamp() < time.time() - 0.2, 5,
-             "the heartbeat to age")
-    run_worker(store, stepping_trainer(), tmp_path, until_idle=True, heartbeat_timeout_s=0.1,
-               evaluate_fn=finishing_job())
+    wait_for(
+        lambda: store.get_evaluation(job.id).heartbeat_at.timestamp() < time.time() - 0.2, 5, "the heartbeat to age"
+    )
+    run_worker(
+        store, stepping_trainer(), tmp_path, until_idle=True, heartbeat_timeout_s=0.1, evaluate_fn=finishing_job()
+    )
     done = store.get_evaluation(job.id)
     assert done.status == "failed" and done.error.startswith("worker stopped responding")
     assert f"marked evaluation {job.id} failed" in capfd.readouterr().err

@@ -19,15 +19,22 @@ def fixed_batch() -> list[tuple[str, str, str]]:
     """(question key, completion, reference): two groups of four, interleaved so each spans both processes."""
     completions = {
         "a": ["3 + 4 = 7.", "Three plus four makes seven.", "no tags here", "Add them: 3 + 4 is 7, the sum."],
-        "b": ["After Friday comes Saturday.", "Friday, then Saturday.", "Saturday follows Friday in a week.",
-              "<answer>Saturday</answer>"],
+        "b": [
+            "After Friday comes Saturday.",
+            "Friday, then Saturday.",
+            "Saturday follows Friday in a week.",
+            "<answer>Saturday</answer>",
+        ],
     }
     rows = []
     for i in range(4):
         for key in ("a", "b"):
             text = completions[key][i]
-            completion = text if "answer>" in text or "tags" in text else (
-                f"{text}\n</think>\n<answer>\n{QUESTIONS[key][1]}\n</answer>")
+            completion = (
+                text
+                if "answer>" in text or "tags" in text
+                else (f"{text}\n</think>\n<answer>\n{QUESTIONS[key][1]}\n</answer>")
+            )
             rows.append((key, completion, QUESTIONS[key][1]))
     return rows
 
@@ -50,16 +57,34 @@ def main(home: Path, out: Path) -> None:
     add_proxy(model)
     batch = fixed_batch()
     half = len(batch) // state.num_processes
-    mine = batch[state.process_index * half:(state.process_index + 1) * half]
-    scorer = NoverScorer(model, tokenizer, config, proxy=lambda: proxy_active(model), gather=gather_object,
-                         process_index=state.process_index)
-    scored = scorer.score([build_prompt(QUESTIONS[k][0], config, tokenizer) for k, _, _ in mine],
-                          [c for _, c, _ in mine], [k for k, _, _ in mine], [r for _, _, r in mine])
-    everyone = gather_object([([s.rewards.format, s.rewards.reasoning, s.rewards.efficiency, s.rewards.total],
-                               s.perplexity) for s in scored])
+    mine = batch[state.process_index * half : (state.process_index + 1) * half]
+    scorer = NoverScorer(
+        model,
+        tokenizer,
+        config,
+        proxy=lambda: proxy_active(model),
+        gather=gather_object,
+        process_index=state.process_index,
+    )
+    scored = scorer.score(
+        [build_prompt(QUESTIONS[k][0], config, tokenizer) for k, _, _ in mine],
+        [c for _, c, _ in mine],
+        [k for k, _, _ in mine],
+        [r for _, _, r in mine],
+    )
+    everyone = gather_object(
+        [([s.rewards.format, s.rewards.reasoning, s.rewards.efficiency, s.rewards.total], s.perplexity) for s in scored]
+    )
     if state.is_main_process:
-        out.write_text(json.dumps({"world_size": state.num_processes, "rewards": [r for r, _ in everyone],
-                                   "perplexity": [p for _, p in everyone]}))
+        out.write_text(
+            json.dumps(
+                {
+                    "world_size": state.num_processes,
+                    "rewards": [r for r, _ in everyone],
+                    "perplexity": [p for _, p in everyone],
+                }
+            )
+        )
 
 
 if __name__ == "__main__":
