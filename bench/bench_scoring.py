@@ -36,7 +36,7 @@ def main() -> None:
         for name in ("score", "baseline_nll"):
             original = getattr(NoverScorer, name)
 
-            def timed(self, *a, _original=original, **kw):  # type: ignore[no-untyped-def]
+            def timed(self, *a, _original=original, **kw):  # type: ignore[no-untyped-def]  # wraps scorer methods of different signatures
                 started = time.perf_counter()
                 try:
                     return _original(self, *a, **kw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.colors
@@ -154,8 +155,14 @@ def _group_figure(
 
 
 def _run_traces(
-    xs: np.ndarray, ys: np.ndarray, steps: np.ndarray, smoothing: float, max_points: int, show_legend: bool, style: dict
-) -> list[dict]:
+    xs: np.ndarray,
+    ys: np.ndarray,
+    steps: np.ndarray,
+    smoothing: float,
+    max_points: int,
+    show_legend: bool,
+    style: dict[str, Any],
+) -> list[dict[str, Any]]:
     """The run's line in one subplot: the smoothed line over a faint raw one, or just the raw line."""
     ys = np.where(np.isfinite(ys), ys, np.nan)  # inf would stretch the axis; NaN is drawn as a gap
     keep = _downsample_index(ys, max_points)
@@ -180,7 +187,7 @@ def _run_traces(
     ]
 
 
-def _grid_layout(keys: list[str], cols: int, plot_height: int, x_title: str) -> dict:
+def _grid_layout(keys: list[str], cols: int, plot_height: int, x_title: str) -> dict[str, Any]:
     """Axes and title annotations of a grid with one cell per key, row by row, as make_subplots lays them out.
 
     Spacing is in pixels so every row keeps room for tick labels and the next row's title. Only the lowest
@@ -190,7 +197,7 @@ def _grid_layout(keys: list[str], cols: int, plot_height: int, x_title: str) -> 
     row_gap = _ROW_GAP_PX / plot_height
     cell_width = (1 - _COLUMN_GAP * (cols - 1)) / cols
     cell_height = (1 - row_gap * (rows - 1)) / rows
-    layout: dict = {"annotations": []}
+    layout: dict[str, Any] = {"annotations": []}
     for position, key in enumerate(keys):
         row, col = divmod(position, cols)
         left, top = col * (cell_width + _COLUMN_GAP), 1 - row * (cell_height + row_gap)
@@ -224,7 +231,7 @@ def _axis_suffix(position: int) -> str:
 
 
 @functools.cache
-def _template() -> dict:
+def _template() -> dict[str, Any]:
     """plotly_white's layout alone: its defaults for other trace types (heatmaps, maps, ...) never apply to
     these line charts, yet take ~25 ms a figure to validate."""
     return {"layout": pio.templates["plotly_white"].layout.to_plotly_json()}
@@ -293,7 +300,7 @@ def _downsample_index(ys: np.ndarray, max_points: int) -> np.ndarray:
     if buckets == 0:
         return np.array([0, count - 1])
     size = -(-len(interior) // buckets)
-    grid = np.full(buckets * size, np.nan)
+    grid: np.ndarray = np.full(buckets * size, np.nan)  # reshaped to 2-D below
     grid[: len(interior)] = interior
     grid = grid.reshape(buckets, size)
     finite = np.isfinite(grid)

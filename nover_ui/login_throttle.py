@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 ADDRESS_FAILURES = 10
 ADDRESS_WINDOW_S = 600.0
@@ -26,6 +27,8 @@ USER_FREE_FAILURES = 3
 USER_MAX_DELAY_S = 30.0
 TRACKED_KEYS = 10_000
 """Addresses and user names remembered at most (oldest dropped first), so guessing cannot fill the memory."""
+
+_Value = TypeVar("_Value")
 
 
 class Throttled(Exception):
@@ -89,7 +92,7 @@ class LoginThrottle:
         return failures
 
     @staticmethod
-    def _remember(table: OrderedDict, key: str, value: object) -> None:
+    def _remember(table: OrderedDict[str, _Value], key: str, value: _Value) -> None:
         table[key] = value
         table.move_to_end(key)
         while len(table) > TRACKED_KEYS:

@@ -15,6 +15,7 @@ import html
 import math
 import numbers
 from collections.abc import Sequence
+from typing import TypeGuard
 
 NEUTRAL_GAIN = 0.05
 """Gains within ±this many nats count as neither helped nor hurt (and are drawn without colour)."""
@@ -51,9 +52,7 @@ def token_gains(target_nll: Sequence[float | None], baseline_nll: Sequence[float
             f"{len(target_nll)} and {len(baseline_nll)} values"
         )
     return [
-        float(baseline) - float(target)  # type: ignore[arg-type]
-        if _finite(target) and _finite(baseline)
-        else math.nan
+        float(baseline) - float(target) if _finite(target) and _finite(baseline) else math.nan
         for target, baseline in zip(target_nll, baseline_nll)
     ]
 
@@ -142,8 +141,9 @@ def _legend_html(gains: Sequence[float]) -> str:
     return f'<div class="legend">{sample}{_escape(text)}</div>'
 
 
-def _finite(value: object) -> bool:
-    # numbers.Real, not float: a numpy float32 array is a fair input and float32 is not a float subclass.
+def _finite(value: object) -> TypeGuard[float]:
+    # numbers.Real, not float: a numpy float32 array is a fair input and float32 is not a float subclass
+    # (it converts and computes like one, hence the guard's float).
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -154,7 +154,7 @@ def _number(value: float | None, signed: bool = False) -> str:
 
 
 def _log_p(nll: float | None) -> str:
-    return _number(-nll) if _finite(nll) else MISSING  # type: ignore[operator]
+    return _number(-nll) if _finite(nll) else MISSING
 
 
 def _escape(text: str) -> str:

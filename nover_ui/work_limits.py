@@ -12,7 +12,7 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from nover_ui.safe_text import refusal
 
@@ -52,7 +52,7 @@ class WorkLimit:
             except Busy as exc:
                 raise refusal(str(exc)) from None
 
-        return limited  # type: ignore[return-value]
+        return cast(Handler, limited)  # functools.wraps gave it the handler's name and signature
 
 
 FILE_WORK = WorkLimit("reading data files", slots=2)

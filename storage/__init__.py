@@ -4,6 +4,7 @@ Imports only SQLAlchemy, Alembic and the standard library, so both the UI and th
 """
 
 from storage.errors import InvalidTransition, RunNotFound, StorageError
+from storage.models import METRIC_KEY_MAX, RUN_NAME_MAX
 from storage.records import (
     CheckpointRecord,
     EvaluationRecord,
@@ -14,7 +15,7 @@ from storage.records import (
     RolloutRecord,
     RunRecord,
 )
-from storage.store import METRIC_KEY_MAX, RUN_NAME_MAX, Store
+from storage.store import Store
 
 __all__ = [
     "METRIC_KEY_MAX",

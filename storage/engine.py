@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from storage.errors import StorageError
 
@@ -88,7 +90,7 @@ def check_writable(database: str | None) -> None:
 
 def _configure_sqlite(engine: Engine, journal_mode: str, database: str | None) -> None:
     @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         check_writable(database)
         # Let the "begin" listener below issue BEGIN itself; pysqlite's own implicit BEGIN cannot
         # take the write lock up front.
@@ -105,7 +107,7 @@ def _configure_sqlite(engine: Engine, journal_mode: str, database: str | None) -
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    def on_begin(connection: Connection) -> None:
         # A deferred transaction that reads and then writes fails at once with "database is locked"
         # when another process wrote in between (WAL cannot upgrade a stale snapshot, and the busy
         # timeout does not apply). Write transactions therefore take the write lock when they begin,

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.errors import InvalidTransition
-from storage.models import TERMINAL_STATUSES, Checkpoint, Evaluation, Run
+from storage.models import RUN_NAME_MAX, TERMINAL_STATUSES, Checkpoint, Evaluation, Run
 
 NEXT_STATUSES = {
     "queued": {"running", "cancelled", "failed"},
     "running": {"succeeded", "failed", "cancelled"},
 }
+_Claimable = TypeVar("_Claimable", Run, Evaluation)
 STALE_RUN_ERROR = "worker stopped responding (no heartbeat for {age:.0f} s)"
 
 
@@ -55,14 +57,14 @@ def fail_interrupted(s: Session, run: Run, error: str, resume: bool) -> None:
         return
     suffix = f" (resumed from step {checkpoint.step})"
     # Cut to the column's length: PostgreSQL would refuse a longer name and with it the whole stale check.
-    name = run.name[: Run.__table__.c.name.type.length - len(suffix)] + suffix
+    name = run.name[: RUN_NAME_MAX - len(suffix)] + suffix
     resumed = Run(name=name, status="queued", config=dict(run.config), created_at=utcnow(), parent_id=run.id)
     s.add(resumed)
     s.flush()
     run.error = f"{error}; resumed from step {checkpoint.step} as run {resumed.id}"
 
 
-def claim_oldest(s: Session, table: type[Run] | type[Evaluation], worker_id: str) -> Run | Evaluation | None:
+def claim_oldest(s: Session, table: type[_Claimable], worker_id: str) -> _Claimable | None:
     """Move the oldest queued row of `table` to running for this worker; None when nothing is queued."""
     # SKIP LOCKED lets concurrent PostgreSQL workers pass over a row another one is claiming;
     # SQLite serialises write transactions instead (BEGIN IMMEDIATE) and ignores the clause.

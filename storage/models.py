@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Table, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+RUN_NAME_MAX = 200
+METRIC_KEY_MAX = 200
 
 # SQLite's INTEGER PRIMARY KEY is its rowid (fast, auto-incrementing) only when spelled INTEGER;
 # PostgreSQL gets a 64-bit key for the big tables.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[dt.datetime]):
     """Timestamps stored as naive UTC and returned timezone-aware, so comparisons agree on every backend."""
 
     impl = DateTime
@@ -34,14 +36,15 @@ class UTCDateTime(TypeDecorator):
 
 
 class Base(DeclarativeBase):
-    pass
+    # Every model maps one plain Table; saying so lets the type checker see `.insert()` and `.c`.
+    __table__: ClassVar[Table]
 
 
 class Run(Base):
     __tablename__ = "runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(RUN_NAME_MAX))
     status: Mapped[str] = mapped_column(String(16), index=True)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     """The RunConfig as a plain dict (RunConfig.to_dict)."""
@@ -78,7 +81,7 @@ class Metric(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     step: Mapped[int]
-    key: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(METRIC_KEY_MAX))
     value: Mapped[float]
     wall_time: Mapped[float]
     """Unix seconds when the step was logged (for plotting against time)."""

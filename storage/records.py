@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @dataclass(frozen=True)
@@ -134,12 +137,12 @@ class EvaluationSampleRecord:
     extras: dict[str, Any] | None
 
 
-R = TypeVar("R")
+R = TypeVar("R", bound="DataclassInstance")
 
 
 def to_record(record_type: type[R], row: Any, **extra: Any) -> R:
     """Copy the record's fields from an ORM row (or any object with those attributes)."""
     values = {
         f.name: extra[f.name] if f.name in extra else getattr(row, f.name) for f in dataclasses.fields(record_type)
-    }  # type: ignore[arg-type]
+    }
     return record_type(**values)

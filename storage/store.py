@@ -23,7 +23,7 @@ from storage.evaluations import EvaluationJobs
 from storage.imports import RunImports
 from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, fail_interrupted, transition, utcnow
 from storage.migrate import upgrade_to_head
-from storage.models import Checkpoint, Evaluation, EvaluationSample, Metric, Prompt, Rollout, Run
+from storage.models import RUN_NAME_MAX, Checkpoint, Evaluation, EvaluationSample, Metric, Prompt, Rollout, Run
 from storage.records import (
     CheckpointRecord,
     MetricSeries,
@@ -34,9 +34,6 @@ from storage.records import (
     to_record,
 )
 from storage.rows import check_rollout_row, prompt_ids, rollout_values, without_nul
-
-RUN_NAME_MAX = Run.__table__.c.name.type.length
-METRIC_KEY_MAX = Metric.__table__.c.key.type.length
 
 
 class Store(EvaluationJobs, RunImports):

@@ -429,7 +429,7 @@ def _check_type(name: str, value: Any, annotation: Any) -> None:
     # bool is a subclass of int in Python; a checkbox value in a number field is a mistake, not a 1.
     is_bool = isinstance(value, bool)
     if (expected is bool) == is_bool and isinstance(value, expected):
-        if expected is float and not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(name, f"{name} must be a finite number, got {value}")
         return
     raise ConfigError(name, f"{name} must be {_TYPE_WORDS[expected]}, got {value!r} ({type(value).__name__})")

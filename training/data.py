@@ -191,7 +191,7 @@ def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
             f"{path.name} is not a readable Parquet file ({_first_line(exc)}); check that it was "
             f"written as Parquet, or rename it to its real type"
         ) from None
-    if frame is None:
+    if frame is None and max_rows is not None:  # frame is None only when the footer was over max_rows
         raise _too_many_rows(path, max_rows)
     return frame
 

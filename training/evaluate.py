@@ -104,9 +104,9 @@ def generate(
     return results
 
 
-def evaluate(
+def evaluate(  # type: ignore[no-untyped-def]  # model, tokenizer and judge are torch/transformers objects
     model, tokenizer, config: RunConfig, examples: Sequence[Example], samples: int = 4, seed: int = 0, judge=None
-) -> EvalResult:  # type: ignore[no-untyped-def]
+) -> EvalResult:
     """Sample `samples` completions per example and score them.
 
     `judge` is the model that computes the reference perplexities (default: the evaluated model). Comparing

@@ -56,16 +56,16 @@ class NoverRewards:
             c.efficiency_weight,
         ]
 
-    def format(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]
+    def format(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]  # TRL's reward-function signature; TRL passes untyped batches
         return [s.rewards.format for s in self._score(prompts, completions, **kwargs)]
 
-    def reasoning(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]
+    def reasoning(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]  # TRL's reward-function signature; TRL passes untyped batches
         return [s.rewards.reasoning for s in self._score(prompts, completions, **kwargs)]
 
-    def efficiency(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]
+    def efficiency(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]  # TRL's reward-function signature; TRL passes untyped batches
         return [s.rewards.efficiency for s in self._score(prompts, completions, **kwargs)]
 
-    def verifier(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]
+    def verifier(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]  # TRL's reward-function signature; TRL passes untyped batches
         return [s.rewards.reasoning for s in self._score(prompts, completions, **kwargs)]
 
     def _score(
@@ -123,7 +123,7 @@ class NoverGRPOTrainer(GRPOTrainer):
 
     on_rollouts: Callable[[list[float]], None] | None = None
 
-    def _generate_and_score_completions(self, inputs):  # type: ignore[no-untyped-def]
+    def _generate_and_score_completions(self, inputs):  # type: ignore[no-untyped-def]  # TRL's private hook, untyped in TRL
         output = super()._generate_and_score_completions(inputs)
         if self.on_rollouts is not None and self.model.training:
             self.on_rollouts(output["advantages"].tolist())
@@ -208,10 +208,10 @@ class SinkCallback(TrainerCallback):
         self._step_started = time.perf_counter()
         self._step_time = math.nan
 
-    def on_step_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+    def on_step_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]  # a transformers TrainerCallback hook; transformers types it loosely
         self._step_started = time.perf_counter()
 
-    def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+    def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]  # a transformers TrainerCallback hook; transformers types it loosely
         self._step_time = time.perf_counter() - self._step_started
         stop = state.is_world_process_zero and self.sink.should_stop()
         if PartialState().num_processes > 1:
@@ -221,7 +221,7 @@ class SinkCallback(TrainerCallback):
         if control.should_training_stop or state.global_step >= state.max_steps:
             control.should_save = True  # a stopped or finished run can always be resumed or evaluated
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]  # a transformers TrainerCallback hook; transformers types it loosely
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return  # the end-of-training summary has no "loss" and duplicates the last step
         metrics = {
@@ -233,6 +233,6 @@ class SinkCallback(TrainerCallback):
             metrics["step_time"] = self._step_time
         self.sink.log_metrics(state.global_step, metrics)
 
-    def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+    def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]  # a transformers TrainerCallback hook; transformers types it loosely
         if state.is_world_process_zero:
             self.sink.log_checkpoint(state.global_step, f"{args.output_dir}/checkpoint-{state.global_step}")

@@ -197,7 +197,7 @@ class AdapterDisabled:
     def __init__(self, model: PeftModel):
         self._model = model
 
-    def parameters(self):  # type: ignore[no-untyped-def]
+    def parameters(self):  # type: ignore[no-untyped-def]  # torch parameters, as the wrapped PEFT model gives them
         return self._model.parameters()
 
     def eval(self) -> AdapterDisabled:

@@ -73,7 +73,7 @@ class ProxySyncCallback(TrainerCallback):
         self.model, self.every, self.alpha = model, every, alpha
         self.syncs = 0
 
-    def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+    def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]  # a transformers TrainerCallback hook; transformers types it loosely
         if state.global_step % self.every == 0:
             sync_proxy(self.model, self.alpha)
             self.syncs += 1

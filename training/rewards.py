@@ -130,20 +130,24 @@ def score_group(
             f"{len(valid)}, {len(perplexity)} and {len(reasoning_tokens)}"
         )
     kept = [i for i, v in enumerate(valid) if v]
+    ppl: dict[int, float] = {}
+    tokens: dict[int, int] = {}
     for i in kept:
-        if perplexity[i] is None or math.isnan(perplexity[i]) or reasoning_tokens[i] is None:
+        p, t = perplexity[i], reasoning_tokens[i]
+        if p is None or math.isnan(p) or t is None:
             raise ValueError(
-                f"rollout {i} is format-valid but has perplexity {perplexity[i]!r} and reasoning_tokens "
-                f"{reasoning_tokens[i]!r}; every valid rollout needs both"
+                f"rollout {i} is format-valid but has perplexity {p!r} and reasoning_tokens "
+                f"{t!r}; every valid rollout needs both"
             )
+        ppl[i], tokens[i] = p, t
     n = len(kept)
-    rank = dict(zip(kept, _rank_rewards([perplexity[i] for i in kept])))
+    rank = dict(zip(kept, _rank_rewards([ppl[i] for i in kept])))
     out = []
     for i in range(len(valid)):
         if i not in rank:
             out.append(RewardBreakdown(0.0, 0.0, 0.0, 0.0))
             continue
-        beaten = sum(1 for j in kept if perplexity[i] < perplexity[j] and reasoning_tokens[i] < reasoning_tokens[j])
+        beaten = sum(1 for j in kept if ppl[i] < ppl[j] and tokens[i] < tokens[j])
         r_e = beaten / (n - 1) if n > 1 else 0.0
         total = weights.format + weights.reasoning * rank[i] + weights.efficiency * r_e
         out.append(RewardBreakdown(1.0, rank[i], r_e, total))
@@ -193,7 +197,7 @@ def _normalise(text: str) -> str:
     return _ARTICLE.sub("", text, count=1)
 
 
-def _value(match: re.Match) -> float | None:
+def _value(match: re.Match[str]) -> float | None:
     value = float(match["num"].replace(",", ""))
     if match["den"]:
         den = float(match["den"])
@@ -249,8 +253,12 @@ def verifier_match(answer: str | None, reference: str, mode: str = "auto", toler
     if mode == "option":
         want = _option(reference, lead_only=True)
         return want is not None and _option(answer, lead_only=False) == want
-    got, want = _last_number(answer), _last_number(reference)
-    return got is not None and want is not None and math.isclose(got, want, rel_tol=tolerance, abs_tol=tolerance)
+    got_number, want_number = _last_number(answer), _last_number(reference)
+    return (
+        got_number is not None
+        and want_number is not None
+        and math.isclose(got_number, want_number, rel_tol=tolerance, abs_tol=tolerance)
+    )
 
 
 def verifier_rewards(

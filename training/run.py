@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from training.progress import ProgressSink
     from training.trainer import train
 
-    def progress(sink):  # type: ignore[no-untyped-def]
+    def progress(sink):  # type: ignore[no-untyped-def]  # any Sink the worker or the CLI hands it
         return ProgressSink(sink, config.max_steps)
 
     if rank == 0 and args.run_id is not None:

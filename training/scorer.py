@@ -188,7 +188,7 @@ class NoverScorer:
             )
             for i, breakdown in zip(members, scored):
                 rewards[i] = breakdown
-        return rewards  # type: ignore[return-value]
+        return rewards  # type: ignore[return-value]  # every slot was filled by its group above
 
     @contextlib.contextmanager
     def _scoring_mode(self) -> Iterator[None]:

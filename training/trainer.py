@@ -122,6 +122,6 @@ def grpo_args(config: RunConfig, output_dir: Path, device: str, reward_weights: 
     )
 
 
-def eos_ids(tokenizer) -> set[int]:  # type: ignore[no-untyped-def]
+def eos_ids(tokenizer) -> set[int]:  # type: ignore[no-untyped-def]  # a transformers tokenizer
     ids = tokenizer.eos_token_id
     return set(ids) if isinstance(ids, list) else {ids}

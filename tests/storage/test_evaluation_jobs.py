@@ -44,7 +44,7 @@ def test_queue_returns_a_frozen_queued_record_with_every_field(store):
     assert job.created_at.tzinfo is dt.UTC
     assert (job.started_at, job.finished_at, job.heartbeat_at, job.worker_id, job.metrics, job.error) == (None,) * 6
     with pytest.raises(dataclasses.FrozenInstanceError):
-        job.status = "running"  # type: ignore[misc]
+        job.status = "running"
     assert store.get_evaluation(job.id) == job
 
 

@@ -15,7 +15,7 @@ def test_create_run_returns_a_frozen_queued_record(store):
     assert (run.name, run.status, run.config, run.step) == ("first", "queued", {"max_steps": 3}, 0)
     assert run.created_at.tzinfo is dt.UTC
     with pytest.raises(dataclasses.FrozenInstanceError):
-        run.status = "running"  # type: ignore[misc]
+        run.status = "running"
     assert store.get_run(run.id) == run
 
 
