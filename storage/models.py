@@ -10,12 +10,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
-RUN_NAME_MAX = 200
-METRIC_KEY_MAX = 200
 
 # SQLite's INTEGER PRIMARY KEY is its rowid (fast, auto-incrementing) only when spelled INTEGER;
 # PostgreSQL gets a 64-bit key for the big tables.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# Column lengths also checked in Python before a write: PostgreSQL enforces them, SQLite would store more.
+RUN_NAME_MAX = 200
+METRIC_KEY_MAX = 200
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
