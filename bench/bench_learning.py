@@ -18,11 +18,11 @@ from pathlib import Path
 
 from peft import PeftModel
 
+from training.commands import build_config
 from training.data import load_examples
 from training.evaluate import evaluate, paired_perplexity
 from training.interface import MemorySink, RunContext
 from training.model import load_model
-from training.run import build_config
 from training.trainer import train
 
 

@@ -25,9 +25,9 @@ from nover_ui.safe_text import markdown_text, refusal
 from nover_ui.uploads import mean_prompt_chars, usable_rows
 from nover_ui.work_limits import FILE_WORK, Busy
 from storage import StorageError
+from training.commands import command_line
 from training.config import DEMO_DATASET, PRESETS, ConfigError, RunConfig, preset
 from training.data import DataError
-from training.run import command_line
 
 NO_PRESET = "(defaults)"
 FIRST_PRESET = "cpu-demo"

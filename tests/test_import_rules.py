@@ -5,8 +5,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "peft", "trl", "bitsandbytes")
+UI_TRAINING_MODULES = (
+    "training.commands",
+    "training.config",
+    "training.data",
+    "training.flags",
+    "training.job_config",
+    "training.prompts",
+)
+"""The light modules of `training` the UI (nover_ui/, app.py) may import: standard library and pandas only."""
+STORE_BINDERS = ("execute.py", "worker.py")
+"""The modules of `training` that import `storage`: the claim loop and the executor of one claimed run or job."""
 
 
 def loaded_after(statement: str) -> set[str]:
@@ -61,9 +74,48 @@ def imports_of(path: Path) -> set[str]:
     return names
 
 
-def test_only_the_worker_binds_training_to_storage_and_no_training_module_imports_gradio():
+def test_only_the_worker_and_the_executor_bind_training_to_storage_and_no_training_module_imports_gradio():
+    binders = set()
     for path in (ROOT / "training").rglob("*.py"):
         imported = imports_of(path)
         assert "gradio" not in imported, path
-        if path.name != "worker.py":
-            assert "storage" not in imported, path
+        if "storage" in imported:
+            binders.add(path.name)
+    assert binders == set(STORE_BINDERS)
+
+
+def test_no_protocol_in_training_stands_in_for_the_store():
+    """The executor hands training code plain values; a Protocol of Store methods would be a second Store. The
+    two there are: what a trainer reports through, and the rollout fields the failure flags read."""
+    protocols = set()
+    for path in (ROOT / "training").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(ast.unparse(base).endswith("Protocol") for base in node.bases):
+                protocols.add(f"{path.name}:{node.name}")
+    assert protocols == {"interface.py:Sink", "flags.py:RolloutRecord"}
+
+
+def training_modules_imported_by(path: Path) -> set[str]:
+    """The `training` modules a file imports anywhere in it (`from training import x` is training.x)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names if alias.name.split(".")[0] == "training"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "training":
+            if node.module == "training":
+                names |= {f"training.{alias.name}" for alias in node.names}
+            else:
+                names.add(node.module)
+    return names
+
+
+def test_the_ui_imports_only_the_listed_light_training_modules():
+    for path in [ROOT / "app.py", *sorted((ROOT / "nover_ui").rglob("*.py"))]:
+        heavy = training_modules_imported_by(path) - set(UI_TRAINING_MODULES)
+        assert not heavy, f"{path.relative_to(ROOT)} imports {sorted(heavy)}; the UI may import {UI_TRAINING_MODULES}"
+
+
+@pytest.mark.parametrize("module", UI_TRAINING_MODULES)
+def test_each_light_training_module_loads_only_the_standard_library_and_pandas(module):
+    pandas = third_party_loaded_by("import pandas")  # what pandas brings along itself (numpy, dateutil, ...)
+    assert third_party_loaded_by(f"import {module}") <= {"training"} | pandas

@@ -1,4 +1,5 @@
-"""Held-out evaluation of a model (base or with a trained adapter): sample, parse, score.
+"""Held-out evaluation of a model (base or with a trained adapter): sample, then score with NOVER's own scoring
+(training/scorer.py `score_reasoning`) and the verifier.
 
 Metrics: format-valid rate, mean NOVER reasoning perplexity of the reference (computed by the evaluated model
 itself, over its format-valid samples), verifier accuracy where references are checkable, answer lengths.
@@ -14,9 +15,9 @@ import torch
 
 from training.config import RunConfig
 from training.data import Example
-from training.prompts import build_prompt, completion_with_prefill
-from training.rewards import format_valid, reasoning_perplexity, verifier_match
-from training.scorer import reasoning_prefix, reference_target, target_token_nll
+from training.prompts import build_prompt
+from training.rewards import verifier_match
+from training.scorer import score_reasoning
 
 GENERATION_BATCH = 8
 
@@ -118,34 +119,22 @@ def evaluate(  # type: ignore[no-untyped-def]  # model, tokenizer and judge are 
     judge.eval()
     prompts = [build_prompt(e.prompt, config, tokenizer) for e in examples]
     generated = generate(model, tokenizer, prompts, config, samples, seed)
-    rows: list[EvalSample] = []
-    tags = (config.intermediate_tag, config.final_tag)
-    scored_prefixes, scored_targets, scored_index = [], [], []
-    for example, prompt, group in zip(examples, prompts, generated):
-        for completion, n_tokens in group:
-            ok, reasoning, answer = format_valid(completion_with_prefill(completion, config), *tags)
-            correct = (
-                verifier_match(answer, example.reference, config.verifier_match, config.numeric_tolerance)
-                if ok
-                else False
+    drawn = [  # (example, prompt, completion, completion tokens), one per sample
+        (example, prompt, completion, n_tokens)
+        for example, prompt, group in zip(examples, prompts, generated)
+        for completion, n_tokens in group
+    ]
+    scores = score_reasoning(
+        judge, tokenizer, config, [d[1] for d in drawn], [d[2] for d in drawn], [d[0].reference for d in drawn]
+    )
+    rows = []
+    for (example, _prompt, completion, n_tokens), score in zip(drawn, scores):
+        correct = score.valid and verifier_match(
+            score.answer, example.reference, config.verifier_match, config.numeric_tolerance
+        )
+        rows.append(
+            EvalSample(
+                example, completion, score.valid, score.reasoning, score.answer, score.perplexity, correct, n_tokens
             )
-            if ok:
-                scored_prefixes.append(reasoning_prefix(prompt, reasoning or "", config))
-                scored_targets.append(reference_target(example.reference, config))
-                scored_index.append(len(rows))
-            rows.append(EvalSample(example, completion, ok, reasoning, answer, None, correct, n_tokens))
-    nll = target_token_nll(judge, tokenizer, scored_prefixes, scored_targets)
-    for index, values in zip(scored_index, nll):
-        sample = rows[index]
-        tokens = len(tokenizer(sample.reasoning or "", add_special_tokens=False)["input_ids"])
-        rows[index] = EvalSample(
-            sample.example,
-            sample.completion,
-            sample.valid,
-            sample.reasoning,
-            sample.answer,
-            reasoning_perplexity(sum(values) / len(values), tokens),
-            sample.correct,
-            sample.completion_tokens,
         )
     return EvalResult(tuple(rows))

@@ -1,6 +1,8 @@
-"""The contract between a trainer and whoever runs it: the trainer reports only through a Sink.
+"""The contract between training code and whoever runs it: a trainer reports only through a Sink, a job either
+returns its results or raises JobFailed.
 
-The training code never sees the database: the worker binds a Sink to the Store, tests pass a MemorySink.
+The training code never sees the database: the executor (training/execute.py) binds a Sink to the Store and
+writes a job's results, tests pass a MemorySink or a stand-in job.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class RunContext:
 
 
 TrainFn = Callable[[RunConfig, Sink, RunContext], None]
+
+
+class JobFailed(Exception):
+    """An evaluation or playground job ended without results; the message is the one paragraph its row keeps."""
 
 
 @dataclass

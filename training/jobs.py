@@ -1,9 +1,10 @@
 """Evaluation and playground jobs: what a worker does with a claimed row of the `evaluations` table.
 
 The UI queues a job with `Store.queue_evaluation(kind, model, dataset, config, run_id, checkpoint_step)`; a
-worker claims it when no run is queued and calls `run_evaluation`, which generates with the base `model`
-(run_id None) or with `model` plus the run's LoRA adapter saved at `checkpoint_step`, stores one sample row per
-completion and ends the job succeeded (with metrics) or failed (with a one-paragraph message).
+worker claims it when no run is queued and its executor (training/execute.py `run_job`) calls `execute`, which
+generates with the base `model` (run_id None) or with `model` plus the run's LoRA adapter saved at
+`checkpoint_step` and returns one sample row per completion and the metrics, or raises JobFailed with a
+one-paragraph message. The executor stores them and ends the job succeeded or failed.
 
 `config` keys, all optional unless marked:
 
@@ -29,7 +30,8 @@ Each sample row: prompt (the question as given, before the template), reference,
 answer, format_valid, perplexity, correct, extras {"completion_tokens", "example_id", "seed"}. Metrics:
 `EvalResult.metrics()` plus `mean_answer_chars` (over format-valid samples); an average over nothing is None.
 
-Training code knows no database: `store` is anything with the methods of `JobStore` (the worker passes its Store).
+Training code knows no database: the executor reads what a job needs from the Store (the run's stored config,
+its checkpoint folders by step) and hands it over as plain values.
 """
 
 from __future__ import annotations
@@ -37,16 +39,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from peft import PeftModel
 
 from training.config import ConfigError, RunConfig
 from training.data import DataError, Example, example_id, load_examples
 from training.evaluate import EvalResult, evaluate
+from training.interface import JobFailed
 from training.model import ModelLoadError, load_model
 
 KINDS = ("evaluation", "playground")
@@ -60,20 +63,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 class JobError(ValueError):
     """A job cannot run as queued; the message says what is wrong and what to do."""
-
-
-class JobStore(Protocol):
-    """What a job needs of the Store (training imports no storage; the worker passes its Store)."""
-
-    def get_run(self, run_id: int) -> Any: ...
-
-    def list_checkpoints(self, run_id: int) -> Sequence[Any]: ...
-
-    def log_evaluation_samples(self, evaluation_id: int, rows: Sequence[Mapping[str, Any]]) -> None: ...
-
-    def finish_evaluation(
-        self, evaluation_id: int, status: str, metrics: dict[str, Any] | None = None, error: str | None = None
-    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -90,27 +79,29 @@ class JobSettings:
     reference: str | None = None
 
 
-def run_evaluation(store: JobStore, evaluation: Any, home: Path) -> Any:
-    """Run one claimed job (an EvaluationRecord) to its end; returns the Store's final record of it.
+def execute(
+    evaluation: Any, run_config: Mapping[str, Any], checkpoints: Mapping[int, Path], home: Path
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Generate and score a claimed job's samples (an EvaluationRecord's fields): (sample rows, metrics).
 
-    A job cancelled or failed as stale meanwhile makes the Store refuse the samples (InvalidTransition);
-    the caller keeps the verdict that is already there.
+    `run_config` is the stored config of the job's run and `checkpoints` that run's checkpoint folders by step
+    (both empty for a job on the base model). Any failure raises JobFailed with the one paragraph the job keeps.
     """
     try:
-        rows, metrics = execute(store, evaluation, home)
+        return _execute(evaluation, run_config, checkpoints, home)
     except Exception as exc:
-        return store.finish_evaluation(evaluation.id, "failed", error=describe(exc))
-    store.log_evaluation_samples(evaluation.id, rows)
-    return store.finish_evaluation(evaluation.id, "succeeded", metrics=metrics)
+        raise JobFailed(describe(exc)) from exc
 
 
-def execute(store: JobStore, evaluation: Any, home: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Generate and score a job's samples: (sample rows, metrics)."""
-    base_config = store.get_run(evaluation.run_id).config if evaluation.run_id is not None else {}
-    settings = job_settings(evaluation.kind, evaluation.config or {}, base_config, evaluation.model)
+def _execute(
+    evaluation: Any, run_config: Mapping[str, Any], checkpoints: Mapping[int, Path], home: Path
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    settings = job_settings(evaluation.kind, evaluation.config or {}, run_config, evaluation.model)
     examples = job_examples(evaluation.kind, evaluation.dataset, settings)  # before the model: bad data fails fast
     checkpoint = (
-        None if evaluation.run_id is None else checkpoint_path(store, evaluation.run_id, evaluation.checkpoint_step)
+        None
+        if evaluation.run_id is None
+        else checkpoint_path(evaluation.run_id, evaluation.checkpoint_step, checkpoints)
     )
     model, tokenizer = load_model(settings.run_config, home)
     judge = model
@@ -174,14 +165,13 @@ def job_examples(kind: str, dataset: str, settings: JobSettings) -> tuple[Exampl
     ).examples
 
 
-def checkpoint_path(store: JobStore, run_id: int, step: int) -> Path:
-    checkpoints = store.list_checkpoints(run_id)
-    found = [c for c in checkpoints if c.step == step]
-    if not found:
-        steps = ", ".join(str(c.step) for c in checkpoints)
+def checkpoint_path(run_id: int, step: int, checkpoints: Mapping[int, Path]) -> Path:
+    """The folder of run `run_id`'s checkpoint at `step`, given the run's checkpoint folders by step."""
+    if step not in checkpoints:
+        steps = ", ".join(str(saved) for saved in checkpoints)
         saved = f"its checkpoints are at steps {steps}" if steps else "it has saved no checkpoint yet"
         raise JobError(f"run {run_id} has no checkpoint at step {step}; {saved}. Queue the evaluation for one of them")
-    path = Path(found[0].path)
+    path = checkpoints[step]
     if not (path / "adapter_config.json").is_file():
         raise JobError(
             f"checkpoint of run {run_id} at step {step} is not on this machine: {path} has no "

@@ -1,8 +1,9 @@
 """Running one run in several processes: the `accelerate launch` command a worker starts, and its supervision.
 
-The worker (training/worker.py) claims the run, records `run_command(config)` on it, and calls `launch` with
-`launch_argv(...)`: the recorded command plus the flags that point the processes at the claimed run. Rank 0 of
-the launched processes writes the run's rows and ends it; `launch` only waits, relays a shutdown and reports.
+The worker (training/worker.py) claims the run; the executor (training/execute.py) records `run_command(config)`
+on it and calls `launch` with `launch_argv(...)`: the recorded command plus the flags that point the processes
+at the claimed run. Rank 0 of the launched processes writes the run's rows and ends it; `launch` only waits,
+relays a shutdown and reports.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from training.commands import run_command
 from training.config import RunConfig
-from training.run import run_command
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 """The command's config file path is relative to it."""

@@ -6,84 +6,25 @@ With --db the run is recorded in that database like a dashboard run (and shows u
 metrics stay in memory and only the checkpoints are written (under HOME/runs/cli-TIMESTAMP).
 
 A config with num_processes N > 1 runs under `accelerate launch --config_file training/accelerate/ddp.yaml
---num_processes N -m training.run ...` (command_line prints it): every process trains its share of each step and
+--num_processes N -m training.run ...` (training/commands.py builds it): every process trains its share of each step and
 only the first one (rank 0) reports. A worker launches runs so, adding --run-id ID --db URL: rank 0 then trains
-that run, which the worker has claimed, like the worker does in-process (rows, heartbeat, how it ended).
+that run, which the worker has claimed, like the worker does in-process (rows, heartbeat, how it ended; both
+through training/execute.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
 import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from training.config import INTERRUPTED_POLICIES, PRESETS, ConfigError, RunConfig
-
-ACCELERATE_CONFIGS = {"ddp": "training/accelerate/ddp.yaml", "zero2": "training/accelerate/deepspeed_zero2.yaml"}
-"""accelerate's config file for each RunConfig.distributed, relative to the project folder."""
-
-
-def parse_assignment(text: str) -> tuple[str, Any]:
-    """'key=value' -> (key, value); the value is read as JSON when it parses (8, 1e-5, true), else as text."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise ConfigError(None, f"--set takes key=value, got {text!r}")
-    try:
-        return key.strip(), json.loads(raw)
-    except json.JSONDecodeError:
-        return key.strip(), raw
-
-
-def build_config(preset_name: str | None, config_file: Path | None, assignments: Sequence[str]) -> RunConfig:
-    values: dict[str, Any] = dict(PRESETS[preset_name]) if preset_name else {}
-    if config_file is not None:
-        values.update(RunConfig.from_json(config_file.read_text()).to_dict())
-    values.update(parse_assignment(a) for a in assignments)
-    return RunConfig.from_dict(values)
-
-
-def command_line(config: RunConfig, launcher: str = "python", resume_from: Path | None = None) -> str:
-    """The shortest command that reproduces `config`: only the fields that differ from the defaults."""
-    defaults = RunConfig().to_dict()
-    words = [
-        f"--set {shlex.quote(f'{key}={_set_text(value)}')}"
-        for key, value in config.to_dict().items()
-        if defaults[key] != value
-    ]
-    if resume_from is not None:
-        words.append(f"--resume-from {shlex.quote(str(resume_from))}")
-    if launcher == "accelerate":
-        words.insert(
-            0,
-            f"accelerate launch --config_file {ACCELERATE_CONFIGS[config.distributed]} "
-            f"--num_processes {config.num_processes} -m training.run",
-        )
-    else:
-        words.insert(0, "python -m training.run")
-    return " ".join(words)
-
-
-def run_command(config: RunConfig, resume_from: Path | None = None) -> str:
-    """The command a worker trains `config` with: accelerate launch when it asks for several processes."""
-    return command_line(config, "accelerate" if config.num_processes > 1 else "python", resume_from)
-
-
-def _set_text(value: Any) -> str:
-    """A value as --set writes it, so parse_assignment reads back the same value (the text '2024' stays text)."""
-    if isinstance(value, str):
-        try:
-            json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return json.dumps(value)
+from training.commands import build_config, command_line, run_command
+from training.config import INTERRUPTED_POLICIES, PRESETS, ConfigError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -152,33 +93,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     def progress(sink):  # type: ignore[no-untyped-def]  # any Sink the worker or the CLI hands it
         return ProgressSink(sink, config.max_steps)
 
-    if rank == 0 and args.run_id is not None:
-        from training.worker import train_claimed
+    if rank == 0 and args.db:
+        from training.execute import exit_code, train_claimed, train_now
 
-        record = train_claimed(args.db, args.run_id, home, train, shutdown, progress, args.interrupted == "resume")
-    elif rank == 0 and args.db:
-        from training.worker import train_now
-
-        record = train_now(args.db, name, config, home, train, observe=progress)
-    else:
-        # The other processes train their share of each step; the trainer reports through rank 0's sink only.
-        run_dir = str(args.run_id) if args.run_id is not None else f"cli-{time.strftime('%Y%m%d-%H%M%S')}"
-        context = RunContext(
-            run_id=args.run_id or 0, home=home, workdir=home / "runs" / run_dir, resume_from=args.resume_from
-        )
-        sink = progress(MemorySink()) if rank == 0 else MemorySink()
-        try:
-            train(config, sink, context)
-        finally:
-            if rank == 0:
-                sink.close()
+        if args.run_id is not None:
+            resume = args.interrupted == "resume"
+            record = train_claimed(args.db, args.run_id, config, home, train, shutdown, progress, resume)
+        else:
+            record = train_now(args.db, name, config, home, train, observe=progress)
+        print(f"run {record.id} {record.status}" + (f": {record.error}" if record.error else ""), file=sys.stderr)
+        return exit_code(record)
+    # The other processes train their share of each step; the trainer reports through rank 0's sink only.
+    run_dir = str(args.run_id) if args.run_id is not None else f"cli-{time.strftime('%Y%m%d-%H%M%S')}"
+    context = RunContext(
+        run_id=args.run_id or 0, home=home, workdir=home / "runs" / run_dir, resume_from=args.resume_from
+    )
+    sink = progress(MemorySink()) if rank == 0 else MemorySink()
+    try:
+        train(config, sink, context)
+    finally:
         if rank == 0:
-            print(f"done; checkpoints in {context.workdir}", file=sys.stderr)
-        return 0
-    print(f"run {record.id} {record.status}" + (f": {record.error}" if record.error else ""), file=sys.stderr)
-    # Under a launcher a failing exit makes torchrun stop the other processes at once: right when rank 0 failed
-    # (they may wait for it forever), wrong when they are still saving the checkpoint of a cancelled run.
-    return 0 if record.status in ("succeeded", "cancelled") else 1
+            sink.close()
+    if rank == 0:
+        print(f"done; checkpoints in {context.workdir}", file=sys.stderr)
+    return 0
 
 
 def _stop_after_the_step_on_signal(shutdown: threading.Event) -> None:

@@ -1,8 +1,10 @@
-"""NOVER scoring of one step's rollouts: format check, proxy perplexity of the reference, group rewards.
+"""NOVER scoring: format check, reasoning perplexity of the reference, and, for a training step, group rewards.
 
-One `NoverScorer.score` call per step computes every rollout's reasoning perplexity once, batched, with the
-proxy adapter. Groups are formed by prompt identity (not by position), so the ranking is right for any batch
-layout; under several processes the per-rollout numbers are gathered before ranking.
+`score_reasoning` is NOVER's judgement of completions, the one place it is computed: training
+(`NoverScorer.score`, with the proxy adapter as judge) and held-out evaluation (training/evaluate.py, with the
+base or evaluated model as judge) both call it. One `NoverScorer.score` call per step computes every rollout's
+reasoning perplexity once, batched. Groups are formed by prompt identity (not by position), so the ranking is
+right for any batch layout; under several processes the per-rollout numbers are gathered before ranking.
 """
 
 from __future__ import annotations
@@ -21,6 +23,20 @@ from training.rewards import RewardBreakdown, RewardWeights, format_valid, reaso
 SCORE_BATCH_SIZE = 16
 Gather = Callable[[list], list]
 """Concatenates a list from every process in rank order (accelerate's gather_object); identity for one."""
+
+
+@dataclass(frozen=True)
+class ReasoningScore:
+    """NOVER's judgement of one completion: its parts, and how predictable its reasoning makes the reference."""
+
+    valid: bool
+    reasoning: str | None
+    answer: str | None
+    reasoning_tokens: int | None
+    """None when format-invalid, as the two fields below."""
+    target_nll: tuple[float, ...] | None
+    """Per-token NLL of the reference target given the prompt and this completion's reasoning."""
+    perplexity: float | None
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,35 @@ def reference_target(reference: str, config: RunConfig) -> str:
     return f"\n<{config.final_tag}>\n{reference}\n</{config.final_tag}>"
 
 
+def score_reasoning(
+    judge: torch.nn.Module,
+    tokenizer,
+    config: RunConfig,
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    references: Sequence[str],
+) -> list[ReasoningScore]:
+    """Parse each completion (after the prompt's prefill) and, when it is format-valid, score its reasoning: the
+    judge's per-token NLL of the reference target after the prompt and the reasoning block, and the reasoning
+    perplexity of the mean NLL. `prompts` are exactly what the policy saw; the judge's mode (eval, adapter) is
+    the caller's to set."""
+    tags = (config.intermediate_tag, config.final_tag)
+    parsed = [format_valid(completion_with_prefill(c, config), *tags) for c in completions]
+    valid_rows = [i for i, (ok, _, _) in enumerate(parsed) if ok]
+    prefixes = [reasoning_prefix(prompts[i], parsed[i][1] or "", config) for i in valid_rows]
+    targets = [reference_target(references[i], config) for i in valid_rows]
+    nll = dict(zip(valid_rows, target_token_nll(judge, tokenizer, prefixes, targets))) if valid_rows else {}
+    scores = []
+    for i, (ok, reasoning, answer) in enumerate(parsed):
+        if i not in nll:
+            scores.append(ReasoningScore(ok, reasoning, answer, None, None, None))
+            continue
+        tokens = len(tokenizer(reasoning or "", add_special_tokens=False)["input_ids"])
+        perplexity = reasoning_perplexity(sum(nll[i]) / len(nll[i]), tokens)
+        scores.append(ReasoningScore(ok, reasoning, answer, tokens, tuple(nll[i]), perplexity))
+    return scores
+
+
 class NoverScorer:
     """Scores rollouts with a proxy model; `proxy()` is a context manager that makes the model act as it."""
 
@@ -113,41 +158,29 @@ class NoverScorer:
         self, prompts: Sequence[str], completions: Sequence[str], example_ids: Sequence[str], references: Sequence[str]
     ) -> list[ScoredRollout]:
         """Score this process's rollouts; prompts are exactly what the policy saw (prefill included)."""
-        tags = (self.config.intermediate_tag, self.config.final_tag)
-        parsed = [format_valid(completion_with_prefill(c, self.config), *tags) for c in completions]
-        valid_rows = [i for i, (ok, _, _) in enumerate(parsed) if ok]
-        nll: dict[int, list[float]] = {}
-        if valid_rows:
-            prefixes = [self.reasoning_prefix(prompts[i], parsed[i][1] or "") for i in valid_rows]
-            targets = [self.target(references[i]) for i in valid_rows]
-            with self._scoring_mode():
-                nll = dict(zip(valid_rows, target_token_nll(self.model, self.tokenizer, prefixes, targets)))
-        tokens = [
-            len(self.tokenizer(r or "", add_special_tokens=False)["input_ids"]) if ok else None for ok, r, _ in parsed
-        ]
-        perplexity = [
-            reasoning_perplexity(sum(nll[i]) / len(nll[i]), tokens[i]) if i in nll else None for i in range(len(parsed))
-        ]
+        with self._scoring_mode():
+            scores = score_reasoning(self.model, self.tokenizer, self.config, prompts, completions, references)
 
         # Tagged with the process index so each process can pick its own rows out of everyone's ranking.
         local = [
-            (self._process_index, example_ids[i], parsed[i][0], perplexity[i], tokens[i]) for i in range(len(parsed))
+            (self._process_index, example_id, score.valid, score.perplexity, score.reasoning_tokens)
+            for example_id, score in zip(example_ids, scores)
         ]
         everyone = self._gather(local)
         ranked = self._rank([row[1:] for row in everyone])
         rewards = [reward for row, reward in zip(everyone, ranked) if row[0] == self._process_index]
         return [
             ScoredRollout(
-                example_ids[i],
-                parsed[i][0],
-                parsed[i][1],
-                parsed[i][2],
-                tokens[i],
-                perplexity[i],
-                rewards[i],
-                tuple(nll[i]) if i in nll else None,
+                example_id,
+                score.valid,
+                score.reasoning,
+                score.answer,
+                score.reasoning_tokens,
+                score.perplexity,
+                reward,
+                score.target_nll,
             )
-            for i in range(len(parsed))
+            for example_id, score, reward in zip(example_ids, scores, rewards)
         ]
 
     def baseline_nll(self, prompts: Sequence[str], references: Sequence[str]) -> list[list[float]]:

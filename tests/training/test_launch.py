@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from tests.helpers import wait_for
+from training.commands import build_config, run_command
 from training.config import preset
 from training.launch import LOG_TAIL_LINES, launch, launch_argv
-from training.run import build_config, run_command
 from training.worker import run_worker
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from training.commands import ACCELERATE_CONFIGS, build_config, command_line, parse_assignment, run_command
 from training.config import ConfigError, RunConfig, preset
-from training.run import ACCELERATE_CONFIGS, build_config, command_line, main, parse_assignment, run_command
+from training.run import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

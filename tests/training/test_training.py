@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from storage import Store
-from training.config import preset
+from training.config import RunConfig, preset
+from training.execute import StoreSink, run_training
 from training.interface import RunContext
 from training.trainer import build_trainer, train
-from training.worker import StoreSink, execute_run
 
 pytestmark = pytest.mark.slow
 CONFIG = preset("cpu-demo", max_steps=2, checkpoint_steps=1)
@@ -94,7 +94,7 @@ def test_a_resumed_run_continues_from_its_parents_checkpoint(trained, model_home
     store, parent_id, *_ = trained
     child = store.create_run("resumed", {**CONFIG.to_dict(), "max_steps": 3}, parent_id=parent_id)
     claimed = store.claim_next_run("test")
-    done = execute_run(store, claimed, train, model_home)
+    done = run_training(store, claimed, RunConfig.from_dict(claimed.config), train, model_home)
     assert done.status == "succeeded", done.error
     assert store.get_metrics(child.id)["reward"].steps == (3,)
     assert {r.step for r in store.get_rollouts(child.id)} == {3}
@@ -105,7 +105,8 @@ def test_a_model_that_does_not_exist_fails_the_run_saying_what_was_tried(model_h
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # this machine has no hub access
     run = store.create_run("bad model", preset("cpu-demo", model="no-such-org/no-such-model").to_dict())
-    done = execute_run(store, store.claim_next_run("test"), train, model_home)
+    claimed = store.claim_next_run("test")
+    done = run_training(store, claimed, RunConfig.from_dict(claimed.config), train, model_home)
     assert done.status == "failed"
     assert "ModelLoadError" in done.error and "tried" in done.error and "no-such-org/no-such-model" in done.error
     assert set(store.get_metrics(run.id)) == {"data/prompts", "data/skipped_rows"}  # data loaded, no step ran

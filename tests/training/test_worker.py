@@ -10,9 +10,10 @@ import pytest
 
 from storage import Store
 from tests.helpers import rollout_row, stepping_trainer, wait_for
-from training.config import preset
-from training.run import run_command
-from training.worker import execute_run, run_worker
+from training.commands import run_command
+from training.config import RunConfig, preset
+from training.execute import run_training
+from training.worker import run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,7 +121,7 @@ def test_shutdown_stops_after_the_current_step_and_says_how_to_continue(store, t
         inner(config, sink, context)
 
     claimed = store.claim_next_run("w")
-    execute_run(store, claimed, trainer, tmp_path, shutdown)
+    run_training(store, claimed, RunConfig.from_dict(claimed.config), trainer, tmp_path, shutdown)
     done = store.get_run(run.id)
     assert done.status == "failed" and "resume it from its last checkpoint" in done.error
     assert store.latest_step(run.id) == 3
@@ -143,7 +144,8 @@ def test_a_shutdown_during_the_last_step_leaves_a_succeeded_run(store, tmp_path)
             if stop:
                 return
 
-    execute_run(store, store.claim_next_run("w"), trainer, tmp_path, shutdown)
+    claimed = store.claim_next_run("w")
+    run_training(store, claimed, RunConfig.from_dict(claimed.config), trainer, tmp_path, shutdown)
     done = store.get_run(run.id)
     assert (done.status, done.error, done.step) == ("succeeded", None, 3)
     assert [c.step for c in store.list_checkpoints(run.id)] == [3]
@@ -193,7 +195,7 @@ def test_the_heartbeat_thread_beats_while_a_step_takes_long(store, tmp_path):
         beats.append(True)
 
     claimed = store.claim_next_run("w")
-    execute_run(store, claimed, slow_trainer, tmp_path, heartbeat_interval_s=0.05)
+    run_training(store, claimed, RunConfig.from_dict(claimed.config), slow_trainer, tmp_path, heartbeat_interval_s=0.05)
     assert beats == [True] and store.get_run(run.id).status == "succeeded"
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from storage import StorageError, Store
 from tests.helpers import rollout_row, wait_for
-from training import worker
-from training.config import preset
+from training import execute
+from training.config import RunConfig, preset
 
 
 def immutable(path, on: bool) -> None:
@@ -30,7 +30,7 @@ def home(tmp_path):
 
 
 def test_a_run_fails_once_with_the_real_error_when_home_turns_read_only(home, capfd, monkeypatch):
-    monkeypatch.setattr(worker, "RECORD_RETRY_S", 0.05)
+    monkeypatch.setattr(execute, "RECORD_RETRY_S", 0.05)
     store = Store(f"sqlite:///{home / 'nover_ui.db'}")
     run = store.create_run("r", preset("cpu-demo", max_steps=5).to_dict())
     claimed = store.claim_next_run("w")
@@ -46,7 +46,11 @@ def test_a_run_fails_once_with_the_real_error_when_home_turns_read_only(home, ca
 
     ended = {}
     thread = threading.Thread(
-        target=lambda: ended.update(run=worker.execute_run(store, claimed, trainer, home, heartbeat_interval_s=3600))
+        target=lambda: ended.update(
+            run=execute.run_training(
+                store, claimed, RunConfig.from_dict(claimed.config), trainer, home, heartbeat_interval_s=3600
+            )
+        )
     )
     thread.start()
     seen = []

@@ -4,17 +4,17 @@ import time
 
 from tests.helpers import stepping_trainer, wait_for
 from training.config import preset
-from training.worker import execute_evaluation, run_worker
+from training.execute import run_job
+from training.worker import run_worker
 
 
 def finishing_job(seen=None):
-    """A stand-in for training.jobs.run_evaluation: one sample, then succeeded."""
+    """A stand-in for training.jobs.execute: one sample, then succeeded."""
 
-    def run(store, evaluation, home):
+    def run(evaluation, run_config, checkpoints, home):
         if seen is not None:
             seen.append(evaluation.id)
-        store.log_evaluation_samples(evaluation.id, [dict(sample_index=0, prompt="q", reference="r", completion="c")])
-        return store.finish_evaluation(evaluation.id, "succeeded", {"samples": 1.0})
+        return [dict(sample_index=0, prompt="q", reference="r", completion="c")], {"samples": 1.0}
 
     return run
 
@@ -27,27 +27,26 @@ def test_queued_runs_go_before_queued_jobs_and_idle_means_neither_is_left(store,
     job = queue_job(store)
     run = store.create_run("r", preset("cpu-demo", max_steps=1).to_dict())
     seen: list[int] = []
-    assert run_worker(store, stepping_trainer(), tmp_path, once=True, evaluate_fn=finishing_job(seen)) == 1
+    assert run_worker(store, stepping_trainer(), tmp_path, once=True, job_fn=finishing_job(seen)) == 1
     assert store.get_run(run.id).status == "succeeded" and store.get_evaluation(job.id).status == "queued"
     second = queue_job(store, "playground")
     assert (
-        run_worker(store, stepping_trainer(), tmp_path, worker_id="w", until_idle=True, evaluate_fn=finishing_job(seen))
-        == 2
+        run_worker(store, stepping_trainer(), tmp_path, worker_id="w", until_idle=True, job_fn=finishing_job(seen)) == 2
     )
     assert seen == [job.id, second.id]
     done = store.get_evaluation(job.id)
     assert (done.status, done.worker_id, done.metrics) == ("succeeded", "w", {"samples": 1.0})
     assert len(store.get_evaluation_samples(second.id)) == 1
-    assert run_worker(store, stepping_trainer(), tmp_path, once=True, evaluate_fn=finishing_job()) == 0
+    assert run_worker(store, stepping_trainer(), tmp_path, once=True, job_fn=finishing_job()) == 0
 
 
 def test_an_error_escaping_the_job_fails_it_with_the_error(store, tmp_path):
     job = queue_job(store)
 
-    def broken(store, evaluation, home):
+    def broken(evaluation, run_config, checkpoints, home):
         raise RuntimeError("out of memory")
 
-    run_worker(store, stepping_trainer(), tmp_path, once=True, evaluate_fn=broken)
+    run_worker(store, stepping_trainer(), tmp_path, once=True, job_fn=broken)
     done = store.get_evaluation(job.id)
     assert done.status == "failed" and done.error.startswith("RuntimeError: out of memory")
 
@@ -55,11 +54,11 @@ def test_an_error_escaping_the_job_fails_it_with_the_error(store, tmp_path):
 def test_a_job_cancelled_while_it_runs_stays_cancelled_and_keeps_no_samples(store, tmp_path):
     job = queue_job(store)
 
-    def cancelled_meanwhile(store, evaluation, home):
+    def cancelled_meanwhile(evaluation, *inputs):
         store.cancel_evaluation(evaluation.id)  # as the UI would, while the job generates
-        return finishing_job()(store, evaluation, home)
+        return finishing_job()(evaluation, *inputs)
 
-    ended = execute_evaluation(store, store.claim_next_evaluation("w"), tmp_path, evaluate_fn=cancelled_meanwhile)
+    ended = run_job(store, store.claim_next_evaluation("w"), tmp_path, job_fn=cancelled_meanwhile)
     assert ended.status == "cancelled" and ended.metrics is None
     assert store.get_evaluation_samples(job.id) == []
 
@@ -67,14 +66,12 @@ def test_a_job_cancelled_while_it_runs_stays_cancelled_and_keeps_no_samples(stor
 def test_the_heartbeat_thread_beats_while_a_job_takes_long(store, tmp_path):
     job = queue_job(store)
 
-    def slow_job(store, evaluation, home):
+    def slow_job(evaluation, *inputs):
         first = store.get_evaluation(job.id).heartbeat_at
         wait_for(lambda: store.get_evaluation(job.id).heartbeat_at > first, 10, "a heartbeat during a long job")
-        return store.finish_evaluation(evaluation.id, "succeeded", {})
+        return [], {}
 
-    ended = execute_evaluation(
-        store, store.claim_next_evaluation("w"), tmp_path, heartbeat_interval_s=0.05, evaluate_fn=slow_job
-    )
+    ended = run_job(store, store.claim_next_evaluation("w"), tmp_path, heartbeat_interval_s=0.05, job_fn=slow_job)
     assert ended.status == "succeeded"
 
 
@@ -84,9 +81,7 @@ def test_a_starting_worker_fails_jobs_whose_worker_went_silent(store, tmp_path, 
     wait_for(
         lambda: store.get_evaluation(job.id).heartbeat_at.timestamp() < time.time() - 0.2, 5, "the heartbeat to age"
     )
-    run_worker(
-        store, stepping_trainer(), tmp_path, until_idle=True, heartbeat_timeout_s=0.1, evaluate_fn=finishing_job()
-    )
+    run_worker(store, stepping_trainer(), tmp_path, until_idle=True, heartbeat_timeout_s=0.1, job_fn=finishing_job())
     done = store.get_evaluation(job.id)
     assert done.status == "failed" and done.error.startswith("worker stopped responding")
     assert f"marked evaluation {job.id} failed" in capfd.readouterr().err

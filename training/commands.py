@@ -1,0 +1,74 @@
+"""The command line of a run: what `python -m training.run` (or `accelerate launch ... -m training.run`) takes to
+train a config, and how its --set words are read back.
+
+Standard library only: the dashboard shows a config's command next to its form (nover_ui/train_tab.py), the
+worker records it on the run and the launcher (training/launch.py) starts it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from training.config import PRESETS, ConfigError, RunConfig
+
+ACCELERATE_CONFIGS = {"ddp": "training/accelerate/ddp.yaml", "zero2": "training/accelerate/deepspeed_zero2.yaml"}
+"""accelerate's config file for each RunConfig.distributed, relative to the project folder."""
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """'key=value' -> (key, value); the value is read as JSON when it parses (8, 1e-5, true), else as text."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(None, f"--set takes key=value, got {text!r}")
+    try:
+        return key.strip(), json.loads(raw)
+    except json.JSONDecodeError:
+        return key.strip(), raw
+
+
+def build_config(preset_name: str | None, config_file: Path | None, assignments: Sequence[str]) -> RunConfig:
+    values: dict[str, Any] = dict(PRESETS[preset_name]) if preset_name else {}
+    if config_file is not None:
+        values.update(RunConfig.from_json(config_file.read_text()).to_dict())
+    values.update(parse_assignment(a) for a in assignments)
+    return RunConfig.from_dict(values)
+
+
+def command_line(config: RunConfig, launcher: str = "python", resume_from: Path | None = None) -> str:
+    """The shortest command that reproduces `config`: only the fields that differ from the defaults."""
+    defaults = RunConfig().to_dict()
+    words = [
+        f"--set {shlex.quote(f'{key}={_set_text(value)}')}"
+        for key, value in config.to_dict().items()
+        if defaults[key] != value
+    ]
+    if resume_from is not None:
+        words.append(f"--resume-from {shlex.quote(str(resume_from))}")
+    if launcher == "accelerate":
+        words.insert(
+            0,
+            f"accelerate launch --config_file {ACCELERATE_CONFIGS[config.distributed]} "
+            f"--num_processes {config.num_processes} -m training.run",
+        )
+    else:
+        words.insert(0, "python -m training.run")
+    return " ".join(words)
+
+
+def run_command(config: RunConfig, resume_from: Path | None = None) -> str:
+    """The command a worker trains `config` with: accelerate launch when it asks for several processes."""
+    return command_line(config, "accelerate" if config.num_processes > 1 else "python", resume_from)
+
+
+def _set_text(value: Any) -> str:
+    """A value as --set writes it, so parse_assignment reads back the same value (the text '2024' stays text)."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return json.dumps(value)

@@ -1,0 +1,364 @@
+"""Running one claimed run or job to its end: the executor the worker (training/worker.py) hands each claim to.
+
+One entry point per kind, each given what the worker already checked: `run_training(store, run, config, ...)`
+trains a run (in this process, or under `accelerate launch` when it asks for several processes) and
+`run_job(store, evaluation, ...)` runs an evaluation or playground job (training/jobs.py). Both beat for their
+row while they work and record how it ended. `train_claimed` and `train_now` are the same path for
+`python -m training.run` (rank 0 of a launched run; a run started from the command line).
+
+With training/worker.py, the only module of `training` that imports `storage`: the trainer reports through
+`StoreSink`, and the job code gets plain values (the run's stored config, its checkpoint folders).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from storage import EvaluationRecord, InvalidTransition, RunRecord, StorageError, Store
+from training.commands import run_command
+from training.config import RunConfig
+from training.flags import flag_counts
+from training.interface import JobFailed, RunContext, Sink, TrainFn
+from training.launch import launch, launch_argv
+from training.prompts import prefill_text
+
+JobFn = Callable[
+    [EvaluationRecord, Mapping[str, Any], Mapping[int, Path], Path], tuple[list[dict[str, Any]], dict[str, Any]]
+]
+"""(job, its run's stored config, that run's checkpoint folders by step, home) -> (sample rows, metrics), or
+JobFailed with the job's error (training.jobs.execute)."""
+HEARTBEAT_INTERVAL_S = 10.0
+TRACEBACK_LINES = 20
+RECORD_RETRY_S = 5.0
+RECORD_PATIENCE_S = 3600.0
+"""How long a worker keeps trying to record a run's end in a database that refuses writes."""
+UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+class StoreSink:
+    """Binds a trainer's reports to one run in the Store; each step's rows land in one transaction."""
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: int,
+        total_steps: int,
+        shutdown: threading.Event,
+        tags: tuple[str, str, str] = ("think", "answer", ""),
+    ):
+        self._store = store
+        self._run_id = run_id
+        self._total_steps = total_steps
+        self._tags = tags
+        self._shutdown = shutdown
+        self._pending: dict[int, list[Mapping[str, Any]]] = {}
+        self.lost_run = False
+        """Set when the run stopped being ours (failed as stale by someone else)."""
+        self.last_step = 0
+        """The last step whose metrics (and rollouts) are committed."""
+        self.stop_reason: str | None = None
+
+    def log_rollouts(self, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        # Held back until the step's metrics arrive, so rollouts and metrics of a step commit together.
+        self._pending.setdefault(step, []).extend(rows)
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        rollouts = self._pending.pop(step, [])
+        if rollouts:  # failure flags counted once, as the step is written, so Metrics can chart them
+            metrics = {**metrics, **flag_counts([SimpleNamespace(step=step, **row) for row in rollouts], *self._tags)}
+        try:
+            self._store.log_step(self._run_id, step, metrics, rollouts, total_steps=self._total_steps, heartbeat=True)
+        except InvalidTransition:
+            self.lost_run = True
+            raise
+        self.last_step = max(self.last_step, step)
+
+    def log_checkpoint(self, step: int, path: str) -> None:
+        self._store.add_checkpoint(self._run_id, step, path)
+
+    def should_stop(self) -> bool:
+        if self._shutdown.is_set():
+            self.stop_reason = "shutdown"
+        elif self.lost_run or self._store.is_cancel_requested(self._run_id):
+            self.stop_reason = "cancel"
+        return self.stop_reason is not None
+
+    def flush(self) -> None:
+        """Write rollouts of steps whose metrics never came (the trainer stopped mid-step)."""
+        for step in sorted(self._pending):
+            self._store.log_step(self._run_id, step, rollouts=self._pending.pop(step))
+
+
+class Heartbeat:
+    """Beats for a run or a job from a background thread, so long model loads do not look like a dead worker."""
+
+    def __init__(self, beat: Callable[[], None], name: str, interval_s: float):
+        self._beat, self._name, self._interval_s = beat, name, interval_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{name}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._done.wait(self._interval_s):
+            try:
+                self._beat()
+            except InvalidTransition:
+                return  # no longer running (cancelled, failed as stale); noticed at its next write
+            except StorageError as exc:
+                print(f"worker: heartbeat for {self._name} failed, retrying: {exc}", file=sys.stderr)
+
+
+def run_training(
+    store: Store,
+    run: RunRecord,
+    config: RunConfig,
+    train_fn: TrainFn,
+    home: Path,
+    shutdown: threading.Event | None = None,
+    heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+    resume_interrupted: bool = False,
+) -> RunRecord:
+    """Record a claimed run's command and train it to its end: succeeded, cancelled or failed with the error.
+
+    `config` is the run's stored config, already validated. It trains in this process, or under accelerate
+    launch when it asks for several processes. A run cut short by a shutdown is failed and, with
+    `resume_interrupted`, continued by a new queued run from its last checkpoint.
+    """
+    shutdown = shutdown or threading.Event()
+    if config.num_processes > 1:
+        return _train_launched(store, run, config, home, shutdown, heartbeat_interval_s, resume_interrupted)
+    store.set_run_command(run.id, run_command(config, _resume_point(store, run)))
+    return _train_here(
+        store, run, config, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted=resume_interrupted
+    )
+
+
+def train_claimed(
+    db_url: str,
+    run_id: int,
+    config: RunConfig,
+    home: Path,
+    train_fn: TrainFn,
+    shutdown: threading.Event,
+    observe: Callable[[Sink], Sink] = lambda sink: sink,
+    resume_interrupted: bool = False,
+) -> RunRecord:
+    """Rank 0 of a launched run (training.run --run-id): train the run a worker claimed and launched."""
+    store = Store(db_url)
+    return _train_here(
+        store,
+        store.get_run(run_id),
+        config,
+        train_fn,
+        home,
+        shutdown,
+        observe=observe,
+        resume_interrupted=resume_interrupted,
+    )
+
+
+def train_now(
+    db_url: str,
+    name: str,
+    config: RunConfig,
+    home: Path,
+    train_fn: TrainFn,
+    observe: Callable[[Sink], Sink] = lambda sink: sink,
+) -> RunRecord:
+    """Record a new run in the database and train it in this process right away (training.run --db)."""
+    store = Store(db_url)
+    run = store.create_run(name, config.to_dict())
+    claimed = store.start_run(run.id, f"{socket.gethostname()}:{os.getpid()}")
+    store.set_run_command(run.id, run_command(config))
+    return _train_here(store, claimed, config, train_fn, home, threading.Event(), observe=observe)
+
+
+def exit_code(record: RunRecord) -> int:
+    """The exit status of `python -m training.run` for how its run ended.
+
+    Under a launcher a failing exit makes torchrun stop the other processes at once: right when rank 0 failed
+    (they may wait for it forever), wrong when they are still saving the checkpoint of a cancelled run.
+    """
+    return 0 if record.status in ("succeeded", "cancelled") else 1
+
+
+def run_job(
+    store: Store,
+    evaluation: EvaluationRecord,
+    home: Path,
+    heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+    job_fn: JobFn | None = None,
+) -> EvaluationRecord:
+    """Run one claimed evaluation or playground job while beating for it; store its samples and how it ended.
+
+    A job cancelled or failed as stale while it ran keeps that ending; its results are dropped (the Store
+    refuses them).
+    """
+    try:
+        with Heartbeat(
+            lambda: store.heartbeat_evaluation(evaluation.id), f"evaluation-{evaluation.id}", heartbeat_interval_s
+        ):
+            if job_fn is None:
+                from training.jobs import execute  # the model stack, once a job comes
+
+                job_fn = execute
+            run_config: Mapping[str, Any] = {}
+            checkpoints: dict[int, Path] = {}
+            if evaluation.run_id is not None:
+                run_config = store.get_run(evaluation.run_id).config
+                checkpoints = {c.step: Path(c.path) for c in store.list_checkpoints(evaluation.run_id)}
+            try:
+                rows, metrics = job_fn(evaluation, run_config, checkpoints, home)
+            except JobFailed as exc:
+                return store.finish_evaluation(evaluation.id, "failed", error=str(exc))
+            store.log_evaluation_samples(evaluation.id, rows)
+            return store.finish_evaluation(evaluation.id, "succeeded", metrics=metrics)
+    except InvalidTransition:
+        return store.get_evaluation(evaluation.id)
+    except Exception as exc:  # outside the job's own error handling (e.g. its code cannot be imported)
+        try:
+            return store.finish_evaluation(evaluation.id, "failed", error=_describe(exc))
+        except InvalidTransition:
+            return store.get_evaluation(evaluation.id)
+
+
+def _train_here(
+    store: Store,
+    run: RunRecord,
+    config: RunConfig,
+    train_fn: TrainFn,
+    home: Path,
+    shutdown: threading.Event,
+    heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+    observe: Callable[[Sink], Sink] = lambda sink: sink,
+    resume_interrupted: bool = False,
+) -> RunRecord:
+    """Train a claimed run in this process; `observe` may wrap the sink the trainer reports to (a progress bar)."""
+    sink = StoreSink(
+        store, run.id, config.max_steps, shutdown, (config.intermediate_tag, config.final_tag, prefill_text(config))
+    )
+    try:
+        store.heartbeat(run.id, step=0, total_steps=config.max_steps)
+        context = RunContext(
+            run_id=run.id, home=home, workdir=home / "runs" / str(run.id), resume_from=_resume_point(store, run)
+        )
+        with Heartbeat(lambda: store.heartbeat(run.id), f"run-{run.id}", heartbeat_interval_s):
+            train_fn(config, observe(sink), context)
+        sink.flush()
+    except Exception as exc:
+        if sink.lost_run:
+            return store.get_run(run.id)
+        return _finish(store, run.id, "failed", _describe(exc))
+    # The trainer returned after its last step and that step's checkpoint were committed: the run is done, even
+    # when a shutdown (the app killed) or a cancel arrived during that step.
+    if sink.last_step < config.max_steps and sink.stop_reason == "shutdown":
+        return _interrupt(store, run.id, resume_interrupted)
+    if sink.last_step < config.max_steps and sink.stop_reason == "cancel":
+        return _finish(store, run.id, "cancelled")
+    return _finish(store, run.id, "succeeded")
+
+
+def _train_launched(
+    store: Store,
+    run: RunRecord,
+    config: RunConfig,
+    home: Path,
+    shutdown: threading.Event,
+    heartbeat_interval_s: float,
+    resume_interrupted: bool,
+) -> RunRecord:
+    """Train a claimed run in config.num_processes processes started with accelerate launch.
+
+    Rank 0 of them trains the run as _train_here does here (train_claimed): it writes the rows and records how
+    the run ended. This process keeps the heartbeat up meanwhile, relays a shutdown, and fails the run when the
+    processes exit without having ended it (a crash or a kill), with the end of their output.
+    """
+    resume_from = _resume_point(store, run)
+    store.set_run_command(run.id, run_command(config, resume_from))
+    argv = launch_argv(config, run.id, store.url, home, resume_from, resume_interrupted)
+    log_path = home / "runs" / str(run.id) / "launch.log"
+    print(f"worker: run {run.id} in {config.num_processes} processes, output in {log_path}", file=sys.stderr)
+    with Heartbeat(lambda: store.heartbeat(run.id), f"run-{run.id}", heartbeat_interval_s):
+        outcome = launch(argv, log_path, shutdown)
+    ended = store.get_run(run.id)
+    if ended.status != "running":
+        return ended
+    if outcome.interrupted:
+        return _interrupt(store, run.id, resume_interrupted)
+    return _finish(
+        store,
+        run.id,
+        "failed",
+        f"the {config.num_processes} launched processes exited with code "
+        f"{outcome.returncode} before the run ended; the end of their output ({log_path}):\n\n"
+        f"{outcome.log_tail}",
+    )
+
+
+def _resume_point(store: Store, run: RunRecord) -> Path | None:
+    if run.parent_id is None:
+        return None
+    checkpoints = store.list_checkpoints(run.parent_id)
+    return Path(checkpoints[-1].path) if checkpoints else None
+
+
+def _interrupt(store: Store, run_id: int, resume: bool) -> RunRecord:
+    reason = "interrupted: the worker was shut down before the run finished"
+    return _record(
+        store,
+        run_id,
+        lambda: store.interrupt_run(
+            run_id, reason if resume else f"{reason}; resume it from its last checkpoint", resume
+        ),
+    )
+
+
+def _finish(store: Store, run_id: int, status: str, error: str | None = None) -> RunRecord:
+    return _record(store, run_id, lambda: store.finish_run(run_id, status, error))
+
+
+def _record(store: Store, run_id: int, write: Callable[[], RunRecord]) -> RunRecord:
+    """Write how a run ended, waiting out a database that refuses writes for a while (a read-only or full disk),
+    so that the run fails once with its real error rather than the worker dying and the run going stale."""
+    deadline = time.monotonic() + RECORD_PATIENCE_S
+    while True:
+        try:
+            return write()
+        except InvalidTransition:
+            return store.get_run(run_id)  # someone else ended it first (e.g. failed as stale); keep theirs
+        except StorageError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            print(
+                f"worker: cannot record how run {run_id} ended yet, retrying in {RECORD_RETRY_S:.0f} s: {exc}",
+                file=sys.stderr,
+            )
+            time.sleep(RECORD_RETRY_S)
+
+
+def _describe(exc: BaseException) -> str:
+    lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
+    head = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError) and exc.filename and exc.errno in UNWRITABLE:
+        head = (
+            f"cannot write {exc.filename}: {exc.strerror} ({type(exc).__name__}); make the folder writable (or "
+            f"free space), then resume the run from its last checkpoint"
+        )
+    return head + "\n\n" + "\n".join(lines[-TRACEBACK_LINES:])
