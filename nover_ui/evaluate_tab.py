@@ -128,7 +128,7 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
 
     def refresh(run_id: int | None) -> tuple[Any, Any]:
         evaluations = evaluations_of(run_id)
-        choices = [(f"#{e.id} {model_label(e)}", e.id) for e in evaluations if e.status == "succeeded"]
+        choices = [(f"#{e.id} {model_label(e)}", e.id) for e in evaluations if e.status == Status.SUCCEEDED]
         return metrics_frame(evaluations), gr.update(choices=choices)
 
     def open_tab(run_id: int | None) -> Any:
