@@ -11,7 +11,7 @@ from storage.errors import InvalidTransition
 from storage.models import Checkpoint, Evaluation, Run
 from storage.statuses import TERMINAL_STATUSES, Status
 
-NEXT_STATUSES = {
+NEXT_STATUSES: dict[str, set[Status]] = {  # keyed by str: a row read back holds the plain stored string
     Status.QUEUED: {Status.RUNNING, Status.CANCELLED, Status.FAILED},
     Status.RUNNING: {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED},
 }
@@ -24,7 +24,7 @@ def utcnow() -> dt.datetime:
 
 def transition(row: Run | Evaluation, status: Status, error: str | None = None) -> None:
     """The one place a run's or an evaluation's status changes; stamps started_at and finished_at."""
-    if status not in NEXT_STATUSES.get(row.status, ()):
+    if status not in NEXT_STATUSES.get(row.status, set()):
         raise InvalidTransition(f"{type(row).__name__.lower()} {row.id} cannot go from {row.status} to {status}")
     now = utcnow()
     row.status = status

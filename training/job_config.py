@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
@@ -219,9 +218,8 @@ def _coerce(cls: type[JobConfig], name: str, value: Any) -> Any:
     return value
 
 
-@functools.cache
 def _hints(cls: type[JobConfig]) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    return typing.get_type_hints(cls)  # a few microseconds, for a job built once per click or claim
 
 
 def _check_choice(job: JobConfig, f: dataclasses.Field[Any]) -> None:
