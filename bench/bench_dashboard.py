@@ -42,7 +42,7 @@ from nover_ui.metrics_cache import SeriesCache
 from nover_ui.metrics_tab import chart_updates
 from nover_ui.traces_tab import step_html
 from nover_ui.traces_view import render_step
-from storage import Store
+from storage import Status, Store
 from storage.rows import prompt_key
 from training.config import RunConfig
 
@@ -183,7 +183,7 @@ def build(path: Path, spec: Spec) -> float:
         store.start_run(run.id, "bench")
         last = max(spec.rollout_steps, metric_steps(spec, i))
         store.heartbeat(run.id, last, last)
-        store.finish_run(run.id, "succeeded")
+        store.finish_run(run.id, Status.SUCCEEDED)
         run_ids.append(run.id)
     store.close()
     rng = random.Random(spec.name)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from nover_ui.prompt_text import question
 from nover_ui.text_diff import render_diff
-from storage import EvaluationRecord, EvaluationSampleRecord
+from storage import ACTIVE_STATUSES, EvaluationRecord, EvaluationSampleRecord, Status
 
 METRIC_COLUMNS = {
     "format_valid_rate": "format-valid",
@@ -93,9 +93,9 @@ def playground_html(results: Sequence[tuple[str, EvaluationRecord, Sequence[Eval
     """Each model's answer side by side: reasoning and answer apart, the seed, the reference perplexity."""
     sides = []
     for label, job, samples in results:
-        if job.status in ("queued", "running"):
+        if job.status in ACTIVE_STATUSES:
             body = f"<p>{_escape(job.status)}…</p>"
-        elif job.status != "succeeded":
+        elif job.status != Status.SUCCEEDED:
             body = f'<p class="text">{_escape(job.status)}: {_escape(job.error or "")}</p>'
         else:
             body = "".join(_sample_html(sample) for sample in samples)

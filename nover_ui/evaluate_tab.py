@@ -8,64 +8,18 @@ from typing import Any
 import gradio as gr
 
 from nover_ui.access import AccessDenied
-from nover_ui.bounds import MAX_EVAL_PROMPTS, MAX_SAMPLES, MAX_SEED, MAX_SOURCE_CHARS, bounded_text, whole_number
 from nover_ui.context import Dashboard
 from nover_ui.eval_view import answers_grid, metrics_frame, model_label
 from nover_ui.exports import FORMATS, write_table, zip_checkpoint
-from nover_ui.places import Places
+from nover_ui.queue import queue_evaluations
 from nover_ui.runs_tab import run_choices
 from nover_ui.safe_text import markdown_text, refusal
 from nover_ui.work_limits import BULK_READS, FILE_WORK
-from storage import StorageError, Store
+from storage import Status, StorageError
 from training.data import DataError
 
 REFRESH_S = 3.0
 SPLITS = ("test", "validation", "train")
-
-
-def queue_evaluations(
-    store: Store,
-    run_id: int,
-    steps: list[int],
-    include_base: bool,
-    split: str,
-    max_prompts: float | None,
-    samples: float | None,
-    seed: float | None,
-    dataset: str = "",
-    places: Places | None = None,
-) -> list[int]:
-    """One evaluation job per model (the run's base model and each chosen checkpoint) on `dataset` (a file, a
-    dataset id; empty: the run's own data); returns their ids.
-
-    `places` checks the data and the model (None only for tests, which may read any file).
-    ValueError (or DataError, a ValueError) says what to change."""
-    max_prompts = whole_number("prompts", max_prompts, 1, MAX_EVAL_PROMPTS)
-    samples = whole_number("samples per prompt", samples, 1, MAX_SAMPLES)
-    seed = whole_number("seed", seed, 0, MAX_SEED)
-    dataset = bounded_text("data", dataset.strip(), MAX_SOURCE_CHARS)
-    run = store.get_run(run_id)
-    config = {
-        "run_config": run.config,
-        "split": split,
-        "max_prompts": max_prompts,
-        "samples": samples,
-        "seed": seed,
-        "judge": "base",
-    }
-    model, dataset = run.config.get("model", ""), dataset or run.config.get("dataset", "")
-    if places is not None:  # the run's own data and model too: an imported run's config was never checked here
-        places.check_data(dataset)
-        places.check_model(model)
-    targets = ([None] if include_base else []) + sorted(steps)
-    if not targets:
-        raise ValueError("choose the base model, a checkpoint, or both")
-    return [
-        store.queue_evaluation(
-            "evaluation", model, dataset, config, run_id=run_id if step is not None else None, checkpoint_step=step
-        ).id
-        for step in targets
-    ]
 
 
 def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
@@ -128,7 +82,7 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> None:
 
     def refresh(run_id: int | None) -> tuple[Any, Any]:
         evaluations = evaluations_of(run_id)
-        choices = [(f"#{e.id} {model_label(e)}", e.id) for e in evaluations if e.status == "succeeded"]
+        choices = [(f"#{e.id} {model_label(e)}", e.id) for e in evaluations if e.status == Status.SUCCEEDED]
         return metrics_frame(evaluations), gr.update(choices=choices)
 
     def open_tab(run_id: int | None) -> Any:

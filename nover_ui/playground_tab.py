@@ -10,19 +10,15 @@ from typing import Any
 import gradio as gr
 
 from nover_ui.access import AccessDenied
-from nover_ui.bounds import MAX_PROMPT_CHARS, MAX_SEED, bounded_text, whole_number
 from nover_ui.context import Dashboard
 from nover_ui.eval_view import playground_html
-from nover_ui.places import Places
 from nover_ui.prompt_text import question, question_line
+from nover_ui.queue import BASE, NONE, queue_playground
 from nover_ui.runs_tab import run_choices
 from nover_ui.safe_text import markdown_text
 from storage import StorageError, Store
-from training.config import preset
 
 POLL_S = 2.0
-BASE = "base"
-NONE = "none"
 
 
 def model_choices(store: Store, run_id: int | None) -> list[tuple[str, str]]:
@@ -31,52 +27,6 @@ def model_choices(store: Store, run_id: int | None) -> list[tuple[str, str]]:
         return [("base model", BASE)]
     steps = [c.step for c in store.list_checkpoints(run_id)]
     return [("base model", BASE), *((f"run {run_id} · step {step}", str(step)) for step in steps)]
-
-
-def queue_playground(
-    store: Store,
-    run_id: int | None,
-    prompt: str,
-    reference: str,
-    models: list[str],
-    seed: float | None,
-    places: Places | None = None,
-) -> list[tuple[str, int]]:
-    """One playground job per chosen model; returns (label, job id) pairs. `places` checks the run's model (None
-    only for tests)."""
-    if not prompt.strip():
-        raise ValueError("type a prompt (or pick one of the run's)")
-    bounded_text("the prompt", prompt, MAX_PROMPT_CHARS)
-    bounded_text("the reference", reference, MAX_PROMPT_CHARS)
-    seed = whole_number("seed", seed, 0, MAX_SEED)
-    chosen = [m for m in dict.fromkeys(models) if m and m != NONE]
-    if not chosen:
-        raise ValueError("choose at least one model")
-    run_config = store.get_run(run_id).config if run_id is not None else preset("cpu-demo").to_dict()
-    if places is not None:
-        places.check_model(run_config.get("model", ""))
-    config = {
-        "run_config": run_config,
-        "prompts": [prompt.strip()],
-        "reference": reference.strip() or None,
-        "samples": 1,
-        "seed": seed,
-    }
-    jobs = []
-    for model in chosen:
-        step = None if model == BASE else int(model)
-        if step is not None and run_id is None:
-            raise ValueError("a checkpoint belongs to a run; pick the run first")
-        job = store.queue_evaluation(
-            "playground",
-            run_config.get("model", ""),
-            "playground",
-            config,
-            run_id=run_id if step is not None else None,
-            checkpoint_step=step,
-        )
-        jobs.append((("base model" if step is None else f"run {run_id} · step {step}"), job.id))
-    return jobs
 
 
 def build_playground(dashboard: Dashboard, tab: gr.Tab) -> None:

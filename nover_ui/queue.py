@@ -1,16 +1,26 @@
-"""Turning a user's config into a queued run: check everything checkable first, so a refused request
-creates no row and the person sees why at once rather than in a failed run later."""
+"""Turning what a person asked for into queued rows: runs, evaluations and playground jobs. Everything checkable is
+checked first, so a refused request creates no row and the person sees why at once rather than in a failed run or
+job later. A refusal of one form value is a ConfigError whose `field` names the parameter that carried it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from nover_ui.bounds import MAX_SOURCE_CHARS
 from nover_ui.places import PlaceRefused, Places
 from nover_ui.uploads import UploadLimits
 from storage import RunRecord, Store
-from training.config import ConfigError, RunConfig
+from training.config import ConfigError, RunConfig, preset
 from training.data import load_examples
+from training.job_config import EvaluationJob, PlaygroundJob
+
+BASE = "base"
+"""The playground's model choice for the base model (any other choice is a checkpoint's step, as text)."""
+NONE = "none"
+"""The playground's model choice for no model."""
+PLAYGROUND_BASE_PRESET = "cpu-demo"
+"""The run configuration of a playground job with no run: its prompt format and sampling settings."""
 
 
 def queue_run(
@@ -40,3 +50,121 @@ def queue_run(
             row_limit=limits.max_rows,
         )
     return store.create_run(name, validated.to_dict())
+
+
+def queue_evaluations(
+    store: Store,
+    run_id: int,
+    steps: list[int],
+    include_base: bool,
+    split: str,
+    max_prompts: float | None,
+    samples: float | None,
+    seed: float | None,
+    dataset: str = "",
+    places: Places | None = None,
+) -> list[int]:
+    """One evaluation job per model (the run's base model and each chosen checkpoint) on `dataset` (a file, a
+    dataset id; empty: the run's own data); returns their ids.
+
+    Number widgets' values (floats, None when cleared) are checked by EvaluationJob. `places` checks the data and
+    the model (None only for tests, which may read any file). ConfigError's field is one of this function's
+    parameters; StorageError (RunNotFound) when the run is gone."""
+    run_config = _stored_config(store, run_id)
+    job = EvaluationJob.from_dict(
+        dict(run_config=run_config, split=split, max_prompts=max_prompts, samples=samples, seed=seed, judge="base")
+    )
+    dataset = dataset.strip()
+    if len(dataset) > MAX_SOURCE_CHARS:
+        raise ConfigError(
+            "dataset", f"dataset has at most {MAX_SOURCE_CHARS:,} characters, got {len(dataset):,}; shorten it"
+        )
+    if places is not None:  # the run's own data and model too: an imported run's config was never checked here
+        _check_place(places.check_data, dataset or run_config.dataset, "dataset" if dataset else "run_id")
+        _check_place(places.check_model, run_config.model, "run_id")
+    targets = ([None] if include_base else []) + sorted(steps)
+    if not targets:
+        raise ConfigError("steps", "choose the base model, a checkpoint, or both")
+    return [
+        store.queue_evaluation(
+            job.kind,
+            run_config.model,
+            dataset or run_config.dataset,
+            job.to_dict(),
+            run_id=run_id if step is not None else None,
+            checkpoint_step=step,
+        ).id
+        for step in targets
+    ]
+
+
+def queue_playground(
+    store: Store,
+    run_id: int | None,
+    prompt: str,
+    reference: str,
+    models: list[str],
+    seed: float | None,
+    places: Places | None = None,
+) -> list[tuple[str, int]]:
+    """One playground job per chosen model (BASE, or a checkpoint's step as text, of run `run_id`); returns
+    (label, job id) pairs. Without a run, the base model answers with the PLAYGROUND_BASE_PRESET settings.
+
+    `places` checks the run's model (None only for tests). ConfigError's field is one of this function's
+    parameters; StorageError (RunNotFound) when the run is gone."""
+    run_config = _stored_config(store, run_id) if run_id is not None else preset(PLAYGROUND_BASE_PRESET)
+    try:
+        job = PlaygroundJob.from_dict(
+            dict(run_config=run_config, prompts=[prompt], reference=reference, samples=1, seed=seed)
+        )
+    except ConfigError as exc:
+        if exc.field == "prompts":  # the form has one prompt
+            raise ConfigError("prompt", str(exc)) from None
+        raise
+    if places is not None:
+        _check_place(places.check_model, run_config.model, "run_id")
+    steps = [_checkpoint_step(model) for model in dict.fromkeys(models) if model and model != NONE]
+    if not steps:
+        raise ConfigError("models", "choose at least one model")
+    if run_id is None and any(step is not None for step in steps):
+        raise ConfigError("models", "a checkpoint belongs to a run; pick the run first")
+    return [
+        (
+            "base model" if step is None else f"run {run_id} · step {step}",
+            store.queue_evaluation(
+                job.kind,
+                run_config.model,
+                job.kind,  # a playground job's data source is only a label
+                job.to_dict(),
+                run_id=run_id if step is not None else None,
+                checkpoint_step=step,
+            ).id,
+        )
+        for step in steps
+    ]
+
+
+def _stored_config(store: Store, run_id: int) -> RunConfig:
+    """The run's stored config as its jobs run it (a config stored before a field existed gets its default)."""
+    try:
+        return RunConfig.from_dict(store.get_run(run_id).config)
+    except ConfigError as exc:  # an imported run's config was never checked here
+        raise ConfigError("run_id", f"run {run_id}'s stored config cannot be used: {exc}") from None
+
+
+def _check_place(check: Any, source: str, field: str) -> None:
+    try:
+        check(source)
+    except PlaceRefused as exc:
+        raise ConfigError(field, str(exc)) from None
+
+
+def _checkpoint_step(model: str) -> int | None:
+    if model == BASE:
+        return None
+    try:
+        return int(model)
+    except ValueError:
+        raise ConfigError(
+            "models", f"a model is {BASE!r} or a checkpoint's step (e.g. '40'), got {model!r}; pick one from the list"
+        ) from None

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from storage import InvalidTransition, RunRecord, Store
+from storage import ACTIVE_STATUSES, InvalidTransition, RunRecord, Status, Store
 
-RESUMABLE = ("failed", "cancelled")
+RESUMABLE = (Status.FAILED, Status.CANCELLED)
 
 
 class ActionRefused(Exception):
@@ -16,7 +16,7 @@ class ActionRefused(Exception):
 
 def cancel_run(store: Store, run_id: int) -> RunRecord:
     run = store.get_run(run_id)
-    if run.status not in ("queued", "running"):
+    if run.status not in ACTIVE_STATUSES:
         raise ActionRefused(f"run {run_id} is already {run.status}; only queued or running runs can be cancelled")
     return store.request_cancel(run_id)
 

@@ -18,7 +18,7 @@ from nover_ui.run_actions import ActionRefused, cancel_run, delete_run, resume_r
 from nover_ui.safe_text import markdown_text, refusal
 from nover_ui.train_tab import TrainForm
 from nover_ui.work_limits import BULK_READS
-from storage import RunRecord, StorageError, Store
+from storage import RunRecord, Status, StorageError, Store
 from training.config import ConfigError, RunConfig
 
 RUN_COLUMNS = [
@@ -203,7 +203,7 @@ def _progress(run: RunRecord) -> str:
 
 
 def _eta(run: RunRecord, step_times: Mapping[int, float]) -> str:
-    if run.status != "running" or not run.total_steps or run.id not in step_times:
+    if run.status != Status.RUNNING or not run.total_steps or run.id not in step_times:
         return ""
     return _duration(step_times[run.id] * max(run.total_steps - run.step, 0))
 

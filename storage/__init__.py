@@ -3,7 +3,14 @@
 Imports only SQLAlchemy, Alembic and the standard library, so both the UI and the worker can use it.
 """
 
-from storage.errors import InvalidTransition, RunNotFound, StorageError
+from storage.errors import (
+    CheckpointNotFound,
+    EvaluationNotFound,
+    InvalidTransition,
+    NotFound,
+    RunNotFound,
+    StorageError,
+)
 from storage.models import METRIC_KEY_MAX, RUN_NAME_MAX
 from storage.records import (
     CheckpointRecord,
@@ -15,21 +22,28 @@ from storage.records import (
     RolloutRecord,
     RunRecord,
 )
+from storage.statuses import ACTIVE_STATUSES, TERMINAL_STATUSES, Status
 from storage.store import Store
 
 __all__ = [
+    "ACTIVE_STATUSES",
     "METRIC_KEY_MAX",
     "RUN_NAME_MAX",
+    "TERMINAL_STATUSES",
+    "CheckpointNotFound",
     "CheckpointRecord",
+    "EvaluationNotFound",
     "EvaluationRecord",
     "EvaluationSampleRecord",
     "InvalidTransition",
     "MetricSeries",
+    "NotFound",
     "PromptRecord",
     "PromptStep",
     "RolloutRecord",
     "RunNotFound",
     "RunRecord",
+    "Status",
     "StorageError",
     "Store",
 ]

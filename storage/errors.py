@@ -5,8 +5,20 @@ class StorageError(RuntimeError):
     """A database operation failed; the message says what was attempted and why it failed."""
 
 
-class RunNotFound(StorageError):
+class NotFound(StorageError):
+    """A row asked for by its id (or key) does not exist; each kind of row has its own subclass."""
+
+
+class RunNotFound(NotFound):
     pass
+
+
+class EvaluationNotFound(NotFound):
+    """No evaluation or playground job has this id."""
+
+
+class CheckpointNotFound(NotFound):
+    """The run has no checkpoint at this step; the message names the steps it has."""
 
 
 class InvalidTransition(StorageError):

@@ -14,13 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.errors import InvalidTransition, RunNotFound, StorageError
+from storage.errors import EvaluationNotFound, InvalidTransition, RunNotFound, StorageError
 from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, transition, utcnow
-from storage.models import TERMINAL_STATUSES, Evaluation, EvaluationSample, Run
+from storage.models import JOB_KIND_MAX, Evaluation, EvaluationSample, Run
 from storage.records import EvaluationRecord, EvaluationSampleRecord, to_record
 from storage.rows import evaluation_sample_values
-
-EVALUATION_KINDS = ("evaluation", "playground")
+from storage.statuses import ACTIVE_STATUSES, TERMINAL_STATUSES, Status
 
 
 class EvaluationJobs:
@@ -40,11 +39,14 @@ class EvaluationJobs:
         """Queue a job for the workers: a held-out evaluation or a playground generation.
 
         The model is the base `model` (run_id None) or `model` with the adapter of run `run_id` saved at
-        `checkpoint_step`; `config` holds the job's settings (keys in training/jobs.py). `dataset` is the data
-        source of an evaluation and a label (e.g. 'playground') of a playground job.
+        `checkpoint_step`; `config` holds the job's settings (a to_dict() of training/job_config.py, validated by
+        the caller). `dataset` is the data source of an evaluation and a label (e.g. 'playground') of a playground
+        job.
         """
-        if kind not in EVALUATION_KINDS:
-            raise StorageError(f"kind must be one of {', '.join(EVALUATION_KINDS)}, got {kind!r}")
+        # Which kinds exist is training's to say (training/job_config.py JOB_KINDS), and its caller validated the
+        # job against it; the Store only keeps the value within its column, which PostgreSQL would enforce.
+        if not kind.strip() or len(kind) > JOB_KIND_MAX:
+            raise StorageError(f"a job's kind is a name of 1 to {JOB_KIND_MAX} characters, got {kind!r}")
         if not model.strip():
             raise StorageError("an evaluation needs a model id or folder, got an empty string")
         if not isinstance(config, dict):
@@ -64,7 +66,7 @@ class EvaluationJobs:
                 checkpoint_step=checkpoint_step,
                 dataset=dataset,
                 config=dict(config),
-                status="queued",
+                status=Status.QUEUED,
                 created_at=utcnow(),
             )
             s.add(evaluation)
@@ -104,8 +106,8 @@ class EvaluationJobs:
         worker when it ends); one that has already ended is left as it is."""
         with self._session("cancel an evaluation", write=True) as s:
             evaluation = _evaluation(s, evaluation_id)
-            if evaluation.status in ("queued", "running"):
-                transition(evaluation, "cancelled")
+            if evaluation.status in ACTIVE_STATUSES:
+                transition(evaluation, Status.CANCELLED)
             return to_record(EvaluationRecord, evaluation)
 
     def log_evaluation_samples(self, evaluation_id: int, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -118,10 +120,10 @@ class EvaluationJobs:
                 )
 
     def finish_evaluation(
-        self, evaluation_id: int, status: str, metrics: dict[str, Any] | None = None, error: str | None = None
+        self, evaluation_id: int, status: Status, metrics: dict[str, Any] | None = None, error: str | None = None
     ) -> EvaluationRecord:
         if status not in TERMINAL_STATUSES:
-            raise StorageError(f"an evaluation finishes as one of {TERMINAL_STATUSES}, not {status!r}")
+            raise StorageError(f"an evaluation finishes as one of {', '.join(TERMINAL_STATUSES)}, not {status!r}")
         with self._session("finish an evaluation", write=True) as s:
             evaluation = _evaluation(s, evaluation_id)
             transition(evaluation, status, error)
@@ -134,11 +136,11 @@ class EvaluationJobs:
         cutoff = now - dt.timedelta(seconds=max_age_s)
         with self._session("fail stale evaluations", write=True) as s:
             stale = s.scalars(
-                select(Evaluation).where(Evaluation.status == "running", Evaluation.heartbeat_at < cutoff)
+                select(Evaluation).where(Evaluation.status == Status.RUNNING, Evaluation.heartbeat_at < cutoff)
             ).all()
             for evaluation in stale:
                 age = (now - evaluation.heartbeat_at).total_seconds() if evaluation.heartbeat_at else max_age_s
-                transition(evaluation, "failed", STALE_RUN_ERROR.format(age=age))
+                transition(evaluation, Status.FAILED, STALE_RUN_ERROR.format(age=age))
             return [evaluation.id for evaluation in stale]
 
     def get_evaluation_samples(self, evaluation_id: int) -> list[EvaluationSampleRecord]:
@@ -154,12 +156,12 @@ class EvaluationJobs:
 def _evaluation(s: Session, evaluation_id: int) -> Evaluation:
     evaluation = s.get(Evaluation, evaluation_id)
     if evaluation is None:
-        raise StorageError(f"evaluation {evaluation_id} does not exist")
+        raise EvaluationNotFound(f"evaluation {evaluation_id} does not exist")
     return evaluation
 
 
 def _running_evaluation(s: Session, evaluation_id: int) -> Evaluation:
     evaluation = _evaluation(s, evaluation_id)
-    if evaluation.status != "running":
+    if evaluation.status != Status.RUNNING:
         raise InvalidTransition(f"evaluation {evaluation_id} is {evaluation.status}, not running; its worker must stop")
     return evaluation

@@ -9,11 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.errors import InvalidTransition
-from storage.models import RUN_NAME_MAX, TERMINAL_STATUSES, Checkpoint, Evaluation, Run
+from storage.models import RUN_NAME_MAX, Checkpoint, Evaluation, Run
+from storage.statuses import TERMINAL_STATUSES, Status
 
-NEXT_STATUSES = {
-    "queued": {"running", "cancelled", "failed"},
-    "running": {"succeeded", "failed", "cancelled"},
+NEXT_STATUSES: dict[str, set[Status]] = {  # keyed by str: a row read back holds the plain stored string
+    Status.QUEUED: {Status.RUNNING, Status.CANCELLED, Status.FAILED},
+    Status.RUNNING: {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED},
 }
 _Claimable = TypeVar("_Claimable", Run, Evaluation)
 STALE_RUN_ERROR = "worker stopped responding (no heartbeat for {age:.0f} s)"
@@ -23,13 +24,13 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def transition(row: Run | Evaluation, status: str, error: str | None = None) -> None:
+def transition(row: Run | Evaluation, status: Status, error: str | None = None) -> None:
     """The one place a run's or an evaluation's status changes; stamps started_at and finished_at."""
-    if status not in NEXT_STATUSES.get(row.status, ()):
+    if status not in NEXT_STATUSES.get(row.status, set()):
         raise InvalidTransition(f"{type(row).__name__.lower()} {row.id} cannot go from {row.status} to {status}")
     now = utcnow()
     row.status = status
-    if status == "running":
+    if status == Status.RUNNING:
         row.started_at = now
     if status in TERMINAL_STATUSES:
         row.finished_at = now
@@ -43,7 +44,7 @@ def fail_interrupted(s: Session, run: Run, error: str, resume: bool) -> None:
     lock), so whichever process notices the interruption first resumes the run, and any other finds it
     already failed (InvalidTransition, or no longer stale) and queues nothing.
     """
-    transition(run, "failed", error)
+    transition(run, Status.FAILED, error)
     if not resume or run.cancel_requested:  # a run someone asked to stop stays stopped
         return
     checkpoint = s.scalars(
@@ -58,7 +59,7 @@ def fail_interrupted(s: Session, run: Run, error: str, resume: bool) -> None:
     suffix = f" (resumed from step {checkpoint.step})"
     # Cut to the column's length: PostgreSQL would refuse a longer name and with it the whole stale check.
     name = run.name[: RUN_NAME_MAX - len(suffix)] + suffix
-    resumed = Run(name=name, status="queued", config=dict(run.config), created_at=utcnow(), parent_id=run.id)
+    resumed = Run(name=name, status=Status.QUEUED, config=dict(run.config), created_at=utcnow(), parent_id=run.id)
     s.add(resumed)
     s.flush()
     run.error = f"{error}; resumed from step {checkpoint.step} as run {resumed.id}"
@@ -68,11 +69,13 @@ def claim_oldest(s: Session, table: type[_Claimable], worker_id: str) -> _Claima
     """Move the oldest queued row of `table` to running for this worker; None when nothing is queued."""
     # SKIP LOCKED lets concurrent PostgreSQL workers pass over a row another one is claiming;
     # SQLite serialises write transactions instead (BEGIN IMMEDIATE) and ignores the clause.
-    query = select(table).where(table.status == "queued").order_by(table.id).limit(1).with_for_update(skip_locked=True)
+    query = (
+        select(table).where(table.status == Status.QUEUED).order_by(table.id).limit(1).with_for_update(skip_locked=True)
+    )
     row = s.scalars(query).first()
     if row is None:
         return None
-    transition(row, "running")
+    transition(row, Status.RUNNING)
     row.worker_id = worker_id
     row.heartbeat_at = utcnow()
     return row

@@ -8,9 +8,6 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Table, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
-
 # SQLite's INTEGER PRIMARY KEY is its rowid (fast, auto-incrementing) only when spelled INTEGER;
 # PostgreSQL gets a 64-bit key for the big tables.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -18,6 +15,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 # Column lengths also checked in Python before a write: PostgreSQL enforces them, SQLite would store more.
 RUN_NAME_MAX = 200
 METRIC_KEY_MAX = 200
+JOB_KIND_MAX = 16
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -48,6 +46,7 @@ class Run(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(RUN_NAME_MAX))
     status: Mapped[str] = mapped_column(String(16), index=True)
+    """A storage.statuses.Status value."""
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     """The RunConfig as a plain dict (RunConfig.to_dict)."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -167,16 +166,19 @@ class Evaluation(Base):
     __tablename__ = "evaluations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), default="evaluation", server_default="evaluation")
-    """'evaluation' (held-out prompts of a dataset) or 'playground' (prompts typed by a person)."""
+    kind: Mapped[str] = mapped_column(String(JOB_KIND_MAX), default="evaluation", server_default="evaluation")
+    """Which job it is: a key of training.job_config.JOB_KINDS (held-out prompts of a dataset, or prompts typed by
+    a person). The Store keeps what its caller validated; a worker refuses a kind it does not know."""
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     model: Mapped[str] = mapped_column(Text)
     """Base model id or folder the evaluation generated with."""
     checkpoint_step: Mapped[int | None]
     dataset: Mapped[str] = mapped_column(Text)
     config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    """The job's settings (see training/jobs.py); None for evaluations recorded before jobs existed."""
+    """The job's settings (training/job_config.py: a job's to_dict()); None for evaluations recorded before jobs
+    existed, and older keys for jobs queued before job configs were typed (the worker rebuilds those)."""
     status: Mapped[str] = mapped_column(String(16), index=True)
+    """A storage.statuses.Status value, moving as a run's does."""
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -16,6 +16,7 @@ class RunRecord:
     id: int
     name: str
     status: str
+    """A storage.statuses.Status value (a Status equals its string)."""
     config: dict[str, Any]
     created_at: dt.datetime
     started_at: dt.datetime | None
@@ -103,14 +104,15 @@ class CheckpointRecord:
 class EvaluationRecord:
     id: int
     kind: str
-    """'evaluation' or 'playground'."""
+    """A key of training.job_config.JOB_KINDS."""
     run_id: int | None
     model: str
     checkpoint_step: int | None
     dataset: str
     config: dict[str, Any] | None
-    """The job's settings, as queued (keys in training/jobs.py)."""
+    """The job's settings, as queued (training/job_config.py)."""
     status: str
+    """A storage.statuses.Status value."""
     metrics: dict[str, Any] | None
     """Set when it succeeded; JSON values, a metric with nothing to average over is None."""
     error: str | None

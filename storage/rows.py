@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.errors import StorageError
-from storage.models import RUN_STATUSES, Prompt
+from storage.models import Prompt
 from storage.records import EvaluationSampleRecord, RolloutRecord, RunRecord
+from storage.statuses import ACTIVE_STATUSES, Status
 
 ROLLOUT_KEYS = frozenset(f.name for f in dataclasses.fields(RolloutRecord)) - {"id", "run_id", "step", "prompt_id"}
 ROLLOUT_REQUIRED = frozenset(
@@ -77,18 +78,18 @@ def imported_run_values(run: Mapping[str, Any], now: Any) -> dict[str, Any]:
     """Column values of a run read back from an archive. A run that was queued or running where it was exported
     is stored as failed: no worker here has it, so it would otherwise wait or look alive forever."""
     _check_keys("imported run", run, IMPORTED_RUN_KEYS, IMPORTED_RUN_REQUIRED)
-    if run["status"] not in RUN_STATUSES:
-        raise StorageError(f"an imported run's status must be one of {', '.join(RUN_STATUSES)}, got {run['status']!r}")
+    if run["status"] not in tuple(Status):
+        raise StorageError(f"an imported run's status must be one of {', '.join(Status)}, got {run['status']!r}")
     if not str(run["name"]).strip():
         raise StorageError("an imported run needs a non-empty name")
     values = dict.fromkeys(IMPORTED_RUN_KEYS - IMPORTED_RUN_REQUIRED, None) | {"step": 0} | dict(run)
-    if values["status"] in ("queued", "running"):
+    if values["status"] in ACTIVE_STATUSES:
         values["error"] = (
             f"imported from an archive written while the run was {values['status']} (at step "
             f"{values['step']}); it cannot continue here: clone it to train again"
             + (f". Its error there: {values['error']}" if values["error"] else "")
         )
-        values["status"], values["finished_at"] = "failed", now
+        values["status"], values["finished_at"] = Status.FAILED, now
     return values
 
 

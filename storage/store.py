@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.engine import WRITE_OPTION, make_engine
-from storage.errors import InvalidTransition, RunNotFound, StorageError
+from storage.errors import CheckpointNotFound, InvalidTransition, RunNotFound, StorageError
 from storage.evaluations import EvaluationJobs
 from storage.imports import RunImports
 from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, fail_interrupted, transition, utcnow
@@ -34,6 +34,7 @@ from storage.records import (
     to_record,
 )
 from storage.rows import check_rollout_row, prompt_ids, rollout_values, without_nul
+from storage.statuses import ACTIVE_STATUSES, Status
 
 
 class Store(EvaluationJobs, RunImports):
@@ -81,7 +82,9 @@ class Store(EvaluationJobs, RunImports):
         if len(name.strip()) > RUN_NAME_MAX:  # PostgreSQL enforces the column's length, SQLite would not
             raise StorageError(f"a run name has at most {RUN_NAME_MAX} characters, got {len(name.strip())}")
         with self._session("create a run", write=True) as s:
-            run = Run(name=name.strip(), status="queued", config=dict(config), created_at=utcnow(), parent_id=parent_id)
+            run = Run(
+                name=name.strip(), status=Status.QUEUED, config=dict(config), created_at=utcnow(), parent_id=parent_id
+            )
             s.add(run)
             s.flush()
             return to_record(RunRecord, run)
@@ -108,7 +111,7 @@ class Store(EvaluationJobs, RunImports):
         """Claim one particular queued run (a run started from the command line rather than the queue)."""
         with self._session("start a run", write=True) as s:
             run = _run(s, run_id)
-            transition(run, "running")
+            transition(run, Status.RUNNING)
             run.worker_id, run.heartbeat_at = worker_id, utcnow()
             return to_record(RunRecord, run)
 
@@ -120,9 +123,9 @@ class Store(EvaluationJobs, RunImports):
         """Cancel a queued run at once; ask a running one to stop after its current step."""
         with self._session("cancel a run", write=True) as s:
             run = _run(s, run_id)
-            if run.status == "queued":
-                transition(run, "cancelled")
-            elif run.status == "running":
+            if run.status == Status.QUEUED:
+                transition(run, Status.CANCELLED)
+            elif run.status == Status.RUNNING:
                 run.cancel_requested = True
             return to_record(RunRecord, run)
 
@@ -137,7 +140,7 @@ class Store(EvaluationJobs, RunImports):
         with self._session("read a cancel flag") as s:
             return _run(s, run_id).cancel_requested
 
-    def finish_run(self, run_id: int, status: str, error: str | None = None) -> RunRecord:
+    def finish_run(self, run_id: int, status: Status, error: str | None = None) -> RunRecord:
         with self._session("finish a run", write=True) as s:
             run = _run(s, run_id)
             transition(run, status, error)
@@ -154,7 +157,9 @@ class Store(EvaluationJobs, RunImports):
         with self._session("fail stale runs", write=True) as s:
             # Locked rows are being failed by another process (PostgreSQL): skip them rather than resume twice.
             stale = s.scalars(
-                select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff).with_for_update(skip_locked=True)
+                select(Run)
+                .where(Run.status == Status.RUNNING, Run.heartbeat_at < cutoff)
+                .with_for_update(skip_locked=True)
             ).all()
             for run in stale:
                 age = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else max_age_s
@@ -177,12 +182,14 @@ class Store(EvaluationJobs, RunImports):
         """
         with self._session("delete a run", write=True) as s:
             run = _run(s, run_id)
-            if run.status == "running":
+            if run.status == Status.RUNNING:
                 raise InvalidTransition(f"run {run_id} is running; cancel it and wait for it to stop first")
-            job = s.scalar(select(Evaluation.id).where(Evaluation.run_id == run_id, Evaluation.status == "running"))
+            job = s.scalar(
+                select(Evaluation.id).where(Evaluation.run_id == run_id, Evaluation.status == Status.RUNNING)
+            )
             if job is not None:
                 raise InvalidTransition(f"job {job} on run {run_id}'s checkpoints is running; wait for it to end")
-            child = s.scalar(select(Run.id).where(Run.parent_id == run_id, Run.status.in_(("queued", "running"))))
+            child = s.scalar(select(Run.id).where(Run.parent_id == run_id, Run.status.in_(ACTIVE_STATUSES)))
             if child is not None:
                 raise InvalidTransition(f"run {child} resumes from run {run_id}'s checkpoints; cancel it first")
             checkpoints = [
@@ -399,6 +406,19 @@ class Store(EvaluationJobs, RunImports):
             query = select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.step)
             return [to_record(CheckpointRecord, c) for c in s.scalars(query)]
 
+    def get_checkpoint(self, run_id: int, step: int) -> CheckpointRecord:
+        """The run's checkpoint saved at `step`; CheckpointNotFound names the steps it has (RunNotFound: no run)."""
+        with self._session("read a checkpoint") as s:
+            _run(s, run_id)
+            query = select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.step)
+            checkpoints = s.scalars(query).all()
+            found = [c for c in checkpoints if c.step == step]
+            if not found:
+                steps = ", ".join(str(c.step) for c in checkpoints)
+                saved = f"its checkpoints are at steps {steps}" if steps else "it has saved no checkpoint yet"
+                raise CheckpointNotFound(f"run {run_id} has no checkpoint at step {step}; {saved}. Pick one of them")
+            return to_record(CheckpointRecord, found[0])
+
 
 def _run(s: Session, run_id: int, lock: bool = False) -> Run:
     run = s.get(Run, run_id, with_for_update=lock)
@@ -409,7 +429,7 @@ def _run(s: Session, run_id: int, lock: bool = False) -> Run:
 
 def _running_run(s: Session, run_id: int) -> Run:
     run = _run(s, run_id)
-    if run.status != "running":
+    if run.status != Status.RUNNING:
         raise InvalidTransition(f"run {run_id} is {run.status}, not running; its worker must stop")
     return run
 

@@ -24,18 +24,17 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from storage import EvaluationRecord, InvalidTransition, RunRecord, StorageError, Store
+from storage import EvaluationRecord, InvalidTransition, RunRecord, Status, StorageError, Store
 from training.commands import run_command
 from training.config import RunConfig
 from training.flags import flag_counts
 from training.interface import JobFailed, RunContext, Sink, TrainFn
+from training.job_config import Job
 from training.launch import launch, launch_argv
 from training.prompts import prefill_text
 
-JobFn = Callable[
-    [EvaluationRecord, Mapping[str, Any], Mapping[int, Path], Path], tuple[list[dict[str, Any]], dict[str, Any]]
-]
-"""(job, its run's stored config, that run's checkpoint folders by step, home) -> (sample rows, metrics), or
+JobFn = Callable[[Job, EvaluationRecord, Mapping[int, Path], Path], tuple[list[dict[str, Any]], dict[str, Any]]]
+"""(the job's validated config, its row, its run's checkpoint folders by step, home) -> (sample rows, metrics), or
 JobFailed with the job's error (training.jobs.execute)."""
 HEARTBEAT_INTERVAL_S = 10.0
 TRACEBACK_LINES = 20
@@ -196,12 +195,13 @@ def exit_code(record: RunRecord) -> int:
     Under a launcher a failing exit makes torchrun stop the other processes at once: right when rank 0 failed
     (they may wait for it forever), wrong when they are still saving the checkpoint of a cancelled run.
     """
-    return 0 if record.status in ("succeeded", "cancelled") else 1
+    return 0 if record.status in (Status.SUCCEEDED, Status.CANCELLED) else 1
 
 
 def run_job(
     store: Store,
     evaluation: EvaluationRecord,
+    job: Job,
     home: Path,
     heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
     job_fn: JobFn | None = None,
@@ -219,22 +219,20 @@ def run_job(
                 from training.jobs import execute  # the model stack, once a job comes
 
                 job_fn = execute
-            run_config: Mapping[str, Any] = {}
             checkpoints: dict[int, Path] = {}
             if evaluation.run_id is not None:
-                run_config = store.get_run(evaluation.run_id).config
                 checkpoints = {c.step: Path(c.path) for c in store.list_checkpoints(evaluation.run_id)}
             try:
-                rows, metrics = job_fn(evaluation, run_config, checkpoints, home)
+                rows, metrics = job_fn(job, evaluation, checkpoints, home)
             except JobFailed as exc:
-                return store.finish_evaluation(evaluation.id, "failed", error=str(exc))
+                return store.finish_evaluation(evaluation.id, Status.FAILED, error=str(exc))
             store.log_evaluation_samples(evaluation.id, rows)
-            return store.finish_evaluation(evaluation.id, "succeeded", metrics=metrics)
+            return store.finish_evaluation(evaluation.id, Status.SUCCEEDED, metrics=metrics)
     except InvalidTransition:
         return store.get_evaluation(evaluation.id)
     except Exception as exc:  # outside the job's own error handling (e.g. its code cannot be imported)
         try:
-            return store.finish_evaluation(evaluation.id, "failed", error=_describe(exc))
+            return store.finish_evaluation(evaluation.id, Status.FAILED, error=_describe(exc))
         except InvalidTransition:
             return store.get_evaluation(evaluation.id)
 
@@ -265,14 +263,14 @@ def _train_here(
     except Exception as exc:
         if sink.lost_run:
             return store.get_run(run.id)
-        return _finish(store, run.id, "failed", _describe(exc))
+        return _finish(store, run.id, Status.FAILED, _describe(exc))
     # The trainer returned after its last step and that step's checkpoint were committed: the run is done, even
     # when a shutdown (the app killed) or a cancel arrived during that step.
     if sink.last_step < config.max_steps and sink.stop_reason == "shutdown":
         return _interrupt(store, run.id, resume_interrupted)
     if sink.last_step < config.max_steps and sink.stop_reason == "cancel":
-        return _finish(store, run.id, "cancelled")
-    return _finish(store, run.id, "succeeded")
+        return _finish(store, run.id, Status.CANCELLED)
+    return _finish(store, run.id, Status.SUCCEEDED)
 
 
 def _train_launched(
@@ -298,14 +296,14 @@ def _train_launched(
     with Heartbeat(lambda: store.heartbeat(run.id), f"run-{run.id}", heartbeat_interval_s):
         outcome = launch(argv, log_path, shutdown)
     ended = store.get_run(run.id)
-    if ended.status != "running":
+    if ended.status != Status.RUNNING:
         return ended
     if outcome.interrupted:
         return _interrupt(store, run.id, resume_interrupted)
     return _finish(
         store,
         run.id,
-        "failed",
+        Status.FAILED,
         f"the {config.num_processes} launched processes exited with code "
         f"{outcome.returncode} before the run ended; the end of their output ({log_path}):\n\n"
         f"{outcome.log_tail}",
@@ -330,7 +328,7 @@ def _interrupt(store: Store, run_id: int, resume: bool) -> RunRecord:
     )
 
 
-def _finish(store: Store, run_id: int, status: str, error: str | None = None) -> RunRecord:
+def _finish(store: Store, run_id: int, status: Status, error: str | None = None) -> RunRecord:
     return _record(store, run_id, lambda: store.finish_run(run_id, status, error))
 
 

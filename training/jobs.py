@@ -1,37 +1,22 @@
 """Evaluation and playground jobs: what a worker does with a claimed row of the `evaluations` table.
 
 The UI queues a job with `Store.queue_evaluation(kind, model, dataset, config, run_id, checkpoint_step)`; a
-worker claims it when no run is queued and its executor (training/execute.py `run_job`) calls `execute`, which
-generates with the base `model` (run_id None) or with `model` plus the run's LoRA adapter saved at
-`checkpoint_step` and returns one sample row per completion and the metrics, or raises JobFailed with a
-one-paragraph message. The executor stores them and ends the job succeeded or failed.
+worker claims it when no run is queued, rebuilds its typed config and hands it to its executor
+(training/execute.py `run_job`), which calls `execute`: generate with the base `model` (run_id None) or with
+`model` plus the run's LoRA adapter saved at `checkpoint_step`, and return one sample row per completion and the
+metrics, or raise JobFailed with a one-paragraph message. The executor stores them and ends the job.
 
-`config` keys, all optional unless marked:
-
-  kind "evaluation": held-out prompts of the data source named by the job's `dataset`
-    run_config   RunConfig fields as a dict: prompt template, tags, sampling (temperature, top_p,
-                 max_completion_length), verifier settings, data columns (prompt/reference/split_column).
-                 A checkpoint job starts from its run's stored config; these keys override it. The job's
-                 `model` always wins over run_config["model"].
-    split        rows of this split are evaluated (default "test"; ignored when the data has no split column)
-    max_prompts  the first this many prompts of the split (default 8)
-    samples      completions per prompt (default 1)
-    seed         sampling seed (default 0): the same seed gives two checkpoints the same random draws
-    judge        "base" (default): the base model computes the reference perplexities, so checkpoints are
-                 compared on one scale; "self": the evaluated model does
-
-  kind "playground": prompts typed by a person (`dataset` is only a label)
-    prompts      (required) list of prompt strings
-    reference    a reference answer: each format-valid sample then gets the NOVER reasoning perplexity of it
-                 and a verifier verdict; without it perplexity and correct stay None
-    samples, seed, judge, run_config   as above (samples default 1)
+`config` is the job's contract as stored: `to_dict()` of an EvaluationJob or PlaygroundJob (training/job_config.py,
+which documents every setting), validated when it was queued and rebuilt by the worker with `from_dict`. A row
+queued before job configs were typed holds some settings and a partial `run_config` to merge over its run's stored
+config; the worker rebuilds it the old way once (`worker._stored_job`), then validates it like any other.
 
 Each sample row: prompt (the question as given, before the template), reference, completion, reasoning,
 answer, format_valid, perplexity, correct, extras {"completion_tokens", "example_id", "seed"}. Metrics:
 `EvalResult.metrics()` plus `mean_answer_chars` (over format-valid samples); an average over nothing is None.
 
-Training code knows no database: the executor reads what a job needs from the Store (the run's stored config,
-its checkpoint folders by step) and hands it over as plain values.
+Training code knows no database: the executor reads what a job needs from the Store (its run's checkpoint
+folders by step) and hands it over as plain values.
 """
 
 from __future__ import annotations
@@ -40,128 +25,68 @@ import dataclasses
 import math
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from peft import PeftModel
 
-from training.config import ConfigError, RunConfig
+from training.config import ConfigError
 from training.data import DataError, Example, example_id, load_examples
 from training.evaluate import EvalResult, evaluate
 from training.interface import JobFailed
+from training.job_config import Job, PlaygroundJob
 from training.model import ModelLoadError, load_model
-
-KINDS = ("evaluation", "playground")
-JUDGES = ("base", "self")
-_COMMON = {"run_config": {}, "samples": 1, "seed": 0, "judge": "base"}
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "evaluation": {**_COMMON, "split": "test", "max_prompts": 8},
-    "playground": {**_COMMON, "prompts": None, "reference": None},
-}
 
 
 class JobError(ValueError):
     """A job cannot run as queued; the message says what is wrong and what to do."""
 
 
-@dataclass(frozen=True)
-class JobSettings:
-    """A job's config with defaults filled in and checked."""
-
-    run_config: RunConfig
-    samples: int
-    seed: int
-    judge: str
-    split: str | None = None
-    max_prompts: int | None = None
-    prompts: tuple[str, ...] = ()
-    reference: str | None = None
-
-
 def execute(
-    evaluation: Any, run_config: Mapping[str, Any], checkpoints: Mapping[int, Path], home: Path
+    job: Job, evaluation: Any, checkpoints: Mapping[int, Path], home: Path
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Generate and score a claimed job's samples (an EvaluationRecord's fields): (sample rows, metrics).
-
-    `run_config` is the stored config of the job's run and `checkpoints` that run's checkpoint folders by step
-    (both empty for a job on the base model). Any failure raises JobFailed with the one paragraph the job keeps.
-    """
+    """Generate and score a claimed job's samples: (sample rows, metrics). `job` is the row's validated config,
+    `evaluation` the row (its dataset and checkpoint), `checkpoints` its run's checkpoint folders by step (empty for
+    a job on the base model). Any failure raises JobFailed with the one paragraph the job keeps."""
     try:
-        return _execute(evaluation, run_config, checkpoints, home)
+        return _execute(job, evaluation, checkpoints, home)
     except Exception as exc:
         raise JobFailed(describe(exc)) from exc
 
 
 def _execute(
-    evaluation: Any, run_config: Mapping[str, Any], checkpoints: Mapping[int, Path], home: Path
+    job: Job, evaluation: Any, checkpoints: Mapping[int, Path], home: Path
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    settings = job_settings(evaluation.kind, evaluation.config or {}, run_config, evaluation.model)
-    examples = job_examples(evaluation.kind, evaluation.dataset, settings)  # before the model: bad data fails fast
+    examples = job_examples(evaluation.dataset, job)  # before the model: bad data fails fast
     checkpoint = (
         None
         if evaluation.run_id is None
         else checkpoint_path(evaluation.run_id, evaluation.checkpoint_step, checkpoints)
     )
-    model, tokenizer = load_model(settings.run_config, home)
+    model, tokenizer = load_model(job.run_config, home)
     judge = model
     if checkpoint is not None:
         model = PeftModel.from_pretrained(model, str(checkpoint))
-        judge = AdapterDisabled(model) if settings.judge == "base" else model
-    result = evaluate(model, tokenizer, settings.run_config, examples, settings.samples, settings.seed, judge)
-    if evaluation.kind == "playground" and settings.reference is None:
+        judge = AdapterDisabled(model) if job.judge == "base" else model
+    result = evaluate(model, tokenizer, job.run_config, examples, job.samples, job.seed, judge)
+    if isinstance(job, PlaygroundJob) and job.reference is None:
         # Nothing to score against: the perplexity and verdict evaluate() computed for an empty reference mean nothing.
         result = EvalResult(tuple(dataclasses.replace(s, perplexity=None, correct=None) for s in result.samples))
-    return sample_rows(result, settings.seed), job_metrics(result)
+    return sample_rows(result, job.seed), job_metrics(result)
 
 
-def job_settings(kind: str, config: Mapping[str, Any], base_config: Mapping[str, Any], model: str) -> JobSettings:
-    if kind not in KINDS:
-        raise JobError(f"unknown job kind {kind!r}; a worker runs {' and '.join(KINDS)} jobs")
-    unknown = sorted(set(config) - set(DEFAULTS[kind]))
-    if unknown:
-        raise JobError(
-            f"unknown {kind} setting(s) {', '.join(map(repr, unknown))}; {kind} jobs take {', '.join(DEFAULTS[kind])}"
-        )
-    values = {**DEFAULTS[kind], **config}
-    if not isinstance(values["run_config"], dict):
-        raise JobError(f"run_config must be a dict of RunConfig fields, got {values['run_config']!r}")
-    try:
-        run_config = RunConfig.from_dict({**base_config, **values["run_config"], "model": model})
-    except ConfigError as exc:
-        raise JobError(f"run_config: {exc}") from None
-    for name, low in (("samples", 1), ("seed", 0), ("max_prompts", 1)):
-        if name in values and (type(values[name]) is not int or values[name] < low):
-            raise JobError(f"{name} must be a whole number >= {low}, got {values[name]!r}")
-    if values["judge"] not in JUDGES:
-        raise JobError(f"judge must be one of {', '.join(JUDGES)}, got {values['judge']!r}")
-    common = dict(run_config=run_config, samples=values["samples"], seed=values["seed"], judge=values["judge"])
-    if kind == "evaluation":
-        if not isinstance(values["split"], str) or not values["split"].strip():
-            raise JobError(f"split must name a split of the data (e.g. 'test'), got {values['split']!r}")
-        return JobSettings(**common, split=values["split"].strip(), max_prompts=values["max_prompts"])
-    prompts = values["prompts"]
-    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
-        raise JobError(f"prompts must be a non-empty list of non-empty strings, got {prompts!r}")
-    reference = values["reference"]
-    if reference is not None and not isinstance(reference, str):
-        raise JobError(f"reference must be a string or None, got {reference!r}")
-    reference = reference.strip() if reference and reference.strip() else None
-    return JobSettings(**common, prompts=tuple(p.strip() for p in prompts), reference=reference)
-
-
-def job_examples(kind: str, dataset: str, settings: JobSettings) -> tuple[Example, ...]:
-    if kind == "playground":
-        reference = settings.reference or ""
-        return tuple(Example(example_id(prompt, reference), prompt, reference, None) for prompt in settings.prompts)
-    config = settings.run_config
+def job_examples(dataset: str, job: Job) -> tuple[Example, ...]:
+    if isinstance(job, PlaygroundJob):
+        reference = job.reference or ""
+        return tuple(Example(example_id(prompt, reference), prompt, reference, None) for prompt in job.prompts)
+    config = job.run_config
     return load_examples(
         dataset,
         config.prompt_column,
         config.reference_column,
         config.split_column,
-        settings.split,
-        settings.max_prompts,
+        job.split,
+        job.max_prompts,
     ).examples
 
 
@@ -226,7 +151,7 @@ def job_metrics(result: EvalResult) -> dict[str, float | None]:
 
 def describe(exc: BaseException) -> str:
     """One paragraph: the message of an expected error (it says what to do); type and place of any other."""
-    if isinstance(exc, (JobError, DataError, ModelLoadError)):
+    if isinstance(exc, (JobError, ConfigError, DataError, ModelLoadError)):
         return str(exc).replace("\n", " ")
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (in {frames[-1].name}, {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""

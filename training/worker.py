@@ -19,10 +19,11 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from storage import RunRecord, StorageError, Store
+from storage import EvaluationRecord, RunRecord, Status, StorageError, Store
 from training.config import INTERRUPTED_POLICIES, ConfigError, RunConfig
 from training.execute import HEARTBEAT_INTERVAL_S, JobFn, run_job, run_training
 from training.interface import TrainFn
+from training.job_config import Job, job_class, job_from_dict, legacy_values
 
 HEARTBEAT_TIMEOUT_S = 60.0
 """A running run whose worker has been silent this long is failed ("worker stopped responding")."""
@@ -64,7 +65,7 @@ def run_worker(
             print(f"worker {worker_id}: run {run.id} {finished.status}", file=sys.stderr)
         elif (evaluation := store.claim_next_evaluation(worker_id)) is not None:
             print(f"worker {worker_id}: running {evaluation.kind} job {evaluation.id}", file=sys.stderr)
-            ended = run_job(store, evaluation, home, heartbeat_interval_s, job_fn)
+            ended = run_claimed_job(store, evaluation, home, heartbeat_interval_s, job_fn)
             print(f"worker {worker_id}: {evaluation.kind} job {evaluation.id} {ended.status}", file=sys.stderr)
         elif once or until_idle:
             break
@@ -90,8 +91,33 @@ def _train(
     try:
         config = RunConfig.from_dict(run.config)
     except ConfigError as exc:
-        return store.finish_run(run.id, "failed", f"the run's stored config is invalid: {exc}")
+        return store.finish_run(run.id, Status.FAILED, f"the run's stored config is invalid: {exc}")
     return run_training(store, run, config, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted)
+
+
+def run_claimed_job(
+    store: Store,
+    evaluation: EvaluationRecord,
+    home: Path,
+    heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+    job_fn: JobFn | None = None,
+) -> EvaluationRecord:
+    """Run a claimed job whose stored config is valid; fail it, saying why, when it is not."""
+    try:
+        job = _stored_job(store, evaluation)
+    except (ConfigError, StorageError) as exc:
+        return store.finish_evaluation(evaluation.id, Status.FAILED, error=str(exc).replace("\n", " "))
+    return run_job(store, evaluation, job, home, heartbeat_interval_s, job_fn)
+
+
+def _stored_job(store: Store, evaluation: EvaluationRecord) -> Job:
+    """The typed config of a job's row. A row queued before job configs were typed is rebuilt once, the old way:
+    its run_config merged over its run's stored config, its `model` on top."""
+    config = evaluation.config or {}
+    if not job_class(evaluation.kind).is_complete(config):
+        base_config = store.get_run(evaluation.run_id).config if evaluation.run_id is not None else {}
+        config = legacy_values(config, base_config, evaluation.model)
+    return job_from_dict(evaluation.kind, config)
 
 
 def _watch_parent(parent_pid: int, shutdown: threading.Event) -> None:

@@ -1,11 +1,6 @@
-"""Evaluation results in the dashboard: the metrics table, the answers grid, queueing evaluations."""
-
-import pytest
+"""Evaluation results in the dashboard: the metrics table and the answers grid (queueing: test_queue.py)."""
 
 from nover_ui.eval_view import answers_grid, metrics_frame, model_label
-from nover_ui.evaluate_tab import queue_evaluations
-from nover_ui.places import PlaceRefused, Places
-from nover_ui.playground_tab import queue_playground
 from tests.helpers import parsed
 
 
@@ -66,44 +61,3 @@ def test_metrics_table_has_one_row_per_evaluation_and_escapes_nothing_needed(sto
         "",
         "test",
     )
-
-
-def test_queue_evaluations_for_base_and_checkpoints_on_the_runs_data_or_a_file(store, tmp_path):
-    run = store.create_run("r", {"model": "org/Tiny-Model", "dataset": "builtin:demo"})
-    ids = queue_evaluations(store, run.id, [8, 4], True, "test", 8, 1, 0)
-    jobs = [store.get_evaluation(i) for i in ids]
-    assert [(j.run_id, j.checkpoint_step, j.dataset) for j in jobs] == [
-        (None, None, "builtin:demo"),
-        (run.id, 4, "builtin:demo"),
-        (run.id, 8, "builtin:demo"),
-    ]
-    assert jobs[0].config["run_config"] == run.config and jobs[0].config["max_prompts"] == 8
-    [other] = queue_evaluations(store, run.id, [], True, "test", 8, 1, 0, dataset=str(tmp_path / "held_out.csv"))
-    assert store.get_evaluation(other).dataset == str(tmp_path / "held_out.csv")
-
-
-def test_jobs_open_only_the_dashboards_places_and_their_numbers_are_bounded(store, tmp_path):
-    places = Places(tmp_path / "home")
-    # An imported run's config was never checked: its own data and model are checked when a job is queued.
-    imported = store.create_run("imported", {"model": "org/m", "dataset": "/etc/creds.csv"})
-    with pytest.raises(PlaceRefused, match="cannot read '/etc/creds.csv'"):
-        queue_evaluations(store, imported.id, [], True, "test", 8, 1, 0, places=places)
-    run = store.create_run("r", {"model": "org/m", "dataset": "builtin:demo"})
-    with pytest.raises(PlaceRefused, match="cannot read"):
-        queue_evaluations(store, run.id, [], True, "test", 8, 1, 0, dataset=str(tmp_path / "x.csv"), places=places)
-    for prompts, samples, seed, message in [
-        (1e30, 1, 0, "prompts must be from 1 to 10,000, got 1e\\+30"),
-        (8, 65, 0, "samples per prompt must be from 1 to 64"),
-        (8, 1, -1, "seed must be from 0"),
-        (8, 1, 0.5, "whole number"),
-    ]:
-        with pytest.raises(ValueError, match=message):
-            queue_evaluations(store, run.id, [], True, "test", prompts, samples, seed, places=places)
-    local_model = store.create_run("local", {"model": "/root/model", "dataset": "builtin:demo"})
-    with pytest.raises(PlaceRefused, match="cannot use model '/root/model'"):
-        queue_playground(store, local_model.id, "Hi?", "", ["base"], 0, places)
-    with pytest.raises(ValueError, match="the prompt has at most 20,000 characters"):
-        queue_playground(store, run.id, "x" * 20_001, "", ["base"], 0, places)
-    with pytest.raises(ValueError, match="seed must be from 0 to 4,294,967,295"):
-        queue_playground(store, run.id, "Hi?", "", ["base"], 2**40, places)
-    assert store.list_evaluations() == []

@@ -1,10 +1,12 @@
 import pytest
 
 from nover_ui.places import Places
+from nover_ui.queue import queue_evaluations, queue_playground
 from nover_ui.queue import queue_run as queue_checked_run
 from nover_ui.runs_tab import runs_frame
 from training.config import ConfigError, RunConfig, preset
 from training.data import DataError
+from training.job_config import EvaluationJob, PlaygroundJob, job_from_dict
 
 
 @pytest.fixture
@@ -109,3 +111,123 @@ def test_runs_frame_shows_progress_and_the_first_line_of_an_error(store, queue_r
         "ValueError: bad column",
     )
     assert frame.iloc[0]["progress"] == "" and frame.iloc[0]["started"] == ""
+
+
+def test_queue_evaluations_for_base_and_checkpoints_on_the_runs_data_or_a_file(store, tmp_path):
+    run = store.create_run("r", {"model": "org/Tiny-Model", "dataset": "builtin:demo"})
+    ids = queue_evaluations(store, run.id, [8, 4], True, "test", 8.0, 1.0, 0.0)  # number widgets hand back floats
+    jobs = [store.get_evaluation(i) for i in ids]
+    assert [(j.kind, j.run_id, j.checkpoint_step, j.dataset, j.model) for j in jobs] == [
+        ("evaluation", None, None, "builtin:demo", "org/Tiny-Model"),
+        ("evaluation", run.id, 4, "builtin:demo", "org/Tiny-Model"),
+        ("evaluation", run.id, 8, "builtin:demo", "org/Tiny-Model"),
+    ]
+    # The run's config resolved at the click and stored whole: the worker rebuilds exactly this job.
+    expected = EvaluationJob(run_config=RunConfig.from_dict(run.config), split="test", max_prompts=8, samples=1, seed=0)
+    assert all(job_from_dict(j.kind, j.config) == expected for j in jobs)
+    assert jobs[0].config["run_config"] == RunConfig.from_dict(run.config).to_dict()
+    [other] = queue_evaluations(store, run.id, [], True, "test", 8, 1, 0, dataset=str(tmp_path / "held_out.csv"))
+    assert store.get_evaluation(other).dataset == str(tmp_path / "held_out.csv")
+
+
+def test_a_playground_job_stores_its_resolved_config_and_a_base_model_job_needs_no_run(store):
+    run = store.create_run("r", {"model": "org/Tiny-Model", "temperature": 0.3})
+    store.add_checkpoint(run.id, 4, "/c4")
+    jobs = queue_playground(store, run.id, "  Hi?  ", " 5 ", ["base", "4", "none", "4"], 3.0)
+    assert [label for label, _ in jobs] == ["base model", f"run {run.id} · step 4"]
+    rows = [store.get_evaluation(job_id) for _, job_id in jobs]
+    assert [(r.kind, r.run_id, r.checkpoint_step, r.model) for r in rows] == [
+        ("playground", None, None, "org/Tiny-Model"),
+        ("playground", run.id, 4, "org/Tiny-Model"),
+    ]
+    expected = PlaygroundJob(run_config=RunConfig.from_dict(run.config), prompts=("Hi?",), reference="5", seed=3)
+    assert all(job_from_dict(r.kind, r.config) == expected for r in rows)
+    [(_, alone)] = queue_playground(store, None, "Hi?", "", ["base"], 0)
+    job = job_from_dict("playground", store.get_evaluation(alone).config)
+    assert (job.run_config, job.reference) == (preset("cpu-demo"), None)
+
+
+EVALUATION_REFUSALS = [
+    # (max_prompts, samples, seed, split, steps, include_base, dataset): field, message
+    ((1e30, 1, 0, "test", [], True, ""), "max_prompts", "max_prompts must be from 1 to 10,000, got 1e\\+30"),
+    ((8, 65, 0, "test", [], True, ""), "samples", "samples must be from 1 to 64, got 65"),
+    ((8, 1, -1, "test", [], True, ""), "seed", "seed must be from 0 to 4,294,967,295, got -1"),
+    ((8, 1, 0.5, "test", [], True, ""), "seed", "seed must be a whole number from 0 to 4,294,967,295, got 0.5"),
+    (
+        (None, 1, 0, "test", [], True, ""),
+        "max_prompts",
+        "max_prompts must be a whole number from 1 to 10,000, got None",
+    ),
+    ((8, 1, 0, " ", [], True, ""), "split", "split must name a split of the data"),
+    ((8, 1, 0, "test", [], False, ""), "steps", "choose the base model, a checkpoint, or both"),
+    ((8, 1, 0, "test", [], True, "d" * 1025), "dataset", "dataset has at most 1,024 characters, got 1,025"),
+]
+
+
+@pytest.mark.parametrize("values, field, message", EVALUATION_REFUSALS)
+def test_a_refused_evaluation_names_its_form_field_and_writes_no_row(store, values, field, message):
+    max_prompts, samples, seed, split, steps, include_base, dataset = values
+    run = store.create_run("r", {"model": "org/m", "dataset": "builtin:demo"})
+    with pytest.raises(ConfigError, match=message) as refused:
+        queue_evaluations(store, run.id, steps, include_base, split, max_prompts, samples, seed, dataset)
+    assert refused.value.field == field
+    assert store.list_evaluations() == []
+
+
+PLAYGROUND_REFUSALS = [
+    # (prompt, reference, models, seed): field, message
+    (("  ", "", ["base"], 0), "prompt", "prompts must be a non-empty list of non-empty strings, got \\['  '\\]"),
+    (("x" * 20_001, "", ["base"], 0), "prompt", "each prompt has at most 20,000 characters, got 20,001"),
+    (("Hi?", "r" * 20_001, ["base"], 0), "reference", "reference has at most 20,000 characters"),
+    (("Hi?", "", ["base"], 2**40), "seed", "seed must be from 0 to 4,294,967,295, got 1,099,511,627,776"),
+    (("Hi?", "", ["none", ""], 0), "models", "choose at least one model"),
+    (("Hi?", "", ["base", "step four"], 0), "models", "a model is 'base' or a checkpoint's step"),
+]
+
+
+@pytest.mark.parametrize("values, field, message", PLAYGROUND_REFUSALS)
+def test_a_refused_playground_job_names_its_form_field_and_writes_no_row(store, values, field, message):
+    prompt, reference, models, seed = values
+    run = store.create_run("r", {"model": "org/m"})
+    with pytest.raises(ConfigError, match=message) as refused:
+        queue_playground(store, run.id, prompt, reference, models, seed)
+    assert refused.value.field == field
+    assert store.list_evaluations() == []
+
+
+def test_a_checkpoint_without_a_run_is_refused_before_the_base_models_job_is_written(store):
+    with pytest.raises(ConfigError, match="a checkpoint belongs to a run; pick the run first") as refused:
+        queue_playground(store, None, "Hi?", "", ["base", "4"], 0)
+    assert refused.value.field == "models" and store.list_evaluations() == []
+
+
+def test_jobs_open_only_the_dashboards_places(store, tmp_path):
+    places = Places(tmp_path / "home")
+    # An imported run's config was never checked: its own data and model are checked when a job is queued.
+    imported = store.create_run("imported", {"model": "org/m", "dataset": "/etc/creds.csv"})
+    with pytest.raises(ConfigError, match="cannot read '/etc/creds.csv'") as refused:
+        queue_evaluations(store, imported.id, [], True, "test", 8, 1, 0, places=places)
+    assert refused.value.field == "run_id"
+    run = store.create_run("r", {"model": "org/m", "dataset": "builtin:demo"})
+    with pytest.raises(ConfigError, match="cannot read") as refused:
+        queue_evaluations(store, run.id, [], True, "test", 8, 1, 0, dataset=str(tmp_path / "x.csv"), places=places)
+    assert refused.value.field == "dataset"
+    local_model = store.create_run("local", {"model": "/root/model", "dataset": "builtin:demo"})
+    with pytest.raises(ConfigError, match="cannot use model '/root/model'") as refused:
+        queue_playground(store, local_model.id, "Hi?", "", ["base"], 0, places)
+    assert refused.value.field == "run_id"
+    with pytest.raises(ConfigError, match="cannot use model '/root/model'"):
+        queue_evaluations(store, local_model.id, [], True, "test", 8, 1, 0, places=places)
+    assert store.list_evaluations() == []
+
+
+def test_a_run_whose_stored_config_is_invalid_is_refused_naming_the_run(store):
+    broken = store.create_run("imported", {"temperature": -1.0})
+    for queue in (
+        lambda: queue_evaluations(store, broken.id, [], True, "test", 8, 1, 0),
+        lambda: queue_playground(store, broken.id, "Hi?", "", ["base"], 0),
+    ):
+        with pytest.raises(ConfigError, match=f"run {broken.id}'s stored config cannot be used: temperature") as no:
+            queue()
+        assert no.value.field == "run_id"
+    assert store.list_evaluations() == []

@@ -6,7 +6,7 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
 
-from storage import InvalidTransition, RunNotFound, StorageError, Store
+from storage import EvaluationNotFound, InvalidTransition, RunNotFound, Status, StorageError, Store
 from storage.migrate import alembic_config
 
 SETTINGS = {"split": "test", "max_prompts": 8, "samples": 1, "seed": 0, "judge": "base"}
@@ -51,7 +51,8 @@ def test_queue_returns_a_frozen_queued_record_with_every_field(store):
 @pytest.mark.parametrize(
     "kind, model, config, run_id, step, message",
     [
-        ("benchmark", "m", {}, None, None, "kind must be one of evaluation, playground, got 'benchmark'"),
+        (" ", "m", {}, None, None, "kind is a name of 1 to 16 characters, got ' '"),
+        ("k" * 17, "m", {}, None, None, "kind is a name of 1 to 16 characters"),
         ("evaluation", "  ", {}, None, None, "needs a model"),
         ("playground", "m", ["hi"], None, None, "config is a dict"),
         ("evaluation", "m", {}, None, 20, "both run_id and checkpoint_step"),
@@ -69,8 +70,19 @@ def test_queue_for_a_missing_run_raises_run_not_found(store):
 
 
 def test_get_evaluation_of_a_missing_id_says_so(store):
-    with pytest.raises(StorageError, match="evaluation 3 does not exist"):
+    with pytest.raises(EvaluationNotFound, match="evaluation 3 does not exist"):
         store.get_evaluation(3)
+    for write in (store.cancel_evaluation, store.heartbeat_evaluation):
+        with pytest.raises(EvaluationNotFound, match="evaluation 3 does not exist"):
+            write(3)
+    with pytest.raises(EvaluationNotFound):
+        store.finish_evaluation(3, Status.FAILED, error="gone")
+
+
+def test_the_store_keeps_a_kind_it_does_not_know_for_the_worker_to_refuse(store):
+    """Kinds are listed once, in training/job_config.py; storage cannot import training: it keeps what it is given."""
+    job = store.queue_evaluation("benchmark", "m", "d", {})
+    assert store.get_evaluation(job.id).kind == "benchmark"
 
 
 def test_claim_takes_the_oldest_queued_job_of_either_kind_and_stamps_it(store):

@@ -8,13 +8,13 @@ import torch
 
 from training.config import DEFAULT_MODEL, PRESETS, preset
 from training.data import load_examples
-from training.execute import run_job
+from training.job_config import EvaluationJob
 from training.jobs import AdapterDisabled
 from training.model import load_model, lora_config
 from training.prompts import build_prompt, completion_with_prefill
 from training.rewards import format_valid, reasoning_perplexity, verifier_match
 from training.scorer import reasoning_prefix, reference_target, target_token_nll
-from training.worker import run_worker
+from training.worker import run_claimed_job, run_worker
 
 GT_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "nover" / "gt.csv"
 RUN_CONFIG = {**PRESETS["cpu-demo"], "max_completion_length": 48}
@@ -53,12 +53,10 @@ def offline(monkeypatch):
 def test_an_evaluation_of_held_out_nover_prompts_stores_samples_whose_metrics_it_reports(
     store, model_home, base_and_tokenizer
 ):
-    job = store.queue_evaluation(
-        "evaluation",
-        DEFAULT_MODEL,
-        str(GT_CSV),
-        {"run_config": RUN_CONFIG, "split": "test", "max_prompts": 8, "samples": 1, "seed": 0},
-    )
+    # As the dashboard queues it (nover_ui/queue.py): the whole contract, its run config resolved. The playground
+    # and checkpoint tests below queue rows the older way, a partial run_config the worker merges once.
+    settings = EvaluationJob(run_config=CONFIG, split="test", max_prompts=8, samples=1, seed=0)
+    job = store.queue_evaluation("evaluation", DEFAULT_MODEL, str(GT_CSV), settings.to_dict())
     assert run_worker(store, no_training, model_home, until_idle=True) == 1
     done = store.get_evaluation(job.id)
     assert done.status == "succeeded", done.error
@@ -103,7 +101,7 @@ def test_a_playground_job_scores_its_reference_exactly_as_a_direct_computation(s
         "playground",
         {"prompts": [EASY_PROMPT], "reference": "5", "seed": 3, "run_config": RUN_CONFIG},
     )
-    done = run_job(store, store.claim_next_evaluation("w"), model_home)
+    done = run_claimed_job(store, store.claim_next_evaluation("w"), model_home)
     assert done.status == "succeeded", done.error
     [sample] = store.get_evaluation_samples(job.id)
     assert (sample.prompt, sample.reference, sample.extras["seed"]) == (EASY_PROMPT, "5", 3)
@@ -121,7 +119,7 @@ def test_a_playground_job_without_a_reference_scores_nothing(store, model_home):
     job = store.queue_evaluation(
         "playground", DEFAULT_MODEL, "playground", {"prompts": [EASY_PROMPT], "run_config": RUN_CONFIG}
     )
-    done = run_job(store, store.claim_next_evaluation("w"), model_home)
+    done = run_claimed_job(store, store.claim_next_evaluation("w"), model_home)
     [sample] = store.get_evaluation_samples(job.id)
     assert done.status == "succeeded" and sample.completion and sample.reference == ""
     assert (sample.perplexity, sample.correct, sample.extras["seed"]) == (None, None, 0)
@@ -198,14 +196,14 @@ def test_an_unknown_model_fails_the_job_saying_what_was_tried(store, model_home,
         ),
         ({"split": "dev"}, "no rows of split 'dev'"),
         ({"max_prompt": 8}, "unknown evaluation setting(s) 'max_prompt'; evaluation jobs take run_config, samples"),
-        ({"samples": 0}, "samples must be a whole number >= 1, got 0"),
+        ({"samples": 0}, "samples must be from 1 to 64, got 0"),
         ({"judge": "proxy"}, "judge must be one of base, self, got 'proxy'"),
         ({"run_config": {"temperature": 0}}, "run_config: temperature must be > 0, got 0.0"),
     ],
 )
 def test_a_job_that_cannot_run_as_queued_fails_before_loading_the_model(store, tmp_path, config, message):
     job = store.queue_evaluation("evaluation", DEFAULT_MODEL, str(GT_CSV), config)
-    done = run_job(store, store.claim_next_evaluation("w"), tmp_path)  # tmp_path: no model to load there
+    done = run_claimed_job(store, store.claim_next_evaluation("w"), tmp_path)  # tmp_path: no model to load there
     assert done.status == "failed" and message in done.error, done.error
     assert store.get_evaluation_samples(job.id) == []
 
@@ -213,7 +211,7 @@ def test_a_job_that_cannot_run_as_queued_fails_before_loading_the_model(store, t
 @pytest.mark.parametrize("prompts", [[], ["  "], "one prompt", None])
 def test_a_playground_job_needs_prompts(store, tmp_path, prompts):
     store.queue_evaluation("playground", DEFAULT_MODEL, "playground", {"prompts": prompts})
-    done = run_job(store, store.claim_next_evaluation("w"), tmp_path)
+    done = run_claimed_job(store, store.claim_next_evaluation("w"), tmp_path)
     assert done.status == "failed" and "prompts must be a non-empty list of non-empty strings" in done.error
 
 
@@ -222,8 +220,8 @@ def test_a_missing_checkpoint_fails_the_job_naming_the_ones_there_are(store, tmp
     store.add_checkpoint(run.id, 2, str(tmp_path / "checkpoint-2"))
     store.queue_evaluation("evaluation", DEFAULT_MODEL, str(GT_CSV), {}, run_id=run.id, checkpoint_step=4)
     store.queue_evaluation("evaluation", DEFAULT_MODEL, str(GT_CSV), {}, run_id=run.id, checkpoint_step=2)
-    missing = run_job(store, store.claim_next_evaluation("w"), tmp_path)
+    missing = run_claimed_job(store, store.claim_next_evaluation("w"), tmp_path)
     assert missing.status == "failed"
     assert missing.error.startswith(f"run {run.id} has no checkpoint at step 4; its checkpoints are at steps 2")
-    elsewhere = run_job(store, store.claim_next_evaluation("w"), tmp_path)
+    elsewhere = run_claimed_job(store, store.claim_next_evaluation("w"), tmp_path)
     assert elsewhere.status == "failed" and "is not on this machine" in elsewhere.error

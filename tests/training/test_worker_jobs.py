@@ -4,14 +4,13 @@ import time
 
 from tests.helpers import stepping_trainer, wait_for
 from training.config import preset
-from training.execute import run_job
-from training.worker import run_worker
+from training.worker import run_claimed_job, run_worker
 
 
 def finishing_job(seen=None):
     """A stand-in for training.jobs.execute: one sample, then succeeded."""
 
-    def run(evaluation, run_config, checkpoints, home):
+    def run(job, evaluation, checkpoints, home):
         if seen is not None:
             seen.append(evaluation.id)
         return [dict(sample_index=0, prompt="q", reference="r", completion="c")], {"samples": 1.0}
@@ -20,7 +19,16 @@ def finishing_job(seen=None):
 
 
 def queue_job(store, kind="evaluation"):
-    return store.queue_evaluation(kind, "m", "d", {"seed": 0})
+    config = {"seed": 0} if kind == "evaluation" else {"seed": 0, "prompts": ["q"]}
+    return store.queue_evaluation(kind, "m", "d", config)
+
+
+def test_a_job_whose_stored_config_is_invalid_fails_before_it_runs(store, tmp_path):
+    job = store.queue_evaluation("playground", "m", "playground", {"seed": 0})  # a playground job without prompts
+    seen: list[int] = []
+    run_worker(store, stepping_trainer(), tmp_path, once=True, job_fn=finishing_job(seen))
+    done = store.get_evaluation(job.id)
+    assert seen == [] and done.status == "failed" and "prompts" in done.error
 
 
 def test_queued_runs_go_before_queued_jobs_and_idle_means_neither_is_left(store, tmp_path):
@@ -43,7 +51,7 @@ def test_queued_runs_go_before_queued_jobs_and_idle_means_neither_is_left(store,
 def test_an_error_escaping_the_job_fails_it_with_the_error(store, tmp_path):
     job = queue_job(store)
 
-    def broken(evaluation, run_config, checkpoints, home):
+    def broken(job, evaluation, checkpoints, home):
         raise RuntimeError("out of memory")
 
     run_worker(store, stepping_trainer(), tmp_path, once=True, job_fn=broken)
@@ -54,11 +62,11 @@ def test_an_error_escaping_the_job_fails_it_with_the_error(store, tmp_path):
 def test_a_job_cancelled_while_it_runs_stays_cancelled_and_keeps_no_samples(store, tmp_path):
     job = queue_job(store)
 
-    def cancelled_meanwhile(evaluation, *inputs):
+    def cancelled_meanwhile(job, evaluation, *inputs):
         store.cancel_evaluation(evaluation.id)  # as the UI would, while the job generates
-        return finishing_job()(evaluation, *inputs)
+        return finishing_job()(job, evaluation, *inputs)
 
-    ended = run_job(store, store.claim_next_evaluation("w"), tmp_path, job_fn=cancelled_meanwhile)
+    ended = run_claimed_job(store, store.claim_next_evaluation("w"), tmp_path, job_fn=cancelled_meanwhile)
     assert ended.status == "cancelled" and ended.metrics is None
     assert store.get_evaluation_samples(job.id) == []
 
@@ -66,12 +74,14 @@ def test_a_job_cancelled_while_it_runs_stays_cancelled_and_keeps_no_samples(stor
 def test_the_heartbeat_thread_beats_while_a_job_takes_long(store, tmp_path):
     job = queue_job(store)
 
-    def slow_job(evaluation, *inputs):
+    def slow_job(*inputs):
         first = store.get_evaluation(job.id).heartbeat_at
         wait_for(lambda: store.get_evaluation(job.id).heartbeat_at > first, 10, "a heartbeat during a long job")
         return [], {}
 
-    ended = run_job(store, store.claim_next_evaluation("w"), tmp_path, heartbeat_interval_s=0.05, job_fn=slow_job)
+    ended = run_claimed_job(
+        store, store.claim_next_evaluation("w"), tmp_path, heartbeat_interval_s=0.05, job_fn=slow_job
+    )
     assert ended.status == "succeeded"
 
 
