@@ -61,6 +61,9 @@ class RolloutRecord:
     truncated: bool
     format_valid: bool
     extras: dict[str, Any] | None
+    flags: tuple[str, ...] | None = None
+    """Failure flags (training/flags.py) stored with the rollout; None: not computed yet."""
+    flags_version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Each public method runs in one session scope (one transaction) and returns frozen records. Status changes
 go through `storage.lifecycle.transition`, which also stamps the started/finished times. The methods of
-evaluation and playground jobs live in `storage.evaluations`.
+evaluation and playground jobs live in `storage.evaluations`, those of the failure-flag backfill in
+`storage.flag_backlog`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.engine import WRITE_OPTION, make_engine
 from storage.errors import InvalidTransition, RunNotFound, StorageError
 from storage.evaluations import EvaluationJobs
+from storage.flag_backlog import FlagBacklog, rollout_record
 from storage.imports import RunImports
 from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, fail_interrupted, transition, utcnow
 from storage.migrate import upgrade_to_head
@@ -39,7 +41,7 @@ RUN_NAME_MAX = Run.__table__.c.name.type.length
 METRIC_KEY_MAX = Metric.__table__.c.key.type.length
 
 
-class Store(EvaluationJobs, RunImports):
+class Store(EvaluationJobs, RunImports, FlagBacklog):
     def __init__(self, url: str):
         self.url = url
         self._engine = make_engine(url)
@@ -287,10 +289,7 @@ class Store(EvaluationJobs, RunImports):
         if limit is not None:
             query = query.limit(limit)
         with self._session("read rollouts") as s:
-            return [
-                to_record(RolloutRecord, rollout, prompt=prompt, reference=reference)
-                for rollout, prompt, reference in s.execute(query)
-            ]
+            return [rollout_record(rollout, prompt, reference) for rollout, prompt, reference in s.execute(query)]
 
     def search_rollouts(self, run_id: int, text: str, limit: int = 50) -> list[RolloutRecord]:
         """Rollouts of a run whose completion contains `text` (case-insensitive), oldest step first."""
@@ -303,10 +302,7 @@ class Store(EvaluationJobs, RunImports):
             .limit(limit)
         )
         with self._session("search rollouts") as s:
-            return [
-                to_record(RolloutRecord, rollout, prompt=prompt, reference=reference)
-                for rollout, prompt, reference in s.execute(query)
-            ]
+            return [rollout_record(rollout, prompt, reference) for rollout, prompt, reference in s.execute(query)]
 
     def rollout_steps(self, run_id: int) -> tuple[int, int] | None:
         """(first, last) step with rollouts, or None before the first; served by the (run, step) index."""

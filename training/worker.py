@@ -20,22 +20,18 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from storage import EvaluationRecord, InvalidTransition, RunRecord, StorageError, Store
-from training.config import INTERRUPTED_POLICIES, ConfigError, RunConfig
-from training.flags import flag_counts
+from training.config import HEARTBEAT_TIMEOUT_S, INTERRUPTED_POLICIES, ConfigError, RunConfig
+from training.flags import DEFAULT_TAGS, TagSettings, flag_step
 from training.interface import RunContext, Sink, TrainFn
 from training.launch import launch, launch_argv
-from training.prompts import prefill_text
 from training.run import run_command
 
 EvaluateFn = Callable[[Store, EvaluationRecord, Path], EvaluationRecord]
 """Runs one claimed evaluation or playground job to its end (training.jobs.run_evaluation)."""
 HEARTBEAT_INTERVAL_S = 10.0
-HEARTBEAT_TIMEOUT_S = 60.0
-"""A running run whose worker has been silent this long is failed ("worker stopped responding")."""
 TRACEBACK_LINES = 20
 RECORD_RETRY_S = 5.0
 RECORD_PATIENCE_S = 3600.0
@@ -52,7 +48,7 @@ class StoreSink:
         run_id: int,
         total_steps: int,
         shutdown: threading.Event,
-        tags: tuple[str, str, str] = ("think", "answer", ""),
+        tags: TagSettings = DEFAULT_TAGS,
     ):
         self._store = store
         self._run_id = run_id
@@ -72,8 +68,9 @@ class StoreSink:
 
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         rollouts = self._pending.pop(step, [])
-        if rollouts:  # failure flags counted once, as the step is written, so Metrics can chart them
-            metrics = {**metrics, **flag_counts([SimpleNamespace(step=step, **row) for row in rollouts], *self._tags)}
+        if rollouts:  # failure flags computed once, as the step is written: stored per rollout, counted in metrics
+            rollouts, counts = flag_step(step, rollouts, self._tags)
+            metrics = {**metrics, **counts}
         try:
             self._store.log_step(self._run_id, step, metrics, rollouts, total_steps=self._total_steps, heartbeat=True)
         except InvalidTransition:
@@ -94,7 +91,7 @@ class StoreSink:
     def flush(self) -> None:
         """Write rollouts of steps whose metrics never came (the trainer stopped mid-step)."""
         for step in sorted(self._pending):
-            self._store.log_step(self._run_id, step, rollouts=self._pending.pop(step))
+            self._store.log_step(self._run_id, step, rollouts=flag_step(step, self._pending.pop(step), self._tags)[0])
 
 
 class Heartbeat:
@@ -143,9 +140,7 @@ def execute_run(
         config = RunConfig.from_dict(run.config)
     except ConfigError as exc:
         return _finish(store, run.id, "failed", f"the run's stored config is invalid: {exc}")
-    sink = StoreSink(
-        store, run.id, config.max_steps, shutdown, (config.intermediate_tag, config.final_tag, prefill_text(config))
-    )
+    sink = StoreSink(store, run.id, config.max_steps, shutdown, TagSettings.of(config))
     try:
         store.heartbeat(run.id, step=0, total_steps=config.max_steps)
         context = RunContext(
