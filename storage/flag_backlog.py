@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
-from sqlalchemy import ColumnElement, bindparam, or_, select
+from sqlalchemy import ColumnElement, Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import Rollout
@@ -36,7 +37,7 @@ class FlagBacklog:
         meanwhile, or already flagged by this or a newer flag set (a newer worker), is left as it is."""
         if not flags:
             return
-        table = Rollout.__table__
+        table = cast(Table, Rollout.__table__)  # declared as a FromClause; a mapped class's is a Table
         statement = (
             table.update()
             .where(table.c.id == bindparam("rollout_id"), _stale(version))

@@ -45,7 +45,7 @@ from typing import Any, Protocol
 from peft import PeftModel
 
 from training.config import ConfigError, RunConfig
-from training.data import DataError, Example, example_id, load_examples
+from training.data import DataError, Example, load_examples
 from training.evaluate import EvalResult, evaluate
 from training.model import ModelLoadError, load_model
 
@@ -162,7 +162,10 @@ def job_settings(kind: str, config: Mapping[str, Any], base_config: Mapping[str,
 def job_examples(kind: str, dataset: str, settings: JobSettings) -> tuple[Example, ...]:
     if kind == "playground":
         reference = settings.reference or ""
-        return tuple(Example(example_id(prompt, reference), prompt, reference, None) for prompt in settings.prompts)
+        return tuple(
+            Example(f"prompt {number}", prompt, reference, None)
+            for number, prompt in enumerate(settings.prompts, start=1)
+        )
     config = settings.run_config
     return load_examples(
         dataset,
