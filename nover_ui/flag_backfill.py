@@ -17,6 +17,8 @@ from training.flags import DEFAULT_TAGS, FLAGS_VERSION, TagSettings, flags_of_st
 BATCH_ROLLOUTS = 4000
 """Rollouts whose flags are written in one transaction: few commits, and short enough that a worker's step
 write never waits long behind one (SQLite has a single writer)."""
+STEPS_PER_READ = 250
+"""Steps of one run read in one query: few round trips, well under every backend's bound-parameter limit."""
 
 
 def run_tags(run: RunRecord) -> TagSettings:
@@ -28,30 +30,29 @@ def run_tags(run: RunRecord) -> TagSettings:
 
 
 def backfill_flags(store: Store, stop: threading.Event | None = None, batch_rollouts: int = BATCH_ROLLOUTS) -> int:
-    """Compute and store the flags of every rollout lacking flags of the current flag set, step by step (a
-    rollout's flags depend on its group); returns how many rollouts got flags. Stops early, after its current
+    """Compute and store the flags of every rollout lacking flags of the current flag set, whole steps at a time
+    (a rollout's flags depend on its group); returns how many rollouts got flags. Stops early, after its current
     batch, once `stop` is set."""
-    tags: dict[int, TagSettings | None] = {}
+    steps_of_run: dict[int, list[int]] = {}
+    for run_id, step in store.flag_backlog(FLAGS_VERSION):
+        steps_of_run.setdefault(run_id, []).append(step)
     pending: dict[int, list[str]] = {}
     done = 0
-    for run_id, step in store.flag_backlog(FLAGS_VERSION):
-        if stop is not None and stop.is_set():
-            break
-        if run_id not in tags:
-            try:
-                tags[run_id] = run_tags(store.get_run(run_id))
-            except RunNotFound:  # deleted since the backlog was listed
-                tags[run_id] = None
-        settings = tags[run_id]
-        if settings is None:
+    for run_id, steps in steps_of_run.items():
+        try:
+            tags = run_tags(store.get_run(run_id))
+        except RunNotFound:  # deleted since the backlog was listed
             continue
-        rollouts = store.get_rollouts(run_id, step=step)
-        for rollout, flags in zip(rollouts, flags_of_step(rollouts, settings)):
-            if rollout.flags_version is None or rollout.flags_version < FLAGS_VERSION:
-                pending[rollout.id] = flags
-        if len(pending) >= batch_rollouts:
-            store.set_rollout_flags(pending, FLAGS_VERSION)
-            done, pending = done + len(pending), {}
+        for start in range(0, len(steps), STEPS_PER_READ):
+            if stop is not None and stop.is_set():
+                return done
+            rollouts = store.flag_inputs(run_id, steps[start : start + STEPS_PER_READ])
+            for rollout, flags in zip(rollouts, flags_of_step(rollouts, tags)):
+                if rollout.flags_version is None or rollout.flags_version < FLAGS_VERSION:
+                    pending[rollout.id] = flags
+            if len(pending) >= batch_rollouts:
+                store.set_rollout_flags(pending, FLAGS_VERSION)
+                done, pending = done + len(pending), {}
     store.set_rollout_flags(pending, FLAGS_VERSION)
     return done + len(pending)
 

@@ -5,6 +5,7 @@ which storage does not import (nover_ui/flag_backfill.py does the computing)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
@@ -12,7 +13,9 @@ from sqlalchemy import ColumnElement, Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import Rollout
-from storage.records import RolloutRecord, to_record
+from storage.records import FlagInput, RolloutRecord, to_record
+
+FLAG_INPUT_COLUMNS = [getattr(Rollout, f.name) for f in dataclasses.fields(FlagInput)]
 
 
 class FlagBacklog:
@@ -31,6 +34,17 @@ class FlagBacklog:
         )
         with self._session("list rollouts without current flags") as s:
             return [(run_id, step) for run_id, step in s.execute(query)]
+
+    def flag_inputs(self, run_id: int, steps: Sequence[int]) -> list[FlagInput]:
+        """Every rollout of these steps of a run (flagged or not: a rollout's flags depend on its group), with only
+        the columns the flags read, by step, group and sample; one query (keep `steps` to a few hundred)."""
+        query = (
+            select(*FLAG_INPUT_COLUMNS)
+            .where(Rollout.run_id == run_id, Rollout.step.in_(list(steps)))
+            .order_by(Rollout.step, Rollout.group_index, Rollout.sample_index)
+        )
+        with self._session("read rollouts for their flags") as s:
+            return [FlagInput(*row) for row in s.execute(query)]
 
     def set_rollout_flags(self, flags: Mapping[int, Sequence[str]], version: int) -> None:
         """Store flags computed by flag set `version`, by rollout id, in one transaction. A rollout deleted

@@ -67,6 +67,23 @@ class RolloutRecord:
 
 
 @dataclass(frozen=True)
+class FlagInput:
+    """What the failure flags read of a stored rollout (Store.flag_inputs): the backfill needs no texts but the
+    completion, and reading only these columns keeps it fast."""
+
+    id: int
+    step: int
+    group_index: int
+    completion: str
+    answer: str | None
+    reward: float
+    reasoning_tokens: int | None
+    truncated: bool
+    format_valid: bool
+    flags_version: int | None
+
+
+@dataclass(frozen=True)
 class PromptRecord:
     """A (prompt, reference) pair of a run; `key` (a content hash) finds the same pair in another run."""
 
