@@ -31,14 +31,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home; mus
 from nover_ui.access import LOGIN_TTL_S, READ_ONLY_MESSAGE, Access, LoginSessions, parse_auth  # noqa: E402
 from nover_ui.app import APP_CSS, APP_JS, build_app  # noqa: E402
 from nover_ui.archive import archive_command  # noqa: E402
+from nover_ui.flag_backfill import start_flag_backfill  # noqa: E402
 from nover_ui.login_routes import server_extensions  # noqa: E402
 from nover_ui.places import parse_data_dirs  # noqa: E402
 from nover_ui.supervisor import WorkerSupervisor, watch_stale_runs  # noqa: E402
 from nover_ui.uploads import UPLOAD_LIMIT_BYTES, UPLOAD_ROW_LIMIT, UploadLimits  # noqa: E402
 from storage import StorageError, Store  # noqa: E402
-from training.config import INTERRUPTED_POLICIES  # noqa: E402
+from training.config import HEARTBEAT_TIMEOUT_S, INTERRUPTED_POLICIES  # noqa: E402
 
-HEARTBEAT_TIMEOUT_S = 60.0
 DEMO_MESSAGE = "this is a read-only demo: duplicate this Space (or run nover_ui yourself) to train"
 
 
@@ -369,6 +369,8 @@ def main(argv: Sequence[str] | None = None, worker_module: str = "training.worke
             daemon=True,
             args=(store, settings.heartbeat_timeout_s, stop, settings.interrupted == "resume"),
         ).start()
+        # Rows stored before their flags were (or by an older flag set); a demo shows them as "not computed".
+        start_flag_backfill(store, stop)
     supervisor.start()
     try:
         app = build_app(store, settings.home, access, settings.upload_limits, settings.notices, settings.data_dirs)

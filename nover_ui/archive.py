@@ -6,7 +6,7 @@ The archive is a zip of three Parquet files, written with ZIP_STORED (Parquet co
   the run's id and parent id in the source database, and `archive_version`;
 - `metrics.parquet`: key, step, value, wall_time;
 - `rollouts.parquet`: every stored field of every rollout, its prompt and reference inline (Parquet's
-  dictionary encoding stores each distinct text once) and its extras as JSON text.
+  dictionary encoding stores each distinct text once), its extras as JSON text and its failure flags as a list.
 
 Why this shape: one file to download or copy; each table typed and columnar, so floats, nulls, booleans and UTC
 times come back exactly and pandas, DuckDB or Polars read a member as it is; three tables because their rows
@@ -77,8 +77,13 @@ ROLLOUT_SCHEMA = pa.schema(
         pa.field("truncated", pa.bool_(), False),
         pa.field("format_valid", pa.bool_(), False),
         pa.field("extras", pa.string()),
+        pa.field("flags", pa.list_(pa.string())),
+        pa.field("flags_version", pa.int64()),
     ]
 )
+LATER_COLUMNS = frozenset({"flags", "flags_version"})
+"""Columns added after archive version 1 was first written: an archive without them reads as all null (its
+rollouts then get their failure flags from the dashboard's start-up backfill)."""
 MAX_CONFIG_CHARS = 64 * 1024
 MEMBERS = {"run.parquet": RUN_SCHEMA, "metrics.parquet": METRIC_SCHEMA, "rollouts.parquet": ROLLOUT_SCHEMA}
 
@@ -213,6 +218,8 @@ def _read_member(archive: zipfile.ZipFile, name: str, schema: pa.Schema) -> list
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as exc:
         raise ArchiveError(f"{name} is not a readable Parquet file ({exc})") from None
+    for column in LATER_COLUMNS & set(schema.names) - set(table.column_names):
+        table = table.append_column(schema.field(column), pa.nulls(table.num_rows, schema.field(column).type))
     missing = [column for column in schema.names if column not in table.column_names]
     unknown = [column for column in table.column_names if column not in schema.names]
     if missing or unknown:

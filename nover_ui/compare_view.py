@@ -6,13 +6,13 @@ Pure: records in, HTML or a figure out. Text is escaped by the helpers it calls 
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from nover_ui.safe_text import plotly_text
+from nover_ui.number_text import MISSING, delta_text, number_text
+from nover_ui.safe_text import html_text, plotly_text
 from nover_ui.text_diff import DIFF_CSS, render_diff
 from nover_ui.token_gain import TOKEN_CSS, render_token_gains, token_gains
 from storage import PromptStep, RolloutRecord
@@ -96,42 +96,32 @@ def history_figure(histories: Sequence[tuple[str, Sequence[PromptStep]]]) -> go.
 
 def _side(rollout: RolloutRecord, label: str, reasoning_html: str) -> str:
     validity = "format-valid" if rollout.format_valid else "format failure"
-    answer = html.escape(rollout.answer if rollout.answer is not None else "–")
+    answer = html_text(rollout.answer if rollout.answer is not None else MISSING)
     numbers = (
-        f"reward {_fmt(rollout.reward)} (format {_fmt(rollout.reward_format)} · reasoning "
-        f"{_fmt(rollout.reward_reasoning)} · efficiency {_fmt(rollout.reward_efficiency)}) · ppl "
-        f"{_fmt(rollout.perplexity, 2)} · reasoning tokens {rollout.reasoning_tokens or '–'}"
+        f"reward {number_text(rollout.reward)} (format {number_text(rollout.reward_format)} · reasoning "
+        f"{number_text(rollout.reward_reasoning)} · efficiency {number_text(rollout.reward_efficiency)}) · ppl "
+        f"{number_text(rollout.perplexity, 2)} · reasoning tokens {rollout.reasoning_tokens or MISSING}"
     )
     return (
-        f'<div class="side"><h4>{html.escape(label)} · {validity}</h4>'
+        f'<div class="side"><h4>{html_text(label)} · {validity}</h4>'
         f'<div class="label">reasoning</div>{reasoning_html}'
         f'<div class="label">answer</div><div class="nover-diff">{answer}</div>'
-        f'<div class="numbers">{html.escape(numbers)}</div>'
+        f'<div class="numbers">{html_text(numbers)}</div>'
         f'<div class="label">reference, coloured by what this reasoning changed</div>{token_view(rollout)}</div>'
     )
 
 
 def _deltas(a: RolloutRecord, b: RolloutRecord) -> str:
     parts = [
-        f"Δ reward {_delta(a.reward, b.reward)}",
-        f"Δ perplexity {_delta(a.perplexity, b.perplexity, 2)}",
-        f"Δ reasoning tokens {_delta(a.reasoning_tokens, b.reasoning_tokens, 0)}",
+        f"Δ reward {delta_text(a.reward, b.reward)}",
+        f"Δ perplexity {delta_text(a.perplexity, b.perplexity, 2)}",
+        f"Δ reasoning tokens {delta_text(a.reasoning_tokens, b.reasoning_tokens, 0)}",
     ]
-    return f'<div class="deltas">{html.escape(" · ".join(parts))} (right minus left)</div>'
+    return f'<div class="deltas">{html_text(" · ".join(parts))} (right minus left)</div>'
 
 
 def _reasoning_text(rollout: RolloutRecord) -> str:
     return rollout.reasoning if rollout.reasoning is not None else rollout.completion
-
-
-def _delta(old: float | None, new: float | None, digits: int = 3) -> str:
-    if old is None or new is None or not math.isfinite(old) or not math.isfinite(new):
-        return "–"
-    return f"{new - old:+.{digits}f}"
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _nan(value: float | None) -> float:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from nover_ui.number_text import delta_text
 from nover_ui.prompt_text import question
+from nover_ui.safe_text import html_text
 from nover_ui.text_diff import render_diff
 from storage import ACTIVE_STATUSES, EvaluationRecord, EvaluationSampleRecord, Status
 
@@ -70,7 +71,7 @@ def answers_grid(
         for sample in samples.get(evaluation.id, []):
             prompts.setdefault((sample.prompt, sample.reference), {}).setdefault(evaluation.id, []).append(sample)
     pair = len(evaluations) == 2  # two models: a diff column says what changed between them
-    head = "".join(f"<th>{_escape(model_label(e))}</th>" for e in evaluations)
+    head = "".join(f"<th>{html_text(model_label(e))}</th>" for e in evaluations)
     head += "<th>word diff, left → right</th>" if pair else ""
     body = []
     for (prompt, reference), by_evaluation in prompts.items():
@@ -80,8 +81,8 @@ def answers_grid(
         if pair:
             cells += f"<td>{_diff_html(*(by_evaluation.get(e.id, []) for e in evaluations))}</td>"
         body.append(
-            f'<tr><td><div class="text">{_escape(question(prompt))}</div>'
-            f'<div class="label">reference</div><div class="text">{_escape(reference)}</div></td>{cells}</tr>'
+            f'<tr><td><div class="text">{html_text(question(prompt))}</div>'
+            f'<div class="label">reference</div><div class="text">{html_text(reference)}</div></td>{cells}</tr>'
         )
     return (
         f'<div class="nover-eval"><table><thead><tr><th>prompt</th>{head}</tr></thead>'
@@ -94,12 +95,12 @@ def playground_html(results: Sequence[tuple[str, EvaluationRecord, Sequence[Eval
     sides = []
     for label, job, samples in results:
         if job.status in ACTIVE_STATUSES:
-            body = f"<p>{_escape(job.status)}…</p>"
+            body = f"<p>{html_text(job.status)}…</p>"
         elif job.status != Status.SUCCEEDED:
-            body = f'<p class="text">{_escape(job.status)}: {_escape(job.error or "")}</p>'
+            body = f'<p class="text">{html_text(job.status)}: {html_text(job.error or "")}</p>'
         else:
             body = "".join(_sample_html(sample) for sample in samples)
-        sides.append(f'<div class="side"><b>{_escape(label)}</b>{body}</div>')
+        sides.append(f'<div class="side"><b>{html_text(label)}</b>{body}</div>')
     return f'<div class="nover-eval"><div class="sides">{"".join(sides)}</div></div>'
 
 
@@ -111,12 +112,12 @@ def _sample_html(sample: EvaluationSampleRecord) -> str:
     )
     if sample.format_valid:
         texts = (
-            f'<div class="label">reasoning</div><div class="text">{_escape(sample.reasoning or "")}</div>'
-            f'<div class="label">answer</div><div class="text">{_escape(sample.answer or "")}</div>'
+            f'<div class="label">reasoning</div><div class="text">{html_text(sample.reasoning or "")}</div>'
+            f'<div class="label">answer</div><div class="text">{html_text(sample.answer or "")}</div>'
         )
     else:
-        texts = f'<div class="label">completion</div><div class="text">{_escape(sample.completion)}</div>'
-    return f'{texts}<div class="meta">{_escape(meta)}</div>'
+        texts = f'<div class="label">completion</div><div class="text">{html_text(sample.completion)}</div>'
+    return f'{texts}<div class="meta">{html_text(meta)}</div>'
 
 
 def _diff_html(left: Sequence[EvaluationSampleRecord], right: Sequence[EvaluationSampleRecord]) -> str:
@@ -126,20 +127,14 @@ def _diff_html(left: Sequence[EvaluationSampleRecord], right: Sequence[Evaluatio
     a, b = left[0], right[0]
     _, new_side = render_diff(a.completion, b.completion)
     changes = (
-        f"Δ ppl {_change(a.perplexity, b.perplexity)} · Δ reasoning words "
-        f"{_change(_words(a.reasoning), _words(b.reasoning), 0)}"
+        f"Δ ppl {delta_text(a.perplexity, b.perplexity)} · Δ reasoning words "
+        f"{delta_text(_words(a.reasoning), _words(b.reasoning), 0)}"
     )
-    return f'{new_side}<div class="meta">{_escape(changes)}</div>'
+    return f'{new_side}<div class="meta">{html_text(changes)}</div>'
 
 
 def _words(text: str | None) -> float | None:
     return None if text is None else float(len(text.split()))
-
-
-def _change(old: float | None, new: float | None, digits: int = 3) -> str:
-    if old is None or new is None or not math.isfinite(old) or not math.isfinite(new):
-        return "–"
-    return f"{new - old:+.{digits}f}"
 
 
 def _answer_html(sample: EvaluationSampleRecord) -> str:
@@ -147,12 +142,8 @@ def _answer_html(sample: EvaluationSampleRecord) -> str:
     verdict = {True: " · correct", False: " · wrong", None: ""}[sample.correct]
     meta = f"ppl {_cell(sample.perplexity)}{verdict}"
     css = "text" if sample.format_valid else "text invalid"
-    return f'<div class="{css}">{_escape(text or "")}</div><div class="meta">{_escape(meta)}</div>'
+    return f'<div class="{css}">{html_text(text or "")}</div><div class="meta">{html_text(meta)}</div>'
 
 
 def _cell(value: float | None) -> str:
     return "" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.3f}"
-
-
-def _escape(text: str) -> str:
-    return html.escape(text, quote=True)

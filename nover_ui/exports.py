@@ -17,11 +17,11 @@ FORMATS = ("parquet", "csv")
 
 
 def records_frame(records: Sequence[Any]) -> pd.DataFrame:
-    """One row per frozen record, one column per field; nested values (extras, metrics) as JSON text, so CSV and
-    Parquet hold the same table."""
+    """One row per frozen record, one column per field; nested values (extras, metrics, flags) as JSON text, so CSV
+    and Parquet hold the same table."""
     rows = [
         {
-            key: json.dumps(value) if isinstance(value, (dict, list)) else value
+            key: json.dumps(value) if isinstance(value, (dict, list, tuple)) else value
             for key, value in dataclasses.asdict(record).items()
         }
         for record in records

@@ -1,6 +1,8 @@
-"""User-given strings (run names, column names, metric keys, paths in messages) shown as the text they are.
+"""User-given strings (run names, column names, metric keys, paths in messages) and model output shown as the text
+they are.
 
-Markdown would turn `[x](https://...)` into a link and a backtick would break out of a code span; Plotly renders
+HTML views (traces, evaluations, diffs, token gains, comparisons) let text in only through `html_text`. Markdown
+would turn `[x](https://...)` into a link and a backtick would break out of a code span; Plotly renders
 a subset of HTML (`<a href>`, `<span style>`, `<br>`) in trace names, titles and annotations. Both are escaped
 here, once, so a name can never become markup.
 """
@@ -14,6 +16,12 @@ import gradio as gr
 
 _MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
 """Every ASCII punctuation character: CommonMark lets any of them be backslash-escaped."""
+
+
+def html_text(text: str) -> str:
+    """`text` for an HTML page or attribute value: every character that could start markup or end a quoted
+    attribute (& < > " ') as an entity, so the reader sees the text exactly as written and nothing else."""
+    return html.escape(text, quote=True)
 
 
 def markdown_text(text: str) -> str:

@@ -1,14 +1,15 @@
 """Word-level diff of two texts, as data and as a pair of HTML panes (old with deletions, new with insertions).
 
-Pure helpers. Texts are untrusted: every piece passes through `_escape`, and the only markup is the constant
-`<div class="nover-diff">`, `<del>` and `<ins>` below, with no attributes built from data.
+Pure helpers. Texts are untrusted: every piece passes through `html_text` (nover_ui/safe_text.py), and the only
+markup is the constant `<div class="nover-diff">`, `<del>` and `<ins>` below, with no attributes built from data.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from difflib import SequenceMatcher
+
+from nover_ui.safe_text import html_text
 
 EQUAL, DELETE, INSERT = "equal", "delete", "insert"
 
@@ -74,12 +75,7 @@ def _side(pieces: list[tuple[str, str]], changed_op: str, tag: str) -> str:
     parts = []
     for op, text in pieces:
         if op == EQUAL:
-            parts.append(_escape(text))
+            parts.append(html_text(text))
         elif op == changed_op:
-            parts.append(f"<{tag}>{_escape(text)}</{tag}>")
+            parts.append(f"<{tag}>{html_text(text)}</{tag}>")
     return f'<div class="nover-diff">{"".join(parts)}</div>'
-
-
-def _escape(text: str) -> str:
-    """The one door through which text enters the HTML."""
-    return html.escape(text, quote=True)

@@ -5,17 +5,17 @@ rollout's reasoning) and `baseline_nll` (the same tokens with no reasoning at al
 baseline_nll - target_nll, in nats: positive means the reasoning made the token more predictable (its log-probability
 rose by that much), negative means the reasoning misled the proxy about it.
 
-Pure helpers. Token strings are untrusted: they pass through `_escape` only, and the one style built from data is
-a background colour formatted from a float computed here, never from text.
+Pure helpers. Token strings are untrusted: they pass through `html_text` (nover_ui/safe_text.py) only, and the one
+style built from data is a background colour formatted from a float computed here, never from text.
 """
 
 from __future__ import annotations
 
-import html
 import math
-import numbers
 from collections.abc import Sequence
-from typing import TypeGuard
+
+from nover_ui.number_text import MISSING, is_number, number_text
+from nover_ui.safe_text import html_text
 
 NEUTRAL_GAIN = 0.05
 """Gains within ±this many nats count as neither helped nor hurt (and are drawn without colour)."""
@@ -24,7 +24,6 @@ FULL_COLOUR_GAIN = 2.0
 MAX_ALPHA = 0.75
 GAIN_RGB = (46, 158, 91)  # green: the reasoning helped
 LOSS_RGB = (214, 69, 65)  # red: the reasoning hurt
-MISSING = "–"
 
 TOKEN_CSS = """
 .nover-tokens { font-size: 14px; line-height: 1.7; }
@@ -52,7 +51,7 @@ def token_gains(target_nll: Sequence[float | None], baseline_nll: Sequence[float
             f"{len(target_nll)} and {len(baseline_nll)} values"
         )
     return [
-        float(baseline) - float(target) if _finite(target) and _finite(baseline) else math.nan
+        float(baseline) - float(target) if is_number(target) and is_number(baseline) else math.nan
         for target, baseline in zip(target_nll, baseline_nll)
     ]
 
@@ -64,7 +63,7 @@ def gain_summary(gains: Sequence[float]) -> dict[str, float | int]:
     >>> gain_summary([1.2, 0.0, -0.5, float("nan")])
     {'tokens': 4, 'total_gain': 0.7, 'mean_gain': 0.2333333333333333, 'helped': 1, 'hurt': 1}
     """
-    finite = [g for g in gains if _finite(g)]
+    finite = [g for g in gains if is_number(g)]
     return {
         "tokens": len(gains),
         "total_gain": math.fsum(finite),
@@ -81,7 +80,7 @@ def gain_colour(gain: float) -> str:
     >>> gain_colour(1.0), gain_colour(-5.0), gain_colour(0.01)
     ('rgba(46,158,91,0.375)', 'rgba(214,69,65,0.750)', 'rgba(0,0,0,0.000)')
     """
-    if not _finite(gain) or abs(float(gain)) <= NEUTRAL_GAIN:
+    if not is_number(gain) or abs(float(gain)) <= NEUTRAL_GAIN:
         return "rgba(0,0,0,0.000)"
     red, green, blue = GAIN_RGB if gain > 0 else LOSS_RGB
     alpha = MAX_ALPHA * min(abs(float(gain)), FULL_COLOUR_GAIN) / FULL_COLOUR_GAIN
@@ -115,15 +114,15 @@ def render_token_gains(
 
 
 def _token_html(token: str, gain: float, target_nll: float | None, baseline_nll: float | None) -> str:
-    gain_text = f"{_number(gain, signed=True)} nats" if _finite(gain) else MISSING
+    gain_text = f"{number_text(gain, 2, signed=True)} nats" if is_number(gain) else MISSING
     title = (
         f"token {token!r} · gain {gain_text} · log p with reasoning "
         f"{_log_p(target_nll)} · without {_log_p(baseline_nll)}"
     )
-    kind = "tok" + (" empty" if token == "" else "") + ("" if _finite(gain) else " unknown")
+    kind = "tok" + (" empty" if token == "" else "") + ("" if is_number(gain) else " unknown")
     return (
-        f'<span class="{kind}" style="background-color: {gain_colour(gain)}" title="{_escape(title)}">'
-        f"{_escape(token)}</span>"
+        f'<span class="{kind}" style="background-color: {gain_colour(gain)}" title="{html_text(title)}">'
+        f"{html_text(token)}</span>"
     )
 
 
@@ -133,30 +132,14 @@ def _legend_html(gains: Sequence[float]) -> str:
         f'<span class="tok" style="background-color: {gain_colour(FULL_COLOUR_GAIN)}">reasoning helped</span> '
         f'<span class="tok" style="background-color: {gain_colour(-FULL_COLOUR_GAIN)}">reasoning hurt</span>'
     )
+    total, mean = (number_text(summary[key], 2, signed=True) for key in ("total_gain", "mean_gain"))
     text = (
         f" · full colour at ±{FULL_COLOUR_GAIN:g} nats · {summary['tokens']} tokens · total gain "
-        f"{_number(summary['total_gain'], signed=True)} nats · mean {_number(summary['mean_gain'], signed=True)}"
+        f"{total} nats · mean {mean}"
         f" · helped {summary['helped']} · hurt {summary['hurt']}"
     )
-    return f'<div class="legend">{sample}{_escape(text)}</div>'
-
-
-def _finite(value: object) -> TypeGuard[float]:
-    # numbers.Real, not float: a numpy float32 array is a fair input and float32 is not a float subclass
-    # (it converts and computes like one, hence the guard's float).
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _number(value: float | None, signed: bool = False) -> str:
-    if not _finite(value):
-        return MISSING
-    return f"{value:+.2f}" if signed else f"{value:.2f}"
+    return f'<div class="legend">{sample}{html_text(text)}</div>'
 
 
 def _log_p(nll: float | None) -> str:
-    return _number(-nll) if _finite(nll) else MISSING
-
-
-def _escape(text: str) -> str:
-    """The one door through which text enters the HTML."""
-    return html.escape(text, quote=True)
+    return number_text(-nll, 2) if is_number(nll) else MISSING

@@ -14,29 +14,16 @@ import gradio as gr
 
 from nover_ui.bounds import MAX_SEARCH_CHARS
 from nover_ui.runs_tab import run_choices
-from nover_ui.traces_view import DEFAULT_TAGS, FILTERS, SORTS, render_search, render_step
+from nover_ui.traces_view import FILTERS, SORTS, render_search, render_step
 from nover_ui.work_limits import BULK_READS
-from storage import RunRecord, StorageError, Store
-from training.config import ConfigError, RunConfig
-from training.prompts import prefill_text
+from storage import StorageError, Store
 
 SEARCH_LIMIT = 50
 PICK_RUN = "<p>Pick a run.</p>"
 
 
 def step_html(store: Store, run_id: int, step: int, filter: str, sort: str) -> str:
-    return render_step(
-        store.get_rollouts(run_id, step=step), filter=filter, sort=sort, tags=run_tags(store.get_run(run_id))
-    )
-
-
-def run_tags(run: RunRecord) -> tuple[str, str, str]:
-    """The run's (intermediate tag, final tag, prefill): how its completions are meant to be shaped."""
-    try:
-        config = RunConfig.from_dict(run.config)
-    except ConfigError:
-        return DEFAULT_TAGS
-    return config.intermediate_tag, config.final_tag, prefill_text(config)
+    return render_step(store.get_rollouts(run_id, step=step), filter=filter, sort=sort)
 
 
 def filter_for_metric(key: str) -> str:

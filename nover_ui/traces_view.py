@@ -1,28 +1,30 @@
 """Rollout traces as HTML: one step's groups side by side, and search hits across a run.
 
 Pure helpers, records in and HTML strings out. Prompts, references and model output are untrusted text: every
-piece of it passes through `_escape` (the only place text enters the HTML), and all markup is the constants
-below, with `class` as the only attribute, so no data can become a tag, an attribute or a script.
+piece of it passes through `html_text` (nover_ui/safe_text.py, the only place text enters the HTML), and all
+markup is the constants below, with `class` as the only attribute, so no data can become a tag, an attribute or
+a script. Failure flags are read as stored with each rollout (training/flags.py computes them), never computed
+here.
 """
 
 from __future__ import annotations
 
-import html
 import math
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from itertools import groupby
 
+from nover_ui.number_text import MISSING, number_text
+from nover_ui.safe_text import html_text
 from storage import RolloutRecord
-from training.flags import ROLLOUT_FLAGS, has_flag, rollout_flags
+from training.flags import ROLLOUT_FLAGS
 
 FLAG_FILTERS: tuple[str, ...] = tuple(flag for flag in ROLLOUT_FLAGS if flag != "truncated")
 FILTERS: tuple[str, ...] = ("all", "format failures", "truncated", "top reward", "bottom reward", *FLAG_FILTERS)
-DEFAULT_TAGS = ("think", "answer", "")
-"""(intermediate tag, final tag, prefill) of the run, for the flags."""
+NOT_COMPUTED = "flags not computed"
+"""The badge of a rollout stored before its flags were (the start-up backfill has not reached it yet)."""
 SORTS: tuple[str, ...] = ("sample", "reward", "perplexity", "advantage")
-MISSING = "–"
 
 TRACES_CSS = """
 .nover-traces { font-size: 14px; line-height: 1.4; }
@@ -37,6 +39,7 @@ TRACES_CSS = """
 .nover-traces .badge.valid { background: #2e9e5b33; }
 .nover-traces .badge.invalid { background: #d6454133; }
 .nover-traces .badge.truncated { background: #e8a33d44; }
+.nover-traces .badge.pending { background: #8883; font-style: italic; }
 .nover-traces .block { margin: 6px 0; padding: 4px 6px; border-radius: 4px; border-left: 3px solid #8886; }
 .nover-traces .block.reasoning { background: #4a7fd914; border-left-color: #4a7fd9; }
 .nover-traces .block.answer { background: #2e9e5b14; border-left-color: #2e9e5b; }
@@ -70,12 +73,11 @@ def groups_of_step(rollouts: Sequence[RolloutRecord]) -> list[list[RolloutRecord
     return [list(group) for _, group in groupby(ordered, key=lambda r: (r.step, r.group_index))]
 
 
-def select(
-    group: Sequence[RolloutRecord], filter: str, sort: str, top_k: int = 2, tags: tuple[str, str, str] = DEFAULT_TAGS
-) -> list[RolloutRecord]:
-    """Apply one of FILTERS ('top reward'/'bottom reward' keep the top_k highest/lowest reward rollouts of the group)
-    then one of SORTS ('reward' and 'advantage' descending, 'perplexity' ascending with missing perplexity last,
-    'sample' by sample_index). Unknown filter or sort -> ValueError naming the allowed values."""
+def select(group: Sequence[RolloutRecord], filter: str, sort: str, top_k: int = 2) -> list[RolloutRecord]:
+    """Apply one of FILTERS ('top reward'/'bottom reward' keep the top_k highest/lowest reward rollouts of the group;
+    a flag keeps the rollouts whose stored flags have it, so none whose flags are not computed yet) then one of SORTS
+    ('reward' and 'advantage' descending, 'perplexity' ascending with missing perplexity last, 'sample' by
+    sample_index). Unknown filter or sort -> ValueError naming the allowed values."""
     _require(filter, FILTERS, "filter")
     _require(sort, SORTS, "sort")
     by_sample = sorted(group, key=lambda r: r.sample_index)
@@ -88,7 +90,7 @@ def select(
     elif filter == "bottom reward":
         kept = sorted(by_sample, key=_ascending(lambda r: r.reward))[:top_k]
     elif filter in FLAG_FILTERS:
-        kept = [r for r in by_sample if has_flag(r, group, filter, *tags)]
+        kept = [r for r in by_sample if filter in (r.flags or ())]
     else:
         kept = by_sample
     sort_keys = {
@@ -105,16 +107,16 @@ def render_step(
     filter: str = "all",
     sort: str = "sample",
     collapse_chars: int = 600,
-    tags: tuple[str, str, str] = DEFAULT_TAGS,
 ) -> str:
     """HTML for one step: per group the prompt and reference once, then the selected rollouts as a grid of cards
-    (reasoning and answer apart, badges, reward components, perplexity rank, advantage, token counts). Texts longer
-    than collapse_chars are folded into <details>; missing numbers show as '–'."""
+    (reasoning and answer apart, badges for the format and the stored flags, reward components, perplexity rank,
+    advantage, token counts). Texts longer than collapse_chars are folded into <details>; missing numbers show as
+    '–'."""
     _require(filter, FILTERS, "filter")
     _require(sort, SORTS, "sort")
     if not rollouts:
         return _wrap('<p class="empty">no rollouts at this step</p>')
-    sections = [_group_html(group, filter, sort, collapse_chars, tags) for group in groups_of_step(rollouts)]
+    sections = [_group_html(group, filter, sort, collapse_chars) for group in groups_of_step(rollouts)]
     return _wrap("".join(sections))
 
 
@@ -127,18 +129,13 @@ def render_search(rollouts: Sequence[RolloutRecord], query: str, limit: int = 50
     if not query.strip():
         return _wrap('<p class="empty">type something to search the completions</p>')
     if not rollouts:
-        return _wrap(f'<p class="empty">no rollouts match “{_escape(query)}”</p>')
+        return _wrap(f'<p class="empty">no rollouts match “{html_text(query)}”</p>')
     pattern = re.compile(re.escape(query), re.IGNORECASE)
     hits = "".join(_hit_html(r, pattern, context_chars) for r in rollouts[:limit])
-    head = f'<p class="hits-head">{_escape(str(len(rollouts)))} hits for “{_escape(query)}”</p>'
+    head = f'<p class="hits-head">{html_text(str(len(rollouts)))} hits for “{html_text(query)}”</p>'
     hidden = len(rollouts) - limit
-    more = f'<p class="empty">{_escape(str(hidden))} more hits not shown</p>' if hidden > 0 else ""
+    more = f'<p class="empty">{html_text(str(hidden))} more hits not shown</p>' if hidden > 0 else ""
     return _wrap(f'{head}<ol class="hits">{hits}</ol>{more}')
-
-
-def _escape(text: str) -> str:
-    """The one door through which text enters the HTML."""
-    return html.escape(text, quote=True)
 
 
 def _wrap(inner_html: str) -> str:
@@ -168,47 +165,47 @@ def _missing_last(value: float | None, sign: float) -> tuple[bool, float]:
     return (True, 0.0) if _is_missing(value) else (False, sign * value)
 
 
-def _number(value: float | None, digits: int = 3, signed: bool = False) -> str:
-    if _is_missing(value):
-        return MISSING
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
 def _count(value: int | None) -> str:
     return MISSING if value is None else str(value)
 
 
-def _group_html(
-    group: list[RolloutRecord], filter: str, sort: str, collapse_chars: int, tags: tuple[str, str, str]
-) -> str:
+def _group_html(group: list[RolloutRecord], filter: str, sort: str, collapse_chars: int) -> str:
     # Ranks come from the whole group, so a filtered view still shows each rollout's place among all of them.
     ranks = perplexity_ranks(group)
     first = group[0]
     head = (
-        f'<div class="group-head">step {_escape(str(first.step))} · group {_escape(str(first.group_index))} · '
-        f"{_escape(str(len(group)))} rollouts</div>"
+        f'<div class="group-head">step {html_text(str(first.step))} · group {html_text(str(first.group_index))} · '
+        f"{html_text(str(len(group)))} rollouts</div>"
     )
     prompt = _text_block("prompt", first.prompt, "prompt", collapse_chars)
     reference = _text_block("reference", first.reference, "reference", collapse_chars)
-    chosen = select(group, filter, sort, tags=tags)
+    chosen = select(group, filter, sort)
     if chosen:
-        body = (
-            '<div class="cards">'
-            + "".join(_card_html(r, ranks, collapse_chars, rollout_flags(r, group, *tags)) for r in chosen)
-            + "</div>"
-        )
+        body = '<div class="cards">' + "".join(_card_html(r, ranks, collapse_chars) for r in chosen) + "</div>"
     else:
-        body = f'<p class="empty">no rollouts match “{_escape(filter)}”</p>'
+        body = f'<p class="empty">no rollouts match “{html_text(filter)}”{_not_computed_note(group, filter)}</p>'
     return f'<section class="group">{head}{prompt}{reference}{body}</section>'
 
 
-def _card_html(rollout: RolloutRecord, ranks: dict[int, int], collapse_chars: int, flags: list[str]) -> str:
+def _not_computed_note(group: list[RolloutRecord], filter: str) -> str:
+    if filter in FLAG_FILTERS and any(r.flags is None for r in group):
+        return " (the flags of some rollouts here are not computed yet)"
+    return ""
+
+
+def _badge_kind(flag: str) -> str:
+    return "pending" if flag == NOT_COMPUTED else "truncated"
+
+
+def _card_html(rollout: RolloutRecord, ranks: dict[int, int], collapse_chars: int) -> str:
     validity = "valid" if rollout.format_valid else "invalid"
+    # "truncated" is a column of its own, so a rollout without computed flags still shows it.
+    flags = rollout.flags if rollout.flags is not None else ["truncated"] * rollout.truncated + [NOT_COMPUTED]
     badges = (
         f'<span class="badge {validity}">{"format-valid" if rollout.format_valid else "format failure"}</span>'
-        + "".join(f'<span class="badge truncated">{_escape(flag)}</span>' for flag in flags)
+        + "".join(f'<span class="badge {_badge_kind(flag)}">{html_text(flag)}</span>' for flag in flags)
     )
-    head = f'<header><span class="sample">#{_escape(str(rollout.sample_index))}</span>{badges}</header>'
+    head = f'<header><span class="sample">#{html_text(str(rollout.sample_index))}</span>{badges}</header>'
     if rollout.format_valid:
         texts = _text_block("reasoning", rollout.reasoning or "", "reasoning", collapse_chars) + _text_block(
             "answer", rollout.answer or "", "answer", collapse_chars
@@ -220,34 +217,34 @@ def _card_html(rollout: RolloutRecord, ranks: dict[int, int], collapse_chars: in
 
 def _numbers_html(rollout: RolloutRecord, ranks: dict[int, int]) -> str:
     rank = ranks.get(rollout.id)
-    perplexity = f"ppl {_number(rollout.perplexity, 2)}"
+    perplexity = f"ppl {number_text(rollout.perplexity, 2)}"
     if rank is not None:
         perplexity += f" · rank {rank}/{len(ranks)}"
     lines = [
-        f"reward {_number(rollout.reward)}",
-        f"format {_number(rollout.reward_format)} · reasoning {_number(rollout.reward_reasoning)} · "
-        f"efficiency {_number(rollout.reward_efficiency)}",
-        f"{perplexity} · adv {_number(rollout.advantage, signed=True)}",
+        f"reward {number_text(rollout.reward)}",
+        f"format {number_text(rollout.reward_format)} · reasoning {number_text(rollout.reward_reasoning)} · "
+        f"efficiency {number_text(rollout.reward_efficiency)}",
+        f"{perplexity} · adv {number_text(rollout.advantage, signed=True)}",
         f"tokens {_count(rollout.reasoning_tokens)} reasoning / {_count(rollout.completion_tokens)} completion",
     ]
-    return '<div class="nums">' + "".join(f"<div>{_escape(line)}</div>" for line in lines) + "</div>"
+    return '<div class="nums">' + "".join(f"<div>{html_text(line)}</div>" for line in lines) + "</div>"
 
 
 def _text_block(label: str, text: str, kind: str, collapse_chars: int) -> str:
     if len(text) > collapse_chars:
-        body = f"<details><summary>{_escape(text[:collapse_chars])}…</summary>{_escape(text)}</details>"
+        body = f"<details><summary>{html_text(text[:collapse_chars])}…</summary>{html_text(text)}</details>"
     else:
-        body = _escape(text)
-    return f'<div class="block {kind}"><div class="label">{_escape(label)}</div><div class="text">{body}</div></div>'
+        body = html_text(text)
+    return f'<div class="block {kind}"><div class="label">{html_text(label)}</div><div class="text">{body}</div></div>'
 
 
 def _hit_html(rollout: RolloutRecord, pattern: re.Pattern[str], context_chars: int) -> str:
     meta = (
         f"step {rollout.step} · group {rollout.group_index} · sample {rollout.sample_index} · "
-        f"reward {_number(rollout.reward)}"
+        f"reward {number_text(rollout.reward)}"
     )
     snippet = _snippet_html(rollout.completion, pattern, context_chars)
-    return f'<li><div class="nums">{_escape(meta)}</div><div class="text">{snippet}</div></li>'
+    return f'<li><div class="nums">{html_text(meta)}</div><div class="text">{snippet}</div></li>'
 
 
 def _snippet_html(completion: str, pattern: re.Pattern[str], context_chars: int) -> str:
@@ -255,8 +252,8 @@ def _snippet_html(completion: str, pattern: re.Pattern[str], context_chars: int)
     match = pattern.search(completion)
     if match is None:  # the caller matched another field: show the completion's start
         cut = completion[: 2 * context_chars]
-        return _escape(cut) + ("…" if len(cut) < len(completion) else "")
+        return html_text(cut) + ("…" if len(cut) < len(completion) else "")
     start, end = max(0, match.start() - context_chars), min(len(completion), match.end() + context_chars)
     before = ("…" if start > 0 else "") + completion[start : match.start()]
     after = completion[match.end() : end] + ("…" if end < len(completion) else "")
-    return f"{_escape(before)}<mark>{_escape(match.group())}</mark>{_escape(after)}"
+    return f"{html_text(before)}<mark>{html_text(match.group())}</mark>{html_text(after)}"

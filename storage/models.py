@@ -139,7 +139,12 @@ class Rollout(Base):
     truncated: Mapped[bool] = mapped_column(default=False)
     format_valid: Mapped[bool] = mapped_column(default=False)
     extras: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    """Anything else per rollout (per-token NLLs of the reference, flags), as JSON."""
+    """Anything else per rollout (per-token NLLs of the reference), as JSON."""
+    flags: Mapped[list[str] | None] = mapped_column(JSON)
+    """The failure flags that apply (names from training/flags.py), computed once when the step was written or by
+    the dashboard's start-up backfill; None until then."""
+    flags_version: Mapped[int | None]
+    """The training/flags.py FLAGS_VERSION that computed `flags`; a lower one makes the backfill recompute them."""
 
     def __repr__(self) -> str:
         return f"Rollout(run={self.run_id}, step={self.step}, group={self.group_index}, sample={self.sample_index})"

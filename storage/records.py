@@ -65,6 +65,26 @@ class RolloutRecord:
     truncated: bool
     format_valid: bool
     extras: dict[str, Any] | None
+    flags: tuple[str, ...] | None = None
+    """Failure flags (training/flags.py) stored with the rollout; None: not computed yet."""
+    flags_version: int | None = None
+
+
+@dataclass(frozen=True)
+class FlagInput:
+    """What the failure flags read of a stored rollout (Store.flag_inputs): the backfill needs no texts but the
+    completion, and reading only these columns keeps it fast."""
+
+    id: int
+    step: int
+    group_index: int
+    completion: str
+    answer: str | None
+    reward: float
+    reasoning_tokens: int | None
+    truncated: bool
+    format_valid: bool
+    flags_version: int | None
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,10 @@ METRIC_KEYS = frozenset({"step", "key", "value", "wall_time"})
 
 
 def prompt_key(prompt: str, reference: str) -> str:
-    """Identity of a (prompt, reference) pair within a run: the same texts always give the same key."""
+    """Identity of a (prompt, reference) pair within a run, and across runs (the Compare tab finds the same
+    prompt in another run by it): the same texts always give the same key. The project's one content hash of a
+    pair (training identifies examples by their row, training/data.py). Never change it: the keys of every
+    stored prompt were computed by it, and a resumed run must find its parent's prompts."""
     return hashlib.sha256(f"{prompt}\0{reference}".encode()).hexdigest()[:32]
 
 

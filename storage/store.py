@@ -2,7 +2,8 @@
 
 Each public method runs in one session scope (one transaction) and returns frozen records. Status changes
 go through `storage.lifecycle.transition`, which also stamps the started/finished times. The methods of
-evaluation and playground jobs live in `storage.evaluations`.
+evaluation and playground jobs live in `storage.evaluations`, those of the failure-flag backfill in
+`storage.flag_backlog`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.engine import WRITE_OPTION, make_engine
 from storage.errors import CheckpointNotFound, InvalidTransition, RunNotFound, StorageError
 from storage.evaluations import EvaluationJobs
+from storage.flag_backlog import FlagBacklog, rollout_record
 from storage.imports import RunImports
 from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, fail_interrupted, transition, utcnow
 from storage.migrate import upgrade_to_head
@@ -37,7 +39,7 @@ from storage.rows import check_rollout_row, prompt_ids, rollout_values, without_
 from storage.statuses import ACTIVE_STATUSES, Status
 
 
-class Store(EvaluationJobs, RunImports):
+class Store(EvaluationJobs, RunImports, FlagBacklog):
     def __init__(self, url: str):
         self.url = url
         self._engine = make_engine(url)
@@ -291,10 +293,7 @@ class Store(EvaluationJobs, RunImports):
         if limit is not None:
             query = query.limit(limit)
         with self._session("read rollouts") as s:
-            return [
-                to_record(RolloutRecord, rollout, prompt=prompt, reference=reference)
-                for rollout, prompt, reference in s.execute(query)
-            ]
+            return [rollout_record(rollout, prompt, reference) for rollout, prompt, reference in s.execute(query)]
 
     def search_rollouts(self, run_id: int, text: str, limit: int = 50) -> list[RolloutRecord]:
         """Rollouts of a run whose completion contains `text` (case-insensitive), oldest step first."""
@@ -307,10 +306,7 @@ class Store(EvaluationJobs, RunImports):
             .limit(limit)
         )
         with self._session("search rollouts") as s:
-            return [
-                to_record(RolloutRecord, rollout, prompt=prompt, reference=reference)
-                for rollout, prompt, reference in s.execute(query)
-            ]
+            return [rollout_record(rollout, prompt, reference) for rollout, prompt, reference in s.execute(query)]
 
     def rollout_steps(self, run_id: int) -> tuple[int, int] | None:
         """(first, last) step with rollouts, or None before the first; served by the (run, step) index."""

@@ -16,6 +16,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from training.rewards import MATCH_MODES
+
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DEMO_DATASET = "builtin:demo"
 
@@ -26,7 +28,9 @@ REWARDS = ("nover", "verifier")
 INTERRUPTED_POLICIES = ("fail", "resume")
 """What becomes of a run whose worker went away (app.py and training.worker --interrupted): failed, or failed and
 continued by a new linked run from its last checkpoint."""
-VERIFIER_MATCHES = ("auto", "exact", "numeric", "option")
+HEARTBEAT_TIMEOUT_S = 60.0
+"""A running run or job whose worker has been silent this long is failed ("worker stopped responding"): the
+default of app.py's and training.worker's --heartbeat-timeout."""
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 SCALE_REWARDS = ("group", "batch", "none")
 DISTRIBUTED = ("ddp", "zero2")
@@ -136,7 +140,7 @@ class RunConfig:
         "rewards",
         "How the verifier reward compares answers with the "
         "reference ('auto' picks option, numeric or exact per reference).",
-        VERIFIER_MATCHES,
+        MATCH_MODES,
     )
     numeric_tolerance: float = _opt(1e-6, "rewards", "Relative tolerance of the numeric verifier match.", most=1.0)
     format_weight: float = _opt(1.0, "rewards", "w_f: weight of the format reward.", most=1000.0)

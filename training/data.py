@@ -8,7 +8,6 @@ branch that needs it, and torch never.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections import Counter
@@ -32,7 +31,11 @@ class DataError(ValueError):
 @dataclass(frozen=True)
 class Example:
     id: str
-    """Stable content hash of prompt and reference (16 hex chars): the same row gets the same id in every run."""
+    """Where the example comes from: "row 12" of its source (rows counted from 1 in source order, header not
+    counted, as in LoadedData.skipped), so the same row of the same file has the same id in every run and
+    evaluation. What training groups a prompt's rollouts by; deliberately not a content hash: the one content hash
+    of a (prompt, reference) pair is the Store's prompt key (storage/rows.py), and two identical rows stay two
+    examples, each with its own group."""
     prompt: str
     reference: str
     split: str | None
@@ -58,11 +61,6 @@ class LoadedData:
         if self.truncated:
             text += f"; using the first {len(self.examples)}"
         return text
-
-
-def example_id(prompt: str, reference: str) -> str:
-    # The unit separator keeps ("ab", "c") and ("a", "bc") apart.
-    return hashlib.sha256(f"{prompt}\x1f{reference}".encode()).hexdigest()[:16]
 
 
 # ---- reading files --------------------------------------------------------------------------------------
@@ -279,7 +277,7 @@ def load_examples(
         if empty:
             skipped.append((number, "empty " + " and ".join(empty)))
             continue
-        examples.append(Example(example_id(prompt, reference), prompt, reference, row_split))
+        examples.append(Example(f"row {number}", prompt, reference, row_split))
 
     if not examples:
         which = f" of split {split!r}" if has_splits and split is not None else ""

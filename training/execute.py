@@ -21,17 +21,15 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from storage import EvaluationRecord, InvalidTransition, RunRecord, Status, StorageError, Store
 from training.commands import run_command
 from training.config import RunConfig
-from training.flags import flag_counts
+from training.flags import DEFAULT_TAGS, TagSettings, flag_step
 from training.interface import JobFailed, RunContext, Sink, TrainFn
 from training.job_config import Job
 from training.launch import launch, launch_argv
-from training.prompts import prefill_text
 
 JobFn = Callable[[Job, EvaluationRecord, Mapping[int, Path], Path], tuple[list[dict[str, Any]], dict[str, Any]]]
 """(the job's validated config, its row, its run's checkpoint folders by step, home) -> (sample rows, metrics), or
@@ -53,7 +51,7 @@ class StoreSink:
         run_id: int,
         total_steps: int,
         shutdown: threading.Event,
-        tags: tuple[str, str, str] = ("think", "answer", ""),
+        tags: TagSettings = DEFAULT_TAGS,
     ):
         self._store = store
         self._run_id = run_id
@@ -73,8 +71,9 @@ class StoreSink:
 
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         rollouts = self._pending.pop(step, [])
-        if rollouts:  # failure flags counted once, as the step is written, so Metrics can chart them
-            metrics = {**metrics, **flag_counts([SimpleNamespace(step=step, **row) for row in rollouts], *self._tags)}
+        if rollouts:  # failure flags computed once, as the step is written: stored per rollout, counted in metrics
+            rollouts, counts = flag_step(step, rollouts, self._tags)
+            metrics = {**metrics, **counts}
         try:
             self._store.log_step(self._run_id, step, metrics, rollouts, total_steps=self._total_steps, heartbeat=True)
         except InvalidTransition:
@@ -95,7 +94,7 @@ class StoreSink:
     def flush(self) -> None:
         """Write rollouts of steps whose metrics never came (the trainer stopped mid-step)."""
         for step in sorted(self._pending):
-            self._store.log_step(self._run_id, step, rollouts=self._pending.pop(step))
+            self._store.log_step(self._run_id, step, rollouts=flag_step(step, self._pending.pop(step), self._tags)[0])
 
 
 class Heartbeat:
@@ -249,9 +248,7 @@ def _train_here(
     resume_interrupted: bool = False,
 ) -> RunRecord:
     """Train a claimed run in this process; `observe` may wrap the sink the trainer reports to (a progress bar)."""
-    sink = StoreSink(
-        store, run.id, config.max_steps, shutdown, (config.intermediate_tag, config.final_tag, prefill_text(config))
-    )
+    sink = StoreSink(store, run.id, config.max_steps, shutdown, TagSettings.of(config))
     try:
         store.heartbeat(run.id, step=0, total_steps=config.max_steps)
         context = RunContext(

@@ -31,7 +31,7 @@ from typing import Any
 from peft import PeftModel
 
 from training.config import ConfigError
-from training.data import DataError, Example, example_id, load_examples
+from training.data import DataError, Example, load_examples
 from training.evaluate import EvalResult, evaluate
 from training.interface import JobFailed
 from training.job_config import Job, PlaygroundJob
@@ -78,7 +78,9 @@ def _execute(
 def job_examples(dataset: str, job: Job) -> tuple[Example, ...]:
     if isinstance(job, PlaygroundJob):
         reference = job.reference or ""
-        return tuple(Example(example_id(prompt, reference), prompt, reference, None) for prompt in job.prompts)
+        return tuple(
+            Example(f"prompt {number}", prompt, reference, None) for number, prompt in enumerate(job.prompts, start=1)
+        )
     config = job.run_config
     return load_examples(
         dataset,

@@ -20,13 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from storage import EvaluationRecord, RunRecord, Status, StorageError, Store
-from training.config import INTERRUPTED_POLICIES, ConfigError, RunConfig
+from training.config import HEARTBEAT_TIMEOUT_S, INTERRUPTED_POLICIES, ConfigError, RunConfig
 from training.execute import HEARTBEAT_INTERVAL_S, JobFn, run_job, run_training
 from training.interface import TrainFn
 from training.job_config import Job, job_class, job_from_dict, legacy_values
-
-HEARTBEAT_TIMEOUT_S = 60.0
-"""A running run whose worker has been silent this long is failed ("worker stopped responding")."""
 
 
 def run_worker(

@@ -58,8 +58,12 @@ def finished_run(store: Store, status: str = "succeeded") -> int:
                 extras=None,
                 format_valid=False,
                 truncated=True,
+                flags=["truncated", "missing tags"],
+                flags_version=1,
             ),
-            rollout_row(1, 0, perplexity=float("inf"), reward=-0.0, completion="line\n\ttab 🙂"),
+            rollout_row(
+                1, 0, perplexity=float("inf"), reward=-0.0, completion="line\n\ttab 🙂", flags=[], flags_version=1
+            ),
         ]
         store.log_step(run.id, step, {"reward": step / 3, "loss": 1e-12 * step, "kl": -5.5}, rows)
     store.heartbeat(run.id, step=2, total_steps=2)
@@ -96,6 +100,14 @@ def test_a_run_exported_while_queued_or_running_is_imported_as_failed(store, fre
     imported, _ = import_run(fresh, export_run(store, run_id, tmp_path / "run.zip"))
     assert imported.status == "failed" and imported.finished_at is not None
     assert f"while the run was {status}" in imported.error and "cannot continue here" in imported.error
+
+
+def test_an_archive_written_before_stored_flags_imports_with_flags_not_computed(store, fresh, tmp_path):
+    path = export_run(store, finished_run(store), tmp_path / "run.zip")
+    rewrite(path, "rollouts.parquet", lambda t: t.drop_columns(["flags", "flags_version"]))
+    imported, _ = import_run(fresh, path)
+    assert {(r.flags, r.flags_version) for r in fresh.get_rollouts(imported.id)} == {(None, None)}
+    assert len(fresh.flag_backlog(1)) == 2  # both steps, for the start-up backfill
 
 
 def rewrite(path: Path, member: str, change) -> None:

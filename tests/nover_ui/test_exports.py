@@ -17,7 +17,8 @@ def downloads(tmp_path):
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_rollouts_export_round_trips_every_field(store, fmt, downloads):
     run = store.start_run(store.create_run("r", {}).id, "w")
-    store.log_step(run.id, 1, rollouts=[rollout_row(0, 0, completion='<think>"a", b</think>\nline 2')])
+    row = rollout_row(0, 0, completion='<think>"a", b</think>\nline 2', flags=["repetition"], flags_version=1)
+    store.log_step(run.id, 1, rollouts=[row])
     [record] = store.get_rollouts(run.id)
     path = write_table([record], f"run-{run.id}-rollouts", fmt, downloads)
     frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
@@ -25,6 +26,7 @@ def test_rollouts_export_round_trips_every_field(store, fmt, downloads):
     assert path.name == f"run-{run.id}-rollouts.{fmt}"
     assert (row["completion"], row["reward"], bool(row["format_valid"])) == (record.completion, 1.5, True)
     assert json.loads(row["extras"]) == record.extras
+    assert json.loads(row["flags"]) == ["repetition"] and row["flags_version"] == 1
 
 
 def test_export_refuses_an_empty_table_and_an_unknown_format(downloads):

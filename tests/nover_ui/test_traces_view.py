@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 import math
 import random
@@ -8,6 +9,7 @@ import pytest
 
 from nover_ui.traces_view import (
     FILTERS,
+    NOT_COMPUTED,
     SORTS,
     TRACES_CSS,
     groups_of_step,
@@ -18,6 +20,7 @@ from nover_ui.traces_view import (
 )
 from storage import RolloutRecord
 from tests.helpers import TagCollector, parsed
+from training.flags import FLAGS_VERSION, flags_of_step
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -49,9 +52,17 @@ def rollout(group: int = 0, sample: int = 0, **overrides: Any) -> RolloutRecord:
         truncated=False,
         format_valid=True,
         extras=None,
+        flags=(),
+        flags_version=FLAGS_VERSION,
     )
     fields.update(overrides)
     return RolloutRecord(**fields)
+
+
+def flagged(rollouts: list[RolloutRecord]) -> list[RolloutRecord]:
+    """The rollouts with the flags the worker stores with them."""
+    flags = flags_of_step(rollouts)
+    return [dataclasses.replace(r, flags=tuple(f), flags_version=FLAGS_VERSION) for r, f in zip(rollouts, flags)]
 
 
 def invalid(group: int = 0, sample: int = 0, **overrides: Any) -> RolloutRecord:
@@ -218,6 +229,7 @@ def test_badges_numbers_and_rank_line():
             reasoning_tokens=120,
             completion_tokens=180,
             truncated=True,
+            flags=("truncated",),
         ),
         rollout(sample=1, perplexity=2.5, advantage=-0.25),
         invalid(sample=2, advantage=math.nan),
@@ -282,9 +294,31 @@ def test_search_without_query_or_hits_gives_a_short_message():
 
 
 def test_a_flag_filter_keeps_the_flagged_rollouts_and_cards_show_their_flags():
-    looping = invalid(sample=0, completion="go on go on go on go on go on go on")
-    fine = rollout(sample=1)
+    looping, fine = flagged([invalid(sample=0, completion="go on go on go on go on go on go on"), rollout(sample=1)])
     assert select([looping, fine], "repetition", "sample") == [looping]
     assert select([looping, fine], "missing tags", "sample") == [looping]
     page = render_step([looping, fine], filter="repetition")
     assert page.count("<article") == 1 and ">repetition</span>" in page and ">missing tags</span>" in page
+
+
+def test_flags_are_read_as_stored_never_recomputed():
+    # Stored flags that the text would not give (a later flag set, another run's tags) are what the view shows.
+    stored = rollout(sample=0, completion="go on go on go on go on go on go on", flags=("long reasoning",))
+    assert select([stored], "long reasoning", "sample") == [stored]
+    assert select([stored], "repetition", "sample") == []
+    page = render_step([stored])
+    assert ">long reasoning</span>" in page and "repetition" not in page
+
+
+def test_rollouts_without_computed_flags_say_so_and_match_no_flag_filter():
+    old = invalid(sample=0, completion="go on go on go on go on go on go on", truncated=True, flags=None)
+    old_fine = rollout(sample=1, flags=None, flags_version=None)
+    page = render_step([old, old_fine])
+    cards = page.split("<article")[1:]
+    assert f'<span class="badge pending">{NOT_COMPUTED}</span>' in cards[0] and NOT_COMPUTED in cards[1]
+    assert '<span class="badge truncated">truncated</span>' in cards[0]  # its own column, always known
+    assert "truncated" not in cards[1]
+    assert select([old, old_fine], "repetition", "sample") == []
+    assert select([old, old_fine], "truncated", "sample") == [old]
+    assert "flags of some rollouts here are not computed yet" in render_step([old, old_fine], filter="repetition")
+    assert "not computed yet" not in render_step([rollout()], filter="repetition")

@@ -256,6 +256,9 @@ def test_rows_written_at_the_first_revision_are_kept_and_readable_at_head(db_url
         invalid.format_valid,
         invalid.extras,
     ) == (0, "no tags", None, None, 0.0, 64, True, False, None)
+    # Rollouts from before stored flags have none, and are what the start-up backfill lists.
+    assert [(r.flags, r.flags_version) for r in (invalid, valid)] == [(None, None), (None, None)]
+    assert store.flag_backlog(1) == [(parent.id, 2)]
 
     [checkpoint] = store.list_checkpoints(parent.id)
     assert (checkpoint.step, checkpoint.path, checkpoint.created_at) == (2, "/runs/1/checkpoint-2", FINISHED)

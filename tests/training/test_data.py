@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.data import DataError, Example, LoadedData, example_id, load_examples, read_table
+from training.data import DataError, Example, LoadedData, load_examples, read_table
 from training.demo_data import demo_rows
 from training.prompts import has_instruction
 
@@ -68,7 +68,14 @@ def test_test_split_rows_are_stripped(tmp_path):
     pd.DataFrame(ROWS).to_csv(path, index=False)
     (example,) = load_examples(str(path), split="test").examples
     assert (example.prompt, example.reference, example.split) == ("padded", "answer", "test")
-    assert example.id == example_id("padded", "answer") and re.fullmatch(r"[0-9a-f]{16}", example.id)
+    assert example.id == "row 3"  # its row in the file, whatever the split left out before it
+
+
+def test_example_ids_are_row_numbers_so_identical_rows_stay_two_examples(tmp_path):
+    path = write_csv(tmp_path / "dup.csv", "prompt,reference\nq,a\n,x\nq,a\n")
+    data = load_examples(str(path))
+    assert [(e.id, e.prompt) for e in data.examples] == [("row 1", "q"), ("row 3", "q")]
+    assert load_examples(str(path)).examples == data.examples  # the same file gives the same ids every time
 
 
 def test_missing_cells_are_none(tmp_path):

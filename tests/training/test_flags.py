@@ -4,13 +4,18 @@ from typing import Any
 import pytest
 
 from storage import RolloutRecord
+from training.config import RunConfig
 from training.flags import (
+    FLAGS_VERSION,
     LONG_REASONING_MIN_TOKENS,
     REPETITION_MIN_COUNT,
     REPETITION_NGRAM,
     ROLLOUT_FLAGS,
     STEP_FLAGS,
+    TagSettings,
     flag_counts,
+    flag_step,
+    flags_of_step,
     has_flag,
     metric_key,
     rollout_flags,
@@ -66,7 +71,7 @@ def invalid(completion: str, **overrides: Any) -> RolloutRecord:
 
 
 def flags_of(r: RolloutRecord, group: list[RolloutRecord] | None = None, **tags: str) -> list[str]:
-    return rollout_flags(r, group if group is not None else [r], **tags)
+    return rollout_flags(r, group if group is not None else [r], TagSettings(**tags))
 
 
 def test_a_clean_valid_rollout_has_no_flag():
@@ -104,12 +109,12 @@ def test_a_format_valid_rollout_never_has_tag_flags_even_if_its_text_lacks_the_d
     # Scored with custom tags, viewed with the defaults: the stored validity wins.
     story = rollout(completion="<story>once</story><rubric>kind</rubric>")
     assert flags_of(story) == []
-    assert flags_of(story, intermediate_tag="story", final_tag="rubric") == []
+    assert flags_of(story, intermediate="story", final="rubric") == []
 
 
 def test_custom_tag_names_are_used():
     completion = "<story>once</story><rubric>kind</rubric><rubric>again</rubric>"
-    assert flags_of(invalid(completion), intermediate_tag="story", final_tag="rubric") == ["malformed tags"]
+    assert flags_of(invalid(completion), intermediate="story", final="rubric") == ["malformed tags"]
     assert flags_of(invalid(completion)) == ["missing tags"]
 
 
@@ -236,4 +241,64 @@ def test_a_prefilled_opening_tag_counts_as_written():
     assert flags_of(closed_twice, prefill="<think>\n") == ["malformed tags"]
     unfinished = invalid("why</think><answer>4")
     assert flags_of(unfinished, prefill="<think>\n") == ["missing tags"]
-    assert flag_counts([unfinished], prefill="<think>\n")["flags/missing_tags"] == 1
+    prefilled = TagSettings(prefill="<think>\n")
+    assert flag_counts([unfinished], flags_of_step([unfinished], prefilled))["flags/missing_tags"] == 1
+
+
+def test_tag_settings_of_a_run_config():
+    assert TagSettings.of(RunConfig()) == TagSettings("think", "answer", "")
+    story = RunConfig(intermediate_tag="story", final_tag="rubric", prefill_intermediate=True)
+    assert TagSettings.of(story) == TagSettings("story", "rubric", "<story>\n")
+
+
+def test_flags_of_step_gives_each_rollout_its_flags_in_order_with_its_own_group():
+    # Sample 2 of group 0 is long only next to group 0's short reasonings, not among group 1's long ones.
+    group_a = [rollout(sample=i, reasoning_tokens=10) for i in range(2)] + [rollout(sample=2, reasoning_tokens=40)]
+    group_b = [rollout(group=1, sample=i, reasoning_tokens=40) for i in range(3)]
+    looping = invalid("<think> go on go on go on go on go on go on", group=1, sample=3, truncated=True)
+    rows = [group_b[0], group_a[2], looping, *group_a[:2], *group_b[1:]]
+    assert flags_of_step(rows) == [[], ["long reasoning"], ["truncated", "missing tags", "repetition"], [], [], [], []]
+    assert flags_of_step([]) == []
+    custom = invalid("<story>a</story><rubric>b</rubric><rubric>c</rubric>")
+    assert flags_of_step([custom], TagSettings("story", "rubric")) == [["malformed tags"]]
+
+
+def test_flag_step_stamps_each_row_and_counts_the_same_flags():
+    rows = [
+        dict(
+            group_index=0,
+            sample_index=0,
+            completion="cut",
+            answer=None,
+            reward=0.0,
+            reasoning_tokens=None,
+            truncated=True,
+            format_valid=False,
+        ),
+        dict(
+            group_index=0,
+            sample_index=1,
+            completion=VALID,
+            answer="4",
+            reward=1.0,
+            reasoning_tokens=4,
+            truncated=False,
+            format_valid=True,
+        ),
+    ]
+    flagged, counts = flag_step(7, rows)
+    assert [(row["flags"], row["flags_version"]) for row in flagged] == [
+        (["truncated", "missing tags"], FLAGS_VERSION),
+        ([], FLAGS_VERSION),
+    ]
+    assert [{k: v for k, v in row.items() if k not in ("flags", "flags_version")} for row in flagged] == rows
+    assert counts["flags/truncated"] == counts["flags/missing_tags"] == 1 and counts["flags/all_invalid"] == 0
+
+
+def test_the_worked_example_in_the_docstrings_holds():
+    import doctest
+
+    import training.flags
+
+    result = doctest.testmod(training.flags)
+    assert result.attempted >= 1 and result.failed == 0

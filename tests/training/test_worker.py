@@ -13,6 +13,7 @@ from tests.helpers import rollout_row, stepping_trainer, wait_for
 from training.commands import run_command
 from training.config import RunConfig, preset
 from training.execute import run_training
+from training.flags import FLAGS_VERSION
 from training.worker import run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +58,26 @@ def test_each_step_is_written_with_its_failure_flag_counts(store, tmp_path):
     metrics = store.get_metrics(run.id)
     assert metrics["flags/truncated"].values == (1.0,) and metrics["flags/missing_tags"].values == (1.0,)
     assert metrics["flags/all_invalid"].values == (0.0,) and metrics["reward"].values == (0.5,)
+    stored = [(r.sample_index, r.flags, r.flags_version) for r in store.get_rollouts(run.id)]
+    assert stored == [(0, ("truncated",), FLAGS_VERSION), (1, ("missing tags",), FLAGS_VERSION)]
+
+
+def test_stored_flags_follow_the_runs_own_tags_even_for_a_step_cut_short(store, tmp_path):
+    # Prefilled "<story>\n": the completion lacks its opening tag; with the default tags all four would be missing.
+    twice = rollout_row(0, 0, completion="once</story><rubric>a</rubric><rubric>b</rubric>", format_valid=False)
+
+    def train(config, sink, context):
+        sink.log_rollouts(1, [twice])
+        sink.log_metrics(1, {"reward": 0.0})
+        sink.log_rollouts(2, [twice])  # the trainer stops before step 2's metrics: the worker flushes them
+
+    run = queue(store, max_steps=2, intermediate_tag="story", final_tag="rubric", prefill_intermediate=True)
+    run_worker(store, train, tmp_path, once=True)
+    assert [(r.step, r.flags) for r in store.get_rollouts(run.id)] == [
+        (1, ("malformed tags",)),
+        (2, ("malformed tags",)),
+    ]
+    assert store.get_metrics(run.id)["flags/malformed_tags"].values == (1.0,)
 
 
 def test_runs_are_taken_one_at_a_time_oldest_first(store, tmp_path):
