@@ -5,7 +5,8 @@ import re
 from playwright.sync_api import expect
 
 from storage import Store
-from training.flags import has_flag
+from training.config import RunConfig
+from training.flags import TagSettings, flags_of_step
 
 
 def choose(page, dropdown_id: str, option: str) -> None:
@@ -64,7 +65,10 @@ def test_a_click_on_a_flag_chart_opens_that_step_in_traces_filtered(trained_app,
     expect(page.locator("#traces-filter input[value='missing tags']")).to_be_checked()
     expect(page.locator("#traces-step input[type=number]")).to_have_value("2")
     step_2 = store.get_rollouts(run.id, step=2)
-    flagged = [r for r in step_2 if has_flag(r, step_2, "missing tags", prefill="<think>\n")]
+    # Stored by the worker as the step was written, with the run's own tags: what the page filters by.
+    tags = TagSettings.of(RunConfig.from_dict(run.config))
+    assert [list(r.flags) for r in step_2] == flags_of_step(step_2, tags) and tags.prefill == "<think>\n"
+    flagged = [r for r in step_2 if "missing tags" in r.flags]
     assert store.get_metrics(run.id)["flags/missing_tags"].values[-1] == len(flagged)
     if flagged:
         expect(page.locator("#traces .nover-traces article")).to_have_count(len(flagged))
