@@ -15,7 +15,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from itertools import groupby
 
-from nover_ui.number_text import MISSING, number_text
+from nover_ui.number_text import MISSING, is_number, number_text
 from nover_ui.safe_text import html_text
 from storage import RolloutRecord
 from training.flags import ROLLOUT_FLAGS
@@ -60,9 +60,9 @@ def perplexity_ranks(group: Sequence[RolloutRecord]) -> dict[int, int]:
 
     Format failures are never ranked, whatever their perplexity field says: NOVER ranks only valid rollouts.
     """
-    ranked = [r for r in group if r.format_valid and r.perplexity is not None and math.isfinite(r.perplexity)]
-    ordered = sorted(r.perplexity for r in ranked)
-    return {r.id: bisect_left(ordered, r.perplexity) + 1 for r in ranked}
+    perplexities = {r.id: r.perplexity for r in group if r.format_valid and is_number(r.perplexity)}
+    ordered = sorted(perplexities.values())
+    return {rollout_id: bisect_left(ordered, value) + 1 for rollout_id, value in perplexities.items()}
 
 
 def groups_of_step(rollouts: Sequence[RolloutRecord]) -> list[list[RolloutRecord]]:
@@ -147,22 +147,20 @@ def _require(value: str, allowed: tuple[str, ...], what: str) -> None:
         raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(map(repr, allowed))}")
 
 
-def _is_missing(value: float | None) -> bool:
-    return value is None or math.isnan(value)
-
-
-def _ascending(value_of: Callable[[RolloutRecord], float | None]) -> Callable[[RolloutRecord], tuple]:
+def _ascending(value_of: Callable[[RolloutRecord], float | None]) -> Callable[[RolloutRecord], tuple[bool, float, int]]:
     """Sort key: smallest first, missing values last, ties in sample order."""
     return lambda r: (*_missing_last(value_of(r), 1.0), r.sample_index)
 
 
-def _descending(value_of: Callable[[RolloutRecord], float | None]) -> Callable[[RolloutRecord], tuple]:
+def _descending(
+    value_of: Callable[[RolloutRecord], float | None],
+) -> Callable[[RolloutRecord], tuple[bool, float, int]]:
     """Sort key: largest first, missing values last, ties in sample order."""
     return lambda r: (*_missing_last(value_of(r), -1.0), r.sample_index)
 
 
 def _missing_last(value: float | None, sign: float) -> tuple[bool, float]:
-    return (True, 0.0) if _is_missing(value) else (False, sign * value)
+    return (True, 0.0) if value is None or math.isnan(value) else (False, sign * value)
 
 
 def _count(value: int | None) -> str:
