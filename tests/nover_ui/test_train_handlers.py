@@ -62,13 +62,11 @@ def test_a_read_only_dashboard_queues_nothing(store, tmp_path):
 
 
 def test_the_cost_line_follows_the_form(built):
-    train = built.train
-    assert "4 rollouts" in describe_cost(None, *form(num_generations=4), dashboard=built.dashboard, tab=train)[
-        train.cost_md
-    ]
-    assert "not computable" in describe_cost(None, *form(num_generations=1), dashboard=built.dashboard, tab=train)[
-        train.cost_md
-    ]
+    def cost(**changes):
+        return describe_cost(None, *form(**changes), dashboard=built.dashboard, tab=built.train)[built.train.cost_md]
+
+    assert "4 rollouts per step" in cost(num_generations=4)
+    assert "not computable" in cost(num_generations=1)
 
 
 def test_a_saved_config_loads_back_into_the_form(built):
