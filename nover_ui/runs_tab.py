@@ -202,9 +202,10 @@ def _wire(tab: RunsTab, dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) ->
     close = bind(close_confirmation, tab=tab)
 
     poll = bind(poll_version, store=store, tab=tab)
-    # The version's change draws the table: first on page load, then whenever the runs change.
-    tab.refresh_timer.tick(poll, None, {tab.version_state}, show_progress="hidden", queue=False)
-    gr.on(None, poll, None, {tab.version_state}, show_progress="hidden", queue=False)  # no triggers: on page load
+    # The version's change draws the table: first on page load, then whenever the runs change. The poll goes
+    # through the queue: only a queued event's result tells the page that a State changed (Gradio 6).
+    tab.refresh_timer.tick(poll, None, {tab.version_state}, show_progress="hidden")
+    gr.on(None, poll, None, {tab.version_state}, show_progress="hidden")  # no triggers: on page load
     tab.version_state.change(
         bind(redraw, store=store, tab=tab),
         tab.run_nb,
