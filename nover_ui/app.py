@@ -86,7 +86,7 @@ def build_app(
                 build_evaluate(dashboard, evaluate_tab)
         register_api(dashboard)
         opened = bind(open_clicked_point, tabs=tabs, traces=traces)
-        metrics.click_tb.change(opened, metrics.click_tb, {tabs, *traces.outputs}, show_progress="hidden")
+        metrics.click_tb.change(opened, metrics.click_tb, [tabs, *traces.outputs], show_progress="hidden")
     # Every queued event only through the queue, whose concurrency limits then hold: no direct POST to
     # /gradio_api/run/<name> (heavy handlers also hold a limit of their own, work_limits.py).
     app.queue(api_open=False)

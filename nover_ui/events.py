@@ -13,16 +13,14 @@ from typing import Any
 
 import gradio as gr
 
-TRAIN, RUNS, METRICS, TRACES, COMPARE, PLAYGROUND, EVALUATE = (
-    "train",
-    "runs",
-    "metrics",
-    "traces",
-    "compare",
-    "playground",
-    "evaluate",
-)
-"""The tabs' ids (gr.Tab(id=...)), which open_tab selects."""
+# The tabs' ids (gr.Tab(id=...)), which open_tab selects.
+TRAIN = "train"
+RUNS = "runs"
+METRICS = "metrics"
+TRACES = "traces"
+COMPARE = "compare"
+PLAYGROUND = "playground"
+EVALUATE = "evaluate"
 
 
 def bind(handler: Callable[..., Any], **bound: Any) -> Callable[..., Any]:

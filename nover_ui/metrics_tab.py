@@ -133,14 +133,14 @@ def build_metrics(store: Store, tab: gr.Tab) -> MetricsTab:
 
 def _wire(metrics: MetricsTab, store: Store, tab: gr.Tab) -> None:
     refresh = bind(refresh_choices, store=store, tab=metrics)
-    gr.on([tab.select, metrics.runs_dd.focus], refresh, metrics.runs_dd, {metrics.runs_dd}, show_progress="hidden")
+    gr.on([tab.select, metrics.runs_dd.focus], refresh, metrics.runs_dd, [metrics.runs_dd], show_progress="hidden")
     poll = bind(poll_steps, store=store, tab=metrics)
     # Through the queue: only a queued event's result tells the page that a State changed (Gradio 6).
-    metrics.poll_timer.tick(poll, metrics.runs_dd, {metrics.steps_state}, show_progress="hidden")
+    metrics.poll_timer.tick(poll, metrics.runs_dd, [metrics.steps_state], show_progress="hidden")
     gr.on(
         [metrics.steps_state.change, metrics.runs_dd.change, metrics.smoothing_sl.release, metrics.x_axis_rd.change],
         bind(draw, store=store, cache=SeriesCache(), tab=metrics),
         [metrics.runs_dd, metrics.smoothing_sl, metrics.x_axis_rd],
-        {metrics.empty_md, *metrics.plots},
+        [metrics.empty_md, *metrics.plots],
         show_progress="hidden",
     )

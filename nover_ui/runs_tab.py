@@ -198,29 +198,29 @@ def _wire(tab: RunsTab, dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) ->
     delete = on_run(
         action=functools.partial(delete_run, home=dashboard.home), done="Deleted run #{run}.", what="delete runs"
     )
-    acted, details = {tab.action_md, tab.version_state}, {tab.error_tb, tab.command_code}
+    acted, details = [tab.action_md, tab.version_state], [tab.error_tb, tab.command_code]
     close = bind(close_confirmation, tab=tab)
 
     poll = bind(poll_version, store=store, tab=tab)
     # The version's change draws the table: first on page load, then whenever the runs change. The poll goes
     # through the queue: only a queued event's result tells the page that a State changed (Gradio 6).
-    tab.refresh_timer.tick(poll, None, {tab.version_state}, show_progress="hidden")
-    gr.on(None, poll, None, {tab.version_state}, show_progress="hidden")  # no triggers: on page load
+    tab.refresh_timer.tick(poll, None, [tab.version_state], show_progress="hidden")
+    gr.on(None, poll, None, [tab.version_state], show_progress="hidden")  # no triggers: on page load
     tab.version_state.change(
         bind(redraw, store=store, tab=tab),
         tab.run_nb,
-        {tab.runs_df, *details},
+        [tab.runs_df, *details],
         show_progress="hidden",
     )
-    tab.runs_df.select(bind(select_row, store=store, tab=tab), None, {tab.run_nb, *details})
+    tab.runs_df.select(bind(select_row, store=store, tab=tab), None, [tab.run_nb, *details])
     tab.cancel_btn.click(cancel, tab.run_nb, acted)
     tab.resume_btn.click(resume, tab.run_nb, acted)
-    tab.delete_btn.click(bind(ask_delete, tab=tab), tab.run_nb, {tab.confirm_row, tab.confirm_md, tab.action_md})
-    tab.confirm_btn.click(delete, tab.run_nb, acted).then(close, None, {tab.confirm_row})
-    tab.keep_btn.click(close, None, {tab.confirm_row})
-    clone_outputs = {train.name_tb, *train.field_inputs, tabs}
+    tab.delete_btn.click(bind(ask_delete, tab=tab), tab.run_nb, [tab.confirm_row, tab.confirm_md, tab.action_md])
+    tab.confirm_btn.click(delete, tab.run_nb, acted).then(close, None, [tab.confirm_row])
+    tab.keep_btn.click(close, None, [tab.confirm_row])
+    clone_outputs = [train.name_tb, *train.field_inputs, tabs]
     tab.clone_btn.click(bind(clone, store=store, train=train, tabs=tabs), tab.run_nb, clone_outputs)
-    tab.export_btn.click(bind(export, dashboard=dashboard, tab=tab), tab.run_nb, {tab.export_file})
+    tab.export_btn.click(bind(export, dashboard=dashboard, tab=tab), tab.run_nb, [tab.export_file])
 
 
 def _act(

@@ -22,7 +22,19 @@ RUN_COLUMNS = [
     "worker",
     "error",
 ]
-COLUMN_WIDTHS = ["50px", "14%", "100px", "110px", "80px", "80px", "140px", "140px", "140px", "110px", "20%"]
+COLUMN_WIDTHS: list[str | int] = [
+    "50px",
+    "14%",
+    "100px",
+    "110px",
+    "80px",
+    "80px",
+    "140px",
+    "140px",
+    "140px",
+    "110px",
+    "20%",
+]
 
 
 def runs_frame(runs: list[RunRecord], step_times: Mapping[int, float] | None = None) -> pd.DataFrame:

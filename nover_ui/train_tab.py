@@ -99,6 +99,7 @@ def queue(
     except AccessDenied as exc:
         return {tab.status_md: f"**Not queued:** {markdown_text(str(exc))}", **field_messages(tab, None, "")}
     name = name.strip() or f"{preset_name if preset_name != NO_PRESET else 'run'} {time.strftime('%H:%M:%S')}"
+    error: Exception
     error_field = None
     try:
         run = queue_run(dashboard.store, name, values_to_config(list(values)), dashboard.places, dashboard.limits)
@@ -210,25 +211,25 @@ def build_train(dashboard: Dashboard) -> TrainTab:
 
 
 def _wire(tab: TrainTab, dashboard: Dashboard) -> None:
-    widgets, fields, form = tab.widgets, tab.field_inputs, set(tab.field_inputs)
+    widgets, fields = tab.widgets, tab.field_inputs
     column_inputs = [widgets[name] for name in (*COLUMN_FIELDS, "dataset_split")]
-    uploaded = {widgets["dataset"], tab.data_md, tab.preview_df, *(widgets[name] for name in COLUMN_FIELDS)}
+    uploaded = [widgets["dataset"], tab.data_md, tab.preview_df, *(widgets[name] for name in COLUMN_FIELDS)]
 
-    tab.preset_dd.change(bind(fill_from_preset, tab=tab), tab.preset_dd, form)
+    tab.preset_dd.change(bind(fill_from_preset, tab=tab), tab.preset_dd, fields)
     cost = bind(describe_cost, dashboard=dashboard, tab=tab)
-    gr.on([widgets[name].change for name in COST_FIELDS], cost, fields, {tab.cost_md}, show_progress="hidden")
+    gr.on([widgets[name].change for name in COST_FIELDS], cost, fields, [tab.cost_md], show_progress="hidden")
     tab.upload_file.upload(bind(upload, dashboard=dashboard, tab=tab), [tab.upload_file, *column_inputs], uploaded)
     remapped = bind(remap, dashboard=dashboard, tab=tab)
-    gr.on([w.input for w in column_inputs], remapped, [widgets["dataset"], *column_inputs], {tab.data_md})
-    previewed = {tab.status_md, tab.config_code, tab.command_code, *form}
+    gr.on([w.input for w in column_inputs], remapped, [widgets["dataset"], *column_inputs], [tab.data_md])
+    previewed = [tab.status_md, tab.config_code, tab.command_code, *fields]
     tab.preview_btn.click(bind(preview, tab=tab), fields, previewed)
     queued = bind(queue, dashboard=dashboard, tab=tab)
-    tab.queue_btn.click(queued, [tab.preset_dd, tab.name_tb, *fields], {tab.status_md, *form})
-    tab.save_btn.click(bind(save, dashboard=dashboard, tab=tab), fields, {tab.saved_file})
-    tab.load_btn.upload(bind(load, dashboard=dashboard, tab=tab), tab.load_btn, form)
+    tab.queue_btn.click(queued, [tab.preset_dd, tab.name_tb, *fields], [tab.status_md, *fields])
+    tab.save_btn.click(bind(save, dashboard=dashboard, tab=tab), fields, [tab.saved_file])
+    tab.load_btn.upload(bind(load, dashboard=dashboard, tab=tab), tab.load_btn, fields)
 
 
-def _prompt_chars(dashboard: Dashboard, config: RunConfig, request: gr.Request) -> float | None:
+def _prompt_chars(dashboard: Dashboard, config: RunConfig, request: gr.Request | None) -> float | None:
     """The data's mean prompt length for the cost line, when the asker may read the data and the server has a
     free slot to read it; otherwise None (the line then leaves the data out)."""
     if config.dataset != DEMO_DATASET:

@@ -49,5 +49,5 @@ def test_one_click_selects_a_run_and_the_selection_survives_the_redraws(running_
     expect(selected).to_have_value(str(watched.id))
     store.finish_run(watched.id, "failed", "RuntimeError: late failure")
     shows(table, "failed")
-    expect(page.locator("#run-error textarea")).to_have_value("RuntimeError: late failure")  # the selected run's
+    expect(page.locator("#run-error textarea")).to_have_value("RuntimeError: late failure")  # redrawn with the table
     expect(selected).to_have_value(str(watched.id))
