@@ -156,7 +156,6 @@ def build_runs(dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> RunsTab:
         keep_btn = gr.Button("Keep it")
     tab = RunsTab(
         runs_df=runs_df,
-        # Read on page load; its change draws the table the first time, and every later time it moves.
         version_state=gr.State(),
         run_nb=run_nb,
         cancel_btn=cancel_btn,
