@@ -16,11 +16,12 @@ from nover_ui.compare_view import COMPARE_CSS
 from nover_ui.context import Dashboard
 from nover_ui.eval_view import EVAL_CSS
 from nover_ui.evaluate_tab import build_evaluate
+from nover_ui.events import COMPARE, EVALUATE, METRICS, PLAYGROUND, RUNS, TRACES, TRAIN, bind, open_tab
 from nover_ui.login import build_login
 from nover_ui.metrics_tab import CHART_CLICK_JS, build_metrics
 from nover_ui.playground_tab import build_playground
 from nover_ui.runs_tab import build_runs
-from nover_ui.traces_tab import build_traces, filter_for_metric
+from nover_ui.traces_tab import TracesView, build_traces, filter_for_metric
 from nover_ui.traces_view import TRACES_CSS
 from nover_ui.train_tab import build_train
 from nover_ui.uploads import UploadLimits
@@ -68,33 +69,37 @@ def build_app(
             gr.Markdown(notice, elem_classes="nover-notice")
         if access.needs_login:
             build_login(access, app)
-        with gr.Tabs(selected="runs" if access.read_only else "train") as tabs:
-            with gr.Tab("Train", id="train"):
+        with gr.Tabs(selected=RUNS if access.read_only else TRAIN) as tabs:
+            with gr.Tab("Train", id=TRAIN):
                 train = build_train(dashboard)
-            with gr.Tab("Runs", id="runs"):
+            with gr.Tab("Runs", id=RUNS):
                 build_runs(dashboard, train, tabs)
-            with gr.Tab("Metrics", id="metrics") as metrics_tab:
-                chart_click_tb = build_metrics(store, metrics_tab)
-            with gr.Tab("Traces", id="traces") as traces_tab:
+            with gr.Tab("Metrics", id=METRICS) as metrics_tab:
+                metrics = build_metrics(store, metrics_tab)
+            with gr.Tab("Traces", id=TRACES) as traces_tab:
                 traces = build_traces(store, traces_tab)
-            with gr.Tab("Compare", id="compare") as compare_tab:
+            with gr.Tab("Compare", id=COMPARE) as compare_tab:
                 build_compare(store, compare_tab)
-            with gr.Tab("Playground", id="playground") as playground_tab:
+            with gr.Tab("Playground", id=PLAYGROUND) as playground_tab:
                 build_playground(dashboard, playground_tab)
-            with gr.Tab("Evaluate", id="evaluate") as evaluate_tab:
+            with gr.Tab("Evaluate", id=EVALUATE) as evaluate_tab:
                 build_evaluate(dashboard, evaluate_tab)
         register_api(dashboard)
-
-        def open_clicked_point(payload: str) -> list[Any]:
-            try:
-                point = json.loads(payload)
-                run_id, step, key = int(point["run"]), int(point["step"]), str(point["key"])
-            except (ValueError, KeyError, TypeError):
-                return [gr.skip()] * (1 + len(traces.outputs))
-            return [gr.Tabs(selected="traces"), *traces.open_step(run_id, step, filter_for_metric(key))]
-
-        chart_click_tb.change(open_clicked_point, chart_click_tb, [tabs, *traces.outputs], show_progress="hidden")
+        opened = bind(open_clicked_point, tabs=tabs, traces=traces)
+        metrics.click_tb.change(opened, metrics.click_tb, [tabs, *traces.outputs], show_progress="hidden")
     # Every queued event only through the queue, whose concurrency limits then hold: no direct POST to
     # /gradio_api/run/<name> (heavy handlers also hold a limit of their own, work_limits.py).
     app.queue(api_open=False)
     return app
+
+
+def open_clicked_point(payload: str, *, tabs: gr.Tabs, traces: TracesView) -> dict[Any, Any]:
+    """A click on a Metrics chart point (JSON {run, key, step}) opens that step in Traces, with the point's
+    flag filtered when it is a flags/* metric; anything else in the box changes nothing."""
+    try:
+        point = json.loads(payload)
+        run_id, step, key = int(point["run"]), int(point["step"]), str(point["key"])
+    except (ValueError, KeyError, TypeError):
+        return {tabs: gr.skip()}
+    opened = traces.open_step(run_id, step, filter_for_metric(key))
+    return {tabs: open_tab(TRACES), **dict(zip(traces.outputs, opened))}

@@ -12,7 +12,7 @@ import gradio as gr
 
 from nover_ui.compare_view import history_figure, render_comparison
 from nover_ui.prompt_text import question_line
-from nover_ui.runs_tab import run_choices
+from nover_ui.run_picker import run_choices
 from storage import RolloutRecord, Store
 
 PICK_FIRST = "<p>Pick a run and one of its prompts.</p>"

@@ -12,7 +12,7 @@ from nover_ui.context import Dashboard
 from nover_ui.eval_view import answers_grid, metrics_frame, model_label
 from nover_ui.exports import FORMATS, write_table, zip_checkpoint
 from nover_ui.queue import queue_evaluations
-from nover_ui.runs_tab import run_choices
+from nover_ui.run_picker import run_choices
 from nover_ui.safe_text import markdown_text, refusal
 from nover_ui.work_limits import BULK_READS, FILE_WORK
 from storage import Status, StorageError

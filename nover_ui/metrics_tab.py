@@ -6,13 +6,15 @@ change, so an idle dashboard re-reads no metric series at all.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
+from nover_ui.events import bind
 from nover_ui.figures import metric_figures
 from nover_ui.metrics_cache import SeriesCache
-from nover_ui.runs_tab import run_choices
+from nover_ui.run_picker import many_runs_update
 from storage import StorageError, Store
 
 MAX_CHARTS = 12
@@ -51,9 +53,48 @@ CHART_CLICK_JS = """
 """Passed to launch(js=...) by app.py, with the CSS."""
 
 
-def build_metrics(store: Store, tab: gr.Tab) -> gr.Textbox:
-    """Charts inside `tab`; opening the tab refreshes the run list. Returns the box chart clicks land in
-    (JSON {run, key, step}), for app.py to wire to the Traces tab."""
+@dataclass(frozen=True)
+class MetricsTab:
+    runs_dd: gr.Dropdown
+    smoothing_sl: gr.Slider
+    x_axis_rd: gr.Radio
+    empty_md: gr.Markdown
+    plots: tuple[gr.Plot, ...]
+    click_tb: gr.Textbox
+    """Where a click on a chart point lands, as JSON {run, key, step}; app.py opens that step in Traces."""
+    steps_state: gr.State
+    """Each selected run's step as last seen by this page: the charts redraw only when it moves."""
+    poll_timer: gr.Timer
+
+
+# ---- handlers: plain values in, {component: update} out ---------------------------------------------------
+
+
+def refresh_choices(selected: list[int] | None, *, store: Store, tab: MetricsTab) -> dict[Any, Any]:
+    """The run list re-read; the chosen runs stay chosen, and a first visit shows the newest run."""
+    return {tab.runs_dd: many_runs_update(store, selected)}
+
+
+def poll_steps(run_ids: list[int] | None, *, store: Store, tab: MetricsTab) -> dict[Any, Any]:
+    try:
+        return {tab.steps_state: store.run_steps(run_ids or [])}
+    except StorageError:
+        return {tab.steps_state: gr.skip()}  # a busy database: try again on the next tick
+
+
+def draw(
+    run_ids: list[int] | None, smoothing: float, x_axis: str, *, store: Store, cache: SeriesCache, tab: MetricsTab
+) -> dict[Any, Any]:
+    run_ids = run_ids or []
+    charts = chart_updates(store, cache, run_ids, smoothing, x_axis)
+    return {tab.empty_md: gr.update(visible=not run_ids), **dict(zip(tab.plots, charts))}
+
+
+# ---- the builder --------------------------------------------------------------------------------------------
+
+
+def build_metrics(store: Store, tab: gr.Tab) -> MetricsTab:
+    """Charts inside `tab`; opening the tab refreshes the run list."""
     with gr.Row():
         runs_dd = gr.Dropdown(
             label="Runs",
@@ -73,38 +114,33 @@ def build_metrics(store: Store, tab: gr.Tab) -> gr.Textbox:
         )
         x_axis_rd = gr.Radio(["step", "time"], value="step", label="x axis", scale=1)
     empty_md = gr.Markdown("Select one or more runs to see their metrics.", elem_id="metrics-empty")
-    plots = [gr.Plot(visible=False, elem_id=f"metrics-chart-{i}") for i in range(MAX_CHARTS)]
+    plots = tuple(gr.Plot(visible=False, elem_id=f"metrics-chart-{i}") for i in range(MAX_CHARTS))
     click_tb = gr.Textbox(elem_id="chart-click", elem_classes=["nover-hidden"], container=False)
     gr.Markdown("Click a point to open that step in Traces (a `flags/*` point opens with that flag filtered).")
-    steps_state = gr.State({})
-    cache = SeriesCache()
-    poll_timer = gr.Timer(POLL_S)
+    metrics = MetricsTab(
+        runs_dd=runs_dd,
+        smoothing_sl=smoothing_sl,
+        x_axis_rd=x_axis_rd,
+        empty_md=empty_md,
+        plots=plots,
+        click_tb=click_tb,
+        steps_state=gr.State({}),
+        poll_timer=gr.Timer(POLL_S),
+    )
+    _wire(metrics, store, tab)
+    return metrics
 
-    def refresh_choices(selected: list[int] | None) -> Any:
-        choices = run_choices(store)
-        known = {value for _, value in choices}
-        if not selected:  # first visit: show the newest run
-            selected = [choices[0][1]] if choices else []
-        return gr.update(choices=choices, value=[run_id for run_id in selected if run_id in known])
 
-    def poll(run_ids: list[int] | None) -> dict[int, int]:
-        try:
-            return store.run_steps(run_ids or [])
-        except StorageError:
-            return gr.skip()  # a busy database: try again on the next tick
-
-    def draw(run_ids: list[int] | None, smoothing: float, x_axis: str, _steps: Any = None) -> list[Any]:
-        run_ids = run_ids or []
-        return [gr.update(visible=not run_ids), *chart_updates(store, cache, run_ids, smoothing, x_axis)]
-
-    chart_inputs = [runs_dd, smoothing_sl, x_axis_rd]
-    gr.on([tab.select, runs_dd.focus], refresh_choices, runs_dd, runs_dd, show_progress="hidden")
-    poll_timer.tick(poll, runs_dd, steps_state, show_progress="hidden", queue=False)
+def _wire(metrics: MetricsTab, store: Store, tab: gr.Tab) -> None:
+    refresh = bind(refresh_choices, store=store, tab=metrics)
+    gr.on([tab.select, metrics.runs_dd.focus], refresh, metrics.runs_dd, [metrics.runs_dd], show_progress="hidden")
+    poll = bind(poll_steps, store=store, tab=metrics)
+    # Through the queue: only a queued event's result tells the page that a State changed (Gradio 6).
+    metrics.poll_timer.tick(poll, metrics.runs_dd, [metrics.steps_state], show_progress="hidden")
     gr.on(
-        [steps_state.change, runs_dd.change, smoothing_sl.release, x_axis_rd.change],
-        draw,
-        [*chart_inputs, steps_state],
-        [empty_md, *plots],
+        [metrics.steps_state.change, metrics.runs_dd.change, metrics.smoothing_sl.release, metrics.x_axis_rd.change],
+        bind(draw, store=store, cache=SeriesCache(), tab=metrics),
+        [metrics.runs_dd, metrics.smoothing_sl, metrics.x_axis_rd],
+        [metrics.empty_md, *metrics.plots],
         show_progress="hidden",
     )
-    return click_tb

@@ -14,7 +14,7 @@ from nover_ui.context import Dashboard
 from nover_ui.eval_view import playground_html
 from nover_ui.prompt_text import question, question_line
 from nover_ui.queue import BASE, NONE, queue_playground
-from nover_ui.runs_tab import run_choices
+from nover_ui.run_picker import run_choices
 from nover_ui.safe_text import markdown_text
 from storage import StorageError, Store
 

@@ -1,81 +1,140 @@
-"""The Runs tab: every run with its status and progress, re-read from the Store on a timer, and its actions."""
+"""The Runs tab: every run with its status and progress, redrawn when the runs change, and its actions.
+
+A timer reads the runs' version (Store.runs_version, one small query) into a State; the table listens to that
+State's change, so an idle dashboard re-reads no run and a click on a row is never lost to a redraw.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
 from nover_ui.access import AccessDenied
 from nover_ui.archive import export_run
-from nover_ui.config_form import config_to_values
 from nover_ui.context import Dashboard
+from nover_ui.events import TRAIN, bind, open_tab
 from nover_ui.run_actions import ActionRefused, cancel_run, delete_run, resume_run
+from nover_ui.runs_table import COLUMN_WIDTHS, RUN_COLUMNS, read_runs
 from nover_ui.safe_text import markdown_text, refusal
-from nover_ui.train_tab import TrainForm
+from nover_ui.train_form import TrainTab, form_values
 from nover_ui.work_limits import BULK_READS
-from storage import RunRecord, Status, StorageError, Store
+from storage import StorageError, Store
 from training.config import ConfigError, RunConfig
 
-RUN_COLUMNS = [
-    "id",
-    "name",
-    "status",
-    "progress",
-    "step time",
-    "ETA",
-    "created",
-    "started",
-    "finished",
-    "worker",
-    "error",
-]
-COLUMN_WIDTHS = ["50px", "14%", "100px", "110px", "80px", "80px", "140px", "140px", "140px", "110px", "20%"]
 REFRESH_S = 2.0
+"""How often the table's version is read; the table itself redraws only when the version moved."""
+SELECT_FIRST = "Select a run first (click its row)."
 
 
-def runs_frame(runs: list[RunRecord], step_times: Mapping[int, float] | None = None) -> pd.DataFrame:
-    """One row per run, newest first, every cell plain text."""
-    step_times = step_times or {}
-    rows = [
-        [
-            run.id,
-            run.name,
-            run.status,
-            _progress(run),
-            _duration(step_times.get(run.id)),
-            _eta(run, step_times),
-            _when(run.created_at),
-            _when(run.started_at),
-            _when(run.finished_at),
-            run.worker_id or "",
-            _first_line(run.error),
-        ]
-        for run in runs
-    ]
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+@dataclass(frozen=True)
+class RunsTab:
+    runs_df: gr.Dataframe
+    version_state: gr.State
+    """Store.runs_version as last seen by this page: the table redraws only when it moves."""
+    run_nb: gr.Number
+    """The selected run; a redraw leaves it as it is."""
+    cancel_btn: gr.Button
+    resume_btn: gr.Button
+    clone_btn: gr.Button
+    delete_btn: gr.Button
+    export_btn: gr.Button
+    confirm_row: gr.Row
+    confirm_md: gr.Markdown
+    confirm_btn: gr.Button
+    keep_btn: gr.Button
+    action_md: gr.Markdown
+    export_file: gr.File
+    error_tb: gr.Textbox
+    command_code: gr.Code
+    refresh_timer: gr.Timer
 
 
-def run_choices(store: Store) -> list[tuple[str, int]]:
-    """(label, id) of every run, newest first: the run pickers of the other tabs."""
-    return [(f"#{run.id} {run.name} ({run.status})", run.id) for run in store.list_runs()]
+# ---- handlers: plain values in, {component: update} out ---------------------------------------------------
 
 
-def read_runs(store: Store) -> pd.DataFrame:
-    runs = store.list_runs()
-    return runs_frame(runs, store.latest_metric([run.id for run in runs if run.step], "step_time"))
+def poll_version(*, store: Store, tab: RunsTab) -> dict[Any, Any]:
+    try:
+        return {tab.version_state: store.runs_version()}
+    except StorageError:
+        return {tab.version_state: gr.skip()}  # a busy database: try again on the next tick
 
 
-def build_runs(dashboard: Dashboard, train: TrainForm, tabs: gr.Tabs) -> None:
+def redraw(run_id: float | None, *, store: Store, tab: RunsTab) -> dict[Any, Any]:
+    """The table, and the selected run's error and command, which may have arrived since it was clicked."""
+    return {tab.runs_df: read_runs(store), **(_run_details(store, tab, int(run_id)) if run_id else {})}
+
+
+def select_row(evt: gr.SelectData, *, store: Store, tab: RunsTab) -> dict[Any, Any]:
+    """A click on any cell of a row selects that row's run (the row's own id, whatever the table's order)."""
+    run_id = int(evt.row_value[0])
+    return {tab.run_nb: run_id, **_run_details(store, tab, run_id)}
+
+
+def act_on_run(
+    run_id: float | None,
+    request: gr.Request | None,
+    *,
+    action: Callable[[Store, int], Any],
+    done: str,
+    what: str,
+    dashboard: Dashboard,
+    tab: RunsTab,
+) -> dict[Any, Any]:
+    """Run `action` on the selected run when the asker may `what`; the line under the buttons says what came of
+    it and the version moves on, which redraws the table."""
+    message = _act(dashboard, run_id, request, action, done, what)
+    return {tab.action_md: message, **poll_version(store=dashboard.store, tab=tab)}
+
+
+def ask_delete(run_id: float | None, *, tab: RunsTab) -> dict[Any, Any]:
+    if not run_id:
+        return {tab.confirm_row: gr.update(visible=False), tab.confirm_md: "", tab.action_md: SELECT_FIRST}
+    question = (
+        f"Delete run **#{int(run_id)}** with all its metrics, rollouts and evaluations, and its checkpoint folders?"
+    )
+    return {tab.confirm_row: gr.update(visible=True), tab.confirm_md: question, tab.action_md: ""}
+
+
+def close_confirmation(*, tab: RunsTab) -> dict[Any, Any]:
+    return {tab.confirm_row: gr.update(visible=False)}
+
+
+@BULK_READS
+def export(run_id: float | None, *, dashboard: Dashboard, tab: RunsTab) -> dict[Any, Any]:
+    if not run_id:
+        raise refusal(SELECT_FIRST)
+    try:
+        path = dashboard.downloads.new_path(f"run-{int(run_id)}.zip")
+        archive = export_run(dashboard.store, int(run_id), path)
+    except (StorageError, OSError) as exc:
+        raise refusal(f"Cannot export run {int(run_id)}: {exc}") from None
+    return {tab.export_file: gr.update(value=str(archive), visible=True)}
+
+
+def clone(run_id: float | None, *, store: Store, train: TrainTab, tabs: gr.Tabs) -> dict[Any, Any]:
+    """The run's name and config into the Train form, and the Train tab opened."""
+    if not run_id:
+        raise refusal(SELECT_FIRST)
+    try:
+        run = store.get_run(int(run_id))
+        config = RunConfig.from_dict(run.config)
+    except (StorageError, ConfigError) as exc:
+        raise refusal(f"Cannot clone run {int(run_id)}: {exc}") from None
+    return {train.name_tb: f"{run.name} (copy)", **form_values(train, config), tabs: open_tab(TRAIN)}
+
+
+# ---- the builder --------------------------------------------------------------------------------------------
+
+
+def build_runs(dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> RunsTab:
     """`train` and `tabs` let "Clone" fill the Train form and switch to it; deleting a run removes its folders
     under HOME/runs."""
-    store, access, home = dashboard.store, dashboard.access, dashboard.home
+    access = dashboard.access
     runs_df = gr.Dataframe(
-        value=lambda: read_runs(store),
         headers=RUN_COLUMNS,
         datatype="str",
         interactive=False,
@@ -95,131 +154,103 @@ def build_runs(dashboard: Dashboard, train: TrainForm, tabs: gr.Tabs) -> None:
         confirm_md = gr.Markdown()
         confirm_btn = gr.Button("Yes, delete it", variant="stop")
         keep_btn = gr.Button("Keep it")
-    action_md = gr.Markdown(elem_id="run-action")
-    export_file = gr.File(label="Run archive (app.py --import reads it back)", visible=False, elem_id="run-export")
-    error_tb = gr.Textbox(
-        label="Error of the selected run", lines=6, max_lines=30, interactive=False, visible=False, elem_id="run-error"
+    tab = RunsTab(
+        runs_df=runs_df,
+        version_state=gr.State(),
+        run_nb=run_nb,
+        cancel_btn=cancel_btn,
+        resume_btn=resume_btn,
+        clone_btn=clone_btn,
+        delete_btn=delete_btn,
+        export_btn=export_btn,
+        confirm_row=confirm_row,
+        confirm_md=confirm_md,
+        confirm_btn=confirm_btn,
+        keep_btn=keep_btn,
+        action_md=gr.Markdown(elem_id="run-action"),
+        export_file=gr.File(label="Run archive (app.py --import reads it back)", visible=False, elem_id="run-export"),
+        error_tb=gr.Textbox(
+            label="Error of the selected run",
+            lines=6,
+            max_lines=30,
+            interactive=False,
+            visible=False,
+            elem_id="run-error",
+        ),
+        command_code=gr.Code(
+            label="Command of the selected run (set when a worker starts it)",
+            language="shell",
+            interactive=False,
+            visible=False,
+            elem_id="run-command",
+        ),
+        refresh_timer=gr.Timer(REFRESH_S),
     )
-    command_code = gr.Code(
-        label="Command of the selected run (set when a worker starts it)",
-        language="shell",
-        interactive=False,
-        visible=False,
-        elem_id="run-command",
+    _wire(tab, dashboard, train, tabs)
+    return tab
+
+
+def _wire(tab: RunsTab, dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> None:
+    store, on_run = dashboard.store, functools.partial(bind, act_on_run, dashboard=dashboard, tab=tab)
+    cancel = on_run(action=cancel_run, done="Cancel requested for run #{run}.", what="cancel runs")
+    resume = on_run(action=resume_run, done="Queued run #{new}, resuming run #{run}.", what="resume runs")
+    delete = on_run(
+        action=functools.partial(delete_run, home=dashboard.home), done="Deleted run #{run}.", what="delete runs"
     )
-    refresh_timer = gr.Timer(REFRESH_S)
+    acted, details = [tab.action_md, tab.version_state], [tab.error_tb, tab.command_code]
+    close = bind(close_confirmation, tab=tab)
 
-    def select_row(frame: pd.DataFrame, evt: gr.SelectData) -> tuple[Any, Any, Any]:
-        run_id = int(frame.iloc[evt.index[0]]["id"])
-        return run_id, _error_box(store, run_id), _command_box(store, run_id)
-
-    def act(
-        action: Callable[[Store, int], Any], done: str, what: str
-    ) -> Callable[[float | None, gr.Request], tuple[Any, Any]]:
-        def handler(run_id: float | None, request: gr.Request) -> tuple[Any, Any]:
-            try:
-                access.require_write(request, what)
-            except AccessDenied as exc:
-                return f"**Refused:** {markdown_text(str(exc))}", read_runs(store)
-            if not run_id:  # an empty number field reads as 0 or None
-                return "Select a run first (click its row).", read_runs(store)
-            try:
-                result = action(store, int(run_id))
-            except (ActionRefused, StorageError) as exc:
-                return f"**Refused:** {markdown_text(str(exc))}", read_runs(store)
-            return done.format(run=int(run_id), new=getattr(result, "id", None)), read_runs(store)
-
-        return handler
-
-    def ask_delete(run_id: float | None) -> tuple[Any, Any, Any]:
-        if not run_id:
-            return gr.update(visible=False), "", "Select a run first (click its row)."
-        return (
-            gr.update(visible=True),
-            (
-                f"Delete run **#{int(run_id)}** with all its metrics, rollouts and "
-                f"evaluations, and its checkpoint folders?"
-            ),
-            "",
-        )
-
-    @BULK_READS
-    def export(run_id: float | None) -> Any:
-        if not run_id:
-            raise refusal("Select a run first (click its row).")
-        try:
-            path = dashboard.downloads.new_path(f"run-{int(run_id)}.zip")
-            return gr.update(value=str(export_run(store, int(run_id), path)), visible=True)
-        except (StorageError, OSError) as exc:
-            raise refusal(f"Cannot export run {int(run_id)}: {exc}") from None
-
-    def clone(run_id: float | None) -> list[Any]:
-        if not run_id:
-            raise refusal("Select a run first (click its row).")
-        try:
-            run = store.get_run(int(run_id))
-            values = config_to_values(RunConfig.from_dict(run.config))
-        except (StorageError, ConfigError) as exc:
-            raise refusal(f"Cannot clone run {int(run_id)}: {exc}") from None
-        return [f"{run.name} (copy)", *values, gr.Tabs(selected="train")]
-
-    runs_df.select(select_row, runs_df, [run_nb, error_tb, command_code])
-    cancel_btn.click(act(cancel_run, "Cancel requested for run #{run}.", "cancel runs"), run_nb, [action_md, runs_df])
-    resume_btn.click(
-        act(resume_run, "Queued run #{new}, resuming run #{run}.", "resume runs"), run_nb, [action_md, runs_df]
+    poll = bind(poll_version, store=store, tab=tab)
+    # The version's change draws the table: first on page load, then whenever the runs change. The poll goes
+    # through the queue: only a queued event's result tells the page that a State changed (Gradio 6).
+    tab.refresh_timer.tick(poll, None, [tab.version_state], show_progress="hidden")
+    gr.on(None, poll, None, [tab.version_state], show_progress="hidden")  # no triggers: on page load
+    tab.version_state.change(
+        bind(redraw, store=store, tab=tab),
+        tab.run_nb,
+        [tab.runs_df, *details],
+        show_progress="hidden",
     )
-    delete_btn.click(ask_delete, run_nb, [confirm_row, confirm_md, action_md])
-    confirm_btn.click(
-        act(functools.partial(delete_run, home=home), "Deleted run #{run}.", "delete runs"),
-        run_nb,
-        [action_md, runs_df],
-    ).then(lambda: gr.update(visible=False), None, confirm_row)
-    keep_btn.click(lambda: gr.update(visible=False), None, confirm_row)
-    clone_btn.click(clone, run_nb, [train.name_tb, *train.field_inputs, tabs])
-    export_btn.click(export, run_nb, export_file)
-    refresh_timer.tick(lambda: read_runs(store), outputs=runs_df, show_progress="hidden", queue=False)
+    tab.runs_df.select(bind(select_row, store=store, tab=tab), None, [tab.run_nb, *details])
+    tab.cancel_btn.click(cancel, tab.run_nb, acted)
+    tab.resume_btn.click(resume, tab.run_nb, acted)
+    tab.delete_btn.click(bind(ask_delete, tab=tab), tab.run_nb, [tab.confirm_row, tab.confirm_md, tab.action_md])
+    tab.confirm_btn.click(delete, tab.run_nb, acted).then(close, None, [tab.confirm_row])
+    tab.keep_btn.click(close, None, [tab.confirm_row])
+    clone_outputs = [train.name_tb, *train.field_inputs, tabs]
+    tab.clone_btn.click(bind(clone, store=store, train=train, tabs=tabs), tab.run_nb, clone_outputs)
+    tab.export_btn.click(bind(export, dashboard=dashboard, tab=tab), tab.run_nb, [tab.export_file])
 
 
-def _command_box(store: Store, run_id: int) -> Any:
+def _act(
+    dashboard: Dashboard,
+    run_id: float | None,
+    request: gr.Request | None,
+    action: Callable[[Store, int], Any],
+    done: str,
+    what: str,
+) -> str:
     try:
-        command = store.get_run(run_id).command
-    except StorageError:
-        command = None
-    return gr.update(value=command or "", visible=bool(command))
-
-
-def _error_box(store: Store, run_id: int) -> Any:
+        dashboard.access.require_write(request, what)
+    except AccessDenied as exc:
+        return f"**Refused:** {markdown_text(str(exc))}"
+    if not run_id:  # an empty number field reads as 0 or None
+        return SELECT_FIRST
     try:
-        error = store.get_run(run_id).error
+        result = action(dashboard.store, int(run_id))
+    except (ActionRefused, StorageError) as exc:
+        return f"**Refused:** {markdown_text(str(exc))}"
+    return done.format(run=int(run_id), new=getattr(result, "id", None))
+
+
+def _run_details(store: Store, tab: RunsTab, run_id: int) -> dict[Any, Any]:
+    """The error and command boxes of one run: shown when it has one, hidden otherwise (or when it is gone)."""
+    try:
+        run = store.get_run(run_id)
+        error, command = run.error, run.command
     except StorageError:
-        error = None
-    return gr.update(value=error or "", visible=bool(error))
-
-
-def _progress(run: RunRecord) -> str:
-    if run.total_steps:
-        return f"{run.step}/{run.total_steps} ({100 * run.step // run.total_steps}%)"
-    return str(run.step) if run.step else ""
-
-
-def _eta(run: RunRecord, step_times: Mapping[int, float]) -> str:
-    if run.status != Status.RUNNING or not run.total_steps or run.id not in step_times:
-        return ""
-    return _duration(step_times[run.id] * max(run.total_steps - run.step, 0))
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m {secs:02d}s"
-
-
-def _when(moment: dt.datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else ""
-
-
-def _first_line(error: str | None) -> str:
-    return error.splitlines()[0] if error else ""
+        error = command = None
+    return {
+        tab.error_tb: gr.update(value=error or "", visible=bool(error)),
+        tab.command_code: gr.update(value=command or "", visible=bool(command)),
+    }

@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from nover_ui.bounds import MAX_SEARCH_CHARS
-from nover_ui.runs_tab import run_choices
+from nover_ui.run_picker import run_choices
 from nover_ui.traces_view import FILTERS, SORTS, render_search, render_step
 from nover_ui.work_limits import BULK_READS
 from storage import StorageError, Store

@@ -1,9 +1,12 @@
-"""The Train tab: a form generated from RunConfig, data upload with preview and column mapping, queueing."""
+"""The Train tab: a form generated from RunConfig, data upload with preview and column mapping, queueing.
+
+Handlers first (plain values in, {component: update} out; the data upload's are in train_data.py), then the
+builder that makes the tab's components (TrainTab, train_form.py) and wires them.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +17,17 @@ from nover_ui.config_form import (
     COLUMN_FIELDS,
     GROUP_TITLES,
     FormField,
-    config_to_values,
     form_fields,
     run_cost,
     values_to_config,
 )
 from nover_ui.context import Dashboard
+from nover_ui.events import bind
 from nover_ui.queue import queue_run
 from nover_ui.safe_text import markdown_text, refusal
-from nover_ui.uploads import mean_prompt_chars, usable_rows
+from nover_ui.train_data import remap, upload
+from nover_ui.train_form import TrainTab, field_messages, form_values
+from nover_ui.uploads import mean_prompt_chars
 from nover_ui.work_limits import FILE_WORK, Busy
 from storage import StorageError
 from training.commands import command_line
@@ -46,15 +51,101 @@ COST_FIELDS = (
 )
 
 
-@dataclass
-class TrainForm:
-    """The handles other tabs need: the Runs tab's "clone" fills these."""
-
-    name_tb: gr.Textbox
-    field_inputs: list[gr.components.Component]
+# ---- handlers: plain values in, {component: update} out ---------------------------------------------------
 
 
-def build_train(dashboard: Dashboard) -> TrainForm:
+def fill_from_preset(name: str, *, tab: TrainTab) -> dict[Any, Any]:
+    return form_values(tab, RunConfig() if name == NO_PRESET else preset(name))
+
+
+def describe_cost(request: gr.Request | None, *values: Any, dashboard: Dashboard, tab: TrainTab) -> dict[Any, Any]:
+    # The request comes first: Gradio passes it only to parameters before *values.
+    try:
+        config = RunConfig.from_dict(values_to_config(list(values)))
+    except ConfigError as exc:
+        return {tab.cost_md: f"Cost: not computable until the form is valid ({markdown_text(str(exc))})."}
+    return {tab.cost_md: run_cost(config, _prompt_chars(dashboard, config, request))}
+
+
+def preview(*values: Any, tab: TrainTab) -> dict[Any, Any]:
+    """The config as JSON and the command that trains it, or the error under its field."""
+    try:
+        config = RunConfig.from_dict(values_to_config(list(values)))
+    except ConfigError as exc:
+        return {
+            tab.status_md: f"**Not valid:** {markdown_text(str(exc))}",
+            tab.config_code: gr.update(visible=False),
+            tab.command_code: gr.update(visible=False),
+            **field_messages(tab, exc.field, str(exc)),
+        }
+    command = command_line(config)
+    if config.num_processes > 1:
+        command += "\n\n# on several GPUs\n" + command_line(config, launcher="accelerate")
+    return {
+        tab.status_md: "",
+        tab.config_code: gr.update(value=config.to_json(), visible=True),
+        tab.command_code: gr.update(value=command, visible=True),
+        **field_messages(tab, None, ""),
+    }
+
+
+@FILE_WORK
+def queue(
+    request: gr.Request | None, preset_name: str, name: str, *values: Any, dashboard: Dashboard, tab: TrainTab
+) -> dict[Any, Any]:
+    # The request comes first: Gradio passes it only to parameters before *values.
+    try:
+        dashboard.access.require_write(request, "queue runs")
+    except AccessDenied as exc:
+        return {tab.status_md: f"**Not queued:** {markdown_text(str(exc))}", **field_messages(tab, None, "")}
+    name = name.strip() or f"{preset_name if preset_name != NO_PRESET else 'run'} {time.strftime('%H:%M:%S')}"
+    error: Exception
+    error_field = None
+    try:
+        run = queue_run(dashboard.store, name, values_to_config(list(values)), dashboard.places, dashboard.limits)
+    except ConfigError as exc:
+        error, error_field = exc, exc.field
+    except DataError as exc:
+        error, error_field = exc, "dataset"
+    except StorageError as exc:
+        error = exc
+    else:
+        message = f"Queued run **#{run.id}** ({markdown_text(run.name)}); follow it in the Runs tab."
+        return {tab.status_md: message, **field_messages(tab, None, "")}
+    return {
+        tab.status_md: f"**Not queued:** {markdown_text(str(error))}",
+        **field_messages(tab, error_field, str(error)),
+    }
+
+
+def save(*values: Any, dashboard: Dashboard, tab: TrainTab) -> dict[Any, Any]:
+    try:
+        config = RunConfig.from_dict(values_to_config(list(values)))
+    except ConfigError as exc:
+        raise refusal(f"Fix the form before saving: {exc}") from None
+    path = dashboard.downloads.new_path("nover_config.json")
+    path.write_text(config.to_json())
+    return {tab.saved_file: gr.update(value=str(path), visible=True)}
+
+
+def load(path: str, request: gr.Request | None, *, dashboard: Dashboard, tab: TrainTab) -> dict[Any, Any]:
+    try:
+        dashboard.access.require_write(request, "load configs")
+    except AccessDenied as exc:
+        raise refusal(str(exc)) from None
+    if Path(path).stat().st_size > MAX_CONFIG_BYTES:
+        raise refusal(f"Cannot load {Path(path).name}: a config file has at most {MAX_CONFIG_BYTES // 1024} KB")
+    try:
+        config = RunConfig.from_json(Path(path).read_text())
+    except (ConfigError, UnicodeDecodeError) as exc:
+        raise refusal(f"Cannot load {Path(path).name}: {exc}") from None
+    return form_values(tab, config)
+
+
+# ---- the builder --------------------------------------------------------------------------------------------
+
+
+def build_train(dashboard: Dashboard) -> TrainTab:
     access = dashboard.access
     fields = form_fields()
     with gr.Row():
@@ -86,7 +177,6 @@ def build_train(dashboard: Dashboard) -> TrainForm:
             with gr.Row(equal_height=False):
                 for field in (f for f in fields if f.group == group):
                     widgets[field.name] = _widget(field, initial[field.name])
-    field_inputs = [widgets[field.name] for field in fields]
     with gr.Row():
         preview_btn = gr.Button("Preview")
         queue_btn = gr.Button("Queue run", variant="primary", interactive=not access.read_only, elem_id="queue-run")
@@ -99,152 +189,47 @@ def build_train(dashboard: Dashboard) -> TrainForm:
     with gr.Row():
         config_code = gr.Code(label="Config JSON", language="json", visible=False)
         command_code = gr.Code(label="Equivalent command", language="shell", visible=False)
+    tab = TrainTab(
+        preset_dd=preset_dd,
+        name_tb=name_tb,
+        cost_md=cost_md,
+        upload_file=upload_file,
+        data_md=data_md,
+        preview_df=preview_df,
+        widgets={field.name: widgets[field.name] for field in fields},
+        preview_btn=preview_btn,
+        queue_btn=queue_btn,
+        save_btn=save_btn,
+        load_btn=load_btn,
+        status_md=status_md,
+        saved_file=saved_file,
+        config_code=config_code,
+        command_code=command_code,
+    )
+    _wire(tab, dashboard)
+    return tab
 
-    def fill_from_preset(name: str) -> list[Any]:
-        return config_to_values(RunConfig() if name == NO_PRESET else preset(name))
 
-    def describe_cost(request: gr.Request, *values: Any) -> str:
-        try:
-            config = RunConfig.from_dict(values_to_config(list(values)))
-        except ConfigError as exc:
-            return f"Cost: not computable until the form is valid ({markdown_text(str(exc))})."
-        return run_cost(config, _prompt_chars(dashboard, config, request))
-
-    @FILE_WORK
-    def upload(
-        temp_path: str | None,
-        prompt_column: str,
-        reference_column: str,
-        split_column: str,
-        split: str,
-        request: gr.Request,
-    ) -> tuple[Any, ...]:
-        if temp_path is None:
-            return gr.update(), "", gr.update(visible=False), *(gr.update() for _ in COLUMN_FIELDS)
-        try:
-            kept = dashboard.keep_upload(temp_path, request)
-        except (AccessDenied, DataError) as exc:
-            return (
-                gr.update(),
-                f"**Upload refused:** {markdown_text(str(exc))}",
-                gr.update(visible=False),
-                *(gr.update() for _ in COLUMN_FIELDS),
-            )
-        prompt_column = kept.prompt_column or prompt_column
-        reference_column = kept.reference_column or reference_column
-        choices = list(kept.columns)
-        summary = f"Columns: {', '.join(markdown_text(c) for c in kept.columns)}.  \n" + usable_rows(
-            str(kept.path), prompt_column, reference_column, split_column, split, dashboard.limits
-        )
-        return (
-            str(kept.path),
-            summary,
-            gr.update(value=kept.preview, visible=True),
-            gr.update(choices=choices, value=prompt_column),
-            gr.update(choices=choices, value=reference_column),
-            gr.update(choices=choices, value=split_column),
-        )
-
-    @FILE_WORK
-    def remap(
-        dataset: str, prompt_column: str, reference_column: str, split_column: str, split: str, request: gr.Request
-    ) -> Any:
-        if dataset == DEMO_DATASET or not dataset.strip():
-            return gr.update()
-        try:
-            access.require_write(request, "read data files")
-            dashboard.places.check_data(dataset)
-        except (AccessDenied, DataError) as exc:
-            return f"**Cannot use this mapping:** {markdown_text(str(exc))}"
-        if not Path(dataset).expanduser().is_file():
-            return gr.update()  # a hub id or a dataset folder: the worker reads it
-        return usable_rows(dataset, prompt_column, reference_column, split_column, split, dashboard.limits)
-
-    def preview(*values: Any) -> tuple[Any, ...]:
-        try:
-            config = RunConfig.from_dict(values_to_config(list(values)))
-        except ConfigError as exc:
-            return (
-                f"**Not valid:** {markdown_text(str(exc))}",
-                gr.update(visible=False),
-                gr.update(visible=False),
-                *_field_messages(fields, exc.field, str(exc)),
-            )
-        command = command_line(config)
-        if config.num_processes > 1:
-            command += "\n\n# on several GPUs\n" + command_line(config, launcher="accelerate")
-        return (
-            "",
-            gr.update(value=config.to_json(), visible=True),
-            gr.update(value=command, visible=True),
-            *_field_messages(fields, None, ""),
-        )
-
-    @FILE_WORK
-    def queue(request: gr.Request, preset_name: str, name: str, *values: Any) -> tuple[Any, ...]:
-        # The request comes first: Gradio passes it only to parameters before *values.
-        try:
-            access.require_write(request, "queue runs")
-        except AccessDenied as exc:
-            return (f"**Not queued:** {markdown_text(str(exc))}", *_field_messages(fields, None, ""))
-        name = name.strip() or f"{preset_name if preset_name != NO_PRESET else 'run'} {time.strftime('%H:%M:%S')}"
-        try:
-            run = queue_run(dashboard.store, name, values_to_config(list(values)), dashboard.places, dashboard.limits)
-        except ConfigError as exc:
-            return (f"**Not queued:** {markdown_text(str(exc))}", *_field_messages(fields, exc.field, str(exc)))
-        except DataError as exc:
-            return (f"**Not queued:** {markdown_text(str(exc))}", *_field_messages(fields, "dataset", str(exc)))
-        except StorageError as exc:
-            return (f"**Not queued:** {markdown_text(str(exc))}", *_field_messages(fields, None, ""))
-        return (
-            f"Queued run **#{run.id}** ({markdown_text(run.name)}); follow it in the Runs tab.",
-            *_field_messages(fields, None, ""),
-        )
-
-    def save(*values: Any) -> Any:
-        try:
-            config = RunConfig.from_dict(values_to_config(list(values)))
-        except ConfigError as exc:
-            raise refusal(f"Fix the form before saving: {exc}") from None
-        path = dashboard.downloads.new_path("nover_config.json")
-        path.write_text(config.to_json())
-        return gr.update(value=str(path), visible=True)
-
-    def load(path: str, request: gr.Request) -> list[Any]:
-        try:
-            access.require_write(request, "load configs")
-        except AccessDenied as exc:
-            raise refusal(str(exc)) from None
-        if Path(path).stat().st_size > MAX_CONFIG_BYTES:
-            raise refusal(f"Cannot load {Path(path).name}: a config file has at most {MAX_CONFIG_BYTES // 1024} KB")
-        try:
-            config = RunConfig.from_json(Path(path).read_text())
-        except (ConfigError, UnicodeDecodeError) as exc:
-            raise refusal(f"Cannot load {Path(path).name}: {exc}") from None
-        return config_to_values(config)
-
+def _wire(tab: TrainTab, dashboard: Dashboard) -> None:
+    widgets, fields = tab.widgets, tab.field_inputs
     column_inputs = [widgets[name] for name in (*COLUMN_FIELDS, "dataset_split")]
-    preset_dd.change(fill_from_preset, preset_dd, field_inputs)
-    gr.on([widgets[name].change for name in COST_FIELDS], describe_cost, field_inputs, cost_md, show_progress="hidden")
-    upload_file.upload(
-        upload,
-        [upload_file, *column_inputs],
-        [widgets["dataset"], data_md, preview_df, *(widgets[name] for name in COLUMN_FIELDS)],
-    )
-    gr.on(
-        [widgets[name].input for name in (*COLUMN_FIELDS, "dataset_split")],
-        remap,
-        [widgets["dataset"], *column_inputs],
-        data_md,
-    )
-    preview_btn.click(preview, field_inputs, [status_md, config_code, command_code, *field_inputs])
-    queue_btn.click(queue, [preset_dd, name_tb, *field_inputs], [status_md, *field_inputs])
-    save_btn.click(save, field_inputs, saved_file)
-    load_btn.upload(load, load_btn, field_inputs)
-    return TrainForm(name_tb=name_tb, field_inputs=field_inputs)
+    uploaded = [widgets["dataset"], tab.data_md, tab.preview_df, *(widgets[name] for name in COLUMN_FIELDS)]
+
+    tab.preset_dd.change(bind(fill_from_preset, tab=tab), tab.preset_dd, fields)
+    cost = bind(describe_cost, dashboard=dashboard, tab=tab)
+    gr.on([widgets[name].change for name in COST_FIELDS], cost, fields, [tab.cost_md], show_progress="hidden")
+    tab.upload_file.upload(bind(upload, dashboard=dashboard, tab=tab), [tab.upload_file, *column_inputs], uploaded)
+    remapped = bind(remap, dashboard=dashboard, tab=tab)
+    gr.on([w.input for w in column_inputs], remapped, [widgets["dataset"], *column_inputs], [tab.data_md])
+    previewed = [tab.status_md, tab.config_code, tab.command_code, *fields]
+    tab.preview_btn.click(bind(preview, tab=tab), fields, previewed)
+    queued = bind(queue, dashboard=dashboard, tab=tab)
+    tab.queue_btn.click(queued, [tab.preset_dd, tab.name_tb, *fields], [tab.status_md, *fields])
+    tab.save_btn.click(bind(save, dashboard=dashboard, tab=tab), fields, [tab.saved_file])
+    tab.load_btn.upload(bind(load, dashboard=dashboard, tab=tab), tab.load_btn, fields)
 
 
-def _prompt_chars(dashboard: Dashboard, config: RunConfig, request: gr.Request) -> float | None:
+def _prompt_chars(dashboard: Dashboard, config: RunConfig, request: gr.Request | None) -> float | None:
     """The data's mean prompt length for the cost line, when the asker may read the data and the server has a
     free slot to read it; otherwise None (the line then leaves the data out)."""
     if config.dataset != DEMO_DATASET:
@@ -280,13 +265,3 @@ def _widget(field: FormField, value: Any) -> gr.components.Component:
     if field.kind is float:
         return gr.Number(**common)
     return gr.Textbox(**common)
-
-
-def _field_messages(fields: list[FormField], error_field: str | None, message: str) -> list[Any]:
-    """Put a validation error in the info line under its field; every other field shows its help again."""
-    return [
-        gr.update(info=f"⚠ {message}", elem_classes=["field-error"])
-        if field.name == error_field
-        else gr.update(info=field.help, elem_classes=[])
-        for field in fields
-    ]

@@ -322,6 +322,25 @@ class Store(EvaluationJobs, RunImports, FlagBacklog):
             rows = s.execute(select(Run.id, Run.step).where(Run.id.in_(list(run_ids))))
             return {run_id: step for run_id, step in rows}
 
+    def runs_version(self) -> tuple[int, ...]:
+        """A small value that changes whenever a row of the Runs table would: (runs, highest id, runs started,
+        runs finished, runs with a command, steps of all runs, planned steps of all runs). One aggregate over the
+        runs table, so a page can poll it and redraw only on change.
+
+        Counts, not latest times: a worker whose clock runs behind would stamp an earlier time, and a count still
+        moves. A heartbeat alone changes nothing shown, so it is left out (a run beats while loading its model)."""
+        query = select(
+            func.count(),
+            func.coalesce(func.max(Run.id), 0),
+            func.count(Run.started_at),
+            func.count(Run.finished_at),
+            func.count(Run.command),
+            func.coalesce(func.sum(Run.step), 0),
+            func.coalesce(func.sum(Run.total_steps), 0),
+        )
+        with self._session("read the runs' version") as s:
+            return tuple(int(value) for value in s.execute(query).one())
+
     def latest_metric(self, run_ids: Sequence[int], key: str) -> dict[int, float]:
         """The last logged value of one metric key for each run that has it (e.g. step_time for an ETA)."""
         with self._session(f"read the latest {key}") as s:

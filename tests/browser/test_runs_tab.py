@@ -1,4 +1,7 @@
+from playwright.sync_api import expect
+
 from storage import Store
+from tests.browser.conftest import select_run
 
 
 def shows(locator, text: str) -> None:
@@ -29,3 +32,22 @@ def test_runs_tab_lists_runs_live_and_shows_names_as_text(running_app, app_home,
     table = page.locator("#runs-table")
     shows(table, "arrived later")
     assert later.status == "queued"
+
+
+def test_one_click_selects_a_run_and_the_selection_survives_the_redraws(running_app, app_home, page):
+    store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
+    watched = store.start_run(store.create_run("watched", {}).id, "w")
+    store.create_run("other", {})
+    page.goto(running_app)
+    page.get_by_role("tab", name="Runs").click()
+    table, selected = page.locator("#runs-table"), page.locator("#selected-run input")
+    shows(table, "watched")
+    select_run(page, "watched")  # clicks once
+
+    store.heartbeat(watched.id, step=1, total_steps=4)
+    shows(table, "1/4 (25%)")
+    expect(selected).to_have_value(str(watched.id))
+    store.finish_run(watched.id, "failed", "RuntimeError: late failure")
+    shows(table, "failed")
+    expect(page.locator("#run-error textarea")).to_have_value("RuntimeError: late failure")  # redrawn with the table
+    expect(selected).to_have_value(str(watched.id))

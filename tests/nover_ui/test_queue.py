@@ -3,7 +3,7 @@ import pytest
 from nover_ui.places import Places
 from nover_ui.queue import queue_evaluations, queue_playground
 from nover_ui.queue import queue_run as queue_checked_run
-from nover_ui.runs_tab import runs_frame
+from nover_ui.runs_table import runs_frame
 from training.config import ConfigError, RunConfig, preset
 from training.data import DataError
 from training.job_config import EvaluationJob, PlaygroundJob, job_from_dict

@@ -2,7 +2,7 @@
 
 from nover_ui.metrics_cache import SeriesCache
 from nover_ui.metrics_tab import MAX_CHARTS, chart_updates
-from nover_ui.runs_tab import read_runs
+from nover_ui.runs_table import read_runs
 from nover_ui.traces_tab import step_html
 from tests.helpers import rollout_row, step_rows
 

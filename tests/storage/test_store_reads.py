@@ -88,3 +88,31 @@ def test_prompts_of_a_run_their_history_and_the_same_prompt_in_another_run(store
     assert same is not None and same != prompts[0].id
     assert store.get_rollouts(other.id, prompt_id=same)[0].prompt == "question 0?"
     assert store.find_prompt(other.id, prompts[1].key) is None
+
+
+def test_runs_version_moves_with_every_change_the_runs_table_shows_and_not_with_a_bare_heartbeat(store):
+    versions = [store.runs_version()]
+
+    def changed() -> bool:
+        versions.append(store.runs_version())
+        return versions[-1] != versions[-2]
+
+    run = store.create_run("r", {})
+    assert changed()
+    store.claim_next_run("w")
+    assert changed()
+    store.heartbeat(run.id, step=0, total_steps=4)  # planned steps appear before the first step
+    assert changed()
+    store.heartbeat(run.id)
+    assert not changed()
+    store.set_run_command(run.id, "python -m training.run")
+    assert changed()
+    store.log_step(run.id, 1, metrics={"step_time": 2.0}, heartbeat=True)
+    assert changed()
+    store.finish_run(run.id, "failed", "boom")
+    assert changed()
+    other = store.create_run("other", {})
+    assert changed()
+    store.delete_run(other.id)
+    assert changed()
+    assert not changed()

@@ -1,0 +1,38 @@
+"""The tabs built inside a Blocks, as the app builds them, so handler tests get the real components as keys."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from nover_ui.access import Access
+from nover_ui.context import Dashboard
+from nover_ui.events import RUNS, TRAIN
+from nover_ui.metrics_tab import MetricsTab, build_metrics
+from nover_ui.runs_tab import RunsTab, build_runs
+from nover_ui.train_form import TrainTab
+from nover_ui.train_tab import build_train
+from nover_ui.uploads import UploadLimits
+from storage import Store
+
+
+@dataclass(frozen=True)
+class Built:
+    dashboard: Dashboard
+    tabs: gr.Tabs
+    train: TrainTab
+    runs: RunsTab
+    metrics: MetricsTab
+
+
+def build_tabs(store: Store, home: Path, access: Access | None = None) -> Built:
+    dashboard = Dashboard.over(store, home, access or Access(), UploadLimits(), (home,))
+    with gr.Blocks():
+        with gr.Tabs() as tabs:
+            with gr.Tab("Train", id=TRAIN):
+                train = build_train(dashboard)
+            with gr.Tab("Runs", id=RUNS):
+                runs = build_runs(dashboard, train, tabs)
+            with gr.Tab("Metrics") as metrics_tab:
+                metrics = build_metrics(store, metrics_tab)
+    return Built(dashboard, tabs, train, runs, metrics)
