@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 
@@ -20,7 +18,7 @@ from nover_ui.login import build_login
 from nover_ui.metrics_tab import CHART_CLICK_JS, build_metrics
 from nover_ui.playground_tab import build_playground
 from nover_ui.runs_tab import build_runs
-from nover_ui.traces_tab import build_traces, filter_for_metric
+from nover_ui.traces_tab import build_traces, wire_chart_clicks
 from nover_ui.traces_view import TRACES_CSS
 from nover_ui.train_tab import build_train
 from nover_ui.uploads import UploadLimits
@@ -84,16 +82,7 @@ def build_app(
             with gr.Tab("Evaluate", id="evaluate") as evaluate_tab:
                 build_evaluate(dashboard, evaluate_tab)
         register_api(dashboard)
-
-        def open_clicked_point(payload: str) -> list[Any]:
-            try:
-                point = json.loads(payload)
-                run_id, step, key = int(point["run"]), int(point["step"]), str(point["key"])
-            except (ValueError, KeyError, TypeError):
-                return [gr.skip()] * (1 + len(traces.outputs))
-            return [gr.Tabs(selected="traces"), *traces.open_step(run_id, step, filter_for_metric(key))]
-
-        chart_click_tb.change(open_clicked_point, chart_click_tb, [tabs, *traces.outputs], show_progress="hidden")
+        wire_chart_clicks(store, traces, chart_click_tb, tabs)
     # Every queued event only through the queue, whose concurrency limits then hold: no direct POST to
     # /gradio_api/run/<name> (heavy handlers also hold a limit of their own, work_limits.py).
     app.queue(api_open=False)

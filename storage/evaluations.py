@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.errors import InvalidTransition, RunNotFound, StorageError
@@ -88,6 +88,24 @@ class EvaluationJobs:
             query = query.where(Evaluation.status.in_(statuses))
         with self._session("list evaluations") as s:
             return [to_record(EvaluationRecord, e) for e in s.scalars(query)]
+
+    def evaluations_version(
+        self, kind: str | None = None, ids: Sequence[int] | None = None
+    ) -> tuple[int, int, str, str]:
+        """(count, highest id, latest start, latest end) of the jobs of one kind or with these ids: one small read
+        that changes whenever such a job is queued, deleted, starts or ends, so a page polls it and redraws only
+        on change."""
+        query = select(
+            func.count(), func.max(Evaluation.id), func.max(Evaluation.started_at), func.max(Evaluation.finished_at)
+        )
+        if kind is not None:
+            query = query.where(Evaluation.kind == kind)
+        if ids is not None:
+            query = query.where(Evaluation.id.in_(list(ids)))
+        with self._session("read the jobs' version") as s:
+            count, last_id, started, finished = s.execute(query).one()
+        # Plain values (0 and "" for none), so the page's state compares two versions by value.
+        return count, last_id or 0, str(started or ""), str(finished or "")
 
     def claim_next_evaluation(self, worker_id: str) -> EvaluationRecord | None:
         """Atomically move the oldest queued evaluation to running for this worker; None when none is queued."""
