@@ -91,21 +91,27 @@ class EvaluationJobs:
 
     def evaluations_version(
         self, kind: str | None = None, ids: Sequence[int] | None = None
-    ) -> tuple[int, int, str, str]:
-        """(count, highest id, latest start, latest end) of the jobs of one kind or with these ids: one small read
-        that changes whenever such a job is queued, deleted, starts or ends, so a page polls it and redraws only
-        on change."""
+    ) -> tuple[int, int, str, str, str]:
+        """(count, highest id, latest queued, started and ended times) of the jobs of one kind or with these ids:
+        one small read that changes whenever such a job is queued, deleted, starts or ends, so a page polls it
+        and redraws only on change."""
         query = select(
-            func.count(), func.max(Evaluation.id), func.max(Evaluation.started_at), func.max(Evaluation.finished_at)
+            func.count(),
+            func.max(Evaluation.id),
+            # SQLite may reuse a deleted highest id: the queued time still tells the new job from the old one.
+            func.max(Evaluation.created_at),
+            func.max(Evaluation.started_at),
+            func.max(Evaluation.finished_at),
         )
         if kind is not None:
             query = query.where(Evaluation.kind == kind)
         if ids is not None:
             query = query.where(Evaluation.id.in_(list(ids)))
         with self._session("read the jobs' version") as s:
-            count, last_id, started, finished = s.execute(query).one()
+            count, last_id, *times = s.execute(query).one()
         # Plain values (0 and "" for none), so the page's state compares two versions by value.
-        return count, last_id or 0, str(started or ""), str(finished or "")
+        created, started, finished = (str(time or "") for time in times)
+        return count, last_id or 0, created, started, finished
 
     def claim_next_evaluation(self, worker_id: str) -> EvaluationRecord | None:
         """Atomically move the oldest queued evaluation to running for this worker; None when none is queued."""
