@@ -310,8 +310,9 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> EvaluateTab:
     run_dd.change(bind(pick_run, store, ev), [run_dd, chosen_dd], {steps_cg, adapter_dd, table_df, chosen_dd})
     data_file.upload(bind(upload, dashboard, ev), data_file, {data_tb})
     queue_btn.click(bind(queue, dashboard, ev), form, {status_md, version_state, *ev.fields.values()})
-    # The timer reads only the version; the table and the choices are redrawn when it changed.
-    timer.tick(bind(poll, store, ev), None, {version_state}, show_progress="hidden", queue=False)
+    # The timer reads only the version; the table and the choices are redrawn when it changed. Queued: the page
+    # fires a State's .change only for events that went through the queue.
+    timer.tick(bind(poll, store, ev), None, {version_state}, show_progress="hidden")
     version_state.change(bind(draw, store, ev), [run_dd, chosen_dd], {table_df, chosen_dd}, show_progress="hidden")
     grid_btn.click(bind(show_grid, store, ev), chosen_dd, {grid_html})
     rollouts_btn.click(bind(rollouts_file, dashboard, ev), [run_dd, format_rd], {download_file})
