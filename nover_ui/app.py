@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 
@@ -16,12 +14,12 @@ from nover_ui.compare_view import COMPARE_CSS
 from nover_ui.context import Dashboard
 from nover_ui.eval_view import EVAL_CSS
 from nover_ui.evaluate_tab import build_evaluate
-from nover_ui.events import COMPARE, EVALUATE, METRICS, PLAYGROUND, RUNS, TRACES, TRAIN, bind, open_tab
+from nover_ui.events import COMPARE, EVALUATE, METRICS, PLAYGROUND, RUNS, TRACES, TRAIN
 from nover_ui.login import build_login
 from nover_ui.metrics_tab import CHART_CLICK_JS, build_metrics
 from nover_ui.playground_tab import build_playground
 from nover_ui.runs_tab import build_runs
-from nover_ui.traces_tab import TracesView, build_traces, filter_for_metric
+from nover_ui.traces_tab import build_traces, wire_chart_clicks
 from nover_ui.traces_view import TRACES_CSS
 from nover_ui.train_tab import build_train
 from nover_ui.uploads import UploadLimits
@@ -85,21 +83,8 @@ def build_app(
             with gr.Tab("Evaluate", id=EVALUATE) as evaluate_tab:
                 build_evaluate(dashboard, evaluate_tab)
         register_api(dashboard)
-        opened = bind(open_clicked_point, tabs=tabs, traces=traces)
-        metrics.click_tb.change(opened, metrics.click_tb, [tabs, *traces.outputs], show_progress="hidden")
+        wire_chart_clicks(store, traces, metrics.click_tb, tabs)
     # Every queued event only through the queue, whose concurrency limits then hold: no direct POST to
     # /gradio_api/run/<name> (heavy handlers also hold a limit of their own, work_limits.py).
     app.queue(api_open=False)
     return app
-
-
-def open_clicked_point(payload: str, *, tabs: gr.Tabs, traces: TracesView) -> dict[Any, Any]:
-    """A click on a Metrics chart point (JSON {run, key, step}) opens that step in Traces, with the point's
-    flag filtered when it is a flags/* metric; anything else in the box changes nothing."""
-    try:
-        point = json.loads(payload)
-        run_id, step, key = int(point["run"]), int(point["step"]), str(point["key"])
-    except (ValueError, KeyError, TypeError):
-        return {tabs: gr.skip()}
-    opened = traces.open_step(run_id, step, filter_for_metric(key))
-    return {tabs: open_tab(TRACES), **dict(zip(traces.outputs, opened))}

@@ -23,24 +23,27 @@ PLAYGROUND = "playground"
 EVALUATE = "evaluate"
 
 
-def bind(handler: Callable[..., Any], **bound: Any) -> Callable[..., Any]:
-    """`handler` with the keyword arguments `bound` fixed, as functools.partial would, but readable by Gradio.
+def bind(handler: Callable[..., Any], *fixed: Any, **named: Any) -> Callable[..., Any]:
+    """`handler` with its first arguments (`fixed`) and the keyword arguments `named` fixed, as functools.partial
+    would, but readable by Gradio.
 
-    Gradio finds the parameters it must fill itself (gr.Request, gr.SelectData) by their type hints, and a
-    functools.partial object has none, so a partial handler would get no request and every write check would
-    see an anonymous caller. The bound names leave the signature, so Gradio counts only the inputs it passes.
+    A bare partial would lose what Gradio reads from the function: its name (an event's API endpoint is named after
+    it) and its type hints (a parameter typed gr.Request or gr.SelectData is filled only when Gradio can read the
+    hint; without it every write check would see an anonymous caller). The closure keeps both, and its signature
+    shows only the parameters left for the event's inputs, so Gradio counts just those.
     """
 
     @functools.wraps(handler)
-    def bound_handler(*args: Any, **kwargs: Any) -> Any:
-        return handler(*args, **kwargs, **bound)
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        return handler(*fixed, *args, **kwargs, **named)
 
     signature = inspect.signature(handler)
+    left = list(signature.parameters.values())[len(fixed) :]
     # functools.wraps set __signature__'s fallback (__wrapped__); an explicit one without the bound names wins.
-    bound_handler.__signature__ = signature.replace(  # type: ignore[attr-defined]  # a function accepts any attribute
-        parameters=[p for p in signature.parameters.values() if p.name not in bound]
+    bound.__signature__ = signature.replace(  # type: ignore[attr-defined]  # a function accepts any attribute
+        parameters=[p for p in left if p.name not in named]
     )
-    return bound_handler
+    return bound
 
 
 def open_tab(tab_id: str) -> gr.Tabs:

@@ -112,6 +112,8 @@ def queue_playground(
 
     `places` checks the run's model (None only for tests). ConfigError's field is one of this function's
     parameters; StorageError (RunNotFound) when the run is gone."""
+    if not prompt.strip():
+        raise ConfigError("prompt", "type a prompt (or pick one of the run's)")
     run_config = _stored_config(store, run_id) if run_id is not None else preset(PLAYGROUND_BASE_PRESET)
     try:
         job = PlaygroundJob.from_dict(

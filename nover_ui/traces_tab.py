@@ -6,13 +6,14 @@ All model and data text reaches the page through traces_view, which escapes it: 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from nover_ui.bounds import MAX_SEARCH_CHARS
+from nover_ui.events import TRACES, bind, open_tab
 from nover_ui.run_picker import run_choices
 from nover_ui.traces_view import FILTERS, SORTS, render_search, render_step
 from nover_ui.work_limits import BULK_READS
@@ -20,6 +21,7 @@ from storage import StorageError, Store
 
 SEARCH_LIMIT = 50
 PICK_RUN = "<p>Pick a run.</p>"
+NO_ROLLOUTS = "<p>This run has no rollouts yet.</p>"
 
 
 def step_html(store: Store, run_id: int, step: int, filter: str, sort: str) -> str:
@@ -34,15 +36,103 @@ def filter_for_metric(key: str) -> str:
     return name if key.startswith("flags/") and name in FILTERS else "all"
 
 
-@dataclass
-class TracesView:
-    """What another tab needs to open a run's step here: the components and the function that fills them."""
-
-    outputs: list[gr.components.Component]
-    open_step: Callable[[int, int, str], list[Any]]
+def unreadable(exc: StorageError) -> str:
+    return f"<p>Cannot read rollouts: {html.escape(str(exc))}</p>"
 
 
-def build_traces(store: Store, tab: gr.Tab) -> TracesView:
+@dataclass(frozen=True)
+class TracesTab:
+    run_dd: gr.Dropdown
+    step_sl: gr.Slider
+    latest_btn: gr.Button
+    filter_rd: gr.Radio
+    sort_dd: gr.Dropdown
+    search_tb: gr.Textbox
+    search_btn: gr.Button
+    search_html: gr.HTML
+    traces_html: gr.HTML
+
+    @property
+    def page(self) -> set[gr.components.Component]:
+        """What opening a step changes: the run, the step slider, the filter and the rollouts shown."""
+        return {self.run_dd, self.step_sl, self.filter_rd, self.traces_html}
+
+
+def open_step(
+    store: Store, tab: TracesTab, run_id: int, step: int | None, filter: str, sort: str = "sample"
+) -> dict[Any, Any]:
+    """`step` of the run (its latest when None), clamped to the steps it has, with `filter` chosen."""
+    try:
+        steps = store.rollout_steps(run_id)
+        run = gr.update(choices=run_choices(store), value=run_id)
+        if steps is None:
+            return {
+                tab.run_dd: run,
+                tab.step_sl: gr.update(value=1),
+                tab.filter_rd: filter,
+                tab.traces_html: NO_ROLLOUTS,
+            }
+        first, last = steps
+        step = last if step is None else min(max(step, first), last)
+        return {
+            tab.run_dd: run,
+            # A slider needs a range: a run with one step still gets [step - 1, step].
+            tab.step_sl: gr.update(minimum=min(first, last - 1), maximum=last, value=step),
+            tab.filter_rd: filter,
+            tab.traces_html: step_html(store, run_id, step, filter, sort),
+        }
+    except StorageError as exc:
+        return {tab.filter_rd: filter, tab.traces_html: unreadable(exc)}
+
+
+def on_open(store: Store, tab: TracesTab, run_id: int | None, filter: str, sort: str) -> dict[Any, Any]:
+    """Refresh the run list; the first visit shows the newest run's latest step."""
+    choices = run_choices(store)
+    if run_id is not None:  # keep what the person (or a chart click) chose
+        return {tab.run_dd: gr.update(choices=choices)}
+    if not choices:
+        return {tab.run_dd: gr.update(choices=[]), tab.traces_html: PICK_RUN}
+    return open_step(store, tab, choices[0][1], None, filter, sort)
+
+
+def latest(store: Store, tab: TracesTab, run_id: int | None, filter: str, sort: str) -> dict[Any, Any]:
+    if run_id is None:
+        return {tab.traces_html: PICK_RUN}
+    return open_step(store, tab, run_id, None, filter, sort)
+
+
+def show_step(store: Store, tab: TracesTab, run_id: int | None, step: float, filter: str, sort: str) -> dict[Any, Any]:
+    if run_id is None:
+        return {tab.traces_html: PICK_RUN}
+    try:
+        return {tab.traces_html: step_html(store, run_id, int(step), filter, sort)}
+    except StorageError as exc:
+        return {tab.traces_html: unreadable(exc)}
+
+
+@BULK_READS
+def search(store: Store, tab: TracesTab, run_id: int | None, query: str) -> dict[Any, Any]:
+    if len(query) > MAX_SEARCH_CHARS:
+        found = f"<p>Search for at most {MAX_SEARCH_CHARS} characters of text (this search has {len(query):,}).</p>"
+    elif run_id is None:
+        found = PICK_RUN
+    else:
+        rollouts = store.search_rollouts(run_id, query, SEARCH_LIMIT + 1) if query.strip() else []
+        found = render_search(rollouts, query, limit=SEARCH_LIMIT)
+    return {tab.search_html: found}
+
+
+def open_clicked_point(store: Store, tab: TracesTab, tabs: gr.Tabs, payload: str) -> dict[Any, Any]:
+    """A Metrics chart click (JSON {run, key, step}): switch to Traces at that step, a flag's filter chosen."""
+    try:
+        point = json.loads(payload)
+        run_id, step, key = int(point["run"]), int(point["step"]), str(point["key"])
+    except (ValueError, KeyError, TypeError):
+        return gr.skip()
+    return {tabs: open_tab(TRACES), **open_step(store, tab, run_id, step, filter_for_metric(key))}
+
+
+def build_traces(store: Store, tab: gr.Tab) -> TracesTab:
     """Traces inside `tab`; opening the tab refreshes the run list (and shows the newest run's latest step)."""
     with gr.Row(equal_height=True):
         run_dd = gr.Dropdown(label="Run", scale=3, elem_id="traces-run")
@@ -57,65 +147,25 @@ def build_traces(store: Store, tab: gr.Tab) -> TracesView:
             search_btn = gr.Button("Search", scale=1)
         search_html = gr.HTML(elem_id="traces-search")
     traces_html = gr.HTML(PICK_RUN, elem_id="traces")
+    traces = TracesTab(run_dd, step_sl, latest_btn, filter_rd, sort_dd, search_tb, search_btn, search_html, traces_html)
 
-    def open_step(run_id: int, step: int | None, filter: str, sort: str = "sample") -> list[Any]:
-        """Updates for [run, step slider, filter, page]: `step` of the run, or its latest when None."""
-        try:
-            steps = store.rollout_steps(run_id)
-            if steps is None:
-                return [
-                    gr.update(choices=run_choices(store), value=run_id),
-                    gr.update(value=1),
-                    filter,
-                    "<p>This run has no rollouts yet.</p>",
-                ]
-            first, last = steps
-            step = last if step is None else min(max(step, first), last)
-            # A slider needs a range: a run with one step still gets [step - 1, step].
-            return [
-                gr.update(choices=run_choices(store), value=run_id),
-                gr.update(minimum=min(first, last - 1), maximum=last, value=step),
-                filter,
-                step_html(store, run_id, step, filter, sort),
-            ]
-        except StorageError as exc:
-            return [gr.update(), gr.update(), filter, f"<p>Cannot read rollouts: {html.escape(str(exc))}</p>"]
-
-    def open_tab(run_id: int | None, filter: str, sort: str) -> list[Any]:
-        if run_id is not None:  # keep what the person (or a chart click) chose; only refresh the list
-            return [gr.update(choices=run_choices(store)), gr.skip(), gr.skip(), gr.skip()]
-        choices = run_choices(store)
-        if not choices:
-            return [gr.update(choices=[]), gr.skip(), gr.skip(), PICK_RUN]
-        return open_step(choices[0][1], None, filter, sort)
-
-    def latest(run_id: int | None, filter: str, sort: str) -> list[Any]:
-        return open_step(run_id, None, filter, sort) if run_id is not None else [gr.skip()] * 3 + [PICK_RUN]
-
-    def show_step(run_id: int | None, step: float, filter: str, sort: str) -> str:
-        if run_id is None:
-            return PICK_RUN
-        try:
-            return step_html(store, run_id, int(step), filter, sort)
-        except StorageError as exc:
-            return f"<p>Cannot read rollouts: {html.escape(str(exc))}</p>"
-
-    @BULK_READS
-    def search(run_id: int | None, query: str) -> str:
-        if len(query) > MAX_SEARCH_CHARS:
-            return f"<p>Search for at most {MAX_SEARCH_CHARS} characters of text (this search has {len(query):,}).</p>"
-        if run_id is None:
-            return PICK_RUN
-        return render_search(
-            store.search_rollouts(run_id, query, SEARCH_LIMIT + 1) if query.strip() else [], query, limit=SEARCH_LIMIT
-        )
-
-    outputs = [run_dd, step_sl, filter_rd, traces_html]
-    view_inputs = [run_dd, step_sl, filter_rd, sort_dd]
+    view = [run_dd, filter_rd, sort_dd]
+    tab.select(bind(on_open, store, traces), view, traces.page, show_progress="hidden")
     # Programmatic changes of the run (a chart click, opening the tab) must not jump to the latest step, so the
     # latest step follows only a person's choice (.input), not every .change.
-    tab.select(open_tab, [run_dd, filter_rd, sort_dd], outputs, show_progress="hidden")
-    gr.on([run_dd.input, latest_btn.click], latest, [run_dd, filter_rd, sort_dd], outputs)
-    gr.on([step_sl.release, filter_rd.input, sort_dd.input], show_step, view_inputs, traces_html)
-    gr.on([search_btn.click, search_tb.submit], search, [run_dd, search_tb], search_html)
-    return TracesView(outputs=outputs, open_step=open_step)
+    gr.on([run_dd.input, latest_btn.click], bind(latest, store, traces), view, traces.page)
+    gr.on(
+        [step_sl.release, filter_rd.input, sort_dd.input],
+        bind(show_step, store, traces),
+        [run_dd, step_sl, filter_rd, sort_dd],
+        {traces_html},
+    )
+    gr.on([search_btn.click, search_tb.submit], bind(search, store, traces), [run_dd, search_tb], {search_html})
+    return traces
+
+
+def wire_chart_clicks(store: Store, traces: TracesTab, click_tb: gr.Textbox, tabs: gr.Tabs) -> None:
+    """A click on a Metrics chart point (written into `click_tb`) opens that step here."""
+    click_tb.change(
+        bind(open_clicked_point, store, traces, tabs), click_tb, {tabs, *traces.page}, show_progress="hidden"
+    )

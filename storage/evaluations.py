@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.errors import EvaluationNotFound, InvalidTransition, RunNotFound, StorageError
@@ -90,6 +90,30 @@ class EvaluationJobs:
             query = query.where(Evaluation.status.in_(statuses))
         with self._session("list evaluations") as s:
             return [to_record(EvaluationRecord, e) for e in s.scalars(query)]
+
+    def evaluations_version(
+        self, kind: str | None = None, ids: Sequence[int] | None = None
+    ) -> tuple[int, int, str, str, str]:
+        """(count, highest id, latest queued, started and ended times) of the jobs of one kind or with these ids:
+        one small read that changes whenever such a job is queued, deleted, starts or ends, so a page polls it
+        and redraws only on change."""
+        query = select(
+            func.count(),
+            func.max(Evaluation.id),
+            # SQLite may reuse a deleted highest id: the queued time still tells the new job from the old one.
+            func.max(Evaluation.created_at),
+            func.max(Evaluation.started_at),
+            func.max(Evaluation.finished_at),
+        )
+        if kind is not None:
+            query = query.where(Evaluation.kind == kind)
+        if ids is not None:
+            query = query.where(Evaluation.id.in_(list(ids)))
+        with self._session("read the jobs' version") as s:
+            count, last_id, *times = s.execute(query).one()
+        # Plain values (0 and "" for none), so the page's state compares two versions by value.
+        created, started, finished = (str(time or "") for time in times)
+        return count, last_id or 0, created, started, finished
 
     def claim_next_evaluation(self, worker_id: str) -> EvaluationRecord | None:
         """Atomically move the oldest queued evaluation to running for this worker; None when none is queued."""

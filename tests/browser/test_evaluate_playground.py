@@ -52,8 +52,18 @@ def test_evaluation_of_base_and_checkpoint_with_grid_and_downloads(trained_app_w
         table.get_by_text(f"{rate:.3f}", exact=True).filter(visible=True).first.wait_for()
 
     page.locator("#eval-chosen input").click()
-    for evaluation in evaluations:
+    for evaluation in evaluations:  # one click each: the table no longer redraws on every tick
         page.get_by_role("option", name=re.compile(rf"#{evaluation.id} ")).click()
+    chosen = page.locator("#eval-chosen .token")
+    expect(chosen).to_have_count(2)
+    # A new job changes the evaluations' version: the table redraws, and what was chosen stays chosen.
+    run = store.list_runs()[0]
+    extra = store.queue_evaluation(
+        "evaluation", run.config["model"], run.config["dataset"], {"split": "test"}, run_id=run.id, checkpoint_step=2
+    )
+    store.cancel_evaluation(extra.id)
+    table.get_by_text("cancelled", exact=True).filter(visible=True).first.wait_for()
+    expect(chosen).to_have_count(2)
     page.get_by_role("button", name="Show answers").click()
     grid = page.locator("#eval-grid")
     grid.locator("tbody tr").first.wait_for()
@@ -70,3 +80,20 @@ def test_evaluation_of_base_and_checkpoint_with_grid_and_downloads(trained_app_w
         page.get_by_role("button", name="Adapter (zip)").click()
         page.locator("#eval-download a[download]").filter(has_text=re.compile("KB|MB")).first.click()
     assert adapter_download.value.suggested_filename == "run-1-step-2-adapter.zip"
+
+
+def test_the_evaluations_table_follows_its_jobs_without_a_click(running_app, app_home, page):
+    """The timer reads only the jobs' version; a job that starts or ends redraws the table by itself."""
+    store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
+    run = store.create_run("evaluated", {"model": "org/Tiny-Model", "dataset": "builtin:demo"})
+    job = store.queue_evaluation("evaluation", "org/Tiny-Model", "builtin:demo", {"split": "test"})
+    page.goto(running_app)
+    page.get_by_role("tab", name="Evaluate").click()
+    expect(page.locator("#eval-run input")).to_have_value(re.compile("evaluated"))
+    table = page.locator("#eval-table")
+    table.get_by_text("queued", exact=True).filter(visible=True).first.wait_for()
+    store.claim_next_evaluation("w")
+    table.get_by_text("running", exact=True).filter(visible=True).first.wait_for()
+    store.finish_evaluation(job.id, "succeeded", {"format_valid_rate": 0.75, "samples": 4.0})
+    table.get_by_text("0.750", exact=True).filter(visible=True).first.wait_for()
+    assert store.get_run(run.id).status == "queued"  # no worker here: only the jobs moved

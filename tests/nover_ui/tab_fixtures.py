@@ -1,7 +1,12 @@
-"""The tabs built inside a Blocks, as the app builds them, so handler tests get the real components as keys."""
+"""Each tab built for real inside a Blocks, as the app builds them, without a server or a browser: handler tests
+get the real components as keys and call the handlers with plain values."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -26,6 +31,7 @@ class Built:
 
 
 def build_tabs(store: Store, home: Path, access: Access | None = None) -> Built:
+    """The Train, Runs and Metrics tabs, which refer to each other (Clone fills the Train form)."""
     dashboard = Dashboard.over(store, home, access or Access(), UploadLimits(), (home,))
     with gr.Blocks():
         with gr.Tabs() as tabs:
@@ -36,3 +42,13 @@ def build_tabs(store: Store, home: Path, access: Access | None = None) -> Built:
             with gr.Tab("Metrics") as metrics_tab:
                 metrics = build_metrics(store, metrics_tab)
     return Built(dashboard, tabs, train, runs, metrics)
+
+
+def built(builder: Callable[..., Any], over: Any) -> Any:
+    """`builder(over, tab)` inside a Blocks and a Tab of its own; returns what the builder returns."""
+    with gr.Blocks(), gr.Tabs(), gr.Tab("tab") as tab:
+        return builder(over, tab)
+
+
+def dashboard(store: Store, home: Path, access: Access | None = None) -> Dashboard:
+    return Dashboard.over(store, home, access or Access(), UploadLimits())

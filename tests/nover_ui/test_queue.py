@@ -176,7 +176,7 @@ def test_a_refused_evaluation_names_its_form_field_and_writes_no_row(store, valu
 
 PLAYGROUND_REFUSALS = [
     # (prompt, reference, models, seed): field, message
-    (("  ", "", ["base"], 0), "prompt", "prompts must be a non-empty list of non-empty strings, got \\['  '\\]"),
+    (("  ", "", ["base"], 0), "prompt", "type a prompt \\(or pick one of the run's\\)"),
     (("x" * 20_001, "", ["base"], 0), "prompt", "each prompt has at most 20,000 characters, got 20,001"),
     (("Hi?", "r" * 20_001, ["base"], 0), "reference", "reference has at most 20,000 characters"),
     (("Hi?", "", ["base"], 2**40), "seed", "seed must be from 0 to 4,294,967,295, got 1,099,511,627,776"),

@@ -285,3 +285,22 @@ def test_the_evaluation_jobs_migration_downgrades(store):
     columns = {c["name"] for c in inspect(store._engine).get_columns("evaluations")}
     assert {"kind", "config", "worker_id", "started_at", "heartbeat_at"} & columns == set()
     assert "model" in columns
+
+
+def test_the_jobs_version_changes_with_every_queue_start_end_and_delete_and_only_for_its_jobs(store):
+    assert store.evaluations_version(kind="evaluation") == (0, 0, "", "", "")
+    run = store.create_run("r", {})
+    versions = [store.evaluations_version(kind="evaluation")]
+    job = store.queue_evaluation("evaluation", "m", "d", SETTINGS, run_id=run.id, checkpoint_step=2)
+    versions.append(store.evaluations_version(kind="evaluation"))
+    playground = store.queue_evaluation("playground", "m", "playground", SETTINGS)
+    assert store.evaluations_version(kind="evaluation") == versions[-1]  # another kind's job: no change
+    store.claim_next_evaluation("w")
+    versions.append(store.evaluations_version(kind="evaluation"))
+    store.finish_evaluation(job.id, "succeeded")
+    versions.append(store.evaluations_version(kind="evaluation"))
+    store.delete_run(run.id)  # its checkpoint's evaluation goes with it
+    versions.append(store.evaluations_version(kind="evaluation"))
+    assert all(before != after for before, after in zip(versions, versions[1:]))
+    assert store.evaluations_version(ids=[playground.id])[:2] == (1, playground.id)
+    assert store.evaluations_version(ids=[]) == (0, 0, "", "", "")
