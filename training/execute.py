@@ -2,12 +2,12 @@
 
 One entry point per kind, each given what the worker already checked: `run_training(store, run, config, ...)`
 trains a run (in this process, or under `accelerate launch` when it asks for several processes) and
-`run_job(store, evaluation, ...)` runs an evaluation or playground job (training/jobs.py). Both beat for their
+`run_job(store, evaluation, job, ...)` runs an evaluation or playground job (training/jobs.py). Both beat for their
 row while they work and record how it ended. `train_claimed` and `train_now` are the same path for
 `python -m training.run` (rank 0 of a launched run; a run started from the command line).
 
 With training/worker.py, the only module of `training` that imports `storage`: the trainer reports through
-`StoreSink`, and the job code gets plain values (the run's stored config, its checkpoint folders).
+`StoreSink`, and the job code gets plain values (its validated JobConfig, its run's checkpoint folders).
 """
 
 from __future__ import annotations
