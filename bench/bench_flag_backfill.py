@@ -8,6 +8,7 @@ spread over `--runs` runs, into a SQLite file, then times, side by side in one p
   backlog   Store.flag_backlog: the one query that finds the steps to do
   backfill  the whole backfill (read each step, compute its flags, write them in batches), in the thread
   again     a second backfill with nothing left to do: the cost every later start-up pays
+  read      one plain read of every rollout (Store.get_rollouts per run), the yardstick for the ratios
 and checks that every rollout got its flags.
 """
 
@@ -58,6 +59,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         store = old_database(Path(folder) / "old.db", args.rollouts, args.runs)
         t0 = time.perf_counter()
+        for run in store.list_runs():
+            store.get_rollouts(run.id)
+        read_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
         steps = store.flag_backlog(FLAGS_VERSION)
         backlog_s = time.perf_counter() - t0
 
@@ -78,6 +84,11 @@ def main() -> None:
     print(f" backlog: {backlog_s * 1e3:8.2f} ms")
     print(f"backfill: {backfill_s * 1e3:8.2f} ms  ({backfill_s / flagged * 1e6:.1f} µs per rollout, in the thread)")
     print(f"   again: {again_s * 1e3:8.2f} ms  (a later start-up, nothing to do)")
+    print(f"    read: {read_s * 1e3:8.2f} ms  (every rollout read once)")
+    print(
+        f"ratios: backfill / read {backfill_s / read_s:.2f}x, start / read {start_s / read_s:.4f}x, "
+        f"again / read {again_s / read_s:.4f}x"
+    )
 
 
 if __name__ == "__main__":
