@@ -316,6 +316,19 @@ class Store(EvaluationJobs, RunImports, FlagBacklog):
             ).one()
         return None if first is None else (first, last)
 
+    def format_valid_counts(self, run_id: int) -> dict[int, tuple[int, int]]:
+        """(format-valid rollouts, all rollouts) of each step that has rollouts: one grouped read over the
+        (run, step) index, for the pages that say when a step or a whole run got no NOVER signal."""
+        valid = func.sum(case((Rollout.format_valid, 1), else_=0))
+        query = (
+            select(Rollout.step, valid, func.count())
+            .where(Rollout.run_id == run_id)
+            .group_by(Rollout.step)
+            .order_by(Rollout.step)
+        )
+        with self._session("count format-valid rollouts") as s:
+            return {step: (int(n_valid or 0), int(total)) for step, n_valid, total in s.execute(query)}
+
     def run_steps(self, run_ids: Sequence[int]) -> dict[int, int]:
         """Each run's last reported step: one small read, so a page can poll it and redraw only on change."""
         with self._session("read run steps") as s:

@@ -84,6 +84,13 @@ class RunConfig:
         "'builtin:demo' for the bundled demo questions, a CSV/JSONL/Parquet file path, or a Hugging Face dataset id.",
         most=1024,
     )
+    dataset_name: str = _opt(
+        "",
+        "data",
+        "The uploaded file's own name, shown wherever the data is named; the stored copy keeps its content-hash "
+        "name. Empty for a path you typed, the demo or a hub dataset.",
+        most=255,
+    )
     dataset_split: str = _opt(
         "train",
         "data",

@@ -38,6 +38,24 @@ def test_rollout_steps_is_the_first_and_last_step_with_rollouts(store):
     assert store.rollout_steps(run.id) == (2, 5)
 
 
+def test_format_valid_counts_are_valid_and_all_rollouts_per_step(store):
+    run = running_run(store)
+    assert store.format_valid_counts(run.id) == {}
+    store.log_step(
+        run.id,
+        1,
+        rollouts=[rollout_row(0, 0, format_valid=False), rollout_row(0, 1, format_valid=False)],
+    )
+    store.log_step(
+        run.id,
+        2,
+        rollouts=[rollout_row(0, 0, format_valid=True), rollout_row(0, 1, format_valid=False)],
+    )
+    store.log_step(run.id, 3, metrics={"loss": 1.0})  # a step without rollouts is not counted
+    assert store.format_valid_counts(run.id) == {1: (0, 2), 2: (1, 2)}
+    assert store.format_valid_counts(running_run(store, "other").id) == {}
+
+
 def test_run_steps_reports_each_runs_heartbeat_step(store):
     first, second = running_run(store, "a"), running_run(store, "b")
     store.log_step(first.id, 3, metrics={"loss": 1.0}, total_steps=10, heartbeat=True)
