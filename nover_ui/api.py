@@ -19,12 +19,17 @@ from nover_ui.queue import queue_run as queue_checked_run
 from nover_ui.run_actions import ActionRefused
 from nover_ui.run_actions import cancel_run as cancel_checked_run
 from nover_ui.safe_text import api_error
-from nover_ui.work_limits import BULK_READS, FILE_WORK
+from nover_ui.shared_reads import READS, shared_runs
+from nover_ui.work_limits import BULK_READS, FILE_WORK, Busy
 from storage import StorageError
 from training.config import ConfigError
 from training.data import DataError
 
 MAX_LOGIN_CHARS = 256
+READERS_AT_ONCE = 32
+"""Polls of the read endpoints served at once. A poll of unchanged data is a lookup in the shared reads, so
+readers need not wait in line for each other (Gradio's default is one at a time per endpoint); a changed run is
+read once for all of them, holding a BULK_READS slot."""
 
 
 def register_api(dashboard: Dashboard) -> None:
@@ -53,7 +58,8 @@ def register_api(dashboard: Dashboard) -> None:
 
     def list_runs() -> list[dict]:
         """Every run, newest first."""
-        return [_plain(run) for run in _reading(store.list_runs)]
+        runs = _reading(shared_runs, store)
+        return READS.get(("api runs", store.url), runs.version, lambda: [_plain(run) for run in runs.records])
 
     def cancel_run(run_id: int, request: gr.Request) -> dict:
         """Cancel a queued run, or ask a running one to stop after its current step."""
@@ -63,27 +69,55 @@ def register_api(dashboard: Dashboard) -> None:
         except (ActionRefused, StorageError) as exc:
             raise api_error(str(exc)) from None
 
-    @BULK_READS
     def get_metrics(run_id: int, keys: list[str] | None = None) -> dict:
         """Metric series of a run: {key: {"steps": [...], "values": [...], "wall_times": [...]}}."""
-        series = _reading(store.get_metrics, int(run_id), keys or None)
-        return {
-            key: {"steps": list(s.steps), "values": [_number(v) for v in s.values], "wall_times": list(s.wall_times)}
-            for key, s in series.items()
-        }
+        run, chosen = int(run_id), tuple(keys) if keys else None
 
-    @BULK_READS
+        def read() -> dict:
+            series = _reading(store.get_metrics, run, chosen)
+            return {
+                key: {
+                    "steps": list(s.steps),
+                    "values": [_number(v) for v in s.values],
+                    "wall_times": list(s.wall_times),
+                }
+                for key, s in series.items()
+            }
+
+        key = ("api metrics", store.url, run, chosen)
+        return _shared(key, _reading(shared_runs, store).run_version(run), read)
+
     def get_rollouts(run_id: int, step: int | None = None) -> list[dict]:
         """Rollouts of one step (the latest when step is None), with every reward component."""
-        if step is None:
-            steps = _reading(store.rollout_steps, int(run_id))
+        run, chosen = int(run_id), None if step is None else int(step)
+
+        def read() -> list[dict]:
+            steps = _reading(store.rollout_steps, run) if chosen is None else (chosen, chosen)
             if steps is None:
                 return []
-            step = steps[1]
-        return [_plain(rollout) for rollout in _reading(store.get_rollouts, int(run_id), int(step))]
+            return [_plain(rollout) for rollout in _reading(store.get_rollouts, run, steps[1])]
 
-    for endpoint in (login, queue_run, list_runs, cancel_run, get_metrics, get_rollouts):
+        key = ("api rollouts", store.url, run, chosen)
+        return _shared(key, _reading(shared_runs, store).run_version(run), read)
+
+    for endpoint in (login, queue_run, cancel_run):
         gr.api(endpoint, api_name=endpoint.__name__)
+    for endpoint in (list_runs, get_metrics, get_rollouts):
+        gr.api(endpoint, api_name=endpoint.__name__, concurrency_limit=READERS_AT_ONCE)
+
+
+def _shared(key: tuple, version: Any, read: Any) -> Any:
+    """`read()` once per (key, version) for every reader; the one read holds a BULK_READS slot, the readers
+    who find it done or wait for it hold none."""
+
+    def limited_read() -> Any:
+        try:
+            with BULK_READS.slot():
+                return read()
+        except Busy as exc:
+            raise api_error(str(exc)) from None
+
+    return READS.get(key, version, limited_read)
 
 
 def _reading(read: Any, *args: Any) -> Any:

@@ -6,6 +6,7 @@ change, so an idle dashboard re-reads no metric series at all.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from nover_ui.events import bind
 from nover_ui.figures import metric_figures
 from nover_ui.metrics_cache import SeriesCache
 from nover_ui.run_picker import many_runs_update
+from nover_ui.shared_reads import READS, shared_runs
 from storage import StorageError, Store
 
 MAX_CHARTS = 12
@@ -23,9 +25,17 @@ POLL_S = 2.0
 
 def chart_updates(store: Store, cache: SeriesCache, run_ids: list[int], smoothing: float, x_axis: str) -> list[Any]:
     """One update per chart slot: the group's figure, or hidden when there are fewer groups."""
-    runs = {run.id: run for run in store.list_runs() if run.id in run_ids}
+    shared = shared_runs(store)  # read once per change for every page and script (shared_reads)
+    runs = {run.id: run for run in shared.records if run.id in run_ids}
     names = {run_id: run.name for run_id, run in runs.items()}
-    metrics = {run_id: cache.get(store, run_id, run.created_at) for run_id, run in runs.items()}
+    metrics = {
+        run_id: READS.get(
+            ("metric series", store.url, run_id),
+            shared.run_version(run_id),
+            functools.partial(cache.get, store, run_id, run.created_at),
+        )
+        for run_id, run in runs.items()
+    }
     figures = metric_figures(metrics, names, smoothing=smoothing, x_axis=x_axis)[:MAX_CHARTS]
     updates = [gr.update(value=figure, label=group, visible=True) for group, figure in figures]
     return updates + [gr.update(value=None, visible=False)] * (MAX_CHARTS - len(updates))

@@ -20,6 +20,7 @@ from nover_ui.events import TRAIN, bind, open_tab
 from nover_ui.run_actions import ActionRefused, cancel_run, delete_run, resume_run
 from nover_ui.runs_table import COLUMN_WIDTHS, RUN_COLUMNS, read_runs
 from nover_ui.safe_text import markdown_text, refusal
+from nover_ui.shared_reads import READS, shared_runs
 from nover_ui.train_form import TrainTab, form_values
 from nover_ui.work_limits import BULK_READS
 from storage import StorageError, Store
@@ -64,8 +65,10 @@ def poll_version(*, store: Store, tab: RunsTab) -> dict[Any, Any]:
 
 
 def redraw(run_id: float | None, *, store: Store, tab: RunsTab) -> dict[Any, Any]:
-    """The table, and the selected run's error and command, which may have arrived since it was clicked."""
-    return {tab.runs_df: read_runs(store), **(_run_details(store, tab, int(run_id)) if run_id else {})}
+    """The table, and the selected run's error and command, which may have arrived since it was clicked; read
+    once per change of the runs for every page showing them (shared_reads)."""
+    table = READS.get(("runs table", store.url), store.runs_version(), functools.partial(read_runs, store))
+    return {tab.runs_df: table, **(_run_details(store, tab, int(run_id)) if run_id else {})}
 
 
 def select_row(evt: gr.SelectData, *, store: Store, tab: RunsTab) -> dict[Any, Any]:
@@ -246,10 +249,10 @@ def _act(
 def _run_details(store: Store, tab: RunsTab, run_id: int) -> dict[Any, Any]:
     """The error and command boxes of one run: shown when it has one, hidden otherwise (or when it is gone)."""
     try:
-        run = store.get_run(run_id)
-        error, command = run.error, run.command
+        run = shared_runs(store).get(run_id)
     except StorageError:
-        error = command = None
+        run = None
+    error, command = (run.error, run.command) if run else (None, None)
     return {
         tab.error_tb: gr.update(value=error or "", visible=bool(error)),
         tab.command_code: gr.update(value=command or "", visible=bool(command)),

@@ -17,10 +17,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class AppProcess:
-    """`python app.py --home HOME --port FREE ARGS` whose workers' steps take step_s; output in HOME/app.log."""
+    """`python app.py --home HOME --port FREE ARGS` whose workers' steps take step_s; output in HOME/app.log.
+    `entry` is the module that runs it (a benchmark's may wrap the app to measure it)."""
 
-    def __init__(self, home: Path, *args: str, step_s: float = 0.05, env: dict[str, str] | None = None):
-        self.home, self.args, self.port = home, args, free_port()
+    def __init__(
+        self,
+        home: Path,
+        *args: str,
+        step_s: float = 0.05,
+        env: dict[str, str] | None = None,
+        entry: str = "tests.app_entry",
+    ):
+        self.home, self.args, self.port, self.entry = home, args, free_port(), entry
         self.env = {**os.environ, "NOVER_TEST_STEP_SECONDS": str(step_s), **(env or {})}
         self.log = home / "app.log"
         self.db_url = f"sqlite:///{home / 'nover_ui.db'}"
@@ -34,7 +42,7 @@ class AppProcess:
                 [
                     sys.executable,
                     "-m",
-                    "tests.app_entry",
+                    self.entry,
                     "--port",
                     str(self.port),
                     "--home",

@@ -1,16 +1,22 @@
-"""Browser-free readers of a running dashboard: poll its read endpoints and check what each poll saw.
+"""Browser-free readers of a running dashboard: poll its read endpoints and check what each poll saw; and a
+Store that counts its reads, to check that readers share them.
 
 One poll is what a script watching a run does: /list_runs, /get_metrics and /get_rollouts (latest step) of
-that run. Used by tests/test_reliability_readers.py and bench/bench_concurrent_readers.py.
+that run. Used by tests/test_reliability_readers.py, tests/nover_ui/test_api.py and
+bench/bench_concurrent_readers.py.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from gradio_client import Client
+
+from storage import Store
 
 ROWS_PER_STEP = 16
 """What the stand-in trainer (tests.helpers.stepping_trainer) writes per step: 2 groups of 8."""
@@ -82,3 +88,32 @@ def read_concurrently(url: str, run_id: int, readers: int, polls: int) -> list[R
     for client in clients:
         client.close()
     return logs
+
+
+class CountingStore(Store):
+    """A real Store that counts the reads the dashboard's polled pages and endpoints make, by method name."""
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        self.reads: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self.reads[name] += 1
+
+    def list_runs(self, *args: Any, **kwargs: Any) -> Any:
+        self._count("list_runs")
+        return super().list_runs(*args, **kwargs)
+
+    def get_metrics(self, *args: Any, **kwargs: Any) -> Any:
+        self._count("get_metrics")
+        return super().get_metrics(*args, **kwargs)
+
+    def get_rollouts(self, *args: Any, **kwargs: Any) -> Any:
+        self._count("get_rollouts")
+        return super().get_rollouts(*args, **kwargs)
+
+    def latest_metric(self, *args: Any, **kwargs: Any) -> Any:
+        self._count("latest_metric")
+        return super().latest_metric(*args, **kwargs)

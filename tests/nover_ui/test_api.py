@@ -9,6 +9,7 @@ from nover_ui.app import build_app
 from nover_ui.login_routes import server_extensions
 from storage import Store
 from tests.helpers import free_port, step_rows
+from tests.readers import CountingStore, read_concurrently
 
 
 def serve(store: Store, home, access: Access | None = None, **build):
@@ -58,6 +59,27 @@ def test_metrics_and_rollouts_of_a_run(api, store):
     assert len(first) == 2 and first[0]["reward_reasoning"] == 0.5 and first[0]["prompt"] == "question 0?"
     with pytest.raises(AppError, match="does not exist"):
         api.predict(run_id=999, api_name="/cancel_run")
+
+
+def test_many_readers_polling_a_run_cost_one_database_read_per_change(tmp_path):
+    store = CountingStore(f"sqlite:///{tmp_path / 'counted.db'}")
+    app, _ = serve(store, tmp_path)
+    try:
+        run = store.start_run(store.create_run("r", {}).id, "w")
+        for step in (1, 2):
+            store.log_step(run.id, step, metrics={"reward": 0.5, "loss": 1.0}, rollouts=step_rows(), heartbeat=True)
+            logs = read_concurrently(app.local_url, run.id, readers=8, polls=1)
+            assert [log.problems for log in logs] == [[]] * 8
+            assert [log.last_steps for log in logs] == [[step]] * 8
+            # 8 polls of each endpoint; the runs list is read once for all three
+            assert (store.reads["list_runs"], store.reads["get_metrics"], store.reads["get_rollouts"]) == (
+                step,
+                step,
+                step,
+            )
+    finally:
+        app.close()
+        store.close()
 
 
 def test_read_only_mode_refuses_every_change(store, tmp_path):
