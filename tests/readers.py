@@ -72,8 +72,17 @@ def inconsistencies(
 def read_concurrently(url: str, run_id: int, readers: int, polls: int) -> list[ReaderLog]:
     """`readers` threads, each with its own Client, poll `polls` times as fast as they can, all at once."""
     clients = [Client(url, verbose=False) for _ in range(readers)]
-    logs = [ReaderLog() for _ in range(readers)]
-    barrier = threading.Barrier(readers)
+    try:
+        return poll_together(clients, run_id, polls)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def poll_together(clients: list[Client], run_id: int, polls: int) -> list[ReaderLog]:
+    """One thread per client polls `polls` times as fast as it can, all starting at once."""
+    logs = [ReaderLog() for _ in clients]
+    barrier = threading.Barrier(len(clients))
 
     def read(client: Client, log: ReaderLog) -> None:
         barrier.wait()
@@ -85,8 +94,6 @@ def read_concurrently(url: str, run_id: int, readers: int, polls: int) -> list[R
         thread.start()
     for thread in threads:
         thread.join()
-    for client in clients:
-        client.close()
     return logs
 
 

@@ -9,7 +9,9 @@ from nover_ui.app import build_app
 from nover_ui.login_routes import server_extensions
 from storage import Store
 from tests.helpers import free_port, step_rows
-from tests.readers import CountingStore, read_concurrently
+from tests.readers import CountingStore, poll_together
+
+READERS = 6
 
 
 def serve(store: Store, home, access: Access | None = None, **build):
@@ -63,21 +65,20 @@ def test_metrics_and_rollouts_of_a_run(api, store):
 
 def test_many_readers_polling_a_run_cost_one_database_read_per_change(tmp_path):
     store = CountingStore(f"sqlite:///{tmp_path / 'counted.db'}")
-    app, _ = serve(store, tmp_path)
+    app, client = serve(store, tmp_path)
+    clients = [client, *(Client(app.local_url, verbose=False) for _ in range(READERS - 1))]
     try:
         run = store.start_run(store.create_run("r", {}).id, "w")
         for step in (1, 2):
             store.log_step(run.id, step, metrics={"reward": 0.5, "loss": 1.0}, rollouts=step_rows(), heartbeat=True)
-            logs = read_concurrently(app.local_url, run.id, readers=8, polls=1)
-            assert [log.problems for log in logs] == [[]] * 8
-            assert [log.last_steps for log in logs] == [[step]] * 8
-            # 8 polls of each endpoint; the runs list is read once for all three
-            assert (store.reads["list_runs"], store.reads["get_metrics"], store.reads["get_rollouts"]) == (
-                step,
-                step,
-                step,
-            )
+            logs = poll_together(clients, run.id, polls=1)
+            assert [(log.problems, log.last_steps) for log in logs] == [([], [step])] * READERS
+            # READERS polls of each endpoint; the runs list is read once for all three endpoints
+            reads = (store.reads["list_runs"], store.reads["get_metrics"], store.reads["get_rollouts"])
+            assert reads == (step, step, step)
     finally:
+        for reader in clients:
+            reader.close()
         app.close()
         store.close()
 
