@@ -19,7 +19,7 @@ from nover_ui.traces_view import (
     select,
 )
 from storage import RolloutRecord
-from tests.helpers import TagCollector, parsed
+from tests.helpers import TagCollector, chatml, parsed
 from training.config import RunConfig
 from training.flags import FLAGS_VERSION, flags_of_step
 from training.prompts import build_messages, build_prompt, user_turn
@@ -350,12 +350,6 @@ def test_the_no_ranking_signal_filter_keeps_whole_groups_without_signal():
     assert select(ranked, "no ranking signal", "sample") == []
     markup = render_step(lone + ranked, filter="no ranking signal")
     assert markup.count("<article") == 2 and markup.count("no rollouts match") == 1
-
-
-def chatml(messages: list[dict[str, str]]) -> str:
-    """The default model's chat template (ChatML), as it renders a prompt with the generation turn opened."""
-    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
-    return turns + "<|im_start|>assistant\n"
 
 
 @pytest.mark.parametrize("rendering", ["chatml", "plain"])
