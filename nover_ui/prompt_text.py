@@ -1,12 +1,29 @@
-"""Stored prompts are the full text the policy saw (chat template included); people want the question."""
+"""Stored prompts are the full text the policy saw (chat template, system line and worked example included);
+people want the question: the content of the last user turn, which is the data row's question with its
+instruction (training/prompts.py builds it).
+
+>>> question("<|im_start|>system\\nBe brief.<|im_end|>\\n<|im_start|>user\\n2+2?<|im_end|>\\n<|im_start|>assistant\\n")
+'2+2?'
+>>> question("User: 1+1?\\n\\nAssistant:\\n2\\n\\nUser: 2+2?\\n\\nAssistant:\\n<think>\\n")
+'2+2?'
+>>> question("no chat markup: shown whole")
+'no chat markup: shown whole'
+"""
 
 CHATML_USER, CHATML_END = "<|im_start|>user", "<|im_end|>"
+LLAMA3_USER, LLAMA3_END = "<|start_header_id|>user<|end_header_id|>", "<|eot_id|>"
+PLAIN_USER, PLAIN_ASSISTANT = "User: ", "\n\nAssistant:\n"
+"""The turns of training/prompts.py's rendering for models without a chat template."""
 
 
 def question(prompt: str) -> str:
-    """With a ChatML template (the default model's), the last user turn; any other prompt unchanged."""
-    if CHATML_USER in prompt:
-        return prompt.rsplit(CHATML_USER, 1)[1].split(CHATML_END, 1)[0].strip()
+    """The last user turn of a ChatML (the default model's), Llama 3 or plain rendering; any other prompt unchanged."""
+    for opening, closing in ((CHATML_USER, CHATML_END), (LLAMA3_USER, LLAMA3_END)):
+        if opening in prompt:
+            return prompt.rsplit(opening, 1)[1].split(closing, 1)[0].strip()
+    before_reply, reply, _ = prompt.rpartition(PLAIN_ASSISTANT)
+    if reply and (before_reply.startswith(PLAIN_USER) or f"\n\n{PLAIN_USER}" in before_reply):
+        return before_reply.rsplit(f"\n\n{PLAIN_USER}", 1)[-1].removeprefix(PLAIN_USER).strip()
     return prompt
 
 

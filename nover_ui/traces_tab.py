@@ -14,10 +14,12 @@ import gradio as gr
 
 from nover_ui.bounds import MAX_SEARCH_CHARS
 from nover_ui.events import TRACES, bind, open_tab
+from nover_ui.format_guidance import no_signal_banner
 from nover_ui.run_picker import run_choices
-from nover_ui.traces_view import FILTERS, SORTS, render_search, render_step
+from nover_ui.traces_view import FILTERS, NO_RANKING_SIGNAL, SORTS, render_search, render_step
 from nover_ui.work_limits import BULK_READS
 from storage import StorageError, Store
+from training.flags import ALL_INVALID_KEY, NO_RANKING_SIGNAL_KEY
 
 SEARCH_LIMIT = 50
 PICK_RUN = "<p>Pick a run.</p>"
@@ -28,10 +30,27 @@ def step_html(store: Store, run_id: int, step: int, filter: str, sort: str) -> s
     return render_step(store.get_rollouts(run_id, step=step), filter=filter, sort=sort)
 
 
+def step_banner(store: Store, run_id: int, step: int) -> str:
+    """The no-signal banner (Markdown, numbers only) for a step: the whole run's when no step of it has a
+    format-valid rollout, else this step's when it has none, else ''. Read as the step is drawn, never polled."""
+    counts = store.format_valid_counts(run_id)
+    return no_signal_banner(counts) or no_signal_banner(counts, step)
+
+
+def step_page(store: Store, tab: TracesTab, run_id: int, step: int, filter: str, sort: str) -> dict[Any, Any]:
+    """The banner and the rollouts of one step."""
+    return {
+        tab.banner_md: step_banner(store, run_id, step),
+        tab.traces_html: step_html(store, run_id, step, filter, sort),
+    }
+
+
 def filter_for_metric(key: str) -> str:
     """The Traces filter that shows what a metric counts: 'flags/repetition' -> 'repetition'."""
-    if key == "flags/all_invalid":
+    if key == ALL_INVALID_KEY:
         return "format failures"
+    if key == NO_RANKING_SIGNAL_KEY:
+        return NO_RANKING_SIGNAL
     name = key.removeprefix("flags/").replace("_", " ")
     return name if key.startswith("flags/") and name in FILTERS else "all"
 
@@ -50,12 +69,13 @@ class TracesTab:
     search_tb: gr.Textbox
     search_btn: gr.Button
     search_html: gr.HTML
+    banner_md: gr.Markdown
     traces_html: gr.HTML
 
     @property
     def page(self) -> set[gr.components.Component]:
-        """What opening a step changes: the run, the step slider, the filter and the rollouts shown."""
-        return {self.run_dd, self.step_sl, self.filter_rd, self.traces_html}
+        """What opening a step changes: the run, the step slider, the filter, the banner and the rollouts shown."""
+        return {self.run_dd, self.step_sl, self.filter_rd, self.banner_md, self.traces_html}
 
 
 def open_step(
@@ -70,6 +90,7 @@ def open_step(
                 tab.run_dd: run,
                 tab.step_sl: gr.update(value=1),
                 tab.filter_rd: filter,
+                tab.banner_md: "",
                 tab.traces_html: NO_ROLLOUTS,
             }
         first, last = steps
@@ -79,10 +100,10 @@ def open_step(
             # A slider needs a range: a run with one step still gets [step - 1, step].
             tab.step_sl: gr.update(minimum=min(first, last - 1), maximum=last, value=step),
             tab.filter_rd: filter,
-            tab.traces_html: step_html(store, run_id, step, filter, sort),
+            **step_page(store, tab, run_id, step, filter, sort),
         }
     except StorageError as exc:
-        return {tab.filter_rd: filter, tab.traces_html: unreadable(exc)}
+        return {tab.filter_rd: filter, tab.banner_md: "", tab.traces_html: unreadable(exc)}
 
 
 def on_open(store: Store, tab: TracesTab, run_id: int | None, filter: str, sort: str) -> dict[Any, Any]:
@@ -105,9 +126,9 @@ def show_step(store: Store, tab: TracesTab, run_id: int | None, step: float, fil
     if run_id is None:
         return {tab.traces_html: PICK_RUN}
     try:
-        return {tab.traces_html: step_html(store, run_id, int(step), filter, sort)}
+        return step_page(store, tab, run_id, int(step), filter, sort)
     except StorageError as exc:
-        return {tab.traces_html: unreadable(exc)}
+        return {tab.banner_md: "", tab.traces_html: unreadable(exc)}
 
 
 @BULK_READS
@@ -146,8 +167,11 @@ def build_traces(store: Store, tab: gr.Tab) -> TracesTab:
             search_tb = gr.Textbox(label="Text", placeholder="e.g. </answer>", scale=4, elem_id="traces-query")
             search_btn = gr.Button("Search", scale=1)
         search_html = gr.HTML(elem_id="traces-search")
+    banner_md = gr.Markdown(elem_id="traces-banner")
     traces_html = gr.HTML(PICK_RUN, elem_id="traces")
-    traces = TracesTab(run_dd, step_sl, latest_btn, filter_rd, sort_dd, search_tb, search_btn, search_html, traces_html)
+    traces = TracesTab(
+        run_dd, step_sl, latest_btn, filter_rd, sort_dd, search_tb, search_btn, search_html, banner_md, traces_html
+    )
 
     view = [run_dd, filter_rd, sort_dd]
     tab.select(bind(on_open, store, traces), view, traces.page, show_progress="hidden")
@@ -158,7 +182,7 @@ def build_traces(store: Store, tab: gr.Tab) -> TracesTab:
         [step_sl.release, filter_rd.input, sort_dd.input],
         bind(show_step, store, traces),
         [run_dd, step_sl, filter_rd, sort_dd],
-        {traces_html},
+        {banner_md, traces_html},
     )
     gr.on([search_btn.click, search_tb.submit], bind(search, store, traces), [run_dd, search_tb], {search_html})
     return traces

@@ -4,7 +4,10 @@ Pure helpers, records in and HTML strings out. Prompts, references and model out
 piece of it passes through `html_text` (nover_ui/safe_text.py, the only place text enters the HTML), and all
 markup is the constants below, with `class` as the only attribute, so no data can become a tag, an attribute or
 a script. Failure flags are read as stored with each rollout (training/flags.py computes them), never computed
-here.
+here; whether a group has a ranking signal follows training/flags.py's rule, from the stored `format_valid`.
+
+A group shows its question and reference first; the whole prompt as the policy saw it (system line, worked example,
+chat markup) is folded under them, since with a worked example it runs long and would push the question out of view.
 """
 
 from __future__ import annotations
@@ -16,12 +19,23 @@ from collections.abc import Callable, Sequence
 from itertools import groupby
 
 from nover_ui.number_text import MISSING, is_number, number_text
+from nover_ui.prompt_text import question
 from nover_ui.safe_text import html_text
 from storage import RolloutRecord
-from training.flags import ROLLOUT_FLAGS
+from training.flags import ROLLOUT_FLAGS, has_ranking_signal
 
 FLAG_FILTERS: tuple[str, ...] = tuple(flag for flag in ROLLOUT_FLAGS if flag != "truncated")
-FILTERS: tuple[str, ...] = ("all", "format failures", "truncated", "top reward", "bottom reward", *FLAG_FILTERS)
+NO_RANKING_SIGNAL = "no ranking signal"
+"""A group's marker when fewer than two of its rollouts are format-valid, and the filter keeping only such groups."""
+FILTERS: tuple[str, ...] = (
+    "all",
+    "format failures",
+    "truncated",
+    "top reward",
+    "bottom reward",
+    *FLAG_FILTERS,
+    NO_RANKING_SIGNAL,
+)
 NOT_COMPUTED = "flags not computed"
 """The badge of a rollout stored before its flags were (the start-up backfill has not reached it yet)."""
 SORTS: tuple[str, ...] = ("sample", "reward", "perplexity", "advantage")
@@ -40,6 +54,8 @@ TRACES_CSS = """
 .nover-traces .badge.invalid { background: #d6454133; }
 .nover-traces .badge.truncated { background: #e8a33d44; }
 .nover-traces .badge.pending { background: #8883; font-style: italic; }
+.nover-traces .badge.no-signal { background: #e8a33d44; font-weight: 600; }
+.nover-traces .no-signal-why { font-weight: 400; opacity: .85; }
 .nover-traces .block { margin: 6px 0; padding: 4px 6px; border-radius: 4px; border-left: 3px solid #8886; }
 .nover-traces .block.reasoning { background: #4a7fd914; border-left-color: #4a7fd9; }
 .nover-traces .block.answer { background: #2e9e5b14; border-left-color: #2e9e5b; }
@@ -75,7 +91,8 @@ def groups_of_step(rollouts: Sequence[RolloutRecord]) -> list[list[RolloutRecord
 
 def select(group: Sequence[RolloutRecord], filter: str, sort: str, top_k: int = 2) -> list[RolloutRecord]:
     """Apply one of FILTERS ('top reward'/'bottom reward' keep the top_k highest/lowest reward rollouts of the group;
-    a flag keeps the rollouts whose stored flags have it, so none whose flags are not computed yet) then one of SORTS
+    a flag keeps the rollouts whose stored flags have it, so none whose flags are not computed yet; 'no ranking
+    signal' keeps the whole group when it has none, else nothing) then one of SORTS
     ('reward' and 'advantage' descending, 'perplexity' ascending with missing perplexity last, 'sample' by
     sample_index). Unknown filter or sort -> ValueError naming the allowed values."""
     _require(filter, FILTERS, "filter")
@@ -91,6 +108,8 @@ def select(group: Sequence[RolloutRecord], filter: str, sort: str, top_k: int = 
         kept = sorted(by_sample, key=_ascending(lambda r: r.reward))[:top_k]
     elif filter in FLAG_FILTERS:
         kept = [r for r in by_sample if filter in (r.flags or ())]
+    elif filter == NO_RANKING_SIGNAL:
+        kept = [] if has_ranking_signal(group) else by_sample
     else:
         kept = by_sample
     sort_keys = {
@@ -108,7 +127,9 @@ def render_step(
     sort: str = "sample",
     collapse_chars: int = 600,
 ) -> str:
-    """HTML for one step: per group the prompt and reference once, then the selected rollouts as a grid of cards
+    """HTML for one step: per group its question and reference once (the whole prompt folded below them, when it
+    holds more than the question), a "no ranking signal" marker with its reason when fewer than two rollouts are
+    format-valid, then the selected rollouts as a grid of cards
     (reasoning and answer apart, badges for the format and the stored flags, reward components, perplexity rank,
     advantage, token counts). Texts longer than collapse_chars are folded into <details>; missing numbers show as
     '–'."""
@@ -173,16 +194,47 @@ def _group_html(group: list[RolloutRecord], filter: str, sort: str, collapse_cha
     first = group[0]
     head = (
         f'<div class="group-head">step {html_text(str(first.step))} · group {html_text(str(first.group_index))} · '
-        f"{html_text(str(len(group)))} rollouts</div>"
+        f"{html_text(str(len(group)))} rollouts{_no_signal_marker(group)}</div>"
     )
-    prompt = _text_block("prompt", first.prompt, "prompt", collapse_chars)
-    reference = _text_block("reference", first.reference, "reference", collapse_chars)
     chosen = select(group, filter, sort)
     if chosen:
         body = '<div class="cards">' + "".join(_card_html(r, ranks, collapse_chars) for r in chosen) + "</div>"
     else:
         body = f'<p class="empty">no rollouts match “{html_text(filter)}”{_not_computed_note(group, filter)}</p>'
-    return f'<section class="group">{head}{prompt}{reference}{body}</section>'
+    return f'<section class="group">{head}{_prompt_html(first, collapse_chars)}{body}</section>'
+
+
+def _no_signal_marker(group: list[RolloutRecord]) -> str:
+    """NOVER's rank compares the format-valid rollouts of a group: with fewer than two it compares nothing, yet a
+    lone valid rollout still gets the full reasoning reward. Said here, where that reward shows."""
+    if has_ranking_signal(group):
+        return ""
+    valid = sum(r.format_valid for r in group)
+    if valid == 1:
+        why = f"only 1 of {len(group)} rollouts is format-valid: its rank 1/1 carries no comparison"
+    else:
+        why = f"none of the {len(group)} rollouts is format-valid: nothing to rank, every reasoning reward is 0"
+    return (
+        f'<span class="badge no-signal">{html_text(NO_RANKING_SIGNAL)}</span>'
+        f'<span class="no-signal-why"> — {html_text(why)}</span>'
+    )
+
+
+def _prompt_html(first: RolloutRecord, collapse_chars: int) -> str:
+    """The group's question and reference, then the whole prompt folded (when it holds more than the question)."""
+    asked = question(first.prompt)
+    texts = _text_block("question", asked, "prompt", collapse_chars)
+    texts += _text_block("reference", first.reference, "reference", collapse_chars)
+    if asked.strip() == first.prompt.strip():
+        return texts
+    summary = (
+        f"the whole prompt as the model saw it, system line and any worked example included "
+        f"({len(first.prompt):,} characters)"
+    )
+    return (
+        f'{texts}<details class="block prompt full-prompt"><summary class="label">{html_text(summary)}</summary>'
+        f'<div class="text">{html_text(first.prompt)}</div></details>'
+    )
 
 
 def _not_computed_note(group: list[RolloutRecord], filter: str) -> str:

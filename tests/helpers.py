@@ -95,3 +95,10 @@ def parsed(markup: str) -> TagCollector:
     collector.feed(markup)
     collector.close()
     return collector
+
+
+def chatml(messages: list[dict[str, str]]) -> str:
+    """Chat messages as the default model's template (ChatML) renders them, the assistant turn opened: a stored
+    prompt like the worker's, without loading a tokenizer."""
+    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    return turns + "<|im_start|>assistant\n"

@@ -7,6 +7,10 @@ older flag set) are recomputed by the dashboard's start-up backfill (nover_ui/fl
 `flags_of_step`. The tag flags trust the stored `format_valid` (the trainer's rule, with the run's tag names): a
 format-valid rollout never gets "missing tags" or "malformed tags"; for the others they say which way the tags
 failed. An invalid rollout can have neither, when its four tags are fine but extra text sits outside them.
+
+NOVER ranks the format-valid rollouts of a group against each other; a group with fewer than MIN_RANKED of them
+has no ranking signal (a lone valid rollout ranks 1/1 and gets the full reasoning reward, whatever it wrote). That
+is NOVER's rule, kept as it is; the step metrics count such groups so a run shows how often it happens.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 
 from training.config import RunConfig
-from training.prompts import prefill_text
+from training.prompts import PLACEHOLDER, prefill_text
+from training.rewards import format_valid
 
 
 class Rollout(Protocol):
@@ -65,15 +70,19 @@ ROLLOUT_FLAGS: tuple[str, ...] = (
     "empty answer",
     "repetition",
     "long reasoning",
+    "copied placeholder",
 )
-STEP_FLAGS: tuple[str, ...] = ("all invalid", "zero reward variance")
-FLAGS_VERSION = 1
+STEP_FLAGS: tuple[str, ...] = ("all invalid", "zero reward variance", "no ranking signal")
+FLAGS_VERSION = 2
 """Stored with each rollout's flags. Raise it whenever a flag is added or a rule changes: the dashboard's start-up
 backfill then recomputes every rollout stored with a lower version."""
 METRIC_PREFIX = "flags/"
 ZERO_VARIANCE_GROUPS_KEY = "flags/groups_with_zero_reward_variance"
 ALL_INVALID_KEY = "flags/all_invalid"
 """1 at a step where no rollout was format-valid (no NOVER signal at all), else 0."""
+NO_RANKING_SIGNAL_KEY = "flags/groups_without_ranking_signal"
+MIN_RANKED = 2
+"""Format-valid rollouts a group needs before NOVER's rank compares anything."""
 
 REPETITION_NGRAM = 4
 """Words per n-gram in the repetition check (words split on whitespace, compared lower-cased)."""
@@ -134,26 +143,35 @@ def has_flag(rollout: Rollout, group: Sequence[Rollout], flag: str, tags: TagSet
 
 def step_flags(rollouts: Sequence[Rollout]) -> list[str]:
     """The STEP_FLAGS that apply to one step's rollouts: "all invalid" when none is format-valid, "zero reward
-    variance" when some group's rewards are all equal (GRPO then has no advantage, so no gradient, for that group).
-    No rollouts -> no flags."""
+    variance" when some group's rewards are all equal (GRPO then has no advantage, so no gradient, for that group),
+    "no ranking signal" when some group has fewer than MIN_RANKED format-valid rollouts. No rollouts -> no flags."""
     flags = []
     if rollouts and not any(r.format_valid for r in rollouts):
         flags.append("all invalid")
     if _zero_variance_groups(rollouts):
         flags.append("zero reward variance")
+    if _groups_without_ranking_signal(rollouts):
+        flags.append("no ranking signal")
     return flags
+
+
+def has_ranking_signal(group: Sequence[Rollout]) -> bool:
+    """Whether NOVER's rank compares anything in this group: at least MIN_RANKED of its rollouts are format-valid."""
+    return sum(r.format_valid for r in group) >= MIN_RANKED
 
 
 def flag_counts(rollouts: Sequence[Rollout], flags: Sequence[Sequence[str]] | None = None) -> dict[str, int]:
     """For one step: how many rollouts carry each rollout flag (keyed `flags/truncated`, `flags/missing_tags`, ...,
-    every flag present, 0 allowed) and how many groups have zero reward variance
-    (`flags/groups_with_zero_reward_variance`), and `flags/all_invalid` (1 or 0). Ready to log as metrics.
+    every flag present, 0 allowed), how many groups have zero reward variance
+    (`flags/groups_with_zero_reward_variance`) and how many have no ranking signal
+    (`flags/groups_without_ranking_signal`), and `flags/all_invalid` (1 or 0). Ready to log as metrics.
     `flags` are the rollouts' flags as flags_of_step gives them (computed here with the default tags if None)."""
     counts = {metric_key(flag): 0 for flag in ROLLOUT_FLAGS}
     for row_flags in flags_of_step(rollouts) if flags is None else flags:
         for flag in row_flags:
             counts[metric_key(flag)] += 1
     counts[ZERO_VARIANCE_GROUPS_KEY] = _zero_variance_groups(rollouts)
+    counts[NO_RANKING_SIGNAL_KEY] = _groups_without_ranking_signal(rollouts)
     counts[ALL_INVALID_KEY] = int("all invalid" in step_flags(rollouts))
     return counts
 
@@ -163,6 +181,10 @@ def _zero_variance_groups(rollouts: Sequence[Rollout]) -> int:
         max(r.reward for r in group) - min(r.reward for r in group) <= ZERO_VARIANCE_TOLERANCE
         for group in _groups(rollouts).values()
     )
+
+
+def _groups_without_ranking_signal(rollouts: Sequence[Rollout]) -> int:
+    return sum(not has_ranking_signal(group) for group in _groups(rollouts).values())
 
 
 def _groups(rollouts: Sequence[Rollout]) -> dict[tuple[int, int], list[Rollout]]:
@@ -201,6 +223,13 @@ def _repetition(rollout: Rollout, _group: Sequence[Rollout], _tags: TagSettings)
     return bool(ngrams) and max(ngrams.values()) >= REPETITION_MIN_COUNT
 
 
+def _copied_placeholder(rollout: Rollout, _group: Sequence[Rollout], tags: TagSettings) -> bool:
+    """The reasoning or the answer is the instructions' PLACEHOLDER itself: blocks read as the format reward reads
+    them (the first complete ones, stripped), so an invalid rollout's copied block counts too."""
+    _, reasoning, answer = format_valid(tags.prefill + rollout.completion, tags.intermediate, tags.final)
+    return PLACEHOLDER in (reasoning, answer)
+
+
 def _long_reasoning(rollout: Rollout, group: Sequence[Rollout], _tags: TagSettings) -> bool:
     if rollout.reasoning_tokens is None or rollout.reasoning_tokens <= LONG_REASONING_MIN_TOKENS:
         return False
@@ -215,4 +244,5 @@ _CHECKS: dict[str, Callable[[Rollout, Sequence[Rollout], TagSettings], bool]] = 
     "empty answer": lambda rollout, _group, _tags: rollout.format_valid and not (rollout.answer or "").strip(),
     "repetition": _repetition,
     "long reasoning": _long_reasoning,
+    "copied placeholder": _copied_placeholder,
 }

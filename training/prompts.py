@@ -13,12 +13,19 @@ from typing import Any
 
 from training.config import RunConfig
 
+PLACEHOLDER = "..."
+"""What the instructions show inside the tags where the reasoning and the answer go. A small model sometimes copies
+it literally; NOVER still ranks such a rollout (training/flags.py flags it as "copied placeholder")."""
+
+
+def format_line(intermediate_tag: str, final_tag: str) -> str:
+    """The output format as the instructions spell it, PLACEHOLDER standing for the reasoning and the answer."""
+    i, f = intermediate_tag, final_tag
+    return f"<{i}> {PLACEHOLDER} </{i}> <{f}> {PLACEHOLDER} </{f}>"
+
 
 def nover_instruction(intermediate_tag: str, final_tag: str) -> str:
-    return (
-        f"Answer the question and return in the following format: "
-        f"<{intermediate_tag}> ... </{intermediate_tag}> <{final_tag}> ... </{final_tag}>"
-    )
+    return f"Answer the question and return in the following format: {format_line(intermediate_tag, final_tag)}"
 
 
 # What each prior-prompt variant asks for inside the intermediate tag ({i}).
@@ -42,7 +49,7 @@ def instruction(template: str, intermediate_tag: str, final_tag: str) -> str:
     # Every variant spells out the exact output too: the format reward accepts nothing else.
     return (
         f"{lead}, then give the final answer inside <{final_tag}> </{final_tag}>. Use exactly this format: "
-        f"<{intermediate_tag}> ... </{intermediate_tag}> <{final_tag}> ... </{final_tag}>"
+        f"{format_line(intermediate_tag, final_tag)}"
     )
 
 
@@ -85,13 +92,9 @@ def build_messages(question: str, config: RunConfig) -> list[dict[str, str]]:
     """Chat messages for one question: [system, example user, example assistant,] user."""
     messages: list[dict[str, str]] = []
     if config.format_example:
-        i, f = config.intermediate_tag, config.final_tag
+        system_line = "You are a helpful assistant. Always reply in exactly this format: "
         messages += [
-            {
-                "role": "system",
-                "content": f"You are a helpful assistant. Always reply in exactly this format: "
-                f"<{i}> ... </{i}> <{f}> ... </{f}>",
-            },
+            {"role": "system", "content": system_line + format_line(config.intermediate_tag, config.final_tag)},
             {"role": "user", "content": user_turn(_EXAMPLE_QUESTION, config)},
             {"role": "assistant", "content": example_completion(config)},
         ]

@@ -1,7 +1,12 @@
 """Model output and uploaded data reach the page as text: a completion full of markup runs nothing."""
 
+from playwright.sync_api import expect
+
+from nover_ui.prompt_text import question
 from storage import Store
-from tests.helpers import rollout_row
+from tests.helpers import chatml, rollout_row
+from training.config import RunConfig
+from training.prompts import build_messages
 
 SCRIPT = "<script>window.__pwned = 'script'</script>"
 IMG = "<img src=x onerror=\"window.__pwned = 'img'\">"
@@ -10,6 +15,8 @@ IMG = "<img src=x onerror=\"window.__pwned = 'img'\">"
 def test_hostile_completions_are_shown_as_text_in_traces(running_app, app_home, page, artifacts):
     store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
     run = store.start_run(store.create_run("hostile", {}).id, "w")
+    # Rendered as the CPU demo renders it: a system line and a worked example before the question.
+    prompt = chatml(build_messages(f"Q {IMG}", RunConfig(format_example=True)))
     store.log_step(
         run.id,
         1,
@@ -17,7 +24,7 @@ def test_hostile_completions_are_shown_as_text_in_traces(running_app, app_home, 
             rollout_row(
                 0,
                 0,
-                prompt=f"Q {IMG}",
+                prompt=prompt,
                 completion=f"<think>{SCRIPT}</think><answer>{IMG}</answer>",
                 reasoning=SCRIPT,
                 answer=IMG,
@@ -41,6 +48,17 @@ def test_hostile_completions_are_shown_as_text_in_traces(running_app, app_home, 
     assert traces.get_by_text(f"{IMG} no tags at all").count() == 1
     assert traces.locator("script, img").count() == 0
     assert page.evaluate("window.__pwned") is None
+
+    # The question shows first, as text; the system line and the worked example are folded below it.
+    group = traces.locator("section.group").first
+    asked, folded = group.locator("div.block.prompt").first, group.locator("details.full-prompt")
+    expect(asked.locator(".label")).to_have_text("question")
+    expect(asked.locator(".text")).to_have_text(question(prompt))
+    expect(group.get_by_text("You are a helpful assistant", exact=False)).to_be_hidden()
+    assert asked.bounding_box()["y"] < folded.locator("summary").bounding_box()["y"]
+    folded.locator("summary").click()
+    expect(group.get_by_text("You are a helpful assistant", exact=False)).to_be_visible()
+    assert traces.locator("script, img").count() == 0
 
     page.get_by_text("Search completions across the run").click()
     page.locator("#traces-query textarea, #traces-query input").first.fill("onerror")

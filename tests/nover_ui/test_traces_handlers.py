@@ -9,6 +9,7 @@ from nover_ui.traces_tab import (
     NO_ROLLOUTS,
     PICK_RUN,
     build_traces,
+    filter_for_metric,
     latest,
     on_open,
     open_clicked_point,
@@ -80,7 +81,8 @@ def test_a_step_is_clamped_to_the_runs_steps_and_a_one_step_run_still_gets_a_ran
 def test_moving_the_slider_redraws_only_the_page(store, traces):
     run = run_with_steps(store, "r", [1, 2])
     shown = show_step(store, traces, run.id, 1.0, "all", "sample")
-    assert list(shown) == [traces.traces_html] and "r step 1 #1" in shown[traces.traces_html]
+    assert set(shown) == {traces.banner_md, traces.traces_html} and "r step 1 #1" in shown[traces.traces_html]
+    assert shown[traces.banner_md] == ""  # every rollout of it is format-valid
     assert "no rollouts at this step" in show_step(store, traces, 999, 1.0, "all", "sample")[traces.traces_html]
 
 
@@ -101,3 +103,26 @@ def test_a_chart_click_switches_to_traces_at_that_step_with_the_flag_filtered(st
     assert shown[tabs].selected == "traces"
     assert (shown[traces.step_sl]["value"], shown[traces.filter_rd]) == (2, "missing tags")
     assert open_clicked_point(store, traces, tabs, "{not json") == gr.skip()
+
+
+def test_a_step_or_a_run_without_format_valid_rollouts_gets_the_banner_above_it(store, traces):
+    run = store.start_run(store.create_run("mixed", {}).id, "w")
+    store.log_step(run.id, 1, rollouts=[rollout_row(0, s, format_valid=False) for s in range(3)])
+    store.log_step(run.id, 2, rollouts=[rollout_row(0, s, format_valid=s == 0) for s in range(3)])
+    step_1 = show_step(store, traces, run.id, 1.0, "all", "sample")[traces.banner_md]
+    assert step_1.startswith("**Step 1 has no format-valid rollout** (0 of 3)") and "format_example" in step_1
+    assert show_step(store, traces, run.id, 2.0, "all", "sample")[traces.banner_md] == ""
+    assert open_step(store, traces, run.id, 1, "all")[traces.banner_md] == step_1
+
+    hopeless = store.start_run(store.create_run("hopeless", {}).id, "w")
+    for step in (1, 2):
+        store.log_step(hopeless.id, step, rollouts=[rollout_row(0, s, format_valid=False) for s in range(2)])
+    banner = latest(store, traces, hopeless.id, "all", "sample")[traces.banner_md]
+    assert banner.startswith("**No format-valid rollout in this run yet** (0 of 4 over 2 steps)")
+
+
+def test_each_flag_metric_opens_the_filter_that_shows_what_it_counts():
+    assert filter_for_metric("flags/copied_placeholder") == "copied placeholder"
+    assert filter_for_metric("flags/groups_without_ranking_signal") == "no ranking signal"
+    assert filter_for_metric("flags/all_invalid") == "format failures"
+    assert filter_for_metric("reward") == "all"

@@ -19,8 +19,10 @@ from nover_ui.traces_view import (
     select,
 )
 from storage import RolloutRecord
-from tests.helpers import TagCollector, parsed
+from tests.helpers import TagCollector, chatml, parsed
+from training.config import RunConfig
 from training.flags import FLAGS_VERSION, flags_of_step
+from training.prompts import build_messages, build_prompt, user_turn
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -177,6 +179,8 @@ def test_unknown_filter_or_sort_names_the_allowed_values(mixed_group):
         "empty answer",
         "repetition",
         "long reasoning",
+        "copied placeholder",
+        "no ranking signal",
     }
     assert set(SORTS) == {"sample", "reward", "perplexity", "advantage"}
 
@@ -322,3 +326,50 @@ def test_rollouts_without_computed_flags_say_so_and_match_no_flag_filter():
     assert select([old, old_fine], "truncated", "sample") == [old]
     assert "flags of some rollouts here are not computed yet" in render_step([old, old_fine], filter="repetition")
     assert "not computed yet" not in render_step([rollout()], filter="repetition")
+
+
+def test_a_group_with_fewer_than_two_valid_rollouts_is_marked_no_ranking_signal_with_the_reason():
+    lone = [rollout(group=0, sample=0, reasoning="...", reward=2.0)] + [invalid(0, s) for s in range(1, 8)]
+    none_valid = [invalid(1, s) for s in range(3)]
+    ranked = [rollout(group=2, sample=s, perplexity=1.0 + s) for s in range(2)] + [invalid(2, 2)]
+    markup = render_step(lone + none_valid + ranked)
+    sections = markup.split('<section class="group">')[1:]
+    head = '<div class="group-head">step 3 · group 0 · 8 rollouts<span class="badge no-signal">no ranking signal</span>'
+    assert sections[0].startswith(head)
+    assert "only 1 of 8 rollouts is format-valid: its rank 1/1 carries no comparison" in sections[0]
+    assert "rank 1/1" in sections[0].split("<article")[1]  # the card the marker explains
+    assert "none of the 3 rollouts is format-valid" in sections[1]
+    assert "no ranking signal" not in sections[2] and "rank 2/2" in sections[2]
+    assert_only_own_markup(markup)
+
+
+def test_the_no_ranking_signal_filter_keeps_whole_groups_without_signal():
+    lone = [rollout(group=0, sample=0), invalid(0, 1)]
+    ranked = [rollout(group=1, sample=s) for s in range(2)]
+    assert select(lone, "no ranking signal", "sample") == lone
+    assert select(ranked, "no ranking signal", "sample") == []
+    markup = render_step(lone + ranked, filter="no ranking signal")
+    assert markup.count("<article") == 2 and markup.count("no rollouts match") == 1
+
+
+@pytest.mark.parametrize("rendering", ["chatml", "plain"])
+def test_the_question_and_reference_show_first_and_the_whole_prompt_is_folded_below(rendering):
+    config = RunConfig(format_example=True, prefill_intermediate=True)
+    asked = f"Which is larger, 3 or {SCRIPT}?"
+    prompt = chatml(build_messages(asked, config)) if rendering == "chatml" else build_prompt(asked, config)
+    markup = render_step([rollout(prompt=prompt, reference="3")], collapse_chars=60)
+    page = assert_only_own_markup(markup)
+    question_at = markup.index('<div class="label">question</div>')
+    reference_at = markup.index('<div class="label">reference</div>')
+    folded_at = markup.index('<details class="block prompt full-prompt">')
+    assert question_at < reference_at < folded_at < markup.index("<article")
+    shown_question = markup[question_at:reference_at]
+    assert "Which is larger, 3 or &lt;script&gt;" in shown_question and "Tom has 2 pencils" not in shown_question
+    assert "You are a helpful assistant" not in markup[:folded_at]  # the system line and the example are folded
+    assert prompt in "".join(page.text)  # the whole prompt, as text, inside the fold
+    assert user_turn(asked, config).startswith(asked) and f"({len(prompt):,} characters)" in markup
+
+
+def test_a_prompt_that_is_only_its_question_is_not_folded():
+    markup = render_step([rollout(prompt="  What is 2+2?\n")])
+    assert "full-prompt" not in markup and '<div class="label">question</div>' in markup

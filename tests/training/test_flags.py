@@ -8,6 +8,7 @@ from training.config import RunConfig
 from training.flags import (
     FLAGS_VERSION,
     LONG_REASONING_MIN_TOKENS,
+    MIN_RANKED,
     REPETITION_MIN_COUNT,
     REPETITION_NGRAM,
     ROLLOUT_FLAGS,
@@ -17,10 +18,12 @@ from training.flags import (
     flag_step,
     flags_of_step,
     has_flag,
+    has_ranking_signal,
     metric_key,
     rollout_flags,
     step_flags,
 )
+from training.prompts import PLACEHOLDER, build_messages, format_line, instruction, nover_instruction
 
 _ids = itertools.count(1)
 VALID = "<think>\nadd the two numbers\n</think>\n<answer> 4 </answer>"
@@ -178,6 +181,52 @@ def test_long_reasoning_needs_a_minimum_length():
     assert rollout_flags(above, short + [above]) == ["long reasoning"]
 
 
+def test_the_placeholder_is_what_every_instruction_shows_in_both_tags():
+    assert PLACEHOLDER == "..." and format_line("story", "rubric") == "<story> ... </story> <rubric> ... </rubric>"
+    shown = [nover_instruction("think", "answer"), instruction("planning", "think", "answer")]
+    system = build_messages("2+2?", RunConfig(format_example=True))[0]["content"]
+    assert all(format_line("think", "answer") in text for text in [*shown, system])
+
+
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "<think> ... </think><answer>No+++</answer>",  # the case of issue 13: a copied reasoning, rank 1/1
+        "<think>add 2 and 2</think>\n<answer>\n...\n</answer>",
+        format_line("think", "answer"),  # the instruction's format line copied whole
+    ],
+)
+def test_a_reasoning_or_answer_copied_from_the_placeholder_is_flagged(completion):
+    assert "copied placeholder" in flags_of(rollout(completion=completion))
+
+
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "<think>....</think><answer>4</answer>",
+        "<think>... so it is 4</think><answer>4</answer>",
+        "<think>a</think><answer>4...</answer>",
+        "... <answer>4</answer>",  # no reasoning block: the text outside tags is not a copied block
+    ],
+)
+def test_text_that_only_contains_the_placeholder_is_not_flagged(completion):
+    assert "copied placeholder" not in flags_of(invalid(completion))
+
+
+def test_the_placeholder_flag_reads_blocks_as_the_format_reward_does():
+    # An invalid rollout's complete reasoning block counts; the prefill and the run's tags are honoured.
+    assert flags_of(invalid("<think>...</think> and then", truncated=True)) == [
+        "truncated",
+        "missing tags",
+        "copied placeholder",
+    ]
+    assert "copied placeholder" in flags_of(invalid(" ...\n</think><answer>4</answer>"), prefill="<think>\n")
+    assert "copied placeholder" not in flags_of(invalid(" ...\n</think><answer>4</answer>"))
+    story = rollout(completion="<story>...</story><rubric>kind</rubric>")
+    assert flags_of(story, intermediate="story", final="rubric") == ["copied placeholder"]
+    assert flags_of(story) == []
+
+
 def test_several_flags_at_once_in_vocabulary_order():
     r = invalid("<answer> loop loop loop loop loop loop", truncated=True, reasoning_tokens=100)
     group = [r] + [rollout(sample=i, reasoning_tokens=10) for i in range(1, 4)]
@@ -191,14 +240,28 @@ def test_unknown_flag_names_the_vocabulary():
 
 
 def test_step_flags():
-    assert STEP_FLAGS == ("all invalid", "zero reward variance")
+    assert STEP_FLAGS == ("all invalid", "zero reward variance", "no ranking signal")
     mixed = [rollout(sample=0, reward=2.0), rollout(sample=1, reward=1.0)]
     assert step_flags(mixed) == []
-    assert step_flags([invalid("x", sample=0, reward=0.0), invalid("y", sample=1, reward=0.1)]) == ["all invalid"]
-    assert step_flags([invalid("x", sample=0), invalid("y", sample=1)]) == ["all invalid", "zero reward variance"]
+    unranked = ["all invalid", "no ranking signal"]
+    assert step_flags([invalid("x", sample=0, reward=0.0), invalid("y", sample=1, reward=0.1)]) == unranked
+    assert step_flags([invalid("x", sample=0), invalid("y", sample=1)]) == [
+        "all invalid",
+        "zero reward variance",
+        "no ranking signal",
+    ]
     flat_group = [rollout(group=1, sample=0, reward=1.5), rollout(group=1, sample=1, reward=1.5 + 1e-12)]
     assert step_flags(mixed + flat_group) == ["zero reward variance"]
+    lone_valid = [rollout(group=2, sample=0, reward=2.0), invalid("x", group=2, sample=1)]
+    assert step_flags(mixed + lone_valid) == ["no ranking signal"]
     assert step_flags([]) == []
+
+
+def test_a_group_needs_two_format_valid_rollouts_for_a_ranking_signal():
+    assert MIN_RANKED == 2
+    assert not has_ranking_signal([])
+    assert not has_ranking_signal([rollout(sample=0)] + [invalid("x", sample=s) for s in range(1, 8)])
+    assert has_ranking_signal([rollout(sample=0), rollout(sample=1)] + [invalid("x", sample=2)])
 
 
 def test_flag_counts_on_a_mixed_step():
@@ -218,11 +281,14 @@ def test_flag_counts_on_a_mixed_step():
         "flags/empty_answer": 1,
         "flags/repetition": 1,
         "flags/long_reasoning": 1,
+        "flags/copied_placeholder": 0,
         "flags/groups_with_zero_reward_variance": 2,
+        "flags/groups_without_ranking_signal": 2,  # group b: no valid rollout, group c: one
         "flags/all_invalid": 0,
     }
     assert set(counts) == {metric_key(flag) for flag in ROLLOUT_FLAGS} | {
         "flags/groups_with_zero_reward_variance",
+        "flags/groups_without_ranking_signal",
         "flags/all_invalid",
     }
     assert flag_counts(group_b)["flags/all_invalid"] == 1
@@ -230,7 +296,7 @@ def test_flag_counts_on_a_mixed_step():
 
 def test_flag_counts_of_an_empty_step_has_every_key_at_zero():
     counts = flag_counts([])
-    assert len(counts) == len(ROLLOUT_FLAGS) + 2 and set(counts.values()) == {0}
+    assert len(counts) == len(ROLLOUT_FLAGS) + 3 and set(counts.values()) == {0}
     assert metric_key("missing tags") == "flags/missing_tags"
 
 
