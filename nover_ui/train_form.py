@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from nover_ui.config_form import config_to_values, form_fields
-from nover_ui.safe_text import markdown_text
+from nover_ui.field_errors import info_text
 from training.config import PRESETS, RunConfig
 
 NO_PRESET = "(defaults)"
@@ -58,9 +58,7 @@ def field_messages(tab: TrainTab, errors: Mapping[str | None, Exception | str]) 
     other field shows its help again. Both as text: info lines are Markdown, and help carries formulas
     (proxy <- alpha*proxy ...) and errors carry what the person typed."""
     return {
-        tab.widgets[field.name]: gr.update(
-            info=f"⚠ {markdown_text(str(errors[field.name]))}", elem_classes=["field-error"]
-        )
+        tab.widgets[field.name]: gr.update(info=f"⚠ {info_text(str(errors[field.name]))}", elem_classes=["field-error"])
         if field.name in errors
         else gr.update(info=help_text(field.name), elem_classes=[])
         for field in form_fields()
@@ -68,5 +66,5 @@ def field_messages(tab: TrainTab, errors: Mapping[str | None, Exception | str]) 
 
 
 def help_text(name: str) -> str:
-    """A field's help for its info line, shown as the text it is (the info line is Markdown)."""
-    return markdown_text(next(field.help for field in form_fields() if field.name == name))
+    """A field's help for its info line, shown as the text it is."""
+    return info_text(next(field.help for field in form_fields() if field.name == name))

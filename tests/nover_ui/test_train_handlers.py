@@ -7,7 +7,6 @@ import pytest
 
 from nover_ui.access import Access
 from nover_ui.config_form import form_fields
-from nover_ui.safe_text import markdown_text
 from nover_ui.train_cost import describe_cost
 from nover_ui.train_data import clear_upload, remap, upload
 from nover_ui.train_state import restore
@@ -39,9 +38,8 @@ def test_a_preset_fills_every_field_and_picking_it_again_resets_the_form(built):
     assert again[train.upload_file] is None and again[train.before_upload_state] is None
     assert again[train.widgets["temperature"]]["elem_classes"] == []  # an old error line goes too
     # Help lines render as text (Markdown would make alpha*proxy + (1-alpha)* an emphasis).
-    (alpha,) = (field for field in form_fields() if field.name == "proxy_alpha")
     shown = again[train.widgets["proxy_alpha"]]["info"]
-    assert shown == markdown_text(alpha.help) and "alpha\\*proxy" in shown  # no emphasis between the two *
+    assert shown == "Proxy EMA: proxy <- alpha∗proxy + (1-alpha)∗policy at each sync."
 
 
 def test_preview_shows_the_command_or_every_error_under_its_field(built):
