@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ def field_errors(fields: Mapping[str, Any], error_field: str | None, message: st
     An empty string clears a line: Gradio drops None values from an update, so None would leave an old error.
     """
     return {
-        component: gr.update(info=f"⚠ {message}", elem_classes=["field-error"])
+        component: gr.update(info=f"⚠ {info_text(message)}", elem_classes=["field-error"])
         if name == error_field
         else gr.update(info="", elem_classes=[])
         for name, component in fields.items()
@@ -29,3 +30,21 @@ def not_queued(
 ) -> dict[Any, Any]:
     """A refused request: why in the status line, and under the field the refusal names when the form has it."""
     return {status_md: f"**Not queued:** {markdown_text(message)}", **field_errors(fields, error_field, message)}
+
+
+def info_text(text: str) -> str:
+    """`text` for a component's info line, shown as the text it is. Gradio 6 renders an info line with a few
+    patterns of its own (`code`, [link](url), **bold**, *em*, _em_), after escaping HTML, and knows no backslash
+    escapes: markdown_text's `\\*` shows as a backslash and still starts emphasis. So the characters those patterns
+    need are swapped for look-alikes they do not match: * for the asterisk operator, ` for a modifier grave, an
+    underscore that could open emphasis for a fullwidth one, and a zero-width space between ] and (.
+
+    >>> info_text("proxy <- alpha*proxy + (1-alpha)*policy; `x` [a](b) _c_ top_p")
+    'proxy <- alpha∗proxy + (1-alpha)∗policy; ˋxˋ [a]\u200b(b) ＿c＿ top_p'
+    """
+    flat = " ".join(text.splitlines()).replace("*", "∗").replace("`", "ˋ").replace("](", "]\u200b(")
+    return _LONE_UNDERSCORE.sub("＿", flat)
+
+
+_LONE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9_])_|_(?![A-Za-z0-9_])")
+"""An underscore Gradio's _em_ pattern could take: not inside a word (top_p stays as it is)."""

@@ -3,13 +3,20 @@ tab's "clone"."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from nover_ui.config_form import config_to_values, form_fields
-from training.config import RunConfig
+from nover_ui.field_errors import info_text
+from training.config import PRESETS, RunConfig
+
+NO_PRESET = "(defaults)"
+FIRST_PRESET = "cpu-demo"
+"""The form opens on the preset that trains on a laptop CPU in minutes."""
+PRESET_CHOICES = (NO_PRESET, *PRESETS)
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,10 @@ class TrainTab:
     saved_file: gr.File
     config_code: gr.Code
     command_code: gr.Code
+    form_state: gr.BrowserState
+    """The form as the browser keeps it across a reload (train_state.py)."""
+    before_upload_state: gr.BrowserState
+    """The data fields as they were before the upload, which clearing the upload puts back (train_data.py)."""
 
     @property
     def field_inputs(self) -> list[gr.components.Component]:
@@ -42,11 +53,18 @@ def form_values(tab: TrainTab, config: RunConfig) -> dict[Any, Any]:
     return dict(zip(tab.field_inputs, config_to_values(config)))
 
 
-def field_messages(tab: TrainTab, error_field: str | None, message: str) -> dict[Any, Any]:
-    """Put a validation error in the info line under its field; every other field shows its help again."""
+def field_messages(tab: TrainTab, errors: Mapping[str | None, Exception | str]) -> dict[Any, Any]:
+    """Each error in the info line under its field (`errors` by field name, e.g. config_errors' result); every
+    other field shows its help again. Both as text: info lines are Markdown, and help carries formulas
+    (proxy <- alpha*proxy ...) and errors carry what the person typed."""
     return {
-        tab.widgets[field.name]: gr.update(info=f"⚠ {message}", elem_classes=["field-error"])
-        if field.name == error_field
-        else gr.update(info=field.help, elem_classes=[])
+        tab.widgets[field.name]: gr.update(info=f"⚠ {info_text(str(errors[field.name]))}", elem_classes=["field-error"])
+        if field.name in errors
+        else gr.update(info=help_text(field.name), elem_classes=[])
         for field in form_fields()
     }
+
+
+def help_text(name: str) -> str:
+    """A field's help for its info line, shown as the text it is."""
+    return info_text(next(field.help for field in form_fields() if field.name == name))

@@ -18,28 +18,36 @@ from nover_ui.config_form import (
     GROUP_TITLES,
     FormField,
     form_fields,
-    run_cost,
     values_to_config,
 )
 from nover_ui.context import Dashboard
+from nover_ui.dataset_label import dataset_label
 from nover_ui.events import bind
 from nover_ui.queue import queue_run
 from nover_ui.safe_text import markdown_text, refusal
-from nover_ui.train_data import remap, upload
-from nover_ui.train_form import TrainTab, field_messages, form_values
+from nover_ui.train_cost import cost_text, describe_cost, errors_text
+from nover_ui.train_data import DATA_FIELDS, clear_upload, remap, upload
+from nover_ui.train_form import (
+    FIRST_PRESET,
+    NO_PRESET,
+    PRESET_CHOICES,
+    TrainTab,
+    field_messages,
+    form_values,
+    help_text,
+)
+from nover_ui.train_state import BEFORE_UPLOAD_KEY, FORM_KEY, restore, save_js
 from nover_ui.uploads import mean_prompt_chars
-from nover_ui.work_limits import FILE_WORK, Busy
+from nover_ui.work_limits import FILE_WORK
 from storage import StorageError
 from training.commands import command_line
-from training.config import DEMO_DATASET, PRESETS, ConfigError, RunConfig, preset
+from training.config import DEMO_DATASET, ConfigError, RunConfig, config_errors, preset
 from training.data import DataError
 
-NO_PRESET = "(defaults)"
-FIRST_PRESET = "cpu-demo"
-"""The form opens on the preset that trains on a laptop CPU in minutes."""
 MAX_CONFIG_BYTES = 64 * 1024
 OPEN_GROUPS = {"model", "data", "run"}
 COST_FIELDS = (
+    "model",
     "prompts_per_step",
     "num_generations",
     "max_completion_length",
@@ -55,29 +63,33 @@ COST_FIELDS = (
 
 
 def fill_from_preset(name: str, *, tab: TrainTab) -> dict[Any, Any]:
-    return form_values(tab, RunConfig() if name == NO_PRESET else preset(name))
-
-
-def describe_cost(request: gr.Request | None, *values: Any, dashboard: Dashboard, tab: TrainTab) -> dict[Any, Any]:
-    # The request comes first: Gradio passes it only to parameters before *values.
-    try:
-        config = RunConfig.from_dict(values_to_config(list(values)))
-    except ConfigError as exc:
-        return {tab.cost_md: f"Cost: not computable until the form is valid ({markdown_text(str(exc))})."}
-    return {tab.cost_md: run_cost(config, _prompt_chars(dashboard, config, request))}
+    """The whole form reset to the preset, also when it is the one already chosen: every field, its help line,
+    and the data (presets use the demo set or the default dataset, so an upload is cleared)."""
+    config = RunConfig() if name == NO_PRESET else preset(name)
+    return {
+        **{
+            widget: gr.update(value=value, info=help_text(field_name), elem_classes=[])
+            for (field_name, widget), value in zip(tab.widgets.items(), form_values(tab, config).values())
+        },
+        **{tab.widgets[field_name]: gr.update(choices=[value], value=value) for field_name, value in _columns(config)},
+        tab.upload_file: None,
+        tab.before_upload_state: None,
+        tab.data_md: "",
+        tab.preview_df: gr.update(value=None, visible=False),
+    }
 
 
 def preview(*values: Any, tab: TrainTab) -> dict[Any, Any]:
-    """The config as JSON and the command that trains it, or the error under its field."""
-    try:
-        config = RunConfig.from_dict(values_to_config(list(values)))
-    except ConfigError as exc:
+    """The config as JSON and the command that trains it, or every error under its field."""
+    errors = config_errors(values_to_config(list(values)))
+    if errors:
         return {
-            tab.status_md: f"**Not valid:** {markdown_text(str(exc))}",
+            tab.status_md: f"**Not valid:** {errors_text(errors)}",
             tab.config_code: gr.update(visible=False),
             tab.command_code: gr.update(visible=False),
-            **field_messages(tab, exc.field, str(exc)),
+            **field_messages(tab, errors),
         }
+    config = RunConfig.from_dict(values_to_config(list(values)))
     command = command_line(config)
     if config.num_processes > 1:
         command += "\n\n# on several GPUs\n" + command_line(config, launcher="accelerate")
@@ -85,7 +97,7 @@ def preview(*values: Any, tab: TrainTab) -> dict[Any, Any]:
         tab.status_md: "",
         tab.config_code: gr.update(value=config.to_json(), visible=True),
         tab.command_code: gr.update(value=command, visible=True),
-        **field_messages(tab, None, ""),
+        **field_messages(tab, {}),
     }
 
 
@@ -97,12 +109,17 @@ def queue(
     try:
         dashboard.access.require_write(request, "queue runs")
     except AccessDenied as exc:
-        return {tab.status_md: f"**Not queued:** {markdown_text(str(exc))}", **field_messages(tab, None, "")}
+        return {tab.status_md: f"**Not queued:** {markdown_text(str(exc))}", **field_messages(tab, {})}
+    config = values_to_config(list(values))
+    errors = config_errors(config)
+    if errors:
+        return {tab.status_md: f"**Not queued:** {errors_text(errors)}", **field_messages(tab, errors)}
     name = name.strip() or f"{preset_name if preset_name != NO_PRESET else 'run'} {time.strftime('%H:%M:%S')}"
+    data = markdown_text(dataset_label(config))
     error: Exception
     error_field = None
     try:
-        run = queue_run(dashboard.store, name, values_to_config(list(values)), dashboard.places, dashboard.limits)
+        run = queue_run(dashboard.store, name, config, dashboard.places, dashboard.limits)
     except ConfigError as exc:
         error, error_field = exc, exc.field
     except DataError as exc:
@@ -110,11 +127,11 @@ def queue(
     except StorageError as exc:
         error = exc
     else:
-        message = f"Queued run **#{run.id}** ({markdown_text(run.name)}); follow it in the Runs tab."
-        return {tab.status_md: message, **field_messages(tab, None, "")}
+        message = f"Queued run **#{run.id}** ({markdown_text(run.name)}) on {data}; follow it in the Runs tab."
+        return {tab.status_md: message, **field_messages(tab, {})}
     return {
-        tab.status_md: f"**Not queued:** {markdown_text(str(error))}",
-        **field_messages(tab, error_field, str(error)),
+        tab.status_md: f"**Not queued** (data: {data}): {markdown_text(str(error))}",
+        **field_messages(tab, {error_field: error} if error_field else {}),
     }
 
 
@@ -150,15 +167,19 @@ def build_train(dashboard: Dashboard) -> TrainTab:
     fields = form_fields()
     with gr.Row():
         preset_dd = gr.Dropdown(
-            [NO_PRESET, *PRESETS],
+            list(PRESET_CHOICES),
             value=FIRST_PRESET,
             label="Preset",
-            info="Fills the whole form; edit any field afterwards.",
+            info="Fills the whole form (picking it again resets it); edit any field afterwards.",
             scale=1,
         )
         name_tb = gr.Textbox(label="Run name", placeholder="empty: the preset's name and the time", scale=2)
     cost_md = gr.Markdown(
-        run_cost(preset(FIRST_PRESET), mean_prompt_chars(DEMO_DATASET, "prompt", "reference", "split", "train")),
+        cost_text(
+            dashboard,
+            preset(FIRST_PRESET),
+            mean_prompt_chars(DEMO_DATASET, "prompt", "reference", "split", "train"),
+        ),
         elem_id="run-cost",
     )
     initial = preset(FIRST_PRESET).to_dict()
@@ -190,6 +211,8 @@ def build_train(dashboard: Dashboard) -> TrainTab:
         config_code = gr.Code(label="Config JSON", language="json", visible=False)
         command_code = gr.Code(label="Equivalent command", language="shell", visible=False)
     tab = TrainTab(
+        form_state=gr.BrowserState(None, storage_key=FORM_KEY),
+        before_upload_state=gr.BrowserState(None, storage_key=BEFORE_UPLOAD_KEY),
         preset_dd=preset_dd,
         name_tb=name_tb,
         cost_md=cost_md,
@@ -213,12 +236,22 @@ def build_train(dashboard: Dashboard) -> TrainTab:
 def _wire(tab: TrainTab, dashboard: Dashboard) -> None:
     widgets, fields = tab.widgets, tab.field_inputs
     column_inputs = [widgets[name] for name in (*COLUMN_FIELDS, "dataset_split")]
-    uploaded = [widgets["dataset"], tab.data_md, tab.preview_df, *(widgets[name] for name in COLUMN_FIELDS)]
+    data_fields = [widgets[name] for name in DATA_FIELDS]
+    shown_data = [tab.data_md, tab.preview_df]
+    uploaded = [*data_fields, tab.before_upload_state, *shown_data]
 
-    tab.preset_dd.change(bind(fill_from_preset, tab=tab), tab.preset_dd, fields)
+    preset_outputs = [*fields, tab.upload_file, tab.before_upload_state, *shown_data]
+    # select, not change: picking the chosen preset again resets the form, and a restored preset fills nothing.
+    tab.preset_dd.select(bind(fill_from_preset, tab=tab), tab.preset_dd, preset_outputs)
     cost = bind(describe_cost, dashboard=dashboard, tab=tab)
     gr.on([widgets[name].change for name in COST_FIELDS], cost, fields, [tab.cost_md], show_progress="hidden")
-    tab.upload_file.upload(bind(upload, dashboard=dashboard, tab=tab), [tab.upload_file, *column_inputs], uploaded)
+    upload_inputs = [tab.upload_file, widgets["dataset"], widgets["dataset_name"], *column_inputs]
+    tab.upload_file.upload(
+        bind(upload, dashboard=dashboard, tab=tab), [*upload_inputs, tab.before_upload_state], uploaded
+    )
+    tab.upload_file.clear(bind(clear_upload, tab=tab), tab.before_upload_state, uploaded)
+    # A typed dataset is not the uploaded file any more: its name goes, in the browser alone.
+    widgets["dataset"].input(None, None, widgets["dataset_name"], js="() => ''")
     remapped = bind(remap, dashboard=dashboard, tab=tab)
     gr.on([w.input for w in column_inputs], remapped, [widgets["dataset"], *column_inputs], [tab.data_md])
     previewed = [tab.status_md, tab.config_code, tab.command_code, *fields]
@@ -227,33 +260,29 @@ def _wire(tab: TrainTab, dashboard: Dashboard) -> None:
     tab.queue_btn.click(queued, [tab.preset_dd, tab.name_tb, *fields], [tab.status_md, *fields])
     tab.save_btn.click(bind(save, dashboard=dashboard, tab=tab), fields, [tab.saved_file])
     tab.load_btn.upload(bind(load, dashboard=dashboard, tab=tab), tab.load_btn, fields)
+    # The form survives a reload: saved in the browser on every change (no request), restored on load.
+    gr.on(
+        [tab.preset_dd.change, *(widget.change for widget in fields)],
+        None,
+        [tab.preset_dd, *fields],
+        [tab.form_state],
+        js=save_js(),
+        show_progress="hidden",
+    )
+    page = gr.context.Context.root_block  # the Blocks being built: only it has a load event
+    assert page is not None, "build_train runs inside a gr.Blocks"
+    restored = [tab.preset_dd, *fields, *shown_data]
+    page.load(bind(restore, dashboard=dashboard, tab=tab), tab.form_state, restored, show_progress="hidden")
 
 
-def _prompt_chars(dashboard: Dashboard, config: RunConfig, request: gr.Request | None) -> float | None:
-    """The data's mean prompt length for the cost line, when the asker may read the data and the server has a
-    free slot to read it; otherwise None (the line then leaves the data out)."""
-    if config.dataset != DEMO_DATASET:
-        try:
-            dashboard.access.require_write(request, "read data files")
-            dashboard.places.check_data(config.dataset)
-        except (AccessDenied, DataError):
-            return None
-    try:
-        with FILE_WORK.slot(wait_s=0):
-            return mean_prompt_chars(
-                config.dataset,
-                config.prompt_column,
-                config.reference_column,
-                config.split_column,
-                config.dataset_split,
-                dashboard.limits,
-            )
-    except Busy:
-        return None
+def _columns(config: RunConfig) -> list[tuple[str, str]]:
+    return [(name, getattr(config, name)) for name in COLUMN_FIELDS]
 
 
 def _widget(field: FormField, value: Any) -> gr.components.Component:
-    common = dict(label=field.name, info=field.help, value=value, elem_id=f"field-{field.name}", min_width=220)
+    common = dict(
+        label=field.name, info=help_text(field.name), value=value, elem_id=f"field-{field.name}", min_width=220
+    )
     if field.kind is bool:
         return gr.Checkbox(**common)
     if field.choices:

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import shutil
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import pandas as pd
 
 from nover_ui.safe_text import markdown_text
 from training.config import DEMO_DATASET
-from training.data import DataError, load_examples, read_table
+from training.data import USUAL_SPLITS, DataError, LoadedData, load_examples, read_table
 
 UPLOAD_LIMIT_BYTES = 50 * 2**20
 UPLOAD_ROW_LIMIT = 200_000
@@ -23,6 +23,8 @@ UPLOADS_TOTAL_BYTES = 4 * 2**30
 UPLOAD_SUFFIXES = (".csv", ".jsonl", ".parquet")
 PREVIEW_ROWS = 5
 PREVIEW_CHARS = 160
+MAX_NAME_CHARS = 255
+"""RunConfig.dataset_name's bound."""
 PROMPT_NAMES = ("prompt", "question", "instruction", "input", "query", "problem")
 REFERENCE_NAMES = ("reference", "answer", "response", "output", "target", "solution", "completion")
 
@@ -44,6 +46,8 @@ class UploadLimits:
 class Upload:
     path: Path
     """The kept copy, named by content hash: the worker reads it later, after Gradio has removed its temp file."""
+    name: str
+    """The file's own name as sent (RunConfig.dataset_name): shown, never used as a path."""
     columns: tuple[str, ...]
     preview: pd.DataFrame
     prompt_column: str | None
@@ -83,6 +87,7 @@ def accept_upload(temp_path: str | Path, uploads_dir: Path, limits: UploadLimits
     columns = tuple(table.columns)
     return Upload(
         path=kept,
+        name=temp_path.name[:MAX_NAME_CHARS],
         columns=columns,
         preview=_preview(table),
         prompt_column=_guess(columns, PROMPT_NAMES),
@@ -122,7 +127,7 @@ def discard(temp_path: str | Path) -> None:
     Path(temp_path).unlink(missing_ok=True)
 
 
-def usable_rows(
+def data_summary(
     path: str,
     prompt_column: str,
     reference_column: str,
@@ -130,7 +135,8 @@ def usable_rows(
     split: str,
     limits: UploadLimits = UploadLimits(),
 ) -> str:
-    """One line on what the run would train on with this column mapping, or the DataError's advice."""
+    """What a data file holds and what a run would train on with this column mapping (Markdown), or the
+    DataError's advice: the mapped columns, the rows of each split, and the usable rows of the training split."""
     try:
         loaded = load_examples(
             path,
@@ -141,11 +147,63 @@ def usable_rows(
             max_bytes=limits.max_bytes,
             row_limit=limits.max_rows,
         )
+        splits = (
+            read_table(path, limits.max_bytes, limits.max_rows)[split_column]
+            if split_column in loaded.columns
+            else None
+        )
     except DataError as exc:
         return f"**Cannot use this mapping:** {markdown_text(str(exc))}"
+    mapped = [("prompt", prompt_column), ("reference", reference_column)]
+    if splits is not None:
+        mapped.append(("split", split_column))
+    others = [column for column in loaded.columns if column not in dict(mapped).values()]
+    lines = [
+        "Mapped: "
+        + " · ".join(f"{role} ← {markdown_text(column)}" for role, column in mapped)
+        + (f"; not used: {', '.join(markdown_text(column) for column in others)}" if others else "")
+        + ("" if splits is not None else "; no split column, so every row trains"),
+        f"{_split_counts(splits, len(loaded.examples) + loaded.truncated + len(loaded.skipped))}; "
+        f"{_usable_text(loaded, split if splits is not None else None)}.",
+    ]
     prompts = [example.prompt for example in loaded.examples]
-    mean_chars = sum(map(len, prompts)) / len(prompts)
-    return f"After cleaning: {loaded.summary()}; mean prompt {mean_chars:.0f} characters."
+    lines.append(f"Mean prompt {sum(map(len, prompts)) / len(prompts):,.0f} characters.")
+    return "  \n".join(lines)
+
+
+def mapped_preview(preview: pd.DataFrame, prompt_column: str, reference_column: str, split_column: str) -> pd.DataFrame:
+    """The first rows with the mapped columns first, headed by their role ('prompt: question'), then the others."""
+    roles = {prompt_column: "prompt", reference_column: "reference", split_column: "split"}
+    mapped = [column for column in roles if column in preview.columns]
+    ordered = preview[mapped + [column for column in preview.columns if column not in mapped]]
+    return ordered.rename(columns={column: f"{roles[column]}: {column}" for column in mapped})
+
+
+def _split_counts(splits: pd.Series | None, total: int) -> str:
+    """'4,000 rows: train 2,000 · validation 1,000 · test 1,000'. Split values other than the usual names are
+    counted, not named: the file may not be the asker's to read."""
+    if splits is None:
+        return f"{total:,} rows"
+    counts = splits.fillna("").map(lambda value: str(value).strip()).value_counts()
+    named = [f"{value} {n:,}" for value, n in counts.items() if value in USUAL_SPLITS]
+    unnamed = [n for value, n in counts.items() if value and value not in USUAL_SPLITS]
+    if unnamed:
+        named.append(f"{len(unnamed)} other split(s) {sum(unnamed):,}")
+    if counts.get("", 0):
+        named.append(f"no split {counts['']:,}")
+    return f"{len(splits):,} rows: {' · '.join(named)}"
+
+
+def _usable_text(loaded: LoadedData, split: str | None) -> str:
+    """'2,000 usable for training (split 'train')', with the rows skipped and why."""
+    usable = len(loaded.examples) + loaded.truncated
+    text = f"{usable:,} usable for training" + (f" (split {markdown_text(repr(split))})" if split else "")
+    if loaded.skipped:
+        reasons = Counter(reason for _, reason in loaded.skipped).most_common()
+        text += f", {len(loaded.skipped):,} skipped ({', '.join(f'{n:,} {reason}' for reason, n in reasons)})"
+    if loaded.truncated:
+        text += f"; using the first {len(loaded.examples):,}"
+    return text
 
 
 @functools.lru_cache(maxsize=16)
@@ -174,6 +232,13 @@ def mean_prompt_chars(
     except DataError:
         return None
     return sum(len(example.prompt) for example in examples) / len(examples)
+
+
+def file_preview(path: str | Path, limits: UploadLimits = UploadLimits()) -> tuple[tuple[str, ...], pd.DataFrame]:
+    """The columns and first rows of a kept data file (DataError when it cannot be read within the limits); the
+    caller checks that the asker may read it."""
+    table = read_table(path, max_bytes=limits.max_bytes, max_rows=limits.max_rows)
+    return tuple(table.columns), _preview(table)
 
 
 def _guess(columns: tuple[str, ...], names: tuple[str, ...]) -> str | None:

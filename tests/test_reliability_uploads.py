@@ -1,7 +1,7 @@
 """Fuzzing the upload path: whatever file a person uploads, the parser answers with a DataError that says
-what to do, or accepts it, and the column mapping that follows (usable_rows, load_examples) does the same.
+what to do, or accepts it, and the column mapping that follows (data_summary, load_examples) does the same.
 
-The path is the Train tab's: accept_upload (read_table, preview, column guess), then usable_rows with the
+The path is the Train tab's: accept_upload (read_table, preview, column guess), then data_summary with the
 guessed or typed columns; load_examples is what queueing the run calls.
 """
 
@@ -17,7 +17,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nover_ui.uploads import accept_upload, usable_rows
+from nover_ui.uploads import accept_upload, data_summary
 from training.data import DataError, load_examples
 
 FUZZ = settings(
@@ -74,8 +74,8 @@ def check(path: Path, prompt_column: str, reference_column: str, split_column: s
             (kept.prompt_column or prompt_column, kept.reference_column or reference_column),
             (prompt_column, reference_column),
         ):
-            summary = usable_rows(str(kept.path), *columns, split_column, split)
-            assert summary.startswith(("After cleaning:", "**Cannot use this mapping:**")), summary
+            summary = data_summary(str(kept.path), *columns, split_column, split)
+            assert summary.startswith(("Mapped:", "**Cannot use this mapping:**")), summary
             if summary.startswith("**Cannot"):
                 assert any(verb in summary for verb in ADVICE), summary
             try:

@@ -39,7 +39,12 @@ def build_config(preset_name: str | None, config_file: Path | None, assignments:
 
 
 def command_line(config: RunConfig, launcher: str = "python", resume_from: Path | None = None) -> str:
-    """The shortest command that reproduces `config`: only the fields that differ from the defaults."""
+    """The shortest command that reproduces `config`: only the fields that differ from the defaults, and, for
+    uploaded data, a trailing comment with the file's own name (the --set words name the stored copy).
+
+    >>> print(command_line(RunConfig(dataset="/h/uploads/3f9a.csv", dataset_name="econ mcq.csv")))
+    python -m training.run --set dataset=/h/uploads/3f9a.csv --set 'dataset_name=econ mcq.csv'  # data: econ mcq.csv
+    """
     defaults = RunConfig().to_dict()
     words = [
         f"--set {shlex.quote(f'{key}={_set_text(value)}')}"
@@ -56,7 +61,20 @@ def command_line(config: RunConfig, launcher: str = "python", resume_from: Path 
         )
     else:
         words.insert(0, "python -m training.run")
+    if config.dataset_name:
+        words.append(data_comment(config.dataset_name))
     return " ".join(words)
+
+
+def data_comment(name: str) -> str:
+    """`  # data: <name>` for the end of a command line. A shell comment runs to the end of the line, so only a
+    line break (or another control character) in the name could end it early: each becomes a space.
+
+    >>> data_comment("a.csv\\nrm -rf ~")
+    ' # data: a.csv rm -rf ~'
+    """
+    shown = "".join(char if char.isprintable() else " " for char in name)
+    return f" # data: {shown}"
 
 
 def run_command(config: RunConfig, resume_from: Path | None = None) -> str:

@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,18 +230,17 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            _check_type(f.name, getattr(self, f.name), _field_types()[f.name])
-            if _non_none_type(_field_types()[f.name]) is float and getattr(self, f.name) is not None:
-                # Keep float fields float (an int 1 becomes 1.0) so to_dict round-trips to the same JSON.
-                object.__setattr__(self, f.name, float(getattr(self, f.name)))
-            choices = f.metadata.get("choices")
-            if choices is not None and getattr(self, f.name) not in choices:
-                raise ConfigError(
-                    f.name, f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}"
-                )
-        self._check_values()
+            problem = _field_problem(f, getattr(self, f.name))
+            if problem is not None:
+                raise problem
+            _keep_float(self, f.name)
+        first = next(self._value_problems(), None)
+        if first is not None:
+            raise first
 
-    def _check_values(self) -> None:
+    def _value_problems(self) -> Iterator[ConfigError]:
+        """What is wrong with the values, once each field has the right type: the more specific advice first, so
+        __post_init__ raises the most useful one and config_errors keeps it for its field."""
         for name in (
             "model",
             "dataset",
@@ -251,22 +251,22 @@ class RunConfig:
             "lora_target_modules",
         ):
             if not getattr(self, name).strip():
-                raise ConfigError(name, f"{name} must not be empty")
+                yield ConfigError(name, f"{name} must not be empty")
         for tag_field in ("intermediate_tag", "final_tag"):
             tag = getattr(self, tag_field)
-            if not tag.replace("_", "").replace("-", "").isalnum():
-                raise ConfigError(
+            if tag.strip() and not tag.replace("_", "").replace("-", "").isalnum():
+                yield ConfigError(
                     tag_field,
                     f"{tag_field} must be a bare tag name of letters, digits, '-' or "
                     f"'_' (write 'think', not '<think>'), got {tag!r}",
                 )
         if self.intermediate_tag == self.final_tag:
-            raise ConfigError("final_tag", f"final_tag must differ from intermediate_tag, both are {self.final_tag!r}")
+            yield ConfigError("final_tag", f"final_tag must differ from intermediate_tag, both are {self.final_tag!r}")
         if self.prompt_column == self.reference_column:
-            raise ConfigError(
+            yield ConfigError(
                 "reference_column", f"reference_column must differ from prompt_column, both are {self.prompt_column!r}"
             )
-        _at_least(self, "num_generations", 2, "to compute group advantages and NOVER's ranks")
+        yield from _at_least(self, "num_generations", 2, "to compute group advantages and NOVER's ranks")
         for name in (
             "prompts_per_step",
             "gradient_accumulation_steps",
@@ -278,43 +278,45 @@ class RunConfig:
             "max_steps",
             "num_processes",
         ):
-            _at_least(self, name, 1)
-        _at_least(self, "checkpoint_steps", 0)
-        _at_least(self, "seed", 0)
+            yield from _at_least(self, name, 1)
+        yield from _at_least(self, "checkpoint_steps", 0)
+        yield from _at_least(self, "seed", 0)
         if self.max_prompts is not None:
-            _at_least(self, "max_prompts", 1, "(leave it empty to use every prompt)")
+            yield from _at_least(self, "max_prompts", 1, "(leave it empty to use every prompt)")
         for name in ("learning_rate", "temperature", "max_grad_norm", "numeric_tolerance"):
             if not getattr(self, name) > 0:
-                raise ConfigError(name, f"{name} must be > 0, got {getattr(self, name)}")
+                yield ConfigError(name, f"{name} must be > 0, got {getattr(self, name)}")
         for name in ("format_weight", "reasoning_weight", "efficiency_weight", "beta", "epsilon_high"):
             if getattr(self, name) < 0:
-                raise ConfigError(name, f"{name} must be >= 0, got {getattr(self, name)}")
-        _in_range(self, "top_p", 0.0, 1.0, low_open=True)
-        _in_range(self, "epsilon", 0.0, 1.0, high_open=True)
-        _in_range(self, "lora_dropout", 0.0, 1.0, high_open=True)
-        _in_range(self, "proxy_alpha", 0.0, 1.0)
+                yield ConfigError(name, f"{name} must be >= 0, got {getattr(self, name)}")
+        yield from _in_range(self, "top_p", 0.0, 1.0, low_open=True)
+        yield from _in_range(self, "epsilon", 0.0, 1.0, high_open=True)
+        yield from _in_range(self, "lora_dropout", 0.0, 1.0, high_open=True)
+        yield from _in_range(self, "proxy_alpha", 0.0, 1.0)
         if self.format_weight + self.reasoning_weight + self.efficiency_weight == 0:
-            raise ConfigError(
+            yield ConfigError(
                 "format_weight",
                 "format_weight, reasoning_weight and efficiency_weight are "
                 "all 0, so every reward would be 0; set at least one above 0",
             )
         if self.learning_rate >= 1:
-            raise ConfigError(
+            yield ConfigError(
                 "learning_rate", f"learning_rate must be below 1 (LoRA uses ~1e-5 to 1e-4), got {self.learning_rate}"
             )
         # After the checks above, which give more specific advice for the fields they cover.
         for f in dataclasses.fields(self):
-            _at_most(self, f.name, f.metadata.get("most"))
+            yield from _at_most(self, f.name, f.metadata.get("most"))
+        if min(self.prompts_per_step, self.num_generations, self.num_processes, self.gradient_accumulation_steps) < 1:
+            return  # refused above; the products below would mislead (or divide by zero)
         completions = self.prompts_per_step * self.num_generations
         if completions > MAX_ROLLOUTS_PER_STEP:
-            raise ConfigError(
+            yield ConfigError(
                 "prompts_per_step",
                 f"prompts_per_step x num_generations must be at most "
                 f"{MAX_ROLLOUTS_PER_STEP:,} rollouts per step, got {completions:,}; lower one of them",
             )
-        if completions % (self.num_processes * self.gradient_accumulation_steps):
-            raise ConfigError(
+        elif completions % (self.num_processes * self.gradient_accumulation_steps):
+            yield ConfigError(
                 "prompts_per_step",
                 f"prompts_per_step x num_generations ({completions} rollouts per "
                 f"step) must divide evenly over num_processes x gradient_accumulation_steps "
@@ -329,15 +331,9 @@ class RunConfig:
         """Build a config from plain values (a form, a JSON file, a database row), refusing unknown keys."""
         if not isinstance(values, dict):
             raise ConfigError(None, f"a run config must be a JSON object of field: value, got {type(values).__name__}")
-        unknown = sorted(set(values) - set(field_names()))
-        if unknown:
-            guess = difflib.get_close_matches(unknown[0], field_names(), n=1, cutoff=0.6)
-            hint = f"did you mean {guess[0]!r}? " if guess else ""
-            raise ConfigError(
-                unknown[0],
-                f"unknown config key(s) {', '.join(map(repr, unknown))}; {hint}"
-                f"valid keys are: {', '.join(field_names())}",
-            )
+        unknown = _unknown_keys(values)
+        if unknown is not None:
+            raise unknown
         return cls(**{name: _coerce(name, value) for name, value in values.items()})
 
     def to_json(self) -> str:
@@ -416,6 +412,54 @@ def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(RunConfig)]
 
 
+def config_errors(values: dict[str, Any]) -> dict[str | None, ConfigError]:
+    """Every problem of `values` at once, the first for each field by field name (None: the config as a whole);
+    empty when RunConfig.from_dict(values) would succeed. For a form that shows each error under its own field;
+    RunConfig itself raises only the first.
+
+    >>> sorted(config_errors({"num_generations": 1, "temperature": -1.0, "max_steps": None}))
+    ['max_steps', 'num_generations', 'temperature']
+    >>> config_errors({"max_steps": 3})
+    {}
+    """
+    if not isinstance(values, dict):
+        return {
+            None: ConfigError(None, f"a run config must be a JSON object of field: value, got {type(values).__name__}")
+        }
+    errors: dict[str | None, ConfigError] = {}
+    unknown = _unknown_keys(values)
+    if unknown is not None:
+        errors[unknown.field] = unknown
+    # A value of the wrong type is reported and its default checked in its place, so the value checks, which
+    # compare numbers and strings, see only values of the right type.
+    candidate = RunConfig()
+    for f in dataclasses.fields(RunConfig):
+        if f.name not in values:
+            continue
+        value = _coerce(f.name, values[f.name])
+        problem = _field_problem(f, value)
+        if problem is not None:
+            errors[f.name] = problem
+        else:
+            object.__setattr__(candidate, f.name, value)
+            _keep_float(candidate, f.name)
+    for problem in candidate._value_problems():
+        errors.setdefault(problem.field, problem)
+    return errors
+
+
+def _unknown_keys(values: dict[str, Any]) -> ConfigError | None:
+    unknown = sorted(set(values) - set(field_names()))
+    if not unknown:
+        return None
+    guess = difflib.get_close_matches(unknown[0], field_names(), n=1, cutoff=0.6)
+    hint = f"did you mean {guess[0]!r}? " if guess else ""
+    return ConfigError(
+        unknown[0],
+        f"unknown config key(s) {', '.join(map(repr, unknown))}; {hint}valid keys are: {', '.join(field_names())}",
+    )
+
+
 @functools.cache
 def _field_types() -> dict[str, Any]:
     return typing.get_type_hints(RunConfig)
@@ -433,17 +477,28 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
-def _check_type(name: str, value: Any, annotation: Any) -> None:
+def _field_problem(f: dataclasses.Field[Any], value: Any) -> ConfigError | None:
+    """A value of the wrong type, not finite, or not one of the field's choices."""
+    annotation = _field_types()[f.name]
     if value is None and _is_optional(annotation):
-        return
+        return None
     expected = _non_none_type(annotation)
     # bool is a subclass of int in Python; a checkbox value in a number field is a mistake, not a 1.
     is_bool = isinstance(value, bool)
-    if (expected is bool) == is_bool and isinstance(value, expected):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(name, f"{name} must be a finite number, got {value}")
-        return
-    raise ConfigError(name, f"{name} must be {_TYPE_WORDS[expected]}, got {value!r} ({type(value).__name__})")
+    if not ((expected is bool) == is_bool and isinstance(value, expected)):
+        return ConfigError(f.name, f"{f.name} must be {_TYPE_WORDS[expected]}, got {value!r} ({type(value).__name__})")
+    if isinstance(value, float) and not math.isfinite(value):
+        return ConfigError(f.name, f"{f.name} must be a finite number, got {value}")
+    choices = f.metadata.get("choices")
+    if choices is not None and value not in choices:
+        return ConfigError(f.name, f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
+    return None
+
+
+def _keep_float(config: RunConfig, name: str) -> None:
+    # Keep float fields float (an int 1 becomes 1.0) so to_dict round-trips to the same JSON.
+    if _non_none_type(_field_types()[name]) is float and getattr(config, name) is not None:
+        object.__setattr__(config, name, float(getattr(config, name)))
 
 
 _TYPE_WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
@@ -458,30 +513,30 @@ def _non_none_type(annotation: Any) -> type:
     return args[0] if args else annotation
 
 
-def _at_least(config: RunConfig, name: str, low: int, why: str = "") -> None:
+def _at_least(config: RunConfig, name: str, low: int, why: str = "") -> Iterator[ConfigError]:
     value = getattr(config, name)
     if value < low:
-        raise ConfigError(name, f"{name} must be >= {low}{' ' + why if why else ''}, got {value}")
+        yield ConfigError(name, f"{name} must be >= {low}{' ' + why if why else ''}, got {value}")
 
 
-def _at_most(config: RunConfig, name: str, most: float | None) -> None:
+def _at_most(config: RunConfig, name: str, most: float | None) -> Iterator[ConfigError]:
     value = getattr(config, name)
     if most is None or value is None:
         return
     if isinstance(value, str):
         if len(value) > most:
-            raise ConfigError(name, f"{name} has at most {most:,} characters, got {len(value):,}; shorten it")
+            yield ConfigError(name, f"{name} has at most {most:,} characters, got {len(value):,}; shorten it")
     elif value > most:
         shown = f"{value:,}" if isinstance(value, int) and value < 10**30 else f"{value:.3g}"
-        raise ConfigError(name, f"{name} must be at most {most:,}, got {shown}; lower it")
+        yield ConfigError(name, f"{name} must be at most {most:,}, got {shown}; lower it")
 
 
 def _in_range(
     config: RunConfig, name: str, low: float, high: float, low_open: bool = False, high_open: bool = False
-) -> None:
+) -> Iterator[ConfigError]:
     value = getattr(config, name)
     ok_low = value > low if low_open else value >= low
     ok_high = value < high if high_open else value <= high
     if not (ok_low and ok_high):
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ConfigError(name, f"{name} must be in {interval}, got {value}")
+        yield ConfigError(name, f"{name} must be in {interval}, got {value}")

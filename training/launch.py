@@ -44,7 +44,8 @@ def launch_argv(
     resume_interrupted: bool = False,
 ) -> list[str]:
     """The recorded command of a claimed run, run with this Python, plus the flags naming the run to train."""
-    words = shlex.split(run_command(config, resume_from))
+    # comments=True: an uploaded file's command ends with a "# data: <file name>" comment, as a shell reads it.
+    words = shlex.split(run_command(config, resume_from), comments=True)
     assert words[:2] == ["accelerate", "launch"], f"run {run_id} is not a several-process run: {words[:3]}"
     at = words.index("--config_file") + 1
     words[at] = str(PROJECT_DIR / words[at])

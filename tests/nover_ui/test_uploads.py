@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from nover_ui.uploads import SessionQuota, UploadLimits, accept_upload, mean_prompt_chars, usable_rows
+from nover_ui.uploads import SessionQuota, UploadLimits, accept_upload, data_summary, mean_prompt_chars
 from training.data import DataError
 
 
@@ -57,16 +57,23 @@ def test_an_upload_over_the_row_limit_is_refused_and_not_kept(tmp_path):
     assert accept_upload(upload, tmp_path / "uploads", UploadLimits(max_rows=11)).path.exists()
 
 
-def test_usable_rows_reports_cleaning_or_the_mapping_problem(tmp_path):
+def test_data_summary_reports_the_mapping_the_splits_and_cleaning_or_the_mapping_problem(tmp_path):
     data = tmp_path / "d.csv"
     data.write_text("q,a\nWhat?,this\nEmpty ref?,\nAnother?,that\n")
-    assert usable_rows(str(data), "q", "a", "split", "train").startswith(
-        "After cleaning: 2 usable rows of 3 (1 skipped: 1 empty reference)"
+    assert plain(data_summary(str(data), "q", "a", "split", "train")).startswith(
+        "Mapped: prompt ← q · reference ← a; no split column, so every row trains  \n"
+        "3 rows; 2 usable for training, 1 skipped (1 empty reference)."
     )
-    assert "no column 'prompt'" in plain(usable_rows(str(data), "prompt", "a", "split", "train"))
+    splits = tmp_path / "s.csv"
+    splits.write_text("q,a,part,id\n" + "".join(f"Q{i}?,A,{part},{i}\n" for i, part in enumerate("aabcc")))
+    splits.write_text(splits.read_text() + "".join(f"Q?,A,{part},0\n" for part in ("train", "train", "test", "")))
+    shown = plain(data_summary(str(splits), "q", "a", "part", "train"))
+    assert "prompt ← q · reference ← a · split ← part; not used: id" in shown
+    assert "9 rows: train 2 · test 1 · 3 other split(s) 5 · no split 1; 2 usable for training (split 'train')" in shown
+    assert "no column 'prompt'" in plain(data_summary(str(data), "prompt", "a", "split", "train"))
     none_usable = tmp_path / "none.csv"
     none_usable.write_text("q,a\nWhat?,\n")
-    assert "no usable rows" in plain(usable_rows(str(none_usable), "q", "a", "split", "train"))
+    assert "no usable rows" in plain(data_summary(str(none_usable), "q", "a", "split", "train"))
 
 
 def test_mean_prompt_chars_of_local_data_only(tmp_path):
@@ -80,11 +87,11 @@ def test_mean_prompt_chars_of_local_data_only(tmp_path):
 def test_column_values_are_never_quoted_and_names_render_as_text(tmp_path):
     secrets = tmp_path / "creds.csv"
     secrets.write_text("user,api_key,password\nroot,k-123,hunter2\nadmin,k-456,s3cret\n")
-    message = usable_rows(str(secrets), "user", "api_key", "password", "zzz")
+    message = data_summary(str(secrets), "user", "api_key", "password", "zzz")
     assert "hunter2" not in message and "s3cret" not in message and "2 other value(s)" in plain(message)
     odd = tmp_path / "odd.csv"
     odd.write_text("`[x](https://evil.example)`,reference\nq,r\n")
-    shown = usable_rows(str(odd), "prompt", "reference", "split", "train")
+    shown = data_summary(str(odd), "prompt", "reference", "split", "train")
     assert "\\[x\\]\\(https\\:" in shown  # every Markdown character escaped: no link, no code span
 
 

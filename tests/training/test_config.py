@@ -4,7 +4,7 @@ import typing
 
 import pytest
 
-from training.config import PRESETS, ConfigError, RunConfig, field_names, preset
+from training.config import PRESETS, ConfigError, RunConfig, config_errors, field_names, preset
 
 
 def test_defaults_follow_the_paper_constants():
@@ -119,3 +119,16 @@ def test_every_number_and_string_field_has_an_upper_bound_naming_field_value_and
         # The limit in the message, or a range check's own advice that came first (learning_rate, top_p, ...).
         assert caught.value.field == field.name and "got" in str(caught.value), str(caught.value)
     assert RunConfig(max_steps=1_000_000).max_steps == 1_000_000  # a million steps is a real request
+
+
+def test_config_errors_lists_every_field_at_once_and_run_config_still_raises_the_first():
+    values = {**RunConfig().to_dict(), "num_generations": 1, "temperature": -1.0, "max_steps": None, "lora_r": 0}
+    errors = config_errors(values)
+    assert sorted(errors) == ["lora_r", "max_steps", "num_generations", "temperature"]
+    assert "group advantages" in str(errors["num_generations"]) and "whole number" in str(errors["max_steps"])
+    with pytest.raises(ConfigError) as raised:
+        RunConfig.from_dict(values)
+    assert raised.value.field == "max_steps"  # the first, as before
+    assert set(config_errors({"num_processes": 0, "prompts_per_step": 3})) == {"num_processes"}  # no division by 0
+    assert config_errors(RunConfig().to_dict()) == {}
+    assert set(config_errors({"max_step": 3})) == {"max_step"}

@@ -1,4 +1,5 @@
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,23 @@ def test_the_printed_command_reproduces_the_config(name):
     assert words[:3] == ["python", "-m", "training.run"]
     assignments = [words[i + 1] for i, word in enumerate(words) if word == "--set"]
     assert build_config(None, None, assignments) == config
+
+
+@pytest.mark.parametrize("name", ["econ mcq.csv", "it's $(rm -rf ~) `x` #1.csv", "two\nlines; echo pwned.csv"])
+def test_an_uploaded_files_name_is_a_comment_and_the_line_stays_runnable(name):
+    config = preset("cpu-demo", dataset="/home/u/uploads/3f9a.csv", dataset_name=name)
+    line = command_line(config)
+    assert line.endswith(f"  # data: {' '.join(name.splitlines())}")
+    # bash runs the line as written, with printf standing in for python: the comment is no argument, and the
+    # words are the ones that rebuild the config.
+    shown = subprocess.run(
+        ["bash", "-c", line.replace("python -m training.run", "printf '%s\\0'", 1)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")[:-1]
+    assert shown == shlex.split(line, comments=True)[3:]
+    assert build_config(None, None, shown[1::2]) == config
 
 
 def test_the_multi_gpu_command_uses_accelerate_launch_with_the_config_file_of_the_run():
