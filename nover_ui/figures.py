@@ -27,7 +27,7 @@ _LEGEND_GAP_PX = 30  # room between the legend and the subplot titles under it
 _ROW_GAP_PX = 70  # tick labels, an x title and the next row's subplot title
 _COLUMN_GAP = 0.08  # fraction of the width, room for the right column's y tick labels
 _RAW_OPACITY = 0.25
-_HEADER_COLUMNS = 3
+_MAX_COLUMNS = 3
 _UNIT_TICKS_UP_TO = 10  # steps spanned: up to here Plotly's own ticks could fall between steps (2.5)
 
 
@@ -82,7 +82,7 @@ def metric_figures(
             if keys is None or key in keys:
                 keys_by_group.setdefault(metric_group(key), set()).add(key)
     return [
-        (group, _figure(sorted(keys_by_group[group]), {}, 2, metrics, names, options))
+        (group, _figure(sorted(keys_by_group[group]), {}, metrics, names, options))
         for group in _ordered_groups(set(keys_by_group))
     ]
 
@@ -94,10 +94,8 @@ def header_figure(
     names: Mapping[int, str],
     options: ChartOptions,
 ) -> go.Figure:
-    """The key curves in one figure, in the order given, up to three a row and the rows filled evenly (four
-    curves as 2 x 2, not 3 + 1); `titles` names their subplots."""
-    rows = math.ceil(len(keys) / _HEADER_COLUMNS)
-    return _figure(list(keys), titles, math.ceil(len(keys) / rows), metrics, names, options)
+    """The key curves in one figure, in the order given; `titles` names their subplots."""
+    return _figure(list(keys), titles, metrics, names, options)
 
 
 def _ordered_groups(groups: set[str]) -> list[str]:
@@ -107,13 +105,13 @@ def _ordered_groups(groups: set[str]) -> list[str]:
 def _figure(
     keys: list[str],
     titles: Mapping[str, str],
-    cols: int,
     metrics: Mapping[int, Mapping[str, MetricSeries]],
     names: Mapping[int, str],
     options: ChartOptions,
 ) -> go.Figure:
-    cols = min(cols, len(keys)) or 1
-    rows = math.ceil(len(keys) / cols)
+    """Up to three subplots a row, the rows filled evenly (four keys as 2 x 2, not 3 + 1)."""
+    rows = math.ceil(len(keys) / _MAX_COLUMNS) or 1
+    cols = math.ceil(len(keys) / rows) or 1
     plot_height = _ROW_HEIGHT_PX * rows
     starts = {run_id: _first_wall_time(run_metrics) for run_id, run_metrics in metrics.items()}
     traces = []
@@ -186,12 +184,13 @@ def _fit_y_axis(layout: dict[str, Any], position: int, extent: tuple[float, floa
         axis["type"] = "log"
     elif log_y:
         layout["annotations"][position]["text"] += " (linear: values ≤ 0)"
-    if low == high:
+    if math.isclose(low, high, rel_tol=1e-6, abs_tol=1e-12):  # flat, or float32 rounding apart
+        middle = (low + high) / 2
         if log:
-            axis["range"] = [math.log10(low) - 0.5, math.log10(low) + 0.5]
+            axis["range"] = [math.log10(middle) - 0.5, math.log10(middle) + 0.5]
         else:
-            pad = abs(low) / 2 or 1.0
-            axis["range"] = [low - pad, low + pad]
+            pad = abs(middle) / 2 or 1.0
+            axis["range"] = [middle - pad, middle + pad]
 
 
 def _run_traces(

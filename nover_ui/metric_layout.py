@@ -81,9 +81,9 @@ def layout_keys(metrics: Mapping[int, Mapping[str, MetricSeries]]) -> MetricLayo
 
 
 def flat_value(series: Iterable[MetricSeries]) -> tuple[bool, float | None]:
-    """(False, v) when every finite point of every series is v, (False, None) when none has a finite point,
-    (True, None) when the points differ. A series whose ends differ costs two comparisons, a flat one a pass in C
-    over its values, never an array copy.
+    """(False, v) when every finite point of every series is v (up to float32 rounding), (False, None) when
+    none has a finite point, (True, None) when the points differ. A series whose ends differ costs two
+    comparisons, a flat one a pass in C over its values, never an array copy.
 
     >>> flat_value([MetricSeries("lr", (1, 2), (1e-5, 1e-5), (0.0, 0.0))])
     (False, 1e-05)
@@ -96,7 +96,7 @@ def flat_value(series: Iterable[MetricSeries]) -> tuple[bool, float | None]:
     for one in series:
         values = one.values
         if values and math.isfinite(values[0]):
-            if math.isfinite(values[-1]) and values[-1] != values[0]:
+            if math.isfinite(values[-1]) and not _same(values[-1], values[0]):
                 return True, None  # most moving series tell at their ends
             if values.count(values[0]) == len(values):
                 values = values[:1]  # constant: tuple.count compares in C, 50x faster than the loop below
@@ -105,9 +105,15 @@ def flat_value(series: Iterable[MetricSeries]) -> tuple[bool, float | None]:
                 continue
             if first is None:
                 first = value
-            elif value != first:
+            elif not _same(value, first):
                 return True, None
     return False, first
+
+
+def _same(value: float, other: float) -> bool:
+    """Equal up to float32 rounding: TRL logs float32 means, so 0.375 may arrive as 0.3750000298 one step and
+    0.375 the next, which drew as a chart of noise."""
+    return math.isclose(value, other, rel_tol=1e-6, abs_tol=1e-12)
 
 
 def flat_markdown(flat: Sequence[FlatKey]) -> str:

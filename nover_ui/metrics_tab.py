@@ -191,9 +191,10 @@ def build_metrics(store: Store, tab: gr.Tab) -> MetricsTab:
     banner_md = gr.Markdown(visible=False, elem_id="metrics-banner")
     empty_md = gr.Markdown("Select one or more runs to see their metrics.", elem_id="metrics-empty")
     header_plot = gr.Plot(visible=False, label="key curves", elem_id="metrics-chart-header")
-    plots = tuple(gr.Plot(visible=False, elem_id=f"metrics-chart-{i}") for i in range(MAX_CHARTS))
+    # Under the key curves, so the page says early which metrics it does not draw and why.
     with gr.Accordion(flat_label(()), open=False, visible=False, elem_id="metrics-flat") as flat_acc:
         flat_md = gr.Markdown(elem_id="metrics-flat-list")
+    plots = tuple(gr.Plot(visible=False, elem_id=f"metrics-chart-{i}") for i in range(MAX_CHARTS))
     click_tb = gr.Textbox(elem_id="chart-click", elem_classes=["nover-hidden"], container=False)
     gr.Markdown("Click a point to open that step in Traces (a `flags/*` point opens with that flag filtered).")
     metrics = MetricsTab(

@@ -93,17 +93,20 @@ def test_figures_follow_group_order_with_unknown_groups_after_alphabetically():
     ]
 
 
-def test_each_key_of_a_group_gets_its_titled_subplot_in_a_two_column_grid():
+def test_each_key_of_a_group_gets_its_titled_subplot_up_to_three_a_row_filled_evenly():
     keys = ["rewards/format/mean", "rewards/reasoning/mean", "rewards/efficiency/mean"]
     fig = figure(metric_figures({1: run_metrics(*keys)}, {1: "a"}), "rewards")
     assert subplot_titles(fig) == sorted(keys)
     assert {trace.xaxis for trace in fig.data} == {"x", "x2", "x3"}
-    left, right, below = fig.layout.xaxis.domain, fig.layout.xaxis2.domain, fig.layout.xaxis3.domain
-    assert left[1] < right[0] and below == left
-    assert fig.layout.yaxis3.domain[1] < fig.layout.yaxis.domain[0]
+    left, middle, right = fig.layout.xaxis.domain, fig.layout.xaxis2.domain, fig.layout.xaxis3.domain
+    assert left[1] < middle[0] and middle[1] < right[0]
+    assert fig.layout.yaxis.domain == fig.layout.yaxis3.domain  # one row
+    four = figure(metric_figures({1: run_metrics(*keys, "rewards/format/std")}, {1: "a"}), "rewards")
+    assert four.layout.xaxis3.domain == four.layout.xaxis.domain  # 2 x 2, not 3 + 1
+    assert four.layout.yaxis3.domain[1] < four.layout.yaxis.domain[0]
     single = figure(metric_figures({1: run_metrics("kl")}, {1: "a"}), "kl")
     assert tuple(single.layout.xaxis.domain) == (0, 1)
-    assert single.layout.height < fig.layout.height
+    assert single.layout.height < four.layout.height
 
 
 def test_each_run_has_one_legend_entry_per_figure_and_one_colour_everywhere():
