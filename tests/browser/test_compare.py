@@ -87,6 +87,13 @@ def test_metrics_shows_the_key_curves_folds_the_flat_keys_and_a_click_opens_trac
     listed = page.locator("#metrics-flat-list")
     expect(listed).to_contain_text(f"learning_rate = {metrics['learning_rate'].values[0]:.6g} at every point")
     assert all(name in listed.inner_text() for name in flat)
+    # log y redraws the charts (rewards are above 0 here) and leaves the opened section open.
+    y_type = "document.querySelector('#metrics-chart-header .js-plotly-plot').layout.yaxis.type === '{}'"
+    page.locator("#metrics-log input").check()
+    page.wait_for_function(y_type.format("log"), timeout=30_000)
+    expect(listed).to_be_visible()
+    page.locator("#metrics-log input").uncheck()
+    page.wait_for_function(y_type.format("linear"), timeout=30_000)
 
     chart = page.locator("[id^=metrics-chart-]").filter(has_text=key)
     titles = chart.locator(".annotation-text").all_text_contents()
