@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from nover_ui.safe_text import plotly_text
+from nover_ui.series_math import check_weight, downsample_index, smoothed
 from storage import MetricSeries
 
 GROUP_ORDER: tuple[str, ...] = ("reward", "rewards", "nover", "completions", "kl", "loss")
@@ -25,9 +27,25 @@ _LEGEND_GAP_PX = 30  # room between the legend and the subplot titles under it
 _ROW_GAP_PX = 70  # tick labels, an x title and the next row's subplot title
 _COLUMN_GAP = 0.08  # fraction of the width, room for the right column's y tick labels
 _RAW_OPACITY = 0.25
-# Keeps weight ** -k below e**500 inside one smoothing block, far from float64's overflow at e**709.
-_MAX_EXPONENT = 500.0
-_LOG_NEGLIGIBLE = -40.0  # e**-40 vanishes next to 1 in float64
+_MAX_COLUMNS = 3
+_UNIT_TICKS_UP_TO = 10  # steps spanned: up to here Plotly's own ticks could fall between steps (2.5)
+
+
+@dataclass(frozen=True)
+class ChartOptions:
+    """How every chart of the tab is drawn. x_axis 'step' plots steps, 'time' minutes since the run's first logged
+    point. With smoothing > 0 the raw values stay visible, faint, behind the smoothed line. log_y puts each y axis
+    whose values are all above 0 on a log scale; an axis with a value <= 0 stays linear and says so."""
+
+    smoothing: float = 0.0
+    x_axis: str = "step"
+    log_y: bool = False
+    max_points: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.x_axis not in X_AXES:
+            raise ValueError(f"x_axis must be one of {X_AXES}, got {self.x_axis!r}")
+        check_weight(self.smoothing)
 
 
 def metric_group(key: str) -> str:
@@ -37,26 +55,6 @@ def metric_group(key: str) -> str:
     if key in ("kl", "loss"):
         return key
     return key.split("/", 1)[0] if "/" in key else "other"
-
-
-def smooth(values: Sequence[float], weight: float) -> list[float]:
-    """Debiased exponential moving average, as TensorBoard's smoothing slider computes it.
-
-    weight 0 returns the values unchanged. Non-finite values come out as NaN and are skipped, so they neither
-    poison the later points nor count towards the debiasing: smooth([1, nan, 3], 0.5) == [1, nan, 2.333...].
-    """
-    return _smoothed(np.asarray(values, dtype=float), weight).tolist()
-
-
-def downsample(xs: Sequence[float], ys: Sequence[float], max_points: int) -> tuple[list[float], list[float]]:
-    """At most max_points points: the first, the last, and each bucket's min and max y in x order,
-    so spikes survive where plain striding would drop them."""
-    if len(xs) != len(ys):
-        raise ValueError(f"xs and ys must have the same length, got {len(xs)} and {len(ys)}")
-    keep = _downsample_index(np.asarray(ys, dtype=float), max_points)
-    if len(keep) == len(ys):
-        return list(xs), list(ys)
-    return np.asarray(xs)[keep].tolist(), np.asarray(ys)[keep].tolist()
 
 
 def run_colour(run_id: int) -> str:
@@ -70,50 +68,65 @@ def metric_figures(
     smoothing: float = 0.0,
     x_axis: str = "step",
     max_points: int = 2000,
+    log_y: bool = False,
+    keys: Collection[str] | None = None,
 ) -> list[tuple[str, go.Figure]]:
     """One (group, figure) per metric group in display order, one subplot per key, one line per run.
 
-    metrics maps run id -> key -> series. x_axis 'step' plots steps, 'time' plots minutes since the run's
-    first logged point. With smoothing > 0 the raw values stay visible, faint, behind the smoothed line.
+    metrics maps run id -> key -> series; `keys` limits the charts to those keys (all keys when None).
     """
-    if x_axis not in X_AXES:
-        raise ValueError(f"x_axis must be one of {X_AXES}, got {x_axis!r}")
-    _check_weight(smoothing)
+    options = ChartOptions(smoothing, x_axis, log_y, max_points)
     keys_by_group: dict[str, set[str]] = {}
     for run_metrics in metrics.values():
         for key in run_metrics:
-            keys_by_group.setdefault(metric_group(key), set()).add(key)
-    starts = {run_id: _first_wall_time(run_metrics) for run_id, run_metrics in metrics.items()}
+            if keys is None or key in keys:
+                keys_by_group.setdefault(metric_group(key), set()).add(key)
     return [
-        (group, _group_figure(sorted(keys_by_group[group]), metrics, names, starts, smoothing, x_axis, max_points))
+        (group, _figure(sorted(keys_by_group[group]), {}, metrics, names, options))
         for group in _ordered_groups(set(keys_by_group))
     ]
+
+
+def header_figure(
+    keys: Sequence[str],
+    titles: Mapping[str, str],
+    metrics: Mapping[int, Mapping[str, MetricSeries]],
+    names: Mapping[int, str],
+    options: ChartOptions,
+) -> go.Figure:
+    """The key curves in one figure, in the order given; `titles` names their subplots."""
+    return _figure(list(keys), titles, metrics, names, options)
 
 
 def _ordered_groups(groups: set[str]) -> list[str]:
     return [group for group in GROUP_ORDER if group in groups] + sorted(groups - set(GROUP_ORDER))
 
 
-def _group_figure(
+def _figure(
     keys: list[str],
+    titles: Mapping[str, str],
     metrics: Mapping[int, Mapping[str, MetricSeries]],
     names: Mapping[int, str],
-    starts: Mapping[int, float],
-    smoothing: float,
-    x_axis: str,
-    max_points: int,
+    options: ChartOptions,
 ) -> go.Figure:
-    cols = 2 if len(keys) > 1 else 1
-    rows = math.ceil(len(keys) / cols)
+    """Up to three subplots a row, the rows filled evenly (four keys as 2 x 2, not 3 + 1)."""
+    rows = math.ceil(len(keys) / _MAX_COLUMNS) or 1
+    cols = math.ceil(len(keys) / rows) or 1
     plot_height = _ROW_HEIGHT_PX * rows
+    starts = {run_id: _first_wall_time(run_metrics) for run_id, run_metrics in metrics.items()}
     traces = []
+    extents: list[tuple[float, float] | None] = [None] * len(keys)  # each key's finite (min, max) over runs
+    steps_drawn: list[int] = []  # the first and last step of each line, for the step axis's ticks
     for run_id in sorted(metrics):
         in_legend = False
         for position, key in enumerate(keys):
             series = metrics[run_id].get(key)
             if series is None or not series.steps:
                 continue
-            xs = _x_values(series, x_axis, starts[run_id])
+            ys = np.asarray(series.values, dtype=float)
+            ys = np.where(np.isfinite(ys), ys, np.nan)  # inf would stretch the axis; NaN is drawn as a gap
+            extents[position] = _widened(extents[position], ys)
+            steps_drawn += [series.steps[0], series.steps[-1]]
             # meta and customdata (the step of each point) let a click on a point open that run's step in Traces.
             style = {
                 "legendgroup": f"run-{run_id}",
@@ -125,17 +138,15 @@ def _group_figure(
                 "line": {"color": run_colour(run_id), "width": 1.8},
                 "marker": {"size": 3},
             }
-            traces += _run_traces(
-                xs,
-                np.asarray(series.values, dtype=float),
-                np.asarray(series.steps),
-                smoothing,
-                max_points,
-                show_legend=not in_legend,
-                style=style,
-            )
+            xs = _x_values(series, options.x_axis, starts[run_id])
+            traces += _run_traces(xs, ys, np.asarray(series.steps), options, show_legend=not in_legend, style=style)
             in_legend = True
-    layout = _grid_layout(keys, cols, plot_height, "step" if x_axis == "step" else "minutes since start")
+    layout = _grid_layout(keys, titles, cols, plot_height, options.x_axis)
+    for position, extent in enumerate(extents):
+        _fit_y_axis(layout, position, extent, options.log_y)
+    if options.x_axis == "step" and steps_drawn and max(steps_drawn) - min(steps_drawn) <= _UNIT_TICKS_UP_TO:
+        for position in range(len(keys)):
+            layout[f"xaxis{_axis_suffix(position)}"].update(tick0=0, dtick=1)
     layout.update(
         template=_template(),
         height=plot_height + _MARGIN["t"] + _MARGIN["b"],
@@ -154,23 +165,49 @@ def _group_figure(
     return go.Figure(data=traces, layout=layout)
 
 
+def _widened(extent: tuple[float, float] | None, ys: np.ndarray) -> tuple[float, float] | None:
+    if not np.isfinite(ys).any():
+        return extent
+    low, high = float(np.nanmin(ys)), float(np.nanmax(ys))
+    return (low, high) if extent is None else (min(extent[0], low), max(extent[1], high))
+
+
+def _fit_y_axis(layout: dict[str, Any], position: int, extent: tuple[float, float] | None, log_y: bool) -> None:
+    """Log scale where asked and possible; a range around a flat line, which Plotly would otherwise centre in
+    -1..1 (a learning rate of 1e-5 drew as 0)."""
+    axis = layout[f"yaxis{_axis_suffix(position)}"]
+    if extent is None:
+        return
+    low, high = extent
+    log = log_y and low > 0
+    if log:
+        axis["type"] = "log"
+    elif log_y:
+        layout["annotations"][position]["text"] += " (linear: values ≤ 0)"
+    if math.isclose(low, high, rel_tol=1e-6, abs_tol=1e-12):  # flat, or float32 rounding apart
+        middle = (low + high) / 2
+        if log:
+            axis["range"] = [math.log10(middle) - 0.5, math.log10(middle) + 0.5]
+        else:
+            pad = abs(middle) / 2 or 1.0
+            axis["range"] = [middle - pad, middle + pad]
+
+
 def _run_traces(
     xs: np.ndarray,
     ys: np.ndarray,
     steps: np.ndarray,
-    smoothing: float,
-    max_points: int,
+    options: ChartOptions,
     show_legend: bool,
     style: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """The run's line in one subplot: the smoothed line over a faint raw one, or just the raw line."""
-    ys = np.where(np.isfinite(ys), ys, np.nan)  # inf would stretch the axis; NaN is drawn as a gap
-    keep = _downsample_index(ys, max_points)
-    if smoothing == 0:
+    keep = downsample_index(ys, options.max_points)
+    if options.smoothing == 0:
         return [dict(type="scatter", x=xs[keep], y=ys[keep], customdata=steps[keep], showlegend=show_legend, **style)]
-    smoothed = _smoothed(ys, smoothing)
+    smooth_ys = smoothed(ys, options.smoothing)
     # Each line keeps its own extremes, so the two are downsampled separately.
-    smooth_keep = _downsample_index(smoothed, max_points)
+    smooth_keep = downsample_index(smooth_ys, options.max_points)
     raw = dict(
         type="scatter", x=xs[keep], y=ys[keep], showlegend=False, opacity=_RAW_OPACITY, hoverinfo="skip", **style
     )
@@ -179,7 +216,7 @@ def _run_traces(
         dict(
             type="scatter",
             x=xs[smooth_keep],
-            y=smoothed[smooth_keep],
+            y=smooth_ys[smooth_keep],
             customdata=steps[smooth_keep],
             showlegend=show_legend,
             **style,
@@ -187,16 +224,20 @@ def _run_traces(
     ]
 
 
-def _grid_layout(keys: list[str], cols: int, plot_height: int, x_title: str) -> dict[str, Any]:
+def _grid_layout(
+    keys: list[str], titles: Mapping[str, str], cols: int, plot_height: int, x_axis: str
+) -> dict[str, Any]:
     """Axes and title annotations of a grid with one cell per key, row by row, as make_subplots lays them out.
 
     Spacing is in pixels so every row keeps room for tick labels and the next row's title. Only the lowest
-    subplot of each column names the x axis.
+    subplot of each column names the x axis. Steps are whole numbers on their axis; y tick labels switch to
+    exponents (1e-5) for values far from 1, so a learning rate reads as itself.
     """
     rows = math.ceil(len(keys) / cols)
     row_gap = _ROW_GAP_PX / plot_height
     cell_width = (1 - _COLUMN_GAP * (cols - 1)) / cols
     cell_height = (1 - row_gap * (rows - 1)) / rows
+    x_title = "step" if x_axis == "step" else "minutes since start"
     layout: dict[str, Any] = {"annotations": []}
     for position, key in enumerate(keys):
         row, col = divmod(position, cols)
@@ -207,11 +248,17 @@ def _grid_layout(keys: list[str], cols: int, plot_height: int, x_title: str) -> 
             "domain": [left, left + cell_width],
             "anchor": f"y{suffix}",
             "title": {"text": x_title if is_lowest else ""},
+            **({"tickformat": "d"} if x_axis == "step" else {}),
         }
-        layout[f"yaxis{suffix}"] = {"domain": [top - cell_height, top], "anchor": f"x{suffix}"}
+        layout[f"yaxis{suffix}"] = {
+            "domain": [top - cell_height, top],
+            "anchor": f"x{suffix}",
+            "exponentformat": "e",
+            "hoverformat": ".4~g",
+        }
         layout["annotations"].append(
             {
-                "text": plotly_text(key),
+                "text": plotly_text(titles.get(key, key)),
                 "x": left + cell_width / 2,
                 "y": top,
                 "xref": "paper",
@@ -246,68 +293,3 @@ def _x_values(series: MetricSeries, x_axis: str, start: float) -> np.ndarray:
 def _first_wall_time(run_metrics: Mapping[str, MetricSeries]) -> float:
     """Every key of a run shares one time origin, so its subplots line up in 'time' mode."""
     return min((series.wall_times[0] for series in run_metrics.values() if series.wall_times), default=0.0)
-
-
-def _check_weight(weight: float) -> None:
-    if not 0 <= weight < 1:
-        raise ValueError(f"smoothing weight must be in [0, 1), got {weight}")
-
-
-def _smoothed(values: np.ndarray, weight: float) -> np.ndarray:
-    _check_weight(weight)
-    if weight == 0:
-        return values.copy()
-    finite = np.isfinite(values)
-    out = np.full(len(values), np.nan)
-    averaged = _ema(values[finite], weight)
-    # TensorBoard's debiasing: the average starts at 0, so divide out the weight it has not yet gathered,
-    # 1 - weight**n. The exponent is floored where that is 1.0 anyway, since subnormal powers are ~30x slower.
-    log_missing = np.maximum(np.arange(1, len(averaged) + 1) * math.log(weight), _LOG_NEGLIGIBLE)
-    out[finite] = averaged / -np.expm1(log_missing)
-    return out
-
-
-def _ema(values: np.ndarray, weight: float) -> np.ndarray:
-    """ema[j] = weight * ema[j-1] + (1 - weight) * values[j], starting from 0.
-
-    A per-point Python loop costs ~0.1 s per 100k points; the closed form
-    ema[j] = weight**j * (1 - weight) * cumsum(values[i] / weight**i) is vectorised instead,
-    in blocks short enough that weight**-i cannot overflow.
-    """
-    block = max(1, int(_MAX_EXPONENT / -math.log(weight)))
-    out = np.empty_like(values)
-    carried = 0.0
-    for start in range(0, len(values), block):
-        chunk = values[start : start + block]
-        powers = weight ** np.arange(len(chunk))
-        out[start : start + len(chunk)] = powers * (weight * carried + (1 - weight) * np.cumsum(chunk / powers))
-        carried = out[start + len(chunk) - 1]
-    return out
-
-
-def _downsample_index(ys: np.ndarray, max_points: int) -> np.ndarray:
-    """Indices of at most max_points points: first, last, and each bucket's finite min and max.
-
-    A bucket with no finite value keeps its first point, so a long NaN stretch still shows as a gap.
-    """
-    if max_points < 2:
-        raise ValueError(f"max_points must be at least 2 to keep the first and last points, got {max_points}")
-    count = len(ys)
-    if count <= max_points:
-        return np.arange(count)
-    interior = ys[1:-1]
-    buckets = (max_points - 2) // 2
-    if buckets == 0:
-        return np.array([0, count - 1])
-    size = -(-len(interior) // buckets)
-    grid: np.ndarray = np.full(buckets * size, np.nan)  # reshaped to 2-D below
-    grid[: len(interior)] = interior
-    grid = grid.reshape(buckets, size)
-    finite = np.isfinite(grid)
-    row_starts = np.arange(buckets) * size
-    lowest = row_starts + np.where(finite, grid, np.inf).argmin(axis=1)
-    highest = row_starts + np.where(finite, grid, -np.inf).argmax(axis=1)
-    kept = np.zeros(buckets * size, dtype=bool)
-    kept[lowest] = kept[highest] = True
-    interior_kept = np.flatnonzero(kept[: len(interior)]) + 1  # drop the padding, shift past the first point
-    return np.concatenate([[0], interior_kept, [count - 1]])

@@ -1,4 +1,6 @@
-"""The Metrics tab: Plotly charts of the selected runs, one per metric group, redrawn only when a step lands.
+"""The Metrics tab: the key curves of the selected runs in a header, one chart per metric group for the other
+keys that move, and the flat or empty keys folded into one list. Redrawn only when a step lands or the person
+changes a control.
 
 A timer reads each selected run's step (one small query) into a State; the charts listen to that State's
 change, so an idle dashboard re-reads no metric series at all.
@@ -11,34 +13,73 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+import plotly.graph_objects as go
 
 from nover_ui.events import bind
-from nover_ui.figures import metric_figures
+from nover_ui.figures import ChartOptions, header_figure, metric_figures
+from nover_ui.metric_layout import (
+    EVALUATION_KIND,
+    FlatKey,
+    flat_label,
+    flat_markdown,
+    header_title,
+    held_out_series,
+    layout_keys,
+)
 from nover_ui.metrics_cache import SeriesCache
 from nover_ui.run_picker import many_runs_update
-from nover_ui.shared_reads import READS, shared_runs
-from storage import StorageError, Store
+from nover_ui.run_signal import SignalSeen, no_signal_banners
+from nover_ui.shared_reads import READS, Runs, shared_runs
+from storage import MetricSeries, RunRecord, StorageError, Store
 
 MAX_CHARTS = 12
 POLL_S = 2.0
 
 
-def chart_updates(store: Store, cache: SeriesCache, run_ids: list[int], smoothing: float, x_axis: str) -> list[Any]:
-    """One update per chart slot: the group's figure, or hidden when there are fewer groups."""
+@dataclass(frozen=True)
+class Charts:
+    """What the tab draws for the selected runs."""
+
+    header: go.Figure | None
+    """The key curves; None when no selected run has any."""
+    groups: list[tuple[str, go.Figure]]
+    """(group, figure) for the other keys that move, in display order, at most MAX_CHARTS."""
+    flat: tuple[FlatKey, ...]
+    banners: str
+    """The no-signal banners (Markdown), '' when every run has signal."""
+
+
+def chart_updates(
+    store: Store,
+    cache: SeriesCache,
+    run_ids: list[int],
+    smoothing: float,
+    x_axis: str,
+    log_y: bool = False,
+    seen: SignalSeen | None = None,
+) -> Charts:
+    """The selected runs' series (the cache reads only new steps) and their held-out evaluations, laid out."""
     shared = shared_runs(store)  # read once per change for every page and script (shared_reads)
-    runs = {run.id: run for run in shared.records if run.id in run_ids}
-    names = {run_id: run.name for run_id, run in runs.items()}
-    metrics = {
-        run_id: READS.get(
-            ("metric series", store.url, run_id),
-            shared.run_version(run_id),
-            functools.partial(cache.get, store, run_id, run.created_at),
-        )
-        for run_id, run in runs.items()
-    }
-    figures = metric_figures(metrics, names, smoothing=smoothing, x_axis=x_axis)[:MAX_CHARTS]
-    updates = [gr.update(value=figure, label=group, visible=True) for group, figure in figures]
-    return updates + [gr.update(value=None, visible=False)] * (MAX_CHARTS - len(updates))
+    runs = [run for run in shared.records if run.id in run_ids]
+    names = {run.id: run.name for run in runs}
+    metrics = {run.id: _run_series(store, cache, shared, run) for run in runs}
+    layout = layout_keys(metrics)
+    options = ChartOptions(smoothing, x_axis, log_y)
+    titles = {key: header_title(key) for key in layout.header}
+    header = header_figure(layout.header, titles, metrics, names, options) if layout.header else None
+    groups = metric_figures(metrics, names, smoothing, x_axis, log_y=log_y, keys=set(layout.body))[:MAX_CHARTS]
+    return Charts(header, groups, layout.flat, no_signal_banners(store, runs, seen or SignalSeen()))
+
+
+def _run_series(store: Store, cache: SeriesCache, shared: Runs, run: RunRecord) -> dict[str, MetricSeries]:
+    """The run's series, read once per step for every viewer, with its held-out evaluations."""
+    series = READS.get(
+        ("metric series", store.url, run.id),
+        shared.run_version(run.id),
+        functools.partial(cache.get, store, run.id, run.created_at),
+    )
+    jobs = store.list_evaluations(run_id=run.id, kind=EVALUATION_KIND, statuses=["succeeded"])
+    return {**series, **held_out_series(jobs)}
 
 
 CHART_CLICK_JS = """
@@ -68,8 +109,16 @@ class MetricsTab:
     runs_dd: gr.Dropdown
     smoothing_sl: gr.Slider
     x_axis_rd: gr.Radio
+    log_cb: gr.Checkbox
+    banner_md: gr.Markdown
+    """A banner for each selected run with rollouts and none format-valid: what it means and what to try."""
     empty_md: gr.Markdown
+    header_plot: gr.Plot
+    """The key curves: reward, format-valid rate, perplexity, completion length, held-out metrics."""
     plots: tuple[gr.Plot, ...]
+    flat_acc: gr.Accordion
+    """Folded: the keys that never moved (or have no point), with their value."""
+    flat_md: gr.Markdown
     click_tb: gr.Textbox
     """Where a click on a chart point lands, as JSON {run, key, step}; app.py opens that step in Traces."""
     steps_state: gr.State
@@ -93,11 +142,29 @@ def poll_steps(run_ids: list[int] | None, *, store: Store, tab: MetricsTab) -> d
 
 
 def draw(
-    run_ids: list[int] | None, smoothing: float, x_axis: str, *, store: Store, cache: SeriesCache, tab: MetricsTab
+    run_ids: list[int] | None,
+    smoothing: float,
+    x_axis: str,
+    log_y: bool,
+    *,
+    store: Store,
+    cache: SeriesCache,
+    seen: SignalSeen,
+    tab: MetricsTab,
 ) -> dict[Any, Any]:
     run_ids = run_ids or []
-    charts = chart_updates(store, cache, run_ids, smoothing, x_axis)
-    return {tab.empty_md: gr.update(visible=not run_ids), **dict(zip(tab.plots, charts))}
+    charts = chart_updates(store, cache, run_ids, smoothing, x_axis, bool(log_y), seen)
+    slots = [gr.update(value=figure, label=group, visible=True) for group, figure in charts.groups]
+    slots += [gr.update(value=None, visible=False)] * (MAX_CHARTS - len(slots))
+    return {
+        tab.empty_md: gr.update(visible=not run_ids),
+        tab.banner_md: gr.update(value=charts.banners, visible=bool(charts.banners)),
+        tab.header_plot: gr.update(value=charts.header, visible=charts.header is not None),
+        **dict(zip(tab.plots, slots)),
+        # The label and text only: a person who opened the section keeps it open across redraws.
+        tab.flat_acc: gr.update(label=flat_label(charts.flat), visible=bool(run_ids)),
+        tab.flat_md: gr.update(value=flat_markdown(charts.flat)),
+    }
 
 
 # ---- the builder --------------------------------------------------------------------------------------------
@@ -123,7 +190,19 @@ def build_metrics(store: Store, tab: gr.Tab) -> MetricsTab:
             info="Exponential moving average; the raw values stay faint behind.",
         )
         x_axis_rd = gr.Radio(["step", "time"], value="step", label="x axis", scale=1)
+        log_cb = gr.Checkbox(
+            value=False,
+            label="log y",
+            scale=1,
+            elem_id="metrics-log",
+            info="Log scale where every value is above 0.",
+        )
+    banner_md = gr.Markdown(visible=False, elem_id="metrics-banner")
     empty_md = gr.Markdown("Select one or more runs to see their metrics.", elem_id="metrics-empty")
+    header_plot = gr.Plot(visible=False, label="key curves", elem_id="metrics-chart-header")
+    # Under the key curves, so the page says early which metrics it does not draw and why.
+    with gr.Accordion(flat_label(()), open=False, visible=False, elem_id="metrics-flat") as flat_acc:
+        flat_md = gr.Markdown(elem_id="metrics-flat-list")
     plots = tuple(gr.Plot(visible=False, elem_id=f"metrics-chart-{i}") for i in range(MAX_CHARTS))
     click_tb = gr.Textbox(elem_id="chart-click", elem_classes=["nover-hidden"], container=False)
     gr.Markdown("Click a point to open that step in Traces (a `flags/*` point opens with that flag filtered).")
@@ -131,8 +210,13 @@ def build_metrics(store: Store, tab: gr.Tab) -> MetricsTab:
         runs_dd=runs_dd,
         smoothing_sl=smoothing_sl,
         x_axis_rd=x_axis_rd,
+        log_cb=log_cb,
+        banner_md=banner_md,
         empty_md=empty_md,
+        header_plot=header_plot,
         plots=plots,
+        flat_acc=flat_acc,
+        flat_md=flat_md,
         click_tb=click_tb,
         steps_state=gr.State({}),
         poll_timer=gr.Timer(POLL_S),
@@ -148,9 +232,22 @@ def _wire(metrics: MetricsTab, store: Store, tab: gr.Tab) -> None:
     # Through the queue: only a queued event's result tells the page that a State changed (Gradio 6).
     metrics.poll_timer.tick(poll, metrics.runs_dd, [metrics.steps_state], show_progress="hidden")
     gr.on(
-        [metrics.steps_state.change, metrics.runs_dd.change, metrics.smoothing_sl.release, metrics.x_axis_rd.change],
-        bind(draw, store=store, cache=SeriesCache(), tab=metrics),
-        [metrics.runs_dd, metrics.smoothing_sl, metrics.x_axis_rd],
-        [metrics.empty_md, *metrics.plots],
+        [
+            metrics.steps_state.change,
+            metrics.runs_dd.change,
+            metrics.smoothing_sl.release,
+            metrics.x_axis_rd.change,
+            metrics.log_cb.change,
+        ],
+        bind(draw, store=store, cache=SeriesCache(), seen=SignalSeen(), tab=metrics),
+        [metrics.runs_dd, metrics.smoothing_sl, metrics.x_axis_rd, metrics.log_cb],
+        [
+            metrics.empty_md,
+            metrics.banner_md,
+            metrics.header_plot,
+            *metrics.plots,
+            metrics.flat_acc,
+            metrics.flat_md,
+        ],
         show_progress="hidden",
     )

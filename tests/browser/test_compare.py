@@ -1,9 +1,12 @@
 """Following one prompt of a real 2-step run: its two steps side by side, the reasoning diff, the token view."""
 
+import math
 import re
 
 from playwright.sync_api import expect
 
+from nover_ui.metric_layout import HEADER_KEYS
+from nover_ui.traces_tab import filter_for_metric
 from storage import Store
 from training.config import RunConfig
 from training.flags import TagSettings, flags_of_step
@@ -46,30 +49,69 @@ def test_one_prompt_at_two_steps_with_diff_and_token_view(trained_app, app_home,
     page.screenshot(path=str(artifacts / "tab-compare.png"), full_page=True)
 
 
-def test_a_click_on_a_flag_chart_opens_that_step_in_traces_filtered(trained_app, app_home, page, artifacts):
+def test_metrics_shows_the_key_curves_folds_the_flat_keys_and_a_click_opens_traces_filtered(
+    trained_app, app_home, page, artifacts
+):
     store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
     run = store.list_runs()[0]
-    assert "flags/missing_tags" in store.get_metrics(run.id)  # written with the step, by the worker's sink
+    metrics = store.get_metrics(run.id)  # written with the steps, by the worker's sink
+    # Flat: one value at every step, up to float32 rounding (TRL logs float32 means).
+    flat = sorted(
+        key
+        for key, series in metrics.items()
+        if key not in HEADER_KEYS and all(math.isclose(v, series.values[0], rel_tol=1e-6) for v in series.values)
+    )
+    # A flag that moved between the two steps is drawn; which one depends on what the model wrote.
+    key = next(k for k in sorted(metrics) if k.startswith("flags/") and k not in flat and filter_for_metric(k) != "all")
+    label = filter_for_metric(key)
     page.goto(trained_app)
     page.get_by_role("tab", name="Metrics").click()
-    chart = page.locator("[id^=metrics-chart-]").filter(has_text="flags/missing_tags")
-    chart.locator(".scatterlayer .trace").first.wait_for(timeout=30_000)
+
+    # The header: the key curves first, titled by what they mean.
+    header = page.locator("#metrics-chart-header")
+    header.locator(".scatterlayer .trace").first.wait_for(timeout=30_000)
+    assert header.locator(".annotation-text").all_text_contents() == [
+        "reward (total)",
+        "format-valid rate (rewards/format/mean)",
+        "reference perplexity (nover/perplexity/mean)",
+        "completion length (completions/mean_length)",
+    ]
+    # The keys that never moved are folded: named in the closed section's title, listed with their value inside.
+    folded = page.locator("#metrics-flat")
+    expect(folded).to_contain_text(f"Flat or empty metrics ({len(flat)})")
+    expect(page.locator("#metrics-flat-list")).to_be_hidden()
+    drawn = page.locator("[id^=metrics-chart-] .annotation-text").all_text_contents()
+    assert key in drawn and not set(flat) & set(drawn)
+    page.screenshot(path=str(artifacts / "tab-metrics-layout.png"), full_page=True)
+    folded.get_by_text("Flat or empty metrics").click()
+    listed = page.locator("#metrics-flat-list")
+    expect(listed).to_contain_text(f"learning_rate = {metrics['learning_rate'].values[0]:.6g} at every point")
+    assert all(name in listed.inner_text() for name in flat)
+    # log y redraws the charts (rewards are above 0 here) and leaves the opened section open.
+    y_type = "document.querySelector('#metrics-chart-header .js-plotly-plot').layout.yaxis.type === '{}'"
+    page.locator("#metrics-log input").check()
+    page.wait_for_function(y_type.format("log"), timeout=30_000)
+    expect(listed).to_be_visible()
+    page.locator("#metrics-log input").uncheck()
+    page.wait_for_function(y_type.format("linear"), timeout=30_000)
+
+    chart = page.locator("[id^=metrics-chart-]").filter(has_text=key)
     titles = chart.locator(".annotation-text").all_text_contents()
-    subplot = titles.index("flags/missing_tags")
+    subplot = titles.index(key)
     point = chart.locator(".scatterlayer .trace").nth(subplot).locator(".points path").nth(1)  # step 2
     point.scroll_into_view_if_needed()
     box = point.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
     expect(page.get_by_role("tab", name="Traces")).to_have_attribute("aria-selected", "true", timeout=30_000)
-    expect(page.locator("#traces-filter input[value='missing tags']")).to_be_checked()
+    expect(page.locator(f"#traces-filter input[value='{label}']")).to_be_checked()
     expect(page.locator("#traces-step input[type=number]")).to_have_value("2")
     step_2 = store.get_rollouts(run.id, step=2)
     # Stored by the worker as the step was written, with the run's own tags: what the page filters by.
     tags = TagSettings.of(RunConfig.from_dict(run.config))
     assert [list(r.flags) for r in step_2] == flags_of_step(step_2, tags) and tags.prefill == "<think>\n"
-    flagged = [r for r in step_2 if "missing tags" in r.flags]
-    assert store.get_metrics(run.id)["flags/missing_tags"].values[-1] == len(flagged)
+    flagged = [r for r in step_2 if label in r.flags]
+    assert metrics[key].values[-1] == len(flagged)
     if flagged:
         expect(page.locator("#traces .nover-traces article")).to_have_count(len(flagged))
     else:

@@ -48,7 +48,7 @@ def test_queue_follow_inspect_and_cancel_runs(training_app, app_home, page, arti
 
     # Metrics: the newest run is selected; the reward chart has one point per step.
     page.get_by_role("tab", name="Metrics").click()
-    reward_chart = page.locator("#metrics-chart-0")
+    reward_chart = page.locator("#metrics-chart-header")  # the key curves, reward first
     reward_chart.locator(".scatterlayer .trace").first.wait_for(timeout=30_000)
     assert "reward" in reward_chart.inner_text()
     first_trace_points = reward_chart.locator(".scatterlayer .trace").first.locator(".points path")

@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from nover_ui.figures import GROUP_ORDER, downsample, metric_figures, metric_group, run_colour, smooth
+from nover_ui.figures import GROUP_ORDER, ChartOptions, header_figure, metric_figures, metric_group, run_colour
+from nover_ui.series_math import smooth
 from storage import MetricSeries
 
 
@@ -55,69 +56,6 @@ def test_group_order_starts_with_the_reward_signals():
     assert GROUP_ORDER[:6] == ("reward", "rewards", "nover", "completions", "kl", "loss")
 
 
-def test_smoothing_with_weight_zero_is_the_identity():
-    values = [3.0, -1.0, 7.5, 0.25]
-    assert smooth(values, 0.0) == values
-
-
-def test_smoothing_a_constant_keeps_it_constant_from_the_first_point():
-    assert smooth([4.0] * 50, 0.9) == pytest.approx([4.0] * 50)
-
-
-def test_smoothing_matches_the_debiased_recurrence():
-    values = [1.0, 5.0, -2.0, 4.0, 0.0, 10.0] * 400  # long enough to cross several closed-form blocks
-    weight = 0.6
-    expected, last = [], 0.0
-    for count, value in enumerate(values, start=1):
-        last = weight * last + (1 - weight) * value
-        expected.append(last / (1 - weight**count))
-    smoothed = smooth(values, weight)
-    assert smoothed[0] == pytest.approx(values[0])
-    assert smoothed == pytest.approx(expected)
-
-
-def test_non_finite_values_are_gaps_that_do_not_poison_later_points():
-    smoothed = smooth([1.0, math.nan, 3.0, math.inf, 3.0], 0.5)
-    assert math.isnan(smoothed[1]) and math.isnan(smoothed[3])
-    # The gaps neither advance the average nor its debiasing: the same as smoothing [1, 3, 3].
-    assert [smoothed[0], smoothed[2], smoothed[4]] == pytest.approx(smooth([1.0, 3.0, 3.0], 0.5))
-    assert smoothed[2] == pytest.approx((0.25 * 1 + 0.5 * 3) / 0.75)
-
-
-@pytest.mark.parametrize("weight", [-0.1, 1.0])
-def test_a_weight_outside_zero_to_one_is_refused(weight):
-    with pytest.raises(ValueError, match="smoothing weight must be in"):
-        smooth([1.0, 2.0], weight)
-
-
-def test_downsampling_keeps_ends_and_extremes_within_max_points():
-    rng = np.random.default_rng(0)
-    xs = list(range(10_000))
-    ys = rng.normal(size=10_000).cumsum().tolist()
-    ys[4321] = 1e6  # a spike that plain striding would likely miss
-    ys[777] = -1e6
-    kept_xs, kept_ys = downsample(xs, ys, 500)
-    assert len(kept_xs) == len(kept_ys) <= 500
-    assert (kept_xs[0], kept_ys[0]) == (0, ys[0])
-    assert (kept_xs[-1], kept_ys[-1]) == (9_999, ys[-1])
-    assert 1e6 in kept_ys and -1e6 in kept_ys
-    assert kept_xs == sorted(kept_xs)
-    assert all(ys[x] == y for x, y in zip(kept_xs, kept_ys))
-
-
-def test_downsampling_a_short_series_returns_it_unchanged():
-    assert downsample((1, 2, 3), (0.5, math.nan, 2.0), 10)[0] == [1, 2, 3]
-    kept_xs, kept_ys = downsample([1, 2, 3], [0.5, 1.5, 2.0], 3)
-    assert (kept_xs, kept_ys) == ([1, 2, 3], [0.5, 1.5, 2.0])
-
-
-def test_downsampling_ignores_nan_when_picking_extremes():
-    ys = [0.0] + [math.nan, 5.0, -5.0, math.nan] * 250 + [1.0]
-    _, kept_ys = downsample(range(len(ys)), ys, 100)
-    assert len(kept_ys) <= 100
-    assert 5.0 in kept_ys and -5.0 in kept_ys
-
-
 def test_run_colour_is_stable_and_differs_between_neighbours():
     assert run_colour(7) == run_colour(7)
     colours = [run_colour(run_id) for run_id in range(1, 6)]
@@ -155,17 +93,20 @@ def test_figures_follow_group_order_with_unknown_groups_after_alphabetically():
     ]
 
 
-def test_each_key_of_a_group_gets_its_titled_subplot_in_a_two_column_grid():
+def test_each_key_of_a_group_gets_its_titled_subplot_up_to_three_a_row_filled_evenly():
     keys = ["rewards/format/mean", "rewards/reasoning/mean", "rewards/efficiency/mean"]
     fig = figure(metric_figures({1: run_metrics(*keys)}, {1: "a"}), "rewards")
     assert subplot_titles(fig) == sorted(keys)
     assert {trace.xaxis for trace in fig.data} == {"x", "x2", "x3"}
-    left, right, below = fig.layout.xaxis.domain, fig.layout.xaxis2.domain, fig.layout.xaxis3.domain
-    assert left[1] < right[0] and below == left
-    assert fig.layout.yaxis3.domain[1] < fig.layout.yaxis.domain[0]
+    left, middle, right = fig.layout.xaxis.domain, fig.layout.xaxis2.domain, fig.layout.xaxis3.domain
+    assert left[1] < middle[0] and middle[1] < right[0]
+    assert fig.layout.yaxis.domain == fig.layout.yaxis3.domain  # one row
+    four = figure(metric_figures({1: run_metrics(*keys, "rewards/format/std")}, {1: "a"}), "rewards")
+    assert four.layout.xaxis3.domain == four.layout.xaxis.domain  # 2 x 2, not 3 + 1
+    assert four.layout.yaxis3.domain[1] < four.layout.yaxis.domain[0]
     single = figure(metric_figures({1: run_metrics("kl")}, {1: "a"}), "kl")
     assert tuple(single.layout.xaxis.domain) == (0, 1)
-    assert single.layout.height < fig.layout.height
+    assert single.layout.height < four.layout.height
 
 
 def test_each_run_has_one_legend_entry_per_figure_and_one_colour_everywhere():
@@ -251,3 +192,57 @@ def test_names_and_keys_reach_a_figure_as_text_never_as_plotly_markup():
     assert legend_names(fig) == ['#1 &lt;a href="https://evil.example"&gt;click&lt;/a&gt;']
     assert subplot_titles(fig) == ['rewards/&lt;span style="font-size:60px"&gt;big&lt;/span&gt;']
     assert all("<" not in text for text in legend_names(fig) + subplot_titles(fig))
+
+
+def test_the_header_keeps_the_given_order_and_titles_and_fills_rows_evenly():
+    keys = ["reward", "rewards/format/mean", "nover/perplexity/mean", "completions/mean_length"]
+    titles = {"reward": "reward (total)", "rewards/format/mean": "format-valid rate"}
+    fig = header_figure(keys, titles, {1: run_metrics(*keys)}, {1: "a"}, ChartOptions())
+    assert subplot_titles(fig) == ["reward (total)", "format-valid rate", "nover/perplexity/mean"] + keys[3:]
+    assert [trace.meta["key"] for trace in fig.data] == keys
+    assert fig.layout.xaxis.domain == fig.layout.xaxis3.domain  # 2 x 2, not 3 + 1
+    five = header_figure(
+        [*keys, "eval/accuracy"], {}, {1: run_metrics(*keys, "eval/accuracy")}, {1: "a"}, ChartOptions()
+    )
+    three_columns = five.layout.xaxis2.domain[1] < five.layout.xaxis3.domain[0]
+    assert three_columns and five.layout.xaxis4.domain == five.layout.xaxis.domain  # 3 + 2
+
+
+def test_metric_figures_draw_only_the_keys_asked_for():
+    figures = metric_figures({1: run_metrics("reward", "reward_std", "kl")}, {1: "a"}, keys={"reward_std", "kl"})
+    assert [(group, subplot_titles(fig)) for group, fig in figures] == [("reward", ["reward_std"]), ("kl", ["kl"])]
+
+
+def test_step_axes_show_whole_steps_and_time_axes_do_not():
+    short = figure(metric_figures({1: run_metrics("loss", values=[0.5, 0.4])}, {1: "a"}), "loss")
+    assert (short.layout.xaxis.tickformat, short.layout.xaxis.dtick) == ("d", 1)  # no tick at step 1.5
+    long = figure(metric_figures({1: run_metrics("loss", values=[0.5] * 40 + [0.1])}, {1: "a"}), "loss")
+    assert long.layout.xaxis.tickformat == "d" and long.layout.xaxis.dtick is None  # Plotly's own whole ticks
+    by_time = figure(metric_figures({1: run_metrics("loss", values=[0.5, 0.4])}, {1: "a"}, x_axis="time"), "loss")
+    assert by_time.layout.xaxis.tickformat is None and by_time.layout.xaxis.dtick is None
+
+
+def test_a_tiny_constant_gets_an_axis_around_its_value_with_exponent_labels():
+    figures = metric_figures({1: run_metrics("learning_rate", "loss", values=[1e-5, 1e-5])}, {1: "a"})
+    (fig,) = [fig for _, fig in figures if "learning_rate" in subplot_titles(fig)]
+    low, high = fig.layout.yaxis.range
+    assert 0 < low < 1e-5 < high < 1e-4  # Plotly alone centres a flat line in -1..1, where 1e-5 reads as 0
+    assert fig.layout.yaxis.exponentformat == "e"
+    zero = figure(metric_figures({1: run_metrics("kl", values=[0.0, 0.0])}, {1: "a"}), "kl")
+    assert tuple(zero.layout.yaxis.range) == (-1, 1)
+    moving = figure(metric_figures({1: run_metrics("kl", values=[1e-5, 3e-5])}, {1: "a"}), "kl")
+    assert moving.layout.yaxis.range is None  # Plotly fits a moving line itself
+
+
+def test_log_scale_applies_where_every_value_is_positive_and_says_where_it_cannot():
+    metrics = {
+        1: {"kl": series("kl", [1e-4, 1e-2, 1.0]), "loss": series("loss", [0.5, -0.1, 0.2])},
+        2: {"kl": series("kl", [2e-4, 2e-2])},
+    }
+    kl = figure(metric_figures(metrics, {1: "a", 2: "b"}, log_y=True), "kl")
+    loss = figure(metric_figures(metrics, {1: "a", 2: "b"}, log_y=True), "loss")
+    assert kl.layout.yaxis.type == "log" and subplot_titles(kl) == ["kl"]
+    assert loss.layout.yaxis.type in (None, "linear") and subplot_titles(loss) == ["loss (linear: values ≤ 0)"]
+    assert figure(metric_figures(metrics, {1: "a", 2: "b"}), "kl").layout.yaxis.type in (None, "linear")
+    flat = figure(metric_figures({1: run_metrics("kl", values=[1e-3, 1e-3])}, {1: "a"}, log_y=True), "kl")
+    assert flat.layout.yaxis.type == "log" and list(flat.layout.yaxis.range) == pytest.approx([-3.5, -2.5])

@@ -1,27 +1,31 @@
 """The tabs' Store-to-output functions, on a real SQLite store."""
 
 from nover_ui.metrics_cache import SeriesCache
-from nover_ui.metrics_tab import MAX_CHARTS, chart_updates
+from nover_ui.metrics_tab import chart_updates
 from nover_ui.runs_table import read_runs
 from nover_ui.traces_tab import step_html
 from tests.helpers import rollout_row, step_rows
 
 
-def test_chart_updates_fill_one_slot_per_metric_group_and_hide_the_rest(store):
+def test_chart_updates_lay_out_the_key_curves_the_groups_and_the_flat_keys(store):
     first = store.start_run(store.create_run("first", {}).id, "w")
     second = store.start_run(store.create_run("second", {}).id, "w")
     for step in (1, 2):
-        store.log_step(first.id, step, metrics={"reward": step, "rewards/format/mean": 0.5, "loss": 0.1})
-        store.log_step(second.id, step, metrics={"reward": -step})
-    updates = chart_updates(store, SeriesCache(), [first.id, second.id], smoothing=0.0, x_axis="step")
-    assert len(updates) == MAX_CHARTS
-    shown = [u for u in updates if u["visible"]]
-    assert [u["label"] for u in shown] == ["reward", "rewards", "loss"]
-    reward_traces = shown[0]["value"].data
+        store.log_step(first.id, step, metrics={"reward": step, "rewards/format/mean": 0.5, "loss": 0.1 * step})
+        store.log_step(second.id, step, metrics={"reward": -step, "learning_rate": 1e-5})
+    charts = chart_updates(store, SeriesCache(), [first.id, second.id], smoothing=0.0, x_axis="step")
+    assert [a.text for a in charts.header.layout.annotations] == [
+        "reward (total)",
+        "format-valid rate (rewards/format/mean)",
+    ]
+    reward_traces = [t for t in charts.header.data if t.meta["key"] == "reward"]
     assert sorted(t.name for t in reward_traces) == [f"#{first.id} first", f"#{second.id} second"]
     assert all(list(t.x) == [1, 2] for t in reward_traces)
-    hidden = chart_updates(store, SeriesCache(), [], 0.0, "step")
-    assert [(u["visible"], u["value"]) for u in hidden] == [(False, None)] * MAX_CHARTS
+    assert [group for group, _ in charts.groups] == ["loss"]
+    assert [(flat.key, flat.value) for flat in charts.flat] == [("learning_rate", 1e-5)]
+    assert charts.banners == ""  # no rollouts yet: nothing to judge
+    empty = chart_updates(store, SeriesCache(), [], 0.0, "step")
+    assert (empty.header, empty.groups, empty.flat) == (None, [], ())
 
 
 def test_step_html_shows_only_the_chosen_step_of_the_chosen_run(store):
