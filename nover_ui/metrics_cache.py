@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from storage import MetricSeries, Store
 
 MAX_RUNS = 32
-MAX_POINTS = 1000
-"""About the points per line read from the Store; figures.metric_figures draws at most 2000."""
+MAX_POINTS = 600
+"""About the points per line read from the Store (300-800 as the run grows: 300 buckets' extremes is one pair
+every 2 px of a half-width chart). A page of 5 runs x 40 keys is 200 lines; more points cost read time."""
 
 
 @dataclass
