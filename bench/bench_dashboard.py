@@ -1,12 +1,13 @@
 """Dashboard read paths (a Traces step, the Metrics charts) on a 10k-rollout and a 1M-rollout database, side by side.
 
-    .venv/bin/python -m bench.bench_dashboard [--reps 30] [--no-heavy]
+    .venv/bin/python -m bench.bench_dashboard [--reps 30] [--no-heavy | --heavy-only]
 
 Each timing runs from the Store call to the finished HTML or figures, through the functions the tabs call:
   traces   nover_ui.traces_tab.step_html: store.get_rollouts(run, step) + render_step, a random (run, step)
   metrics  nover_ui.metrics_tab.chart_updates for 5 runs: list_runs, series per run, metric_figures, twice:
-           "first open" with an empty series cache (every point read), and "new step" after one more step
-           landed in each run (the cache reads only that step: the redraw a live run causes every step)
+           "first open" with an empty series cache (each series read at the detail a chart needs:
+           Store.get_metric_summary), and "new step" after one more step landed in each run (the cache reads
+           only that step: the redraw a live run causes every step)
 and the same pieces timed apart, plus figure.to_json() (what gr.Plot sends the browser; not in the total).
 Like app.py, the process freezes its start-up objects out of the garbage collector (gc.freeze) before timing.
 
@@ -15,7 +16,10 @@ Two databases, built alike, 20 runs, 16 rollouts a step (2 groups x 8), one 'rew
   big    3,125 rollout steps a run (1,000,000 rollouts); every run has 10,000 metric steps (200,000)
 The 5 charted runs hold the same metrics in both, so the big/small ratio isolates the other runs' and steps'
 rows. Rows are written step by step across all runs, as concurrent runs would interleave them. A third
-database ("heavy", 5 runs, metrics only) times the realistic case of 15 keys a step: 750,000 points charted.
+database ("heavy", 5 runs, metrics only) times the realistic case of 40 keys a step: 2,000,000 points charted,
+target a median under 500 ms. A fourth ("long") holds one run of 1,000 and one of 100,000 steps, 40 keys each:
+the first open of the long one should cost at most 1.3x the short one's. The bulk-inserted points get their
+summaries as Store.log_metrics would have written them (bench/summary_rows.py).
 Target: median under 300 ms, and no growth from small to big. Timed calls alternate between the databases
 (same seeded random steps), so machine load hits both alike; the load average is printed with the results.
 """
@@ -37,18 +41,24 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
+
+from bench.summary_rows import SUMMARY_COLUMNS, check_summary_rows, summary_rows
 from nover_ui.figures import metric_figures
-from nover_ui.metrics_cache import SeriesCache
+from nover_ui.metrics_cache import MAX_POINTS, SeriesCache
 from nover_ui.metrics_tab import chart_updates
 from nover_ui.traces_tab import step_html
 from nover_ui.traces_view import render_step
 from storage import Status, Store
 from storage.rows import prompt_key
+from storage.summaries import LEVELS
 from training.config import RunConfig
 
 RUNS, CHARTED, METRIC_STEPS = 20, 5, 10_000
 GROUPS, GROUP_SIZE, PROMPTS_PER_RUN = 2, 8, 256
 TARGET_MS = 300.0
+HEAVY_TARGET_MS = 500.0
+LONG_RATIO = 1.3
 HEAVY_KEYS = (
     "reward",
     "reward_std",
@@ -65,7 +75,33 @@ HEAVY_KEYS = (
     "entropy",
     "step_time",
     "frac_reward_zero_std",
+    # TRL's other per-step keys: the realistic 40 a step.
+    *(f"rewards/{name}/std" for name in ("format", "reasoning", "efficiency")),
+    "nover/perplexity/std",
+    "nover/perplexity/min",
+    "nover/perplexity/max",
+    "completions/min_length",
+    "completions/max_length",
+    "completions/mean_terminated_length",
+    "completions/min_terminated_length",
+    "completions/max_terminated_length",
+    "clip_ratio/low_mean",
+    "clip_ratio/low_min",
+    "clip_ratio/high_mean",
+    "clip_ratio/high_max",
+    "clip_ratio/region_mean",
+    "num_tokens",
+    "epoch",
+    "flags/missing_tags",
+    "flags/malformed_tags",
+    "flags/repetition",
+    "flags/truncated",
+    "flags/copied_placeholder",
+    "nover/no_signal_groups",
+    "data/prompts",
 )
+LONG_STEPS = (1_000, 100_000)
+"""The one-run case: first open of a run at each length, 40 keys a step; the ratio should stay near 1."""
 WORDS = (
     "so the sum of both terms is then we check each case first since divide by two which gives a total "
     "value for x and y hence answer must be wait let me recount carefully"
@@ -87,14 +123,19 @@ class Spec:
     other_metric_steps: int
     """Metric steps of the runs not charted; the 5 charted runs always have METRIC_STEPS."""
     keys: tuple[str, ...]
+    steps: tuple[int, ...] = ()
+    """Metric steps of each run when given (the one-run case), else METRIC_STEPS/other_metric_steps."""
 
 
 SMALL = Spec("small", RUNS, rollout_steps=31, other_metric_steps=0, keys=("reward",))
 BIG = Spec("big", RUNS, rollout_steps=3_125, other_metric_steps=METRIC_STEPS, keys=("reward",))
 HEAVY = Spec("heavy", CHARTED, rollout_steps=0, other_metric_steps=0, keys=HEAVY_KEYS)
+LONG = Spec("long", len(LONG_STEPS), rollout_steps=0, other_metric_steps=0, keys=HEAVY_KEYS, steps=LONG_STEPS)
 
 
 def metric_steps(spec: Spec, run_index: int) -> int:
+    if spec.steps:
+        return spec.steps[run_index]
     return METRIC_STEPS if run_index < CHARTED else spec.other_metric_steps
 
 
@@ -158,7 +199,7 @@ def rollout_rows(spec: Spec, run_ids: list[int], rng: random.Random):
 
 def metric_rows(spec: Spec, run_ids: list[int], rng: random.Random):
     t0 = time.time() - 7 * 86_400
-    for step in range(1, METRIC_STEPS + 1):
+    for step in range(1, max(metric_steps(spec, i) for i in range(spec.runs)) + 1):
         for i, run_id in enumerate(run_ids):
             if step <= metric_steps(spec, i):
                 for key in spec.keys:
@@ -196,11 +237,33 @@ def build(path: Path, spec: Spec) -> float:
         "INSERT INTO metrics (run_id, step, key, value, wall_time) VALUES (?, ?, ?, ?, ?)",
         metric_rows(spec, run_ids, rng),
     )
+    insert(db, SUMMARY_SQL, all_summary_rows(db))
     db.execute("ANALYZE")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     part.rename(path)
     return time.perf_counter() - start
+
+
+SUMMARY_SQL = f"INSERT INTO metric_summaries ({', '.join(SUMMARY_COLUMNS)}) VALUES ({', '.join('?' * 15)})"
+
+
+def all_summary_rows(db: sqlite3.Connection):
+    """What Store.log_metrics would have written beside the bulk-inserted points: each series' summaries."""
+    series = db.execute("SELECT DISTINCT run_id, key FROM metrics").fetchall()
+    for i, (run_id, key) in enumerate(series):
+        steps, values, walls = map(
+            np.asarray,
+            zip(
+                *db.execute(
+                    "SELECT step, value, wall_time FROM metrics WHERE run_id = ? AND key = ? ORDER BY step",
+                    (run_id, key),
+                )
+            ),
+        )
+        if i == 0:
+            check_summary_rows(run_id, key, steps, values, walls, LEVELS)
+        yield from summary_rows(run_id, key, steps, values, walls, LEVELS)
 
 
 def open_db(folder: Path, spec: Spec) -> Store:
@@ -221,7 +284,7 @@ def open_db(folder: Path, spec: Spec) -> Store:
 def read_metrics(store: Store, run_ids: list[int]):
     """The Store half of chart_updates, done the same way."""
     names = {run.id: run.name for run in store.list_runs() if run.id in run_ids}
-    return names, {run_id: store.get_metrics(run_id) for run_id in run_ids if run_id in names}
+    return names, {run_id: store.get_metric_summary(run_id, MAX_POINTS) for run_id in run_ids if run_id in names}
 
 
 def timed(samples: list[float], fn, *args, **kwargs):
@@ -269,7 +332,7 @@ def measure(
                 0.0,
                 "step",
             )
-            names, metrics = timed(t["  list_runs + get_metrics x5", name], read_metrics, store, charted)
+            names, metrics = timed(t["  list_runs + get_metric_summary x5", name], read_metrics, store, charted)
             figures = timed(t["  metric_figures", name], metric_figures, metrics, names, 0.0, "step")
             timed(
                 t["  figure.to_json (gr.Plot, not in total)", name],
@@ -278,29 +341,42 @@ def measure(
     return times
 
 
+def measure_long(store: Store, reps: int, warmup: int = 2) -> dict[int, list[float]]:
+    """First open (empty series cache) of each one-run chart, alternating between the runs."""
+    times: dict[int, list[float]] = {steps: [] for steps in LONG_STEPS}
+    for rep in range(warmup + reps):
+        for run_id, steps in enumerate(LONG_STEPS, start=1):
+            samples = times[steps] if rep >= warmup else []
+            timed(samples, chart_updates, store, SeriesCache(), [run_id], 0.0, "step")
+    return times
+
+
 def stats(samples: list[float]) -> tuple[float, float]:
     return statistics.median(samples) * 1e3, statistics.quantiles(samples, n=20)[18] * 1e3
 
 
-def verdict(what: str, medians: list[float]) -> str:
+def verdict(what: str, medians: list[float], target_ms: float = TARGET_MS) -> str:
     if not what.endswith("(total)"):
         return ""
-    return f"{'pass' if max(medians) < TARGET_MS else 'FAIL'} (< {TARGET_MS:.0f} ms median)"
+    return f"{'pass' if max(medians) < target_ms else 'FAIL'} (< {target_ms:.0f} ms median)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=30)
-    parser.add_argument("--no-heavy", action="store_true", help="skip the 15-keys-a-step metrics case")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--no-heavy", action="store_true", help="skip the 40-keys-a-step metrics cases")
+    only.add_argument("--heavy-only", action="store_true", help="only the 40-keys-a-step metrics cases")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        specs = {spec.name: spec for spec in (SMALL, BIG)}
+        specs = {} if args.heavy_only else {spec.name: spec for spec in (SMALL, BIG)}
         stores = {name: open_db(folder, spec) for name, spec in specs.items()}
         heavy = None if args.no_heavy else open_db(folder, HEAVY)
+        long = None if args.no_heavy else open_db(folder, LONG)
         gc.freeze()
         load = os.getloadavg()[0]
-        times = measure(stores, specs, args.reps)
+        times = measure(stores, specs, args.reps) if stores else {}
         print(
             f"\n{args.reps} timed calls each after 3 warm-ups, {os.cpu_count()} cores, load average "
             f"{load:.2f} before / {os.getloadavg()[0]:.2f} after; ms"
@@ -322,8 +398,19 @@ def main() -> None:
             print(f"{'what':<42}{'median':>13}{'p95':>8}")
             for (what, _), samples in heavy_times.items():
                 median, p95 = stats(samples)
-                print(f"{what:<42}{median:>13.1f}{p95:>8.1f}  {verdict(what, [median])}")
+                print(f"{what:<42}{median:>13.1f}{p95:>8.1f}  {verdict(what, [median], HEAVY_TARGET_MS)}")
             heavy.close()
+        if long is not None:
+            reps = max(5, args.reps // 3)
+            long_times = measure_long(long, reps)
+            (short, short_p95), (longest, long_p95) = (stats(long_times[steps]) for steps in LONG_STEPS)
+            print(f"\none run, {len(HEAVY_KEYS)} keys, first open (chart_updates), {reps} calls after 2 warm-ups; ms")
+            print(f"{'steps':<42}{LONG_STEPS[0]:>13,}{'p95':>8}{LONG_STEPS[1]:>12,}{'p95':>8}{'ratio':>11}")
+            print(
+                f"{'metrics, first open (total)':<42}{short:>13.1f}{short_p95:>8.1f}{longest:>12.1f}{long_p95:>8.1f}"
+                f"{longest / short:>11.2f}  {'pass' if longest / short <= LONG_RATIO else 'FAIL'} (<= {LONG_RATIO})"
+            )
+            long.close()
         for store in stores.values():
             store.close()
 

@@ -7,7 +7,8 @@ hits them alike:
   store     Store.log_step: one transaction with prompts lookup, metrics, rollouts and the heartbeat
   raw       sqlite3 executemany of the same rows into a table of the same shape (the floor)
   per-row   Store.log_rollouts once per rollout (what a naive sink would do)
-Prints the median and p95 per step and the ratios to `raw`.
+Prints the median and p95 per step and the ratios to `raw`; then what the metric summaries cost per step: the
+summary upsert alone (storage.summaries.write_points, timed inside the step's transaction) for 15 and 40 keys.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import time
 from pathlib import Path
 
 from storage import Store
+from storage.summaries import LEVELS, write_points
 from tests.helpers import step_rows
 
 METRIC_KEYS = [f"metric/{i}" for i in range(15)]
+TRL_KEYS = [f"metric/{i}" for i in range(40)]
 
 
 def raw_writer(path: Path):
@@ -97,6 +100,20 @@ def store_writer(path: Path, per_row: bool):
     return write
 
 
+def summaries_writer(path: Path, keys: list[str], times: list[float]):
+    """A step's metrics through the Store's own session, the summary upsert timed apart from the rest."""
+    store = Store(f"sqlite:///{path}")
+    run = store.create_run("bench", {})
+
+    def write(step: int, rows: list[dict]) -> None:
+        with store._session("bench summaries", write=True) as s:
+            start = time.perf_counter()
+            write_points(s, run.id, step, dict.fromkeys(keys, 0.5 + step % 7), time.time(), store.summary_levels)
+            times.append(time.perf_counter() - start)
+
+    return write
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
@@ -108,6 +125,9 @@ def main() -> None:
             "raw": raw_writer(Path(tmp) / "raw.db"),
             "per-row": store_writer(Path(tmp) / "per_row.db", per_row=True),
         }
+        summary_times: dict[str, list[float]] = {"summaries, 15 keys": [], "summaries, 40 keys": []}
+        for (name, samples), keys in zip(summary_times.items(), (METRIC_KEYS, TRL_KEYS)):
+            writers[name] = summaries_writer(Path(tmp) / f"{len(keys)}.db", keys, samples)
         times: dict[str, list[float]] = {name: [] for name in writers}
         for step in range(1, args.steps + 1):
             for name, write in writers.items():
@@ -116,12 +136,15 @@ def main() -> None:
                 times[name].append(time.perf_counter() - start)
     raw_median = statistics.median(times["raw"])
     print(f"one step = {len(rows)} rollouts + {len(METRIC_KEYS)} metrics, {args.steps} steps each, interleaved")
-    for name, samples in times.items():
+    # A summaries writer's whole transaction is of no interest: only the upsert inside it, timed apart.
+    for name, samples in [*((n, t) for n, t in times.items() if n not in summary_times), *summary_times.items()]:
         median, p95 = statistics.median(samples), statistics.quantiles(samples, n=20)[18]
         print(
             f"{name:>8}: median {median * 1e3:6.2f} ms  p95 {p95 * 1e3:6.2f} ms  "
             f"median ratio to raw {median / raw_median:5.2f}"
         )
+    share = statistics.median(summary_times["summaries, 15 keys"]) / statistics.median(times["store"])
+    print(f"the summary upsert is {share:.0%} of a `store` step (15 keys, levels {', '.join(map(str, LEVELS))})")
 
 
 if __name__ == "__main__":

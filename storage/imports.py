@@ -10,15 +10,17 @@ from sqlalchemy.orm import Session
 
 from storage.errors import StorageError
 from storage.lifecycle import utcnow
-from storage.models import Metric, Rollout, Run
+from storage.models import Metric, MetricSummary, Rollout, Run
 from storage.records import RunRecord, to_record
 from storage.rows import check_rollout_row, imported_run_values, metric_values, prompt_ids, rollout_values, without_nul
+from storage.summaries import summarise
 
 
 class RunImports:
     """Mixed into Store: runs in one of its session scopes and returns a frozen record."""
 
     _session: Callable[..., contextlib.AbstractContextManager[Session]]
+    summary_levels: tuple[int, ...]
 
     def import_run(
         self, run: Mapping[str, Any], metrics: Sequence[Mapping[str, Any]], rollouts: Sequence[Mapping[str, Any]]
@@ -41,7 +43,9 @@ class RunImports:
             s.add(new)
             s.flush()
             if metrics:
-                s.execute(Metric.__table__.insert(), [metric_values(new.id, row) for row in metrics])
+                values = [metric_values(new.id, row) for row in metrics]
+                s.execute(Metric.__table__.insert(), values)
+                s.execute(MetricSummary.__table__.insert(), summarise(new.id, values, self.summary_levels))
             # Prompts looked up 1000 rows at a time: few queries, and under every backend's bound-parameter limit.
             for start in range(0, len(steps_rows), 1000):
                 batch = steps_rows[start : start + 1000]

@@ -91,6 +91,40 @@ class Metric(Base):
         return f"Metric(run={self.run_id}, step={self.step}, {self.key}={self.value})"
 
 
+class MetricSummary(Base):
+    """One bucket of a metric series at one level of coarseness: the steps `bucket * level` to
+    `(bucket + 1) * level - 1` of one key of one run, summarised as the bucket's lowest and highest value and its
+    last point, each with its step and time. A chart of a long run reads these instead of every point
+    (storage/summaries.py writes and reads them)."""
+
+    __tablename__ = "metric_summaries"
+    # Rows live in primary-key order (SQLite: no rowid), so a chart's read of one run and level is one range scan.
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    level: Mapped[int] = mapped_column(primary_key=True)
+    """Steps per bucket (one of storage.summaries.LEVELS)."""
+    key: Mapped[str] = mapped_column(String(METRIC_KEY_MAX), primary_key=True)
+    bucket: Mapped[int] = mapped_column(primary_key=True)
+    """step // level."""
+    points: Mapped[int]
+    """Points logged in the bucket."""
+    first_step: Mapped[int]
+    min_step: Mapped[int | None]
+    """Step of the lowest value (the earliest of equal ones); None, as the value, when every value was NaN."""
+    min_value: Mapped[float | None]
+    min_wall: Mapped[float | None]
+    max_step: Mapped[int | None]
+    max_value: Mapped[float | None]
+    max_wall: Mapped[float | None]
+    last_step: Mapped[int]
+    last_value: Mapped[float]
+    last_wall: Mapped[float]
+
+    def __repr__(self) -> str:
+        return f"MetricSummary(run={self.run_id}, {self.key} steps {self.first_step}..{self.last_step} / {self.level})"
+
+
 class Prompt(Base):
     """A (prompt, reference) pair of one run, stored once however many rollouts and steps reuse it."""
 

@@ -25,7 +25,17 @@ from storage.flag_backlog import FlagBacklog, rollout_record
 from storage.imports import RunImports
 from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, fail_interrupted, transition, utcnow
 from storage.migrate import upgrade_to_head
-from storage.models import RUN_NAME_MAX, Checkpoint, Evaluation, EvaluationSample, Metric, Prompt, Rollout, Run
+from storage.models import (
+    RUN_NAME_MAX,
+    Checkpoint,
+    Evaluation,
+    EvaluationSample,
+    Metric,
+    MetricSummary,
+    Prompt,
+    Rollout,
+    Run,
+)
 from storage.records import (
     CheckpointRecord,
     MetricSeries,
@@ -37,11 +47,15 @@ from storage.records import (
 )
 from storage.rows import check_rollout_row, prompt_ids, rollout_values, without_nul
 from storage.statuses import ACTIVE_STATUSES, Status
+from storage.summaries import LEVELS, MetricSummaries, check_levels, raw_series, write_points
 
 
-class Store(EvaluationJobs, RunImports, FlagBacklog):
-    def __init__(self, url: str):
+class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries):
+    def __init__(self, url: str, summary_levels: Sequence[int] = LEVELS):
+        """`summary_levels`: steps per bucket of the metric summaries it writes and reads (tests use small ones;
+        a database keeps the levels it was written with, so one database is opened with one set)."""
         self.url = url
+        self.summary_levels = check_levels(summary_levels)
         self._engine = make_engine(url)
         try:
             upgrade_to_head(self._engine)
@@ -200,7 +214,7 @@ class Store(EvaluationJobs, RunImports, FlagBacklog):
             # Explicit rather than left to ON DELETE CASCADE, so no table depends on the backend enforcing it.
             jobs = select(Evaluation.id).where(Evaluation.run_id == run_id)
             s.execute(delete(EvaluationSample).where(EvaluationSample.evaluation_id.in_(jobs)))
-            for table in (Evaluation, Rollout, Prompt, Metric, Checkpoint):
+            for table in (Evaluation, Rollout, Prompt, Metric, MetricSummary, Checkpoint):
                 s.execute(delete(table).where(table.run_id == run_id))
             s.execute(update(Run).where(Run.parent_id == run_id).values(parent_id=None))
             s.execute(delete(Run).where(Run.id == run_id))
@@ -240,6 +254,7 @@ class Store(EvaluationJobs, RunImports, FlagBacklog):
                         for key, value in metrics.items()
                     ],
                 )
+                write_points(s, run.id, step, metrics, wall_time, self.summary_levels)
             if rollouts:
                 ids = prompt_ids(s, run.id, rollouts)
                 s.execute(Rollout.__table__.insert(), [rollout_values(run.id, step, row, ids) for row in rollouts])
@@ -247,27 +262,10 @@ class Store(EvaluationJobs, RunImports, FlagBacklog):
     def get_metrics(
         self, run_id: int, keys: Sequence[str] | None = None, since_step: int | None = None
     ) -> dict[str, MetricSeries]:
-        """A run's metric series by key, ordered by step; only steps >= since_step when given (a chart's update)."""
-        table = Metric.__table__.c  # plain columns: no ORM row processing for what can be 10^5 points
-        query = (
-            select(table.key, table.step, table.value, table.wall_time)
-            .where(table.run_id == run_id)
-            .order_by(table.key, table.step)
-        )
-        if keys is not None:
-            query = query.where(table.key.in_(keys))
-        if since_step is not None:
-            query = query.where(table.step >= since_step)
+        """A run's metric series by key, ordered by step; only steps >= since_step when given (a chart's update).
+        A chart of a whole run reads get_metric_summary instead."""
         with self._session("read metrics") as s:
-            rows = s.execute(query).all()
-        series: dict[str, MetricSeries] = {}
-        start = 0
-        for end in range(1, len(rows) + 1):  # rows come sorted by key: slice each key's run of rows
-            if end == len(rows) or rows[end][0] != rows[start][0]:
-                _, steps, values, wall_times = zip(*rows[start:end])
-                series[rows[start][0]] = MetricSeries(rows[start][0], steps, values, wall_times)
-                start = end
-        return series
+            return raw_series(s, run_id, keys, since_step)
 
     def get_rollouts(
         self,

@@ -1,4 +1,5 @@
 from nover_ui.metrics_cache import MAX_RUNS, SeriesCache
+from storage import Store
 
 
 def series_of(store, run):
@@ -42,3 +43,26 @@ def test_the_cache_keeps_a_bounded_number_of_runs(store):
     for run in runs:
         cache.get(store, run.id, run.created_at)
     assert len(cache._runs) == MAX_RUNS and runs[0].id not in cache._runs
+
+
+def test_a_long_run_is_read_summarised_then_follows_new_steps_and_is_summarised_again(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}", summary_levels=(2, 8))
+    run = store.start_run(store.create_run("r", {}).id, "w")
+    for step in range(1, 81):
+        store.log_step(run.id, step, metrics={"reward": (step * 7) % 11})
+    cache = SeriesCache(max_points=20)
+    first = cache.get(store, run.id, run.created_at)["reward"]
+    assert first == store.get_metric_summary(run.id, 20)["reward"] and len(first.steps) < 80
+
+    store.log_step(run.id, 81, metrics={"reward": 100.0})  # a spike in a live run: appended as logged
+    after = cache.get(store, run.id, run.created_at)["reward"]
+    assert after.steps == first.steps + (81,) and after.values[-1] == 100.0
+
+    for step in range(82, 110):  # more new points than a summary holds: the next read summarises afresh
+        store.log_step(run.id, step, metrics={"reward": (step * 7) % 11})
+    cache.get(store, run.id, run.created_at)
+    store.log_step(run.id, 110, metrics={"reward": -1.0})
+    again = cache.get(store, run.id, run.created_at)["reward"]
+    assert again == store.get_metric_summary(run.id, 20)["reward"]
+    assert 100.0 in again.values and again.steps[-1] == 110 and len(again.steps) < 110
+    store.close()
