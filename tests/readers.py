@@ -117,6 +117,10 @@ class CountingStore(Store):
         self._count("get_metrics")
         return super().get_metrics(*args, **kwargs)
 
+    def get_metric_summary(self, *args: Any, **kwargs: Any) -> Any:
+        self._count("get_metric_summary")
+        return super().get_metric_summary(*args, **kwargs)
+
     def get_rollouts(self, *args: Any, **kwargs: Any) -> Any:
         self._count("get_rollouts")
         return super().get_rollouts(*args, **kwargs)
