@@ -153,8 +153,9 @@ def build_runs(dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> RunsTab:
     under HOME/runs."""
     access = dashboard.access
     filter_tb = gr.Textbox(
-        label="Filter",
-        placeholder="part of a name, dataset, model or status",
+        placeholder="Filter: part of a name, dataset, model or status",
+        show_label=False,
+        container=False,
         max_lines=1,
         elem_id="runs-filter",
     )
@@ -295,15 +296,17 @@ def _run_details(store: Store, tab: RunsTab, run_id: int | None) -> dict[Any, An
     """The selected run's error and command boxes (shown when it has one), its no-signal banner (shown when none
     of its rollouts is format-valid), and the buttons whose action applies to it; all hidden or disabled when no
     run is selected or it is gone."""
-    try:
-        run = store.get_run(run_id) if run_id else None
-        checkpoints = len(store.list_checkpoints(run_id)) if run_id else 0
-        banner = no_signal_banner(store.format_valid_counts(run_id)) if run_id else ""
-    except StorageError:
-        run, checkpoints, banner = None, 0, ""
+    run, checkpoints, banner = None, 0, ""
+    if run_id:
+        try:
+            run = store.get_run(run_id)
+            checkpoints = len(store.list_checkpoints(run_id))
+            if not store.has_format_valid(run_id):  # the cheap read first: most runs have signal
+                banner = no_signal_banner(store.format_valid_counts(run_id))
+        except StorageError:
+            run, checkpoints, banner = None, 0, ""
     error, command = (run.error, run.command) if run else (None, None)
-    allowed = allowed_actions(run, checkpoints) if run else None
-    writable = allowed if allowed and not tab.read_only else None
+    writable = allowed_actions(run, checkpoints) if run and not tab.read_only else None
     return {
         tab.error_tb: gr.update(value=error or "", visible=bool(error)),
         tab.command_code: gr.update(value=command or "", visible=bool(command)),

@@ -26,27 +26,28 @@ RUN_COLUMNS = [
     "ETA",
     "dataset",
     "model",
+    "error",
     "created",
     "started",
     "finished",
     "worker",
-    "error",
 ]
+# Pixels: what a run is and how it goes fit a laptop's width; the times and the worker scroll into view.
 COLUMN_WIDTHS: list[str | int] = [
-    "50px",
-    "12%",
+    "45px",
+    "150px",
     "130px",
-    "110px",
+    "95px",
+    "65px",
     "70px",
-    "80px",
-    "80px",
-    "10%",
-    "10%",
-    "140px",
-    "140px",
-    "140px",
+    "75px",
+    "120px",
+    "150px",
+    "220px",
+    "100px",
+    "100px",
+    "100px",
     "110px",
-    "14%",
 ]
 ETA_COLUMN = RUN_COLUMNS.index("ETA")
 FILTERED_COLUMNS = ("name", "status", "dataset", "model")
@@ -93,11 +94,11 @@ def runs_frame(
             countdown_text(eta_s[run.id]) if run.id in eta_s else "",
             dataset_label(run.config),
             model_label(run.config.get("model")),
+            _first_line(run.error),
             _when(run.created_at),
             _when(run.started_at),
             _when(run.finished_at),
             run.worker_id or "",
-            _first_line(run.error),
         ]
         for run in runs
     ]

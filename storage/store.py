@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Float, case, cast, delete, func, select, update
+from sqlalchemy import Float, case, cast, delete, exists, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -352,6 +352,13 @@ class Store(EvaluationJobs, RunImports, FlagBacklog):
         with self._session("count format-valid rollouts") as s:
             return {step: (int(n_valid or 0), int(total)) for step, n_valid, total in s.execute(query)}
 
+    def has_format_valid(self, run_id: int) -> bool:
+        """Whether any rollout of the run is format-valid: it stops at the first one, where format_valid_counts
+        reads them all (0.7 s for 10,000 steps of 16 here), so a page asks this first on each redraw."""
+        query = select(exists().where(Rollout.run_id == run_id, Rollout.format_valid))
+        with self._session("look for a format-valid rollout") as s:
+            return bool(s.scalar(query))
+
     def run_steps(self, run_ids: Sequence[int]) -> dict[int, int]:
         """Each run's last reported step: one small read, so a page can poll it and redraw only on change."""
         with self._session("read run steps") as s:
@@ -377,10 +384,11 @@ class Store(EvaluationJobs, RunImports, FlagBacklog):
             func.coalesce(func.sum(Run.step), 0),
             func.coalesce(func.sum(Run.total_steps), 0),
         )
-        phases = select(Run.id, Run.phase).where(Run.phase.is_not(None)).order_by(Run.id)
+        runs = Run.__table__.c  # plain columns: this runs on every poll of every page
+        phases = select(runs.id, runs.phase).where(runs.phase.is_not(None)).order_by(runs.id)
         with self._session("read the runs' version") as s:
             counts = tuple(int(value) for value in s.execute(query).one())
-            phased = [(run_id, phase) for run_id, phase in s.execute(phases)]
+            phased = [tuple(row) for row in s.execute(phases)]
         return (*counts, zlib.crc32(repr(phased).encode()))
 
     def latest_metrics(self, run_ids: Sequence[int], key: str, last: int = 1) -> dict[int, MetricSeries]:

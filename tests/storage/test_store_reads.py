@@ -148,3 +148,13 @@ def test_runs_version_moves_with_every_change_the_runs_table_shows_and_not_with_
     store.delete_run(other.id)
     assert changed()
     assert not changed()
+
+
+def test_has_format_valid_says_whether_any_rollout_of_the_run_is(store):
+    run, other = running_run(store, "a"), running_run(store, "b")
+    assert not store.has_format_valid(run.id)
+    store.log_step(run.id, 1, rollouts=[rollout_row(0, 0, format_valid=False), rollout_row(0, 1, format_valid=False)])
+    store.log_step(other.id, 1, rollouts=[rollout_row(0, 0)])
+    assert not store.has_format_valid(run.id) and store.has_format_valid(other.id)
+    store.log_step(run.id, 2, rollouts=[rollout_row(0, 0)])
+    assert store.has_format_valid(run.id)
