@@ -38,7 +38,7 @@ COLUMN_WIDTHS: list[str | int] = [
     "150px",
     "130px",
     "95px",
-    "65px",
+    "75px",
     "70px",
     "75px",
     "120px",

@@ -48,7 +48,7 @@ def enabled(updates, runs) -> list[str]:
     return [name for name, button in zip(names, buttons(runs)) if updates[button]["interactive"]]
 
 
-def test_rows_show_phase_reward_recent_step_time_eta_dataset_and_model(store, built):
+def test_rows_show_phase_reward_recent_step_time_eta_dataset_and_model_and_filter(store, built):
     runs = built.runs
     config = {"dataset": "/home/u/uploads/3f9a.csv", "dataset_name": "econ mcq.csv", "model": "Qwen/Qwen3-0.6B"}
     training = store.start_run(store.create_run("econ", config).id, "w")
@@ -69,21 +69,17 @@ def test_rows_show_phase_reward_recent_step_time_eta_dataset_and_model(store, bu
     clock = json.loads(redraw(None, "", store=store, tab=runs)[runs.clock_html])  # what the browser counts down
     assert list(clock) == [str(training.id)] and 0 < clock[str(training.id)] <= 52
 
-
-def test_the_filter_matches_name_dataset_model_and_status_and_applies_on_every_redraw(store, built):
-    runs = built.runs
-    store.create_run("econ run", {"dataset_name": "econ.csv", "model": "Qwen/Qwen3-0.6B"})
-    demo = store.create_run("demo run", {"dataset": "builtin:demo"})
-    store.request_cancel(demo.id)
+    # The filter box: name, dataset, model or status (with the phase), on every redraw too.
+    store.request_cancel(store.create_run("later", {"dataset": "builtin:demo"}).id)
 
     def names(text: str) -> list[str]:
         return list(filter_table(text, store=store, tab=runs)[runs.runs_df]["name"])
 
-    assert names("") == ["demo run", "econ run"]
-    assert names("ECON.CSV") == names("qwen") == names("queued") == ["econ run"]
-    assert names("cancel") == names("demo") == ["demo run"]
+    assert names("") == ["later", "demo", "econ"]
+    assert names("ECON MCQ") == names("qwen") == ["econ"]
+    assert names("cancel") == ["later"] and names("converting") == ["demo"] and names("demo") == ["later", "demo"]
     assert names("no such run") == []
-    assert list(redraw(None, "qwen", store=store, tab=runs)[runs.runs_df]["name"]) == ["econ run"]
+    assert list(redraw(None, "qwen", store=store, tab=runs)[runs.runs_df]["name"]) == ["econ"]
 
 
 def test_buttons_are_enabled_only_where_their_action_applies_to_the_selected_run(store, built, tmp_path):
@@ -110,8 +106,9 @@ def test_buttons_are_enabled_only_where_their_action_applies_to_the_selected_run
 def test_the_selected_run_without_a_format_valid_rollout_shows_what_to_try(store, built):
     runs = built.runs
     run = store.start_run(store.create_run("no signal", {}).id, "w")
+    assert select_row(click(run.id), store=store, tab=runs)[runs.banner_md]["visible"] is False  # nothing yet
     store.log_step(run.id, 1, {"reward": 0.0}, [rollout_row(0, i, format_valid=False) for i in range(4)])
-    banner = select_row(click(run.id), store=store, tab=runs)[runs.banner_md]
+    banner = redraw(run.id, "", store=store, tab=runs)[runs.banner_md]  # on the version's change
     assert banner["visible"] is True and banner["value"].startswith("**No format-valid rollout in this run yet**")
     store.log_step(run.id, 2, {"reward": 1.0}, [rollout_row(0, 0)])
     assert redraw(run.id, "", store=store, tab=runs)[runs.banner_md]["visible"] is False
