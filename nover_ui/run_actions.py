@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from storage import ACTIVE_STATUSES, InvalidTransition, RunRecord, Status, Store
@@ -12,6 +13,35 @@ RESUMABLE = (Status.FAILED, Status.CANCELLED)
 
 class ActionRefused(Exception):
     """The action does not apply to this run now; the message says why and what to do instead."""
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """Which of the actions that change a run apply to it now: the Runs tab enables only those buttons. Each action
+    still checks for itself when asked (the run may have moved on since, or a script may call it)."""
+
+    cancel: bool
+    resume: bool
+    delete: bool
+
+
+def allowed_actions(run: RunRecord, checkpoints: int) -> Allowed:
+    """What may be done to `run`, which saved `checkpoints` checkpoints.
+
+    >>> from datetime import datetime, timezone
+    >>> def run(status, cancel_requested=False):
+    ...     return RunRecord(1, "r", status, {}, datetime.now(timezone.utc), None, None, None, None, cancel_requested,
+    ...         None, 0, None, None)
+    >>> allowed_actions(run("running"), 0), allowed_actions(run("failed"), 1)
+    (Allowed(cancel=True, resume=False, delete=False), Allowed(cancel=False, resume=True, delete=True))
+    >>> allowed_actions(run("running", cancel_requested=True), 0).cancel  # asked already: it is stopping
+    False
+    """
+    return Allowed(
+        cancel=run.status in ACTIVE_STATUSES and not run.cancel_requested,
+        resume=run.status in RESUMABLE and checkpoints > 0,
+        delete=run.status != Status.RUNNING,
+    )
 
 
 def cancel_run(store: Store, run_id: int) -> RunRecord:

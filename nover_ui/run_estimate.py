@@ -41,7 +41,7 @@ class TimedRun:
 
 
 def timed_runs(runs: Sequence[RunRecord], step_times: Mapping[int, float]) -> list[TimedRun]:
-    """The runs with a step time (Store.latest_metric(..., 'step_time')), newest first."""
+    """The runs with a step time (the mean of their recent step_time values), newest first."""
     timed = []
     for run in runs:
         seconds = step_times.get(run.id)

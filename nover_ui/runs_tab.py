@@ -1,7 +1,10 @@
-"""The Runs tab: every run with its status and progress, redrawn when the runs change, and its actions.
+"""The Runs tab: every run with its status, phase and progress, redrawn when the runs change, and its actions.
 
 A timer reads the runs' version (Store.runs_version, one small query) into a State; the table listens to that
-State's change, so an idle dashboard re-reads no run and a click on a row is never lost to a redraw.
+State's change, so an idle dashboard re-reads no run and a click on a row is never lost to a redraw. Between
+redraws the ETAs count down and the selected row is highlighted in the browser alone (runs_clock.py); the filter
+box redraws the table when a person types. The buttons are enabled only where their action applies to the
+selected run (run_actions.allowed_actions), the write buttons never on a read-only dashboard.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from nover_ui.access import AccessDenied
 from nover_ui.archive import export_run
 from nover_ui.context import Dashboard
 from nover_ui.events import TRAIN, bind, open_tab
-from nover_ui.run_actions import ActionRefused, cancel_run, delete_run, resume_run
-from nover_ui.runs_table import COLUMN_WIDTHS, RUN_COLUMNS, read_runs
+from nover_ui.format_guidance import no_signal_banner
+from nover_ui.run_actions import ActionRefused, allowed_actions, cancel_run, delete_run, resume_run
+from nover_ui.runs_clock import RUNS_CLOCK_JS, RUNS_CSS, clock_value
+from nover_ui.runs_table import COLUMN_WIDTHS, RUN_COLUMNS, read_runs_data, runs_view
 from nover_ui.safe_text import markdown_text, refusal
-from nover_ui.shared_reads import READS, shared_runs
+from nover_ui.shared_reads import READS
 from nover_ui.train_form import TrainTab, form_values
 from nover_ui.work_limits import BULK_READS
 from storage import StorageError, Store
@@ -33,11 +38,17 @@ SELECT_FIRST = "Select a run first (click its row)."
 
 @dataclass(frozen=True)
 class RunsTab:
+    read_only: bool
+    filter_tb: gr.Textbox
     runs_df: gr.Dataframe
+    clock_html: gr.HTML
+    """Hidden: the seconds left of each running run, which its script counts down (runs_clock.py)."""
     version_state: gr.State
     """Store.runs_version as last seen by this page: the table redraws only when it moves."""
     run_nb: gr.Number
     """The selected run; a redraw leaves it as it is."""
+    banner_md: gr.Markdown
+    """Shown when the selected run has no format-valid rollout (format_guidance.py)."""
     cancel_btn: gr.Button
     resume_btn: gr.Button
     clone_btn: gr.Button
@@ -64,11 +75,19 @@ def poll_version(*, store: Store, tab: RunsTab) -> dict[Any, Any]:
         return {tab.version_state: gr.skip()}  # a busy database: try again on the next tick
 
 
-def redraw(run_id: float | None, *, store: Store, tab: RunsTab) -> dict[Any, Any]:
-    """The table, and the selected run's error and command, which may have arrived since it was clicked; read
-    once per change of the runs for every page showing them (shared_reads)."""
-    table = READS.get(("runs table", store.url), store.runs_version(), functools.partial(read_runs, store))
-    return {tab.runs_df: table, **(_run_details(store, tab, int(run_id)) if run_id else {})}
+def redraw(run_id: float | None, text: str | None, *, store: Store, tab: RunsTab) -> dict[Any, Any]:
+    """The table as filtered by `text`, and the selected run's details (error, command, banner, which buttons
+    apply), which may have changed since it was clicked."""
+    return {**filter_table(text, store=store, tab=tab), **_run_details(store, tab, int(run_id) if run_id else None)}
+
+
+def filter_table(text: str | None, *, store: Store, tab: RunsTab) -> dict[Any, Any]:
+    """The runs whose name, status (with its phase), dataset or model contain `text`, with their ETAs."""
+    # The database is read once per change of the runs for every page showing them (shared_reads); each page
+    # filters and times its own view of it.
+    data = READS.get(("runs table", store.url), store.runs_version(), functools.partial(read_runs_data, store))
+    view = runs_view(data, text or "")
+    return {tab.runs_df: view.frame, tab.clock_html: clock_value(view.eta_s)}
 
 
 def select_row(evt: gr.SelectData, *, store: Store, tab: RunsTab) -> dict[Any, Any]:
@@ -137,6 +156,13 @@ def build_runs(dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> RunsTab:
     """`train` and `tabs` let "Clone" fill the Train form and switch to it; deleting a run removes its folders
     under HOME/runs."""
     access = dashboard.access
+    filter_tb = gr.Textbox(
+        placeholder="Filter: part of a name, dataset, model or status",
+        show_label=False,
+        container=False,
+        max_lines=1,
+        elem_id="runs-filter",
+    )
     runs_df = gr.Dataframe(
         headers=RUN_COLUMNS,
         datatype="str",
@@ -146,21 +172,34 @@ def build_runs(dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> RunsTab:
         column_widths=COLUMN_WIDTHS,
         elem_id="runs-table",
     )
+    clock_html = gr.HTML(
+        "{}", html_template="", js_on_load=RUNS_CLOCK_JS, head=f"<style>{RUNS_CSS}</style>", visible="hidden"
+    )
     with gr.Row(equal_height=False):
-        run_nb = gr.Number(label="Selected run #", value=None, precision=0, scale=1, elem_id="selected-run")
-        cancel_btn = gr.Button("Cancel", interactive=not access.read_only, size="md", scale=1, elem_id="cancel-run")
-        resume_btn = gr.Button("Resume from last checkpoint", interactive=not access.read_only, size="md", scale=2)
-        clone_btn = gr.Button("Clone into Train form", size="md", scale=2, elem_id="clone-run")
-        delete_btn = gr.Button("Delete…", variant="stop", interactive=not access.read_only, size="md", scale=1)
-        export_btn = gr.Button("Export (zip)", size="md", scale=1, elem_id="export-run")
+        # Set by a click on a row only, so the buttons and details always belong to the run it shows.
+        run_nb = gr.Number(
+            label="Selected run #", value=None, precision=0, interactive=False, scale=1, elem_id="selected-run"
+        )
+        # Disabled until a run is selected; then each as its action applies (_run_details).
+        cancel_btn = gr.Button("Cancel", interactive=False, size="md", scale=1, elem_id="cancel-run")
+        resume_btn = gr.Button(
+            "Resume from last checkpoint", interactive=False, size="md", scale=2, elem_id="resume-run"
+        )
+        clone_btn = gr.Button("Clone into Train form", interactive=False, size="md", scale=2, elem_id="clone-run")
+        delete_btn = gr.Button("Delete…", variant="stop", interactive=False, size="md", scale=1, elem_id="delete-run")
+        export_btn = gr.Button("Export (zip)", interactive=False, size="md", scale=1, elem_id="export-run")
     with gr.Row(visible=False) as confirm_row:
         confirm_md = gr.Markdown()
         confirm_btn = gr.Button("Yes, delete it", variant="stop")
         keep_btn = gr.Button("Keep it")
     tab = RunsTab(
+        read_only=access.read_only,
+        filter_tb=filter_tb,
         runs_df=runs_df,
+        clock_html=clock_html,
         version_state=gr.State(),
         run_nb=run_nb,
+        banner_md=gr.Markdown(visible=False, elem_id="run-banner", elem_classes="nover-notice"),
         cancel_btn=cancel_btn,
         resume_btn=resume_btn,
         clone_btn=clone_btn,
@@ -200,7 +239,9 @@ def _wire(tab: RunsTab, dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) ->
     delete = on_run(
         action=functools.partial(delete_run, home=dashboard.home), done="Deleted run #{run}.", what="delete runs"
     )
-    acted, details = [tab.action_md, tab.version_state], [tab.error_tb, tab.command_code]
+    acted = [tab.action_md, tab.version_state]
+    details = [tab.error_tb, tab.command_code, tab.banner_md, *_buttons(tab)]
+    table = [tab.runs_df, tab.clock_html]
     close = bind(close_confirmation, tab=tab)
 
     poll = bind(poll_version, store=store, tab=tab)
@@ -210,9 +251,18 @@ def _wire(tab: RunsTab, dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) ->
     gr.on(None, poll, None, [tab.version_state], show_progress="hidden")  # no triggers: on page load
     tab.version_state.change(
         bind(redraw, store=store, tab=tab),
-        tab.run_nb,
-        [tab.runs_df, *details],
+        [tab.run_nb, tab.filter_tb],
+        [*table, *details],
         show_progress="hidden",
+    )
+    # .change, not .input: Gradio 6 fires .input on key presses only, so text set otherwise (filled in by the
+    # browser, pasted) would not filter. No handler writes this box, so it changes only when a person edits it.
+    tab.filter_tb.change(
+        bind(filter_table, store=store, tab=tab),
+        tab.filter_tb,
+        table,
+        show_progress="hidden",
+        trigger_mode="always_last",
     )
     tab.runs_df.select(bind(select_row, store=store, tab=tab), None, [tab.run_nb, *details])
     tab.cancel_btn.click(cancel, tab.run_nb, acted)
@@ -246,14 +296,32 @@ def _act(
     return done.format(run=int(run_id), new=getattr(result, "id", None))
 
 
-def _run_details(store: Store, tab: RunsTab, run_id: int) -> dict[Any, Any]:
-    """The error and command boxes of one run: shown when it has one, hidden otherwise (or when it is gone)."""
-    try:
-        run = shared_runs(store).get(run_id)
-    except StorageError:
-        run = None
+def _run_details(store: Store, tab: RunsTab, run_id: int | None) -> dict[Any, Any]:
+    """The selected run's error and command boxes (shown when it has one), its no-signal banner (shown when none
+    of its rollouts is format-valid), and the buttons whose action applies to it; all hidden or disabled when no
+    run is selected or it is gone."""
+    run, checkpoints, banner = None, 0, ""
+    if run_id:
+        try:
+            run = store.get_run(run_id)
+            checkpoints = len(store.list_checkpoints(run_id))
+            if not store.has_format_valid(run_id):  # the cheap read first: most runs have signal
+                banner = no_signal_banner(store.format_valid_counts(run_id))
+        except StorageError:
+            run, checkpoints, banner = None, 0, ""
     error, command = (run.error, run.command) if run else (None, None)
+    writable = allowed_actions(run, checkpoints) if run and not tab.read_only else None
     return {
         tab.error_tb: gr.update(value=error or "", visible=bool(error)),
         tab.command_code: gr.update(value=command or "", visible=bool(command)),
+        tab.banner_md: gr.update(value=banner, visible=bool(banner)),
+        tab.cancel_btn: gr.update(interactive=bool(writable and writable.cancel)),
+        tab.resume_btn: gr.update(interactive=bool(writable and writable.resume)),
+        tab.delete_btn: gr.update(interactive=bool(writable and writable.delete)),
+        tab.clone_btn: gr.update(interactive=run is not None),
+        tab.export_btn: gr.update(interactive=run is not None),
     }
+
+
+def _buttons(tab: RunsTab) -> list[gr.Button]:
+    return [tab.cancel_btn, tab.resume_btn, tab.delete_btn, tab.clone_btn, tab.export_btn]

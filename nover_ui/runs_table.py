@@ -1,67 +1,196 @@
-"""The Runs table: one row of plain text per run, with its progress, step time and ETA (read_runs fills it)."""
+"""The Runs table: one row of plain text per run, with its phase, progress, reward, step time and ETA (read_runs
+fills it), and the filter a person types over it."""
 
 from __future__ import annotations
 
 import datetime as dt
+import statistics
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePath
 
 import pandas as pd
 
-from storage import RunRecord, Status, Store
+from nover_ui.dataset_label import dataset_label
+from nover_ui.number_text import number_text
+from storage import MetricSeries, RunRecord, Status, Store
 
 RUN_COLUMNS = [
     "id",
     "name",
     "status",
     "progress",
+    "reward",
     "step time",
     "ETA",
+    "dataset",
+    "model",
+    "error",
     "created",
     "started",
     "finished",
     "worker",
-    "error",
 ]
+# Pixels: what a run is and how it goes fit a laptop's width; the times and the worker scroll into view.
 COLUMN_WIDTHS: list[str | int] = [
-    "50px",
-    "14%",
+    "45px",
+    "150px",
+    "130px",
+    "95px",
+    "75px",
+    "70px",
+    "75px",
+    "120px",
+    "150px",
+    "220px",
+    "100px",
+    "100px",
     "100px",
     "110px",
-    "80px",
-    "80px",
-    "140px",
-    "140px",
-    "140px",
-    "110px",
-    "20%",
 ]
+ETA_COLUMN = RUN_COLUMNS.index("ETA")
+FILTERED_COLUMNS = ("name", "status", "dataset", "model")
+"""What the filter box matches (the status cell includes the phase)."""
+STEP_TIME_WINDOW = 10
+"""Step time is the mean of the last this many steps: one slow step (a checkpoint save) barely moves it."""
 
 
-def runs_frame(runs: list[RunRecord], step_times: Mapping[int, float] | None = None) -> pd.DataFrame:
-    """One row per run, newest first, every cell plain text."""
-    step_times = step_times or {}
+@dataclass(frozen=True)
+class RunsView:
+    frame: pd.DataFrame
+    eta_s: dict[int, float]
+    """Seconds left, as of reading, of each running run with an estimate: the browser counts them down."""
+
+
+@dataclass(frozen=True)
+class RunsData:
+    """What the table is made of, as read from the database: the same for every viewer until the runs change."""
+
+    runs: list[RunRecord]
+    step_times: dict[int, MetricSeries]
+    """The last STEP_TIME_WINDOW step times of each run that has reported a step."""
+    rewards: dict[int, float]
+    """The latest reward of each run that has one."""
+
+
+def read_runs_data(store: Store) -> RunsData:
+    """Every run, newest first, with its recent step times and latest reward (three reads)."""
+    runs = store.list_runs()
+    started = [run.id for run in runs if run.step]
+    step_times = store.latest_metrics(started, "step_time", last=STEP_TIME_WINDOW)
+    rewards = {run_id: series.values[-1] for run_id, series in store.latest_metrics(started, "reward").items()}
+    return RunsData(runs, step_times, rewards)
+
+
+def runs_view(data: RunsData, text: str = "", now: float | None = None) -> RunsView:
+    """The rows matching the filter `text`; `now` (Unix seconds) is when the ETAs start from."""
+    now = time.time() if now is None else now
+    eta_s = {
+        run.id: seconds
+        for run in data.runs
+        if (seconds := eta_seconds(run, data.step_times.get(run.id), now)) is not None
+    }
+    return RunsView(filter_runs(runs_frame(data.runs, data.step_times, data.rewards, eta_s), text), eta_s)
+
+
+def read_runs(store: Store, text: str = "", now: float | None = None) -> RunsView:
+    """Every run matching the filter `text`, newest first; `now` (Unix seconds) is when the ETAs start from."""
+    return runs_view(read_runs_data(store), text, now)
+
+
+def runs_frame(
+    runs: list[RunRecord],
+    step_times: Mapping[int, MetricSeries] | None = None,
+    rewards: Mapping[int, float] | None = None,
+    eta_s: Mapping[int, float] | None = None,
+) -> pd.DataFrame:
+    """One row per run, in the given order, every cell plain text; a run missing from a mapping shows nothing
+    there."""
+    step_times, rewards, eta_s = step_times or {}, rewards or {}, eta_s or {}
     rows = [
         [
             run.id,
             run.name,
-            run.status,
+            status_text(run),
             _progress(run),
-            _duration(step_times.get(run.id)),
-            _eta(run, step_times),
+            number_text(rewards[run.id]) if run.id in rewards else "",
+            _duration(statistics.fmean(step_times[run.id].values)) if run.id in step_times else "",
+            countdown_text(eta_s[run.id]) if run.id in eta_s else "",
+            dataset_label(run.config),
+            model_label(run.config.get("model")),
+            _first_line(run.error),
             _when(run.created_at),
             _when(run.started_at),
             _when(run.finished_at),
             run.worker_id or "",
-            _first_line(run.error),
         ]
         for run in runs
     ]
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def read_runs(store: Store) -> pd.DataFrame:
-    runs = store.list_runs()
-    return runs_frame(runs, store.latest_metric([run.id for run in runs if run.step], "step_time"))
+def filter_runs(frame: pd.DataFrame, text: str) -> pd.DataFrame:
+    """The rows whose name, status, dataset or model contains `text`, ignoring case; every row for blank text.
+
+    >>> frame = pd.DataFrame({"name": ["econ", "demo"], "status": ["running", "failed"], "dataset": ["econ.csv",
+    ...     "builtin:demo"], "model": ["Qwen/Qwen3-0.6B", "SmolLM2-135M-Instruct"]})
+    >>> list(filter_runs(frame, " QWEN ")["name"]), list(filter_runs(frame, "fail")["name"])
+    (['econ'], ['demo'])
+    >>> len(filter_runs(frame, "")), len(filter_runs(frame, "nothing like it"))
+    (2, 0)
+    """
+    needle = text.strip().casefold()
+    if not needle:
+        return frame
+    matches = frame[list(FILTERED_COLUMNS)].apply(
+        lambda column: column.str.casefold().str.contains(needle, regex=False)
+    )
+    return frame[matches.any(axis=1)].reset_index(drop=True)
+
+
+def status_text(run: RunRecord) -> str:
+    """The status, with what a running run does while no step lands (its phase)."""
+    return f"{run.status} · {run.phase}" if run.phase and run.status == Status.RUNNING else run.status
+
+
+def eta_seconds(run: RunRecord, step_times: MetricSeries | None, now: float) -> float | None:
+    """Seconds until a running run's last step: its recent mean step time for each step left, less the time the
+    current step has already run (since the latest step landed, as of `now`); None without an estimate.
+
+    >>> from datetime import datetime, timezone
+    >>> run = RunRecord(1, "r", "running", {}, datetime.now(timezone.utc), None, None, None, None, False, None, 4,
+    ...     10, None)
+    >>> eta_seconds(run, MetricSeries("step_time", (3, 4), (10.0, 20.0), (100.0, 115.0)), now=120.0)
+    85.0
+    """
+    if run.status != Status.RUNNING or not run.total_steps or step_times is None:
+        return None
+    left = statistics.fmean(step_times.values) * max(run.total_steps - run.step, 0)
+    return max(left - max(now - step_times.wall_times[-1], 0.0), 0.0)
+
+
+def countdown_text(seconds: float) -> str:
+    """An ETA in whole seconds, as the browser's countdown writes it too (runs_clock.py keeps the same format).
+
+    >>> countdown_text(42.4), countdown_text(61), countdown_text(3 * 3600 + 125)
+    ('42 s', '1m 01s', '3h 02m')
+    """
+    total = max(round(seconds), 0)
+    minutes, secs = divmod(total, 60)
+    if minutes >= 60:
+        return f"{minutes // 60}h {minutes % 60:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs} s"
+
+
+def model_label(model: object) -> str:
+    """A hub id as written; a local folder by its name (its path says where it lies, not what it is).
+
+    >>> model_label("Qwen/Qwen3-0.6B"), model_label("/data/models/my-sft/"), model_label(None)
+    ('Qwen/Qwen3-0.6B', 'my-sft', '')
+    """
+    text = str(model or "")
+    return PurePath(text).name if text.startswith(("/", "~", ".")) else text
 
 
 def _progress(run: RunRecord) -> str:
@@ -70,15 +199,7 @@ def _progress(run: RunRecord) -> str:
     return str(run.step) if run.step else ""
 
 
-def _eta(run: RunRecord, step_times: Mapping[int, float]) -> str:
-    if run.status != Status.RUNNING or not run.total_steps or run.id not in step_times:
-        return ""
-    return _duration(step_times[run.id] * max(run.total_steps - run.step, 0))
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
+def _duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)

@@ -4,6 +4,7 @@ them)."""
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 import gradio as gr
@@ -12,6 +13,7 @@ from nover_ui.access import AccessDenied
 from nover_ui.config_form import run_cost, values_to_config
 from nover_ui.context import Dashboard
 from nover_ui.run_estimate import data_warnings, estimate_lines, timed_runs
+from nover_ui.runs_table import STEP_TIME_WINDOW
 from nover_ui.safe_text import markdown_text
 from nover_ui.train_form import TrainTab
 from nover_ui.uploads import mean_prompt_chars
@@ -36,7 +38,8 @@ def cost_text(dashboard: Dashboard, config: RunConfig, prompt_chars: float | Non
     """The cost line: what a step processes, how long a step and the run should take, and what to fix first."""
     # The newest runs that started: one index seek each, whatever the number of runs stored.
     runs = [run for run in dashboard.store.list_runs() if run.started_at is not None][:TIMED_RUNS_READ]
-    step_times = dashboard.store.latest_metric([run.id for run in runs], "step_time")
+    recent = dashboard.store.latest_metrics([run.id for run in runs], "step_time", last=STEP_TIME_WINDOW)
+    step_times = {run_id: statistics.fmean(series.values) for run_id, series in recent.items()}
     lines = [run_cost(config, prompt_chars), *estimate_lines(config, timed_runs(runs, step_times))]
     lines += [f"⚠ **{warning}**" for warning in data_warnings(config, prompt_chars)]
     return "  \n".join(lines)

@@ -1,4 +1,5 @@
-"""Status changes of runs and evaluation jobs: the allowed transitions and the times they stamp."""
+"""Status changes of runs and evaluation jobs: the allowed transitions, the times they stamp, and the phase an
+ended run no longer has."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def transition(row: Run | Evaluation, status: Status, error: str | None = None) 
     if status in TERMINAL_STATUSES:
         row.finished_at = now
         row.error = error
+        if isinstance(row, Run):
+            row.phase = None  # an ended run is doing nothing any more
 
 
 def fail_interrupted(s: Session, run: Run, error: str, resume: bool) -> None:

@@ -16,6 +16,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 RUN_NAME_MAX = 200
 METRIC_KEY_MAX = 200
 JOB_KIND_MAX = 16
+PHASE_MAX = 40
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -65,6 +66,9 @@ class Run(Base):
     command: Mapped[str | None] = mapped_column(Text)
     """The command line that trains this config (`python -m training.run ...` or `accelerate launch ...`), set by
     the worker when it starts the run."""
+    phase: Mapped[str | None] = mapped_column(String(PHASE_MAX))
+    """What a running run is doing while no step lands: starting (loading or converting the model, the first
+    generation) or stopping (storage.statuses.CANCELLING). None once steps flow and after the run ended."""
 
     def __repr__(self) -> str:
         return f"Run(id={self.id}, name={self.name!r}, status={self.status}, step={self.step}/{self.total_steps})"

@@ -29,6 +29,8 @@ class RunRecord:
     total_steps: int | None
     parent_id: int | None
     command: str | None = None
+    phase: str | None = None
+    """What a running run does while no step lands (Run.phase); None otherwise."""
 
 
 @dataclass(frozen=True)

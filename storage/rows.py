@@ -21,13 +21,14 @@ ROLLOUT_REQUIRED = frozenset(
 )
 SAMPLE_KEYS = frozenset(f.name for f in dataclasses.fields(EvaluationSampleRecord)) - {"id", "evaluation_id"}
 SAMPLE_REQUIRED = frozenset({"sample_index", "prompt", "reference", "completion"})
-# An imported run gets a new id and no parent (both name rows of its source database); its worker's heartbeat
-# and cancel flag meant something only there.
+# An imported run gets a new id and no parent (both name rows of its source database); its worker's heartbeat,
+# cancel flag and phase meant something only there.
 IMPORTED_RUN_KEYS = frozenset(f.name for f in dataclasses.fields(RunRecord)) - {
     "id",
     "parent_id",
     "heartbeat_at",
     "cancel_requested",
+    "phase",
 }
 IMPORTED_RUN_REQUIRED = frozenset({"name", "status", "config", "created_at"})
 METRIC_KEYS = frozenset({"step", "key", "value", "wall_time"})

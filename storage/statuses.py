@@ -21,3 +21,5 @@ ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 """Not ended yet: waiting for a worker, or held by one."""
 TERMINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 """Ended: no status follows these."""
+CANCELLING = "cancelling"
+"""The phase (Run.phase) of a running run asked to stop, until it has: what else it does meanwhile matters less."""

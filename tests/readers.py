@@ -125,6 +125,6 @@ class CountingStore(Store):
         self._count("get_rollouts")
         return super().get_rollouts(*args, **kwargs)
 
-    def latest_metric(self, *args: Any, **kwargs: Any) -> Any:
-        self._count("latest_metric")
-        return super().latest_metric(*args, **kwargs)
+    def latest_metrics(self, *args: Any, **kwargs: Any) -> Any:
+        self._count("latest_metrics")
+        return super().latest_metrics(*args, **kwargs)

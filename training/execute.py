@@ -12,6 +12,7 @@ With training/worker.py, the only module of `training` that imports `storage`: t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -27,7 +28,7 @@ from storage import EvaluationRecord, InvalidTransition, RunRecord, Status, Stor
 from training.commands import run_command
 from training.config import RunConfig
 from training.flags import DEFAULT_TAGS, TagSettings, flag_step
-from training.interface import JobFailed, RunContext, Sink, TrainFn
+from training.interface import JobFailed, Phase, RunContext, Sink, TrainFn
 from training.job_config import Job
 from training.launch import launch, launch_argv
 
@@ -64,6 +65,11 @@ class StoreSink:
         self.last_step = 0
         """The last step whose metrics (and rollouts) are committed."""
         self.stop_reason: str | None = None
+        self._phase: Phase | None = None
+
+    def log_phase(self, phase: Phase) -> None:
+        self._write(lambda: self._store.set_phase(self._run_id, phase))
+        self._phase = phase
 
     def log_rollouts(self, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
         # Held back until the step's metrics arrive, so rollouts and metrics of a step commit together.
@@ -74,12 +80,22 @@ class StoreSink:
         if rollouts:  # failure flags computed once, as the step is written: stored per rollout, counted in metrics
             rollouts, counts = flag_step(step, rollouts, self._tags)
             metrics = {**metrics, **counts}
+        self._write(
+            lambda: self._store.log_step(
+                self._run_id, step, metrics, rollouts, total_steps=self._total_steps, heartbeat=True
+            )
+        )
+        self.last_step = max(self.last_step, step)
+        if step > 0 and self._phase is not None:  # steps flow (step 0 holds what the data gave, before any)
+            self._write(lambda: self._store.set_phase(self._run_id, None))
+            self._phase = None
+
+    def _write(self, write: Callable[[], object]) -> None:
         try:
-            self._store.log_step(self._run_id, step, metrics, rollouts, total_steps=self._total_steps, heartbeat=True)
+            write()
         except InvalidTransition:
             self.lost_run = True
             raise
-        self.last_step = max(self.last_step, step)
 
     def log_checkpoint(self, step: int, path: str) -> None:
         self._store.add_checkpoint(self._run_id, step, path)
@@ -251,6 +267,7 @@ def _train_here(
     sink = StoreSink(store, run.id, config.max_steps, shutdown, TagSettings.of(config))
     try:
         store.heartbeat(run.id, step=0, total_steps=config.max_steps)
+        sink.log_phase(Phase.LOADING_MODEL)  # the trainer reports its later phases itself
         context = RunContext(
             run_id=run.id, home=home, workdir=home / "runs" / str(run.id), resume_from=_resume_point(store, run)
         )
@@ -287,6 +304,10 @@ def _train_launched(
     """
     resume_from = _resume_point(store, run)
     store.set_run_command(run.id, run_command(config, resume_from))
+    # Starting the processes and importing the training stack take a while. A run failed as stale meanwhile is
+    # found ended after the launch.
+    with contextlib.suppress(InvalidTransition):
+        store.set_phase(run.id, Phase.LOADING_MODEL)
     argv = launch_argv(config, run.id, store.url, home, resume_from, resume_interrupted)
     log_path = home / "runs" / str(run.id) / "launch.log"
     print(f"worker: run {run.id} in {config.num_processes} processes, output in {log_path}", file=sys.stderr)

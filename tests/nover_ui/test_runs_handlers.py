@@ -1,5 +1,7 @@
 """The Runs tab's handlers, called with plain values on a real SQLite store: what each returns for which component."""
 
+import json
+import re
 import zipfile
 
 import gradio as gr
@@ -7,8 +9,8 @@ import pytest
 
 from nover_ui.access import Access
 from nover_ui.run_actions import cancel_run, resume_run
-from nover_ui.runs_tab import act_on_run, ask_delete, clone, export, poll_version, redraw, select_row
-from tests.helpers import step_rows
+from nover_ui.runs_tab import act_on_run, ask_delete, clone, export, filter_table, poll_version, redraw, select_row
+from tests.helpers import rollout_row, step_rows
 from tests.nover_ui.tab_fixtures import build_tabs
 
 
@@ -27,13 +29,89 @@ def test_the_table_redraws_from_the_store_and_keeps_the_selected_runs_details(st
     run = store.start_run(store.create_run("crashed", {}).id, "w")
     store.set_run_command(run.id, "python -m training.run --set max_steps=3")
     store.finish_run(run.id, "failed", "RuntimeError: boom")
-    nothing_selected = redraw(None, store=store, tab=runs)
-    assert set(nothing_selected) == {runs.runs_df}
+    nothing_selected = redraw(None, "", store=store, tab=runs)
     assert list(nothing_selected[runs.runs_df]["name"]) == ["crashed"]
-    selected = redraw(run.id, store=store, tab=runs)
-    assert set(selected) == {runs.runs_df, runs.error_tb, runs.command_code}  # the selection itself stays
+    assert not any(nothing_selected[button]["interactive"] for button in buttons(runs))
+    assert nothing_selected[runs.error_tb]["visible"] is False
+    selected = redraw(run.id, "", store=store, tab=runs)
+    assert runs.run_nb not in selected  # the selection itself stays
     assert (selected[runs.error_tb]["value"], selected[runs.error_tb]["visible"]) == ("RuntimeError: boom", True)
     assert selected[runs.command_code]["value"] == "python -m training.run --set max_steps=3"
+
+
+def buttons(runs):
+    return [runs.cancel_btn, runs.resume_btn, runs.delete_btn, runs.clone_btn, runs.export_btn]
+
+
+def enabled(updates, runs) -> list[str]:
+    names = ["cancel", "resume", "delete", "clone", "export"]
+    return [name for name, button in zip(names, buttons(runs)) if updates[button]["interactive"]]
+
+
+def test_rows_show_phase_reward_recent_step_time_eta_dataset_and_model_and_filter(store, built):
+    runs = built.runs
+    config = {"dataset": "/home/u/uploads/3f9a.csv", "dataset_name": "econ mcq.csv", "model": "Qwen/Qwen3-0.6B"}
+    training = store.start_run(store.create_run("econ", config).id, "w")
+    store.heartbeat(training.id, step=0, total_steps=20)
+    for step in range(1, 13):  # the last 10 step times are 2..11 s: a mean of 6.5 s; the first two (100 s) drop out
+        metrics = {"reward": step / 10, "step_time": 100.0 if step <= 2 else step - 1.0}
+        store.log_step(training.id, step, metrics, total_steps=20, heartbeat=True)
+    starting = store.start_run(store.create_run("demo", {"dataset": "builtin:demo"}).id, "w")
+    store.set_phase(starting.id, "converting the model")
+    frame = redraw(None, "", store=store, tab=runs)[runs.runs_df]
+    rows = {row["name"]: row for row in frame.to_dict("records")}
+    assert rows["econ"]["status"] == "running" and rows["demo"]["status"] == "running · converting the model"
+    assert (rows["econ"]["reward"], rows["econ"]["step time"]) == ("1.200", "6.5 s")
+    assert (rows["econ"]["dataset"], rows["econ"]["model"]) == ("econ mcq.csv", "Qwen/Qwen3-0.6B")
+    # 8 steps left x 6.5 s, less the time since the last step landed (nover_ui/runs_table.py eta_seconds)
+    assert re.fullmatch(r"\d+ s", rows["econ"]["ETA"]) and int(rows["econ"]["ETA"].split()[0]) <= 52
+    assert rows["demo"]["reward"] == rows["demo"]["ETA"] == ""
+    clock = json.loads(redraw(None, "", store=store, tab=runs)[runs.clock_html])  # what the browser counts down
+    assert list(clock) == [str(training.id)] and 0 < clock[str(training.id)] <= 52
+
+    # The filter box: name, dataset, model or status (with the phase), on every redraw too.
+    store.request_cancel(store.create_run("later", {"dataset": "builtin:demo"}).id)
+
+    def names(text: str) -> list[str]:
+        return list(filter_table(text, store=store, tab=runs)[runs.runs_df]["name"])
+
+    assert names("") == ["later", "demo", "econ"]
+    assert names("ECON MCQ") == names("qwen") == ["econ"]
+    assert names("cancel") == ["later"] and names("converting") == ["demo"] and names("demo") == ["later", "demo"]
+    assert names("no such run") == []
+    assert list(redraw(None, "qwen", store=store, tab=runs)[runs.runs_df]["name"]) == ["econ"]
+
+
+def test_buttons_are_enabled_only_where_their_action_applies_to_the_selected_run(store, built, tmp_path):
+    runs = built.runs
+    queued = store.create_run("queued", {})
+    running = store.start_run(store.create_run("running", {}).id, "w")
+    crashed = store.start_run(store.create_run("crashed", {}).id, "w")
+    store.finish_run(crashed.id, "failed", "boom")
+    saved = store.start_run(store.create_run("saved", {}).id, "w")
+    store.add_checkpoint(saved.id, 2, str(tmp_path / "checkpoint-2"))
+    store.finish_run(saved.id, "cancelled")
+    assert enabled(select_row(click(queued.id), store=store, tab=runs), runs) == ["cancel", "delete", "clone", "export"]
+    assert enabled(select_row(click(running.id), store=store, tab=runs), runs) == ["cancel", "clone", "export"]
+    assert enabled(select_row(click(crashed.id), store=store, tab=runs), runs) == ["delete", "clone", "export"]
+    assert enabled(redraw(saved.id, "", store=store, tab=runs), runs) == ["resume", "delete", "clone", "export"]
+    store.request_cancel(running.id)  # asked already: it shows "cancelling" until it stops
+    assert enabled(redraw(running.id, "", store=store, tab=runs), runs) == ["clone", "export"]
+    assert enabled(redraw(404, "", store=store, tab=runs), runs) == []  # deleted meanwhile
+
+    read_only = build_tabs(store, tmp_path, Access(read_only=True)).runs
+    assert enabled(select_row(click(saved.id), store=store, tab=read_only), read_only) == ["clone", "export"]
+
+
+def test_the_selected_run_without_a_format_valid_rollout_shows_what_to_try(store, built):
+    runs = built.runs
+    run = store.start_run(store.create_run("no signal", {}).id, "w")
+    assert select_row(click(run.id), store=store, tab=runs)[runs.banner_md]["visible"] is False  # nothing yet
+    store.log_step(run.id, 1, {"reward": 0.0}, [rollout_row(0, i, format_valid=False) for i in range(4)])
+    banner = redraw(run.id, "", store=store, tab=runs)[runs.banner_md]  # on the version's change
+    assert banner["visible"] is True and banner["value"].startswith("**No format-valid rollout in this run yet**")
+    store.log_step(run.id, 2, {"reward": 1.0}, [rollout_row(0, 0)])
+    assert redraw(run.id, "", store=store, tab=runs)[runs.banner_md]["visible"] is False
 
 
 def test_the_version_read_on_each_tick_moves_only_when_the_table_would_change(store, built):

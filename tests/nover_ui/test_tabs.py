@@ -39,8 +39,12 @@ def test_step_html_shows_only_the_chosen_step_of_the_chosen_run(store):
     assert "step one" not in page and "another run" not in page
 
 
-def test_runs_table_has_eta_from_the_last_step_time(store):
+def test_runs_table_has_eta_from_the_recent_step_times(store):
     run = store.start_run(store.create_run("r", {}).id, "w")
-    store.log_step(run.id, 2, metrics={"step_time": 30.0}, rollouts=step_rows(1, 2), total_steps=10, heartbeat=True)
-    row = read_runs(store).iloc[0]
-    assert (row["progress"], row["step time"], row["ETA"]) == ("2/10 (20%)", "30.0 s", "4m 00s")
+    store.log_step(run.id, 1, metrics={"step_time": 20.0}, rollouts=step_rows(1, 2), total_steps=10, heartbeat=True)
+    store.log_step(run.id, 2, metrics={"step_time": 40.0}, rollouts=step_rows(1, 2), total_steps=10, heartbeat=True)
+    landed = store.latest_metrics([run.id], "step_time")[run.id].wall_times[-1]
+    view = read_runs(store, now=landed + 15)  # 8 steps left at 30 s, the current one 15 s under way
+    row = view.frame.iloc[0]
+    assert (row["progress"], row["step time"], row["ETA"]) == ("2/10 (20%)", "30.0 s", "3m 45s")
+    assert view.eta_s == {run.id: 225.0}

@@ -99,6 +99,25 @@ def test_cancel_of_a_running_run_sets_the_flag_for_its_worker(store):
     assert store.finish_run(run.id, "cancelled").status == "cancelled"
 
 
+def test_a_running_runs_phase_is_set_by_its_worker_kept_while_cancelling_and_gone_when_it_ends(store):
+    run = store.create_run("r", {})
+    with pytest.raises(InvalidTransition, match="not running"):
+        store.set_phase(run.id, "loading the model")  # a queued run does nothing yet
+    store.claim_next_run("w")
+    assert store.get_run(run.id).phase is None
+    assert store.set_phase(run.id, "loading the model").phase == "loading the model"
+    assert store.set_phase(run.id, None).phase is None  # steps flow
+    with pytest.raises(StorageError, match="at most 40 characters"):
+        store.set_phase(run.id, "x" * 41)
+    assert store.request_cancel(run.id).phase == "cancelling"
+    assert store.set_phase(run.id, "first generation").phase == "cancelling"  # a late report hides no cancel
+    assert store.set_phase(run.id, None).phase == "cancelling"
+    assert store.finish_run(run.id, "cancelled").phase is None
+    stale = store.start_run(store.create_run("stale", {}).id, "w")
+    store.set_phase(stale.id, "converting the model")
+    assert store.interrupt_run(stale.id, "worker gone").phase is None
+
+
 def test_finish_stamps_time_and_error_and_allows_no_second_ending(store):
     run = store.create_run("r", {})
     store.claim_next_run("w")

@@ -1,4 +1,4 @@
-"""The Store's reads for the dashboard: search, step range, the cheap step poll, the latest metric value."""
+"""The Store's reads for the dashboard: search, step range, the cheap polls, the latest metric values."""
 
 from tests.helpers import rollout_row, step_rows
 
@@ -63,11 +63,15 @@ def test_run_steps_reports_each_runs_heartbeat_step(store):
     assert store.run_steps([]) == {}
 
 
-def test_latest_metric_is_the_value_at_the_highest_step(store):
+def test_latest_metrics_are_the_points_at_the_highest_steps_oldest_first(store):
     first, second = running_run(store, "a"), running_run(store, "b")
-    for step, value in ((1, 30.0), (3, 10.0), (2, 20.0)):
+    for step, value in ((1, 30.0), (4, 10.0), (2, 20.0), (3, 40.0)):
         store.log_step(first.id, step, metrics={"step_time": value, "loss": -step})
-    assert store.latest_metric([first.id, second.id], "step_time") == {first.id: 10.0}
+    latest = store.latest_metrics([first.id, second.id], "step_time")
+    assert list(latest) == [first.id] and (latest[first.id].steps, latest[first.id].values) == ((4,), (10.0,))
+    recent = store.latest_metrics([first.id], "step_time", last=3)[first.id]
+    assert (recent.key, recent.steps, recent.values) == ("step_time", (2, 3, 4), (20.0, 40.0, 10.0))
+    assert len(recent.wall_times) == 3 and min(recent.wall_times) > 0
 
 
 def test_get_metrics_since_a_step_returns_only_the_new_points(store):
@@ -125,7 +129,17 @@ def test_runs_version_moves_with_every_change_the_runs_table_shows_and_not_with_
     assert not changed()
     store.set_run_command(run.id, "python -m training.run")
     assert changed()
+    store.set_phase(run.id, "loading the model")
+    assert changed()
+    store.set_phase(run.id, "converting the model")  # as many runs in a phase as before, and as long a text
+    assert changed()
+    store.set_phase(run.id, "converting the model")
+    assert not changed()
+    store.set_phase(run.id, None)
+    assert changed()
     store.log_step(run.id, 1, metrics={"step_time": 2.0}, heartbeat=True)
+    assert changed()
+    store.request_cancel(run.id)  # "cancelling" shows at once
     assert changed()
     store.finish_run(run.id, "failed", "boom")
     assert changed()
@@ -134,3 +148,13 @@ def test_runs_version_moves_with_every_change_the_runs_table_shows_and_not_with_
     store.delete_run(other.id)
     assert changed()
     assert not changed()
+
+
+def test_has_format_valid_says_whether_any_rollout_of_the_run_is(store):
+    run, other = running_run(store, "a"), running_run(store, "b")
+    assert not store.has_format_valid(run.id)
+    store.log_step(run.id, 1, rollouts=[rollout_row(0, 0, format_valid=False), rollout_row(0, 1, format_valid=False)])
+    store.log_step(other.id, 1, rollouts=[rollout_row(0, 0)])
+    assert not store.has_format_valid(run.id) and store.has_format_valid(other.id)
+    store.log_step(run.id, 2, rollouts=[rollout_row(0, 0)])
+    assert store.has_format_valid(run.id)

@@ -13,6 +13,7 @@ from peft import get_peft_model
 from transformers import AutoModelForCausalLM
 
 from training.config import DEFAULT_MODEL, RunConfig
+from training.interface import Phase
 from training.model import ModelLoadError, bundled_gguf, load_model, lora_config, model_summary, resolve_model
 
 pytestmark = pytest.mark.slow
@@ -28,8 +29,15 @@ def home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def converted(home) -> Path:
-    return Path(resolve_model(DEFAULT_MODEL, home))
+def conversion(home) -> tuple[Path, list[Phase]]:
+    """The module's one conversion, with the phases it reported (a run shows them in the Runs table)."""
+    phases: list[Phase] = []
+    return Path(resolve_model(DEFAULT_MODEL, home, phases.append)), phases
+
+
+@pytest.fixture(scope="module")
+def converted(conversion) -> Path:
+    return conversion[0]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +59,9 @@ def identity(folder: Path) -> tuple[int, int]:
     return stat.st_ino, stat.st_mtime_ns
 
 
-def test_conversion_writes_a_plain_folder_once_and_loads_fast(home, converted, gguf_model):
+def test_conversion_writes_a_plain_folder_once_and_loads_fast(home, conversion, gguf_model):
+    converted, phases = conversion
+    assert phases == [Phase.CONVERTING_MODEL, Phase.LOADING_MODEL]
     assert converted == home / "models" / "SmolLM2-135M-Instruct"
     names = {p.name for p in converted.iterdir()}
     assert {"config.json", "tokenizer.json", "tokenizer_config.json"} <= names
@@ -61,8 +71,9 @@ def test_conversion_writes_a_plain_folder_once_and_loads_fast(home, converted, g
 
     before = identity(converted)
     assert resolve_model("smollm2-135m-instruct", home) == str(converted)
-    assert resolve_model(DEFAULT_MODEL, home) == str(converted)
+    assert resolve_model(DEFAULT_MODEL, home, phases.append) == str(converted)
     assert identity(converted) == before
+    assert phases == [Phase.CONVERTING_MODEL, Phase.LOADING_MODEL]  # nothing to convert the second time
 
     started = time.perf_counter()
     load_model(RunConfig(), home)

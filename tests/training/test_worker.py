@@ -14,6 +14,7 @@ from training.commands import run_command
 from training.config import RunConfig, preset
 from training.execute import run_training
 from training.flags import FLAGS_VERSION
+from training.interface import Phase
 from training.worker import run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,6 +108,44 @@ def test_cancel_stops_the_run_between_steps(store, tmp_path):
     done = store.get_run(run.id)
     assert done.status == "cancelled" and done.finished_at is not None
     assert store.latest_step(run.id) == 2
+
+
+def test_the_run_shows_each_phase_of_its_start_until_steps_flow_and_cancelling_until_it_stops(store, tmp_path):
+    run = queue(store, max_steps=100)
+    inner, seen = stepping_trainer(), []
+
+    def trainer(config, sink, context):
+        """The real trainer's order: the model loads (converting it first on a fresh data directory), then the
+        first step generates; the executor said 'loading the model' before the trainer began."""
+        seen.append(store.get_run(run.id).phase)
+        for phase in (Phase.CONVERTING_MODEL, Phase.LOADING_MODEL, Phase.FIRST_GENERATION):
+            sink.log_phase(phase)
+            seen.append(store.get_run(run.id).phase)
+        original = sink.log_metrics
+
+        def log_metrics(step, metrics):
+            original(step, metrics)
+            seen.append(store.get_run(run.id).phase)
+            if step == 2:
+                store.request_cancel(run.id)  # as the UI would
+                seen.append(store.get_run(run.id).phase)
+
+        sink.log_metrics = log_metrics
+        sink.log_metrics(0, {"data/prompts": 8.0})  # what the data gave, before any step: still starting
+        inner(config, sink, context)
+
+    run_worker(store, trainer, tmp_path, once=True)
+    assert seen == [
+        "loading the model",
+        "converting the model",
+        "loading the model",
+        "first generation",
+        "first generation",
+        None,
+        None,
+        "cancelling",
+    ]
+    assert (store.get_run(run.id).status, store.get_run(run.id).phase) == ("cancelled", None)
 
 
 def test_an_exception_fails_the_run_with_the_error_and_traceback(store, tmp_path):

@@ -1,7 +1,7 @@
 """metric summaries: each metric series bucketed at several levels, so a chart of a long run reads few rows
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 """
 
 import itertools
@@ -13,7 +13,7 @@ from alembic import op
 from storage.summaries import LEVELS, summarise
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
