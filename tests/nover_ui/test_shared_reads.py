@@ -105,11 +105,14 @@ def test_the_runs_table_of_many_pages_is_read_once_per_change(counting, tmp_path
     runs = build_tabs(counting, tmp_path).runs
     counting.reads.clear()  # building the Train tab reads the runs once for its time estimate
     counting.create_run("first", {})
-    tables = [redraw(None, store=counting, tab=runs)[runs.runs_df] for _ in range(3)]
-    assert counting.reads["list_runs"] == 1 and all(table is tables[0] for table in tables)
+    tables = [redraw(None, "", store=counting, tab=runs)[runs.runs_df] for _ in range(3)]
+    assert counting.reads["list_runs"] == 1 and all(table.equals(tables[0]) for table in tables)
     counting.create_run("second", {})
-    tables = [redraw(None, store=counting, tab=runs)[runs.runs_df] for _ in range(3)]
+    tables = [redraw(None, "", store=counting, tab=runs)[runs.runs_df] for _ in range(3)]
     assert counting.reads["list_runs"] == 2 and list(tables[-1]["name"]) == ["second", "first"]
+    # Each page filters the shared read for itself: no new read.
+    assert list(redraw(None, "sec", store=counting, tab=runs)[runs.runs_df]["name"]) == ["second"]
+    assert counting.reads["list_runs"] == 2
 
 
 def test_the_metrics_charts_of_many_pages_read_a_runs_series_once_per_step(counting, tmp_path):
