@@ -5,6 +5,7 @@ import json
 import re
 import time
 import urllib.request
+from urllib.parse import urlparse
 
 from playwright.sync_api import expect
 
@@ -27,12 +28,11 @@ def endpoint_names(url: str) -> dict[int, str]:
 
 def test_every_tab_idles_with_only_the_version_polls(trained_app, browser, artifacts):
     names = endpoint_names(trained_app)
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
     logs: dict[str, list[tuple[float, str]]] = {tab: [] for tab in TABS}
 
     def listen(page, tab: str) -> None:
         def record(request) -> None:
-            if request.url.endswith("/gradio_api/queue/join"):
+            if urlparse(request.url).path.endswith("/gradio_api/queue/join"):
                 what = names.get(json.loads(request.post_data)["fn_index"], "?")
             elif STREAMS.search(request.url):
                 return
@@ -42,23 +42,28 @@ def test_every_tab_idles_with_only_the_version_polls(trained_app, browser, artif
 
         page.on("request", record)
 
-    # One page per tab, each visiting every tab, then left on its own: all seven idle in one window.
-    pages = {tab: context.new_page() for tab in TABS}
+    # One page per tab, each visiting every tab, then left on its own: all seven idle in one window. One context
+    # each: a page holds two long-lived connections (heartbeat, event stream), and Chromium opens at most six per
+    # host within a context.
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 900}) for _ in TABS]
+    pages = {tab: context.new_page() for tab, context in zip(TABS, contexts)}
     for tab, page in pages.items():
         listen(page, tab)
         page.goto(trained_app)
+    for page in pages.values():
+        expect(page.get_by_role("tab", name=TABS[-1])).to_be_visible(timeout=120_000)
     for visit in (*TABS, None):
         for tab, page in pages.items():
             link = page.get_by_role("tab", name=visit or tab)
             link.click()
             expect(link).to_have_attribute("aria-selected", "true")
-    expect(pages["Compare"].locator("#compare")).to_contain_text("right minus left", timeout=60_000)
+    expect(pages["Compare"].locator("#compare")).to_contain_text("right minus left", timeout=180_000)
 
     def is_poll(what: str) -> bool:
         return re.sub(r"_\d+$", "", what) in VERSION_POLLS
 
     # Wait (with a deadline) until the visits' own events have been answered: no other request for QUIET_S.
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180
     while True:
         pages["Train"].wait_for_timeout(500)  # lets Playwright deliver every page's request events
         others = [t for log in logs.values() for t, what in log if not is_poll(what)]
@@ -75,11 +80,12 @@ def test_every_tab_idles_with_only_the_version_polls(trained_app, browser, artif
     report = "\n".join(f"{tab}: {counts[tab] or 'nothing'}" for tab in TABS)
     print(f"\nrequests in {IDLE_S} s idle, per tab:\n{report}")
     (artifacts / "idle-requests.txt").write_text(report + "\n")
-    context.close()
+    for context in contexts:
+        context.close()
 
     assert {tab: [what for what in sent if not is_poll(what)] for tab, sent in idle.items()} == {
         tab: [] for tab in TABS
     }
-    # The Runs table's poll is alive (every 2 s) and stays a poll: no more than one a second.
-    assert IDLE_S / 4 <= len(idle["Runs"]) <= IDLE_S
-    assert all(len(sent) <= IDLE_S for sent in idle.values())
+    # The Runs table's poll is alive in the window, and no poll runs more often than every 2 s (~10 in 20 s).
+    assert counts["Runs"].get("poll_version", 0) >= 2
+    assert all(n <= IDLE_S / 2 + 1 for sent in counts.values() for n in sent.values()), counts
