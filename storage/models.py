@@ -17,6 +17,7 @@ RUN_NAME_MAX = 200
 METRIC_KEY_MAX = 200
 JOB_KIND_MAX = 16
 PHASE_MAX = 40
+DATA_ROW_MAX = 64
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -133,7 +134,10 @@ class Prompt(Base):
     """A (prompt, reference) pair of one run, stored once however many rollouts and steps reuse it."""
 
     __tablename__ = "prompts"
-    __table_args__ = (Index("ix_prompts_run_key", "run_id", "key", unique=True),)
+    __table_args__ = (
+        Index("ix_prompts_run_key", "run_id", "key", unique=True),
+        Index("ix_prompts_run_row", "run_id", "data_row"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
@@ -141,9 +145,13 @@ class Prompt(Base):
     """Content hash of prompt and reference; the identity of a prompt within its run."""
     prompt: Mapped[str] = mapped_column(Text)
     reference: Mapped[str] = mapped_column(Text)
+    data_row: Mapped[str | None] = mapped_column(String(DATA_ROW_MAX))
+    """Where the example comes from in its data ("row 12", training/data.py Example.id); with the reference it
+    finds the same data point in a run with another prompt template or model. NULL for prompts stored before it
+    was kept (they are matched by `key`)."""
 
     def __repr__(self) -> str:
-        return f"Prompt(id={self.id}, run={self.run_id}, key={self.key})"
+        return f"Prompt(id={self.id}, run={self.run_id}, key={self.key}, row={self.data_row})"
 
 
 class Rollout(Base):

@@ -91,14 +91,19 @@ class FlagInput:
 
 @dataclass(frozen=True)
 class PromptRecord:
-    """A (prompt, reference) pair of a run; `key` (a content hash) finds the same pair in another run."""
+    """A (prompt, reference) pair of a run; Store.find_prompt finds the same data point in another run."""
 
     id: int
     run_id: int
     key: str
+    """Content hash of prompt and reference (storage/rows.py prompt_key)."""
     prompt: str
     reference: str
+    data_row: str | None
+    """The example's row in its data ("row 12"); None when stored before rows were kept."""
     rollouts: int
+    steps: tuple[int, ...]
+    """The steps that sampled it, in order."""
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.errors import StorageError
-from storage.models import Prompt
+from storage.models import DATA_ROW_MAX, Prompt
 from storage.records import EvaluationSampleRecord, RolloutRecord, RunRecord
 from storage.statuses import ACTIVE_STATUSES, Status
 
 ROLLOUT_KEYS = frozenset(f.name for f in dataclasses.fields(RolloutRecord)) - {"id", "run_id", "step", "prompt_id"}
+PROMPT_KEYS = frozenset({"prompt", "reference", "data_row"})
+"""Keys of a rollout row stored once per prompt (models.Prompt), not on the rollout. `data_row` (the example's
+row, training/data.py Example.id) is optional and not part of the rollout's record."""
 ROLLOUT_REQUIRED = frozenset(
     {"group_index", "sample_index", "prompt", "reference", "completion", "reward", "completion_tokens"}
 )
@@ -43,7 +46,7 @@ def prompt_key(prompt: str, reference: str) -> str:
 
 
 def check_rollout_row(row: Mapping[str, Any]) -> None:
-    _check_keys("rollout", row, ROLLOUT_KEYS, ROLLOUT_REQUIRED)
+    _check_keys("rollout", row, ROLLOUT_KEYS | PROMPT_KEYS, ROLLOUT_REQUIRED)
 
 
 def without_nul(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,13 +59,17 @@ def without_nul(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def prompt_ids(s: Session, run_id: int, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Ids of the rows' prompts by key, inserting those this run has not stored yet."""
-    texts = {prompt_key(row["prompt"], row["reference"]): (row["prompt"], row["reference"]) for row in rows}
+    """Ids of the rows' prompts by key, inserting those this run has not stored yet (with the data row of the
+    first row that brings each; two identical rows of one file share one prompt, as they always did)."""
+    texts: dict[str, tuple[str, str, str | None]] = {}
+    for row in rows:
+        key = prompt_key(row["prompt"], row["reference"])
+        texts.setdefault(key, (row["prompt"], row["reference"], _data_row(row.get("data_row"))))
     query = select(Prompt.key, Prompt.id).where(Prompt.run_id == run_id, Prompt.key.in_(texts))
     ids = dict(s.execute(query).all())
     new = [
-        {"run_id": run_id, "key": key, "prompt": prompt, "reference": reference}
-        for key, (prompt, reference) in texts.items()
+        {"run_id": run_id, "key": key, "prompt": prompt, "reference": reference, "data_row": data_row}
+        for key, (prompt, reference, data_row) in texts.items()
         if key not in ids
     ]
     if new:
@@ -73,9 +80,18 @@ def prompt_ids(s: Session, run_id: int, rows: Sequence[Mapping[str, Any]]) -> di
 
 def rollout_values(run_id: int, step: int, row: Mapping[str, Any], ids: dict[str, int]) -> dict[str, Any]:
     """Column values of one rollouts row; optional keys the caller left out become NULL/False."""
-    values = dict.fromkeys(ROLLOUT_KEYS - ROLLOUT_REQUIRED, None) | {"truncated": False, "format_valid": False}
-    values.update((key, value) for key, value in row.items() if key not in ("prompt", "reference"))
+    values = dict.fromkeys(ROLLOUT_KEYS - ROLLOUT_REQUIRED - PROMPT_KEYS, None)
+    values |= {"truncated": False, "format_valid": False}
+    values.update((key, value) for key, value in row.items() if key not in PROMPT_KEYS)
     return {**values, "run_id": run_id, "step": step, "prompt_id": ids[prompt_key(row["prompt"], row["reference"])]}
+
+
+def _data_row(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > DATA_ROW_MAX:
+        raise StorageError(f"a rollout row's data_row must be text of 1 to {DATA_ROW_MAX} characters, got {value!r}")
+    return value
 
 
 def imported_run_values(run: Mapping[str, Any], now: Any) -> dict[str, Any]:

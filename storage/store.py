@@ -399,25 +399,56 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries):
             return series
 
     def list_prompts(self, run_id: int) -> list[PromptRecord]:
-        """The run's prompts with how many rollouts each has, most sampled first."""
-        counts = (
-            select(Rollout.prompt_id, func.count().label("n"))
-            .where(Rollout.run_id == run_id)
-            .group_by(Rollout.prompt_id)
-            .subquery()
-        )
+        """The run's prompts with the steps that sampled them: those sampled at most steps first, then the most
+        sampled."""
         query = (
-            select(Prompt, counts.c.n)
-            .join(counts, counts.c.prompt_id == Prompt.id)
-            .order_by(counts.c.n.desc(), Prompt.id)
+            select(Prompt, Rollout.step, func.count())
+            .join(Rollout, Rollout.prompt_id == Prompt.id)
+            .where(Rollout.run_id == run_id)
+            .group_by(Prompt.id, Rollout.step)
+            .order_by(Prompt.id, Rollout.step)
         )
         with self._session("list prompts") as s:
-            return [to_record(PromptRecord, prompt, rollouts=n) for prompt, n in s.execute(query)]
+            steps: dict[int, list[tuple[int, int]]] = {}
+            prompts = {}
+            for prompt, step, n in s.execute(query):
+                prompts[prompt.id] = prompt
+                steps.setdefault(prompt.id, []).append((step, n))
+            records = [
+                to_record(
+                    PromptRecord,
+                    prompts[prompt_id],
+                    rollouts=sum(n for _, n in counts),
+                    steps=tuple(step for step, _ in counts),
+                )
+                for prompt_id, counts in steps.items()
+            ]
+        return sorted(records, key=lambda p: (-len(p.steps), -p.rollouts, p.id))
 
-    def find_prompt(self, run_id: int, key: str) -> int | None:
-        """The id of the prompt with this content key in a run (the same data point in another run)."""
+    def find_prompt(self, run_id: int, like: int) -> int | None:
+        """The id of run `run_id`'s prompt that is the same data point as prompt `like` (of any run): the same
+        data row and reference, so runs with other prompt templates or models line up; for prompts stored
+        without their row, the same content key (prompt and reference as rendered)."""
         with self._session("find a prompt") as s:
-            return s.scalar(select(Prompt.id).where(Prompt.run_id == run_id, Prompt.key == key))
+            source = s.get(Prompt, like)
+            if source is None:
+                return None
+            if source.run_id == run_id:
+                return source.id
+            if source.data_row is not None:
+                by_row = s.scalar(
+                    select(Prompt.id)
+                    .where(
+                        Prompt.run_id == run_id,
+                        Prompt.data_row == source.data_row,
+                        Prompt.reference == source.reference,
+                    )
+                    .order_by(Prompt.id)
+                    .limit(1)
+                )
+                if by_row is not None:
+                    return by_row
+            return s.scalar(select(Prompt.id).where(Prompt.run_id == run_id, Prompt.key == source.key))
 
     def prompt_history(self, prompt_id: int) -> list[PromptStep]:
         """Per step, the prompt's group summarised (served by the (prompt_id, step) index)."""

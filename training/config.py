@@ -360,6 +360,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         prefill_intermediate=True,
         num_generations=8,
         prompts_per_step=1,
+        # A small prompt set, revisited: TRL shuffles the prompts once per pass, so each of the 4 recurs every
+        # 1-7 steps and Compare can follow one prompt after a few steps.
+        max_prompts=4,
         max_completion_length=64,
         temperature=0.7,
         learning_rate=1e-4,

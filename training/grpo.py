@@ -159,10 +159,12 @@ def rollout_rows(batch: ScoredBatch, advantages: Sequence[float]) -> list[dict[s
 
 
 def number_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Give each row its group index (order of first appearance of its prompt) and its index in the group."""
+    """Give each row its group index (order of first appearance of its prompt) and its index in the group; the
+    example's id ("row 12") goes to the Store as the prompt's `data_row`, which matches it across runs."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault(row.pop("example_id"), []).append(row)
+        data_row = row.pop("example_id")
+        groups.setdefault(data_row, []).append({**row, "data_row": data_row})
     numbered = []
     for group_index, members in enumerate(groups.values()):
         for sample_index, row in enumerate(members):

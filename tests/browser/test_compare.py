@@ -28,11 +28,15 @@ def test_one_prompt_at_two_steps_with_diff_and_token_view(trained_app, app_home,
     compare.get_by_text("right minus left", exact=False).wait_for(timeout=30_000)
 
     left_step, right_step = (page.locator(f"#compare-{side}-step input").input_value() for side in ("left", "right"))
-    assert (left_step, right_step) == ("1", "2")
+    assert (left_step, right_step) == ("1", "2")  # the two sides open on two different steps
+    # The prompt list says where each prompt recurs.
+    expect(page.locator("#compare-prompt input")).to_have_value(re.compile(r"\(steps 1, 2\)$"))
     best = {step: max((r for r in rollouts if r.step == step), key=lambda r: r.reward) for step in (1, 2)}
     text = compare.inner_text()
     assert f"run {run.id} · step 1 · #{best[1].sample_index}" in text
     assert f"run {run.id} · step 2 · #{best[2].sample_index}" in text
+    [prompt] = store.list_prompts(run.id)
+    assert re.fullmatch(r"(row|prompt) \d+", prompt.data_row)  # kept by the worker: other runs find it by it
     assert f"Δ reward {best[2].reward - best[1].reward:+.3f}" in text
     assert compare.locator("del, ins").count() > 0 or best[1].reasoning == best[2].reasoning
 

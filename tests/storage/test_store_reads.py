@@ -100,16 +100,19 @@ def test_prompts_of_a_run_their_history_and_the_same_prompt_in_another_run(store
         )
     store.log_step(other.id, 1, rollouts=[rollout_row(0, 0)])
     prompts = store.list_prompts(run.id)
-    assert [(p.prompt, p.rollouts) for p in prompts] == [("question 0?", 4), ("question 1?", 2)]
+    assert [(p.prompt, p.rollouts, p.steps) for p in prompts] == [
+        ("question 0?", 4, (1, 2)),
+        ("question 1?", 2, (1, 2)),
+    ]
     history = store.prompt_history(prompts[0].id)
     assert [
         (h.step, h.rollouts, h.format_valid, h.best_reward, h.mean_reward, h.mean_reasoning_tokens) for h in history
     ] == [(1, 2, 1, 3.0, 2.0, 6.0), (2, 2, 1, 6.0, 4.0, 6.0)]
     assert {type(h.mean_reasoning_tokens) for h in history} == {float}  # not PostgreSQL's Decimal
-    same = store.find_prompt(other.id, prompts[0].key)
+    same = store.find_prompt(other.id, prompts[0].id)
     assert same is not None and same != prompts[0].id
     assert store.get_rollouts(other.id, prompt_id=same)[0].prompt == "question 0?"
-    assert store.find_prompt(other.id, prompts[1].key) is None
+    assert store.find_prompt(other.id, prompts[1].id) is None
 
 
 def test_runs_version_moves_with_every_change_the_runs_table_shows_and_not_with_a_bare_heartbeat(store):

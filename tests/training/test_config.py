@@ -39,6 +39,8 @@ def test_presets_are_valid_and_round_trip_through_json(name):
 def test_cpu_demo_uses_the_format_helpers_the_small_model_needs():
     demo = preset("cpu-demo")
     assert demo.format_example and demo.prefill_intermediate and demo.dataset == "builtin:demo"
+    # A small prompt set, each prompt sampled at several steps: Compare can follow one after a few steps.
+    assert demo.max_prompts is not None and demo.max_steps >= 3 * demo.max_prompts // demo.prompts_per_step
 
 
 def test_preset_overrides_and_unknown_preset():

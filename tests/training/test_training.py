@@ -59,7 +59,9 @@ def test_every_step_wrote_metrics_with_every_reward_component(trained):
     ):
         assert metrics[key].steps == (1, 2), key
     assert store.get_run(run_id).step == 2
-    assert metrics["data/prompts"].values == (296.0,) and metrics["data/skipped_rows"].values == (0.0,)
+    assert metrics["data/prompts"].values == (float(CONFIG.max_prompts),) and metrics["data/skipped_rows"].values == (
+        0.0,
+    )
 
 
 def test_every_rollout_was_stored_with_its_rewards_and_advantage(trained):

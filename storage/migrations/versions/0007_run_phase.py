@@ -1,14 +1,14 @@
 """runs say what they do while no step lands: loading or converting the model, the first generation, cancelling
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,91 @@
+"""An idle page sends only the cheap version polls: no event fires without a person's action or a changed version
+(issue 13: after Compare was opened, a chain of change events re-fired every ~2 s, on every tab, for ever)."""
+
+import json
+import re
+import time
+import urllib.request
+from urllib.parse import urlparse
+
+from playwright.sync_api import expect
+
+TABS = ("Train", "Runs", "Metrics", "Traces", "Compare", "Playground", "Evaluate")
+VERSION_POLLS = {"poll_version", "poll_steps", "poll"}
+"""The timers' handlers, each one small read (Runs: Store.runs_version; Metrics: each chosen run's latest step;
+Playground and Evaluate: their jobs' version); their endpoints are named after them (a second one gets "_1")."""
+STREAMS = re.compile(r"/gradio_api/(queue/data|heartbeat/)")
+"""What carries a queued event's answer back, and Gradio's liveness check: not events."""
+IDLE_S = 20
+QUIET_S = 4
+
+
+def endpoint_names(url: str) -> dict[int, str]:
+    """fn_index -> endpoint name, from the app's own config."""
+    with urllib.request.urlopen(url + "config") as response:
+        config = json.load(response)
+    return {dep.get("id", i): dep.get("api_name") or "" for i, dep in enumerate(config["dependencies"])}
+
+
+def test_every_tab_idles_with_only_the_version_polls(trained_app, browser, artifacts):
+    names = endpoint_names(trained_app)
+    logs: dict[str, list[tuple[float, str]]] = {tab: [] for tab in TABS}
+
+    def listen(page, tab: str) -> None:
+        def record(request) -> None:
+            if urlparse(request.url).path.endswith("/gradio_api/queue/join"):
+                what = names.get(json.loads(request.post_data)["fn_index"], "?")
+            elif STREAMS.search(request.url):
+                return
+            else:
+                what = f"{request.method} {request.url}"
+            logs[tab].append((time.monotonic(), what))
+
+        page.on("request", record)
+
+    # One page per tab, each visiting every tab, then left on its own: all seven idle in one window. One context
+    # each: a page holds two long-lived connections (heartbeat, event stream), and Chromium opens at most six per
+    # host within a context.
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 900}) for _ in TABS]
+    pages = {tab: context.new_page() for tab, context in zip(TABS, contexts)}
+    for tab, page in pages.items():
+        listen(page, tab)
+        page.goto(trained_app)
+    for page in pages.values():
+        expect(page.get_by_role("tab", name=TABS[-1])).to_be_visible(timeout=120_000)
+    for visit in (*TABS, None):
+        for tab, page in pages.items():
+            link = page.get_by_role("tab", name=visit or tab)
+            link.click()
+            expect(link).to_have_attribute("aria-selected", "true")
+    expect(pages["Compare"].locator("#compare")).to_contain_text("right minus left", timeout=180_000)
+
+    def is_poll(what: str) -> bool:
+        return re.sub(r"_\d+$", "", what) in VERSION_POLLS
+
+    # Wait (with a deadline) until the visits' own events have been answered: no other request for QUIET_S.
+    deadline = time.monotonic() + 180
+    while True:
+        pages["Train"].wait_for_timeout(500)  # lets Playwright deliver every page's request events
+        others = [t for log in logs.values() for t, what in log if not is_poll(what)]
+        if not others or time.monotonic() - max(others) >= QUIET_S:
+            break
+        busy = {tab: [what for t, what in log if not is_poll(what)][-5:] for tab, log in logs.items()}
+        assert time.monotonic() < deadline, f"the pages never went quiet after the visits: {busy}"
+
+    start = time.monotonic()
+    pages["Train"].wait_for_timeout(IDLE_S * 1000)  # the measured window: every page idles at once
+    end = time.monotonic()
+    idle = {tab: [what for t, what in log if start <= t < end] for tab, log in logs.items()}
+    counts = {tab: {what: sent.count(what) for what in sorted(set(sent))} for tab, sent in idle.items()}
+    report = "\n".join(f"{tab}: {counts[tab] or 'nothing'}" for tab in TABS)
+    print(f"\nrequests in {IDLE_S} s idle, per tab:\n{report}")
+    (artifacts / "idle-requests.txt").write_text(report + "\n")
+    for context in contexts:
+        context.close()
+
+    assert {tab: [what for what in sent if not is_poll(what)] for tab, sent in idle.items()} == {
+        tab: [] for tab in TABS
+    }
+    # The Runs table's poll is alive in the window, and no poll runs more often than every 2 s (~10 in 20 s).
+    assert counts["Runs"].get("poll_version", 0) >= 2
+    assert all(n <= IDLE_S / 2 + 1 for sent in counts.values() for n in sent.values()), counts
