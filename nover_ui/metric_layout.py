@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from nover_ui.safe_text import markdown_text
-from storage import EvaluationRecord, MetricSeries
+from storage import EvaluationRecord, MetricSeries, Status
 
 HEADER_KEYS: dict[str, str] = {
     "reward": "reward (total)",
@@ -155,7 +155,7 @@ def held_out_series(evaluations: Iterable[EvaluationRecord]) -> dict[str, Metric
     playground jobs and metrics with no value (None, NaN) are left out."""
     newest: dict[int, EvaluationRecord] = {}
     for job in evaluations:
-        if job.kind == EVALUATION_KIND and job.status == "succeeded" and job.checkpoint_step is not None:
+        if job.kind == EVALUATION_KIND and job.status == Status.SUCCEEDED and job.checkpoint_step is not None:
             if job.checkpoint_step not in newest or job.id > newest[job.checkpoint_step].id:
                 newest[job.checkpoint_step] = job
     points: dict[str, list[tuple[int, float, float]]] = {}

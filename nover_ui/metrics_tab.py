@@ -30,7 +30,7 @@ from nover_ui.metrics_cache import SeriesCache
 from nover_ui.run_picker import many_runs_update
 from nover_ui.run_signal import SignalSeen, no_signal_banners
 from nover_ui.shared_reads import READS, Runs, shared_runs
-from storage import MetricSeries, RunRecord, StorageError, Store
+from storage import MetricSeries, RunRecord, Status, StorageError, Store
 
 MAX_CHARTS = 12
 POLL_S = 2.0
@@ -78,7 +78,7 @@ def _run_series(store: Store, cache: SeriesCache, shared: Runs, run: RunRecord) 
         shared.run_version(run.id),
         functools.partial(cache.get, store, run.id, run.created_at),
     )
-    jobs = store.list_evaluations(run_id=run.id, kind=EVALUATION_KIND, statuses=["succeeded"])
+    jobs = store.list_evaluations(run_id=run.id, kind=EVALUATION_KIND, statuses=[Status.SUCCEEDED])
     return {**series, **held_out_series(jobs)}
 
 
