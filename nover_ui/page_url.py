@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
+READY = "noverUrlReady"
+"""The window's flag that the link has been opened, so the URL may follow the view from then on."""
 MAX_DIGITS = 12
 """Longer numbers are no run's or step's: refused before int() reads them."""
 
@@ -51,26 +53,34 @@ def parse_view(query: Mapping[str, str], tabs: Collection[str], run_exists: Call
 def url_script(tab: str, run: bool = False, step: bool = False) -> str:
     """Browser JS for an event with no Python function: sets the query's tab to `tab`, and its run and step to the
     event's inputs (run first, then step; a multi-run picker gives its first run); a part the tab has not got, or
-    an empty one, is removed. replaceState: following the view adds no history entry and loads nothing.
+    an empty one, is removed; nothing changes before READY_SCRIPT has run. replaceState: following the view adds
+    no history entry and loads nothing.
 
     >>> "'tab', \\"traces\\"" in url_script("traces", run=True, step=True)
     True
     """
     params = ", ".join(name for name, wanted in (("run", run), ("step", step)) if wanted)
     return f"""({params}) => {{
+  if (!window.{READY}) return;
   const url = new URL(window.location.href);
   const query = url.searchParams;
   query.set('tab', {json.dumps(tab)});
-  const put = (name, value) => {{
+  const put = (name, value, least) => {{
     const first = Array.isArray(value) ? value[0] : value;
     const number = Number(first);
-    if (first === null || first === undefined || first === '' || !Number.isInteger(number)) query.delete(name);
-    else query.set(name, String(number));
+    if (first === null || first === undefined || first === '' || !Number.isInteger(number) || number < least) {{
+      query.delete(name);
+    }} else query.set(name, String(number));
   }};
-  put('run', {"run" if run else "null"});
-  put('step', {"step" if step else "null"});
+  put('run', {"run" if run else "null"}, 1);
+  put('step', {"step" if step else "null"}, 0);
   window.history.replaceState(window.history.state, '', url);
 }}"""
+
+
+READY_SCRIPT = f"() => {{ window.{READY} = true; }}"
+"""Run once the page has opened its link: before that, the first tab's select would overwrite the link's query
+before the load event has read it (Gradio hands the load the page's query as it is when the event is sent)."""
 
 
 def _whole(text: str | None) -> int | None:

@@ -12,7 +12,7 @@ from nover_ui.compare_tab import CompareTab
 from nover_ui.evaluate_tab import EvaluateTab
 from nover_ui.events import COMPARE, EVALUATE, METRICS, PLAYGROUND, RUNS, TRACES, TRAIN, bind, open_tab
 from nover_ui.metrics_tab import MetricsTab
-from nover_ui.page_url import View, parse_view, url_script
+from nover_ui.page_url import READY_SCRIPT, View, parse_view, url_script
 from nover_ui.run_picker import many_runs_update, run_choices
 from nover_ui.runs_tab import RunsTab
 from nover_ui.traces_tab import TracesTab, open_step
@@ -70,7 +70,7 @@ def wire_page_url(app: gr.Blocks, store: Store, views: LinkedViews, tab_items: d
         views.opened(),
         api_visibility="private",
         show_progress="hidden",
-    )
+    ).then(None, js=READY_SCRIPT, api_visibility="private")
 
 
 def _run_chosen(store: Store, views: LinkedViews, view: View) -> dict[Any, Any]:
