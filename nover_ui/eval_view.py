@@ -28,7 +28,7 @@ SCORED = ("mean_reference_perplexity", "verifier_accuracy", "mean_answer_chars")
 NO_ANSWER = "no valid answer"
 TABLE_COLUMNS = ["#", "run", "model", "data", "split", "status", *(c for c, _ in METRIC_COLUMNS.values()), "note"]
 TABLE_WIDTHS: list[str | int] = [
-    "48px", "12%", "13%", "12%", "70px", "90px", "72px", "90px", "90px", "80px", "90px", "18%",
+    "48px", "12%", "14%", "12%", "64px", "104px", "84px", "96px", "104px", "96px", "96px", "16%",
 ]  # fmt: skip
 """Narrow numbers, room for the names: one letter per column was all a long path left them."""
 EVAL_CSS = """
