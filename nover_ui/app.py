@@ -17,6 +17,7 @@ from nover_ui.evaluate_tab import build_evaluate
 from nover_ui.events import COMPARE, EVALUATE, METRICS, PLAYGROUND, RUNS, TRACES, TRAIN
 from nover_ui.login import build_login
 from nover_ui.metrics_tab import CHART_CLICK_JS, build_metrics
+from nover_ui.page_url_events import LinkedViews, wire_page_url
 from nover_ui.playground_tab import build_playground
 from nover_ui.runs_tab import build_runs
 from nover_ui.traces_tab import build_traces, wire_chart_clicks
@@ -68,22 +69,25 @@ def build_app(
         if access.needs_login:
             build_login(access, app)
         with gr.Tabs(selected=RUNS if access.read_only else TRAIN) as tabs:
-            with gr.Tab("Train", id=TRAIN):
+            with gr.Tab("Train", id=TRAIN) as train_tab:
                 train = build_train(dashboard)
-            with gr.Tab("Runs", id=RUNS):
-                build_runs(dashboard, train, tabs)
+            with gr.Tab("Runs", id=RUNS) as runs_tab:
+                runs = build_runs(dashboard, train, tabs)
             with gr.Tab("Metrics", id=METRICS) as metrics_tab:
                 metrics = build_metrics(store, metrics_tab)
             with gr.Tab("Traces", id=TRACES) as traces_tab:
                 traces = build_traces(store, traces_tab)
             with gr.Tab("Compare", id=COMPARE) as compare_tab:
-                build_compare(store, compare_tab)
+                compare = build_compare(store, compare_tab)
             with gr.Tab("Playground", id=PLAYGROUND) as playground_tab:
                 build_playground(dashboard, playground_tab)
             with gr.Tab("Evaluate", id=EVALUATE) as evaluate_tab:
-                build_evaluate(dashboard, evaluate_tab)
+                evaluate = build_evaluate(dashboard, evaluate_tab)
         register_api(dashboard)
         wire_chart_clicks(store, traces, metrics.click_tb, tabs)
+        tab_items = {TRAIN: train_tab, RUNS: runs_tab, METRICS: metrics_tab, TRACES: traces_tab}
+        tab_items |= {COMPARE: compare_tab, PLAYGROUND: playground_tab, EVALUATE: evaluate_tab}
+        wire_page_url(app, store, LinkedViews(tabs, runs, metrics, traces, compare, evaluate), tab_items)
     # Every queued event only through the queue, whose concurrency limits then hold: no direct POST to
     # /gradio_api/run/<name> (heavy handlers also hold a limit of their own, work_limits.py).
     app.queue(api_open=False)

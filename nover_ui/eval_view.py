@@ -7,19 +7,30 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from nover_ui.number_text import delta_text
+from nover_ui.dataset_label import dataset_label
+from nover_ui.format_guidance import WHAT_TO_TRY
+from nover_ui.number_text import delta_text, is_number, number_text
 from nover_ui.prompt_text import question
-from nover_ui.safe_text import html_text
+from nover_ui.safe_text import html_text, markdown_text
 from nover_ui.text_diff import render_diff
 from storage import ACTIVE_STATUSES, EvaluationRecord, EvaluationSampleRecord, Status
 
 METRIC_COLUMNS = {
-    "format_valid_rate": "format-valid",
-    "mean_reference_perplexity": "ref. perplexity",
-    "verifier_accuracy": "accuracy",
-    "mean_answer_chars": "answer chars",
-    "samples": "samples",
+    # metric key: (column, decimals); "samples" is a count, so it shows as a whole number.
+    "samples": ("samples", 0),
+    "format_valid_rate": ("format-valid", 3),
+    "mean_reference_perplexity": ("ref. perplexity", 2),
+    "verifier_accuracy": ("accuracy", 3),
+    "mean_answer_chars": ("answer chars", 1),
 }
+SCORED = ("mean_reference_perplexity", "verifier_accuracy", "mean_answer_chars")
+"""The metrics measured over format-valid answers only: with none, they say so instead of staying blank."""
+NO_ANSWER = "no valid answer"
+TABLE_COLUMNS = ["#", "run", "model", "data", "split", "status", *(c for c, _ in METRIC_COLUMNS.values()), "note"]
+TABLE_WIDTHS: list[str | int] = [
+    "48px", "12%", "14%", "12%", "64px", "104px", "84px", "96px", "104px", "96px", "96px", "16%",
+]  # fmt: skip
+"""Narrow numbers, room for the names: one letter per column was all a long path left them."""
 EVAL_CSS = """
 .nover-eval table { border-collapse: collapse; width: 100%; font-size: 13px; }
 .nover-eval th, .nover-eval td { border: 1px solid #d0d5dd; padding: 6px; vertical-align: top; text-align: left; }
@@ -33,31 +44,67 @@ EVAL_CSS = """
 
 
 def model_label(evaluation: EvaluationRecord) -> str:
-    """'base SmolLM2-135M-Instruct' or 'run 3 · step 24'."""
+    """'base SmolLM2-135M-Instruct' (a hub id's or a folder's last part) or 'run 3 · step 24'."""
     if evaluation.run_id is None or evaluation.checkpoint_step is None:
-        return f"base {evaluation.model.rsplit('/', 1)[-1]}"
+        return f"base {evaluation.model.rstrip('/').rsplit('/', 1)[-1]}"
     return f"run {evaluation.run_id} · step {evaluation.checkpoint_step}"
 
 
-def metrics_frame(evaluations: Sequence[EvaluationRecord]) -> pd.DataFrame:
-    """The checkpoints x metrics table: one row per evaluation, newest first."""
+def data_label(evaluation: EvaluationRecord, upload_names: Mapping[str, str] | None = None) -> str:
+    """The evaluation's data as a person named it: the run's own data by the run's label (an upload's file name),
+    another stored file by the name a run gave it (`upload_names`, stored path -> name), else its file name."""
+    run_config = (evaluation.config or {}).get("run_config") or {}
+    if isinstance(run_config, dict) and run_config.get("dataset") == evaluation.dataset:
+        return dataset_label(run_config)
+    return (upload_names or {}).get(evaluation.dataset) or dataset_label({"dataset": evaluation.dataset})
+
+
+def valid_count(evaluation: EvaluationRecord) -> tuple[int, int] | None:
+    """(format-valid, all) samples of a finished evaluation; None when its metrics do not say."""
+    metrics = evaluation.metrics or {}
+    samples, rate = metrics.get("samples"), metrics.get("format_valid_rate")
+    if not (is_number(samples) and is_number(rate)):
+        return None
+    return round(samples * rate), round(samples)
+
+
+def metrics_frame(
+    evaluations: Sequence[EvaluationRecord],
+    run_names: Mapping[int, str] | None = None,
+    upload_names: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """The checkpoints x metrics table: one row per evaluation, newest first, with the run it belongs to
+    (`run_names`: id -> name) and its data by name."""
     rows = []
     for evaluation in sorted(evaluations, key=lambda e: e.id, reverse=True):
-        config = evaluation.config or {}
-        metrics = evaluation.metrics or {}
+        run_id = evaluation.run_id
         rows.append(
-            {
-                "id": evaluation.id,
-                "model": model_label(evaluation),
-                "data": evaluation.dataset,
-                "split": config.get("split", ""),
-                "status": evaluation.status,
-                **{label: _cell(metrics.get(key)) for key, label in METRIC_COLUMNS.items()},
-                "error": (evaluation.error or "").split("\n", 1)[0],
-            }
+            [
+                str(evaluation.id),
+                "–" if run_id is None else f"#{run_id} {(run_names or {}).get(run_id, '')}".strip(),
+                model_label(evaluation),
+                data_label(evaluation, upload_names),
+                str((evaluation.config or {}).get("split", "")),
+                evaluation.status,
+                *_metric_cells(evaluation),
+                _note(evaluation),
+            ]
         )
-    columns = ["id", "model", "data", "split", "status", *METRIC_COLUMNS.values(), "error"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def no_answer_note(evaluations: Sequence[EvaluationRecord]) -> str:
+    """Markdown under the table for finished evaluations without one format-valid sample: what that means and what
+    to try ('' when every one has some). Names are escaped: a model's name is text from whoever queued it."""
+    empty = [e for e in evaluations if _unscored(e)]
+    if not empty:
+        return ""
+    lines = [
+        f"- **#{e.id} {markdown_text(model_label(e))}: {_unscored_text(e)}**: its perplexity, accuracy and "
+        "answer length have nothing to measure."
+        for e in sorted(empty, key=lambda e: e.id, reverse=True)
+    ]
+    return "\n".join(lines) + f"\n\nThe model did not answer in the run's format. {WHAT_TO_TRY}"
 
 
 def answers_grid(
@@ -147,3 +194,33 @@ def _answer_html(sample: EvaluationSampleRecord) -> str:
 
 def _cell(value: float | None) -> str:
     return "" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.3f}"
+
+
+def _metric_cells(evaluation: EvaluationRecord) -> list[str]:
+    """A finished evaluation's metrics: a missing one (no checkable reference) shows as a dash, and those measured
+    over valid answers say so when there were none; a queued, running or failed one has none yet."""
+    if evaluation.status != Status.SUCCEEDED:
+        return [""] * len(METRIC_COLUMNS)
+    metrics = evaluation.metrics or {}
+    unscored = _unscored(evaluation)
+    return [
+        NO_ANSWER if unscored and key in SCORED else number_text(metrics.get(key), digits)
+        for key, (_, digits) in METRIC_COLUMNS.items()
+    ]
+
+
+def _unscored(evaluation: EvaluationRecord) -> bool:
+    counts = valid_count(evaluation)
+    return evaluation.status == Status.SUCCEEDED and counts is not None and counts[0] == 0 < counts[1]
+
+
+def _unscored_text(evaluation: EvaluationRecord) -> str:
+    _, total = valid_count(evaluation) or (0, 0)
+    return f"0 of {total} format-valid: no answer was scored"
+
+
+def _note(evaluation: EvaluationRecord) -> str:
+    """The first line of a failure, or what an evaluation without a valid answer means."""
+    if _unscored(evaluation):
+        return _unscored_text(evaluation)
+    return (evaluation.error or "").split("\n", 1)[0]

@@ -12,7 +12,8 @@ import gradio as gr
 
 from nover_ui.access import AccessDenied
 from nover_ui.context import Dashboard
-from nover_ui.eval_view import answers_grid, metrics_frame, model_label
+from nover_ui.dataset_label import dataset_label
+from nover_ui.eval_view import TABLE_COLUMNS, TABLE_WIDTHS, answers_grid, metrics_frame, model_label, no_answer_note
 from nover_ui.events import bind
 from nover_ui.exports import FORMATS, write_table, zip_checkpoint
 from nover_ui.field_errors import field_errors, not_queued
@@ -20,7 +21,7 @@ from nover_ui.queue import queue_evaluations
 from nover_ui.run_picker import run_choices
 from nover_ui.safe_text import refusal
 from nover_ui.work_limits import BULK_READS, FILE_WORK
-from storage import EvaluationRecord, Status, StorageError, Store
+from storage import ACTIVE_STATUSES, Status, StorageError, Store
 from training.config import ConfigError
 from training.data import DataError
 
@@ -42,6 +43,8 @@ class EvaluateTab:
     queue_btn: gr.Button
     status_md: gr.Markdown
     table_df: gr.Dataframe
+    note_md: gr.Markdown
+    """What a finished evaluation without a format-valid answer means, and what to try."""
     chosen_dd: gr.Dropdown
     grid_btn: gr.Button
     grid_html: gr.HTML
@@ -53,6 +56,8 @@ class EvaluateTab:
     download_file: gr.File
     version_state: gr.State
     """The evaluations' version (Store.evaluations_version); the table redraws when it changes."""
+    queued_state: gr.State
+    """The ids this page queued last: the status line's "Queued" goes once they have all ended."""
     timer: gr.Timer
 
     @property
@@ -69,19 +74,6 @@ class EvaluateTab:
         }
 
 
-def evaluations_of(store: Store, run_id: int | None) -> list[EvaluationRecord]:
-    """The run's checkpoint evaluations, and base-model evaluations on its data or queued from it."""
-    if run_id is None:
-        return []
-    config = store.get_run(run_id).config
-    return [
-        e
-        for e in store.list_evaluations(kind="evaluation")
-        if e.run_id == run_id
-        or (e.run_id is None and (e.dataset == config.get("dataset") or (e.config or {}).get("run_config") == config))
-    ]
-
-
 def on_open(store: Store, tab: EvaluateTab, run_id: int | None) -> dict[Any, Any]:
     """Refresh the run list, keeping the chosen run (the newest on the first visit)."""
     choices = run_choices(store)
@@ -96,15 +88,37 @@ def poll(store: Store, tab: EvaluateTab) -> dict[Any, Any]:
         return {tab.version_state: gr.skip()}  # a busy database: try again on the next tick
 
 
-def draw(store: Store, tab: EvaluateTab, run_id: int | None, chosen: list[int] | None) -> dict[Any, Any]:
-    """The run's evaluations table and the finished ones to compare; chosen ones that still exist stay chosen."""
-    evaluations = evaluations_of(store, run_id)
+def draw(
+    store: Store, tab: EvaluateTab, run_id: int | None, chosen: list[int] | None, queued: list[int] | None = None
+) -> dict[Any, Any]:
+    """The evaluations of the run's data and the finished ones to compare; chosen ones that still exist stay
+    chosen. Once every job this page `queued` has ended, the status line's "Queued" goes."""
+    try:
+        evaluations = store.list_evaluations_of_data(run_id) if run_id is not None else []
+    except StorageError:  # the run was deleted since it was picked
+        evaluations = []
+    runs = store.list_runs() if evaluations else []
+    run_names = {run.id: run.name for run in runs}
+    upload_names = {run.config.get("dataset", ""): dataset_label(run.config) for run in runs}
     choices = [(f"#{e.id} {model_label(e)}", e.id) for e in evaluations if e.status == Status.SUCCEEDED]
     known = {value for _, value in choices}
     return {
-        tab.table_df: metrics_frame(evaluations),
+        tab.table_df: metrics_frame(evaluations, run_names, upload_names),
+        tab.note_md: no_answer_note(evaluations),
         tab.chosen_dd: gr.update(choices=choices, value=[i for i in chosen or [] if i in known]),
+        **_settle_queued(store, tab, queued),
     }
+
+
+def _settle_queued(store: Store, tab: EvaluateTab, queued: list[int] | None) -> dict[Any, Any]:
+    """The status line cleared once none of the `queued` jobs is queued or running any more (a job of another
+    run's data is not in the table, so its status is read by id)."""
+    if not queued:
+        return {}
+    active = store.list_evaluations(statuses=list(ACTIVE_STATUSES))
+    if any(e.id in queued for e in active):
+        return {}
+    return {tab.status_md: "", tab.queued_state: []}
 
 
 def pick_run(store: Store, tab: EvaluateTab, run_id: int | None, chosen: list[int] | None) -> dict[Any, Any]:
@@ -126,7 +140,8 @@ def upload(dashboard: Dashboard, tab: EvaluateTab, temp_path: str | None, reques
         kept = dashboard.keep_upload(temp_path, request)
     except (AccessDenied, DataError) as exc:
         raise refusal(f"Upload refused: {exc}") from None
-    return {tab.data_tb: str(kept.path)}
+    # The box holds the stored copy's path, which the job reads; the info line keeps the name the person knows.
+    return {tab.data_tb: gr.update(value=str(kept.path), info=f"Uploaded {Path(temp_path).name}")}
 
 
 def queue(
@@ -169,6 +184,7 @@ def queue(
     queued = ", ".join(f"#{i}" for i in ids)
     return {
         tab.status_md: f"Queued evaluation(s) {queued}; a worker runs them after any training run.",
+        tab.queued_state: ids,
         **field_errors(tab.fields, None),
         **poll(dashboard.store, tab),  # the new rows show at once, not on the next tick
     }
@@ -238,8 +254,15 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> EvaluateTab:
         )
     status_md = gr.Markdown(elem_id="eval-status")
     table_df = gr.Dataframe(
-        label="Evaluations (checkpoints x metrics)", interactive=False, wrap=True, elem_id="eval-table"
+        headers=TABLE_COLUMNS,
+        datatype="str",
+        label="Evaluations of the run's data (every run's checkpoints and the base model) x metrics",
+        interactive=False,
+        wrap=True,
+        column_widths=TABLE_WIDTHS,
+        elem_id="eval-table",
     )
+    note_md = gr.Markdown(elem_id="eval-note")
     with gr.Row():
         chosen_dd = gr.Dropdown(label="Compare the answers of", multiselect=True, scale=4, elem_id="eval-chosen")
         grid_btn = gr.Button("Show answers", scale=1)
@@ -252,23 +275,28 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> EvaluateTab:
             adapter_dd = gr.Dropdown(label="Checkpoint", scale=1)
             adapter_btn = gr.Button("Adapter (zip)")
         download_file = gr.File(label="Download", elem_id="eval-download")
-    version_state = gr.State(None)
+    version_state, queued_state = gr.State(None), gr.State([])
     timer = gr.Timer(REFRESH_S)
     ev = EvaluateTab(
         run_dd, steps_cg, base_cb, data_tb, data_file, split_dd, prompts_nb, samples_nb, seed_nb, queue_btn,
-        status_md, table_df, chosen_dd, grid_btn, grid_html, format_rd, rollouts_btn, samples_btn, adapter_dd,
-        adapter_btn, download_file, version_state, timer,
+        status_md, table_df, note_md, chosen_dd, grid_btn, grid_html, format_rd, rollouts_btn, samples_btn, adapter_dd,
+        adapter_btn, download_file, version_state, queued_state, timer,
     )  # fmt: skip
 
     form = [run_dd, steps_cg, base_cb, split_dd, prompts_nb, samples_nb, seed_nb, data_tb]
     tab.select(bind(on_open, store, ev), run_dd, {run_dd}, show_progress="hidden")
-    run_dd.change(bind(pick_run, store, ev), [run_dd, chosen_dd], {steps_cg, adapter_dd, table_df, chosen_dd})
+    run_dd.change(bind(pick_run, store, ev), [run_dd, chosen_dd], {steps_cg, adapter_dd, table_df, note_md, chosen_dd})
     data_file.upload(bind(upload, dashboard, ev), data_file, {data_tb})
-    queue_btn.click(bind(queue, dashboard, ev), form, {status_md, version_state, *ev.fields.values()})
+    queue_btn.click(bind(queue, dashboard, ev), form, {status_md, version_state, queued_state, *ev.fields.values()})
     # The timer reads only the version; the table and the choices are redrawn when it changed. Queued: the page
     # fires a State's .change only for events that went through the queue.
     timer.tick(bind(poll, store, ev), None, {version_state}, show_progress="hidden")
-    version_state.change(bind(draw, store, ev), [run_dd, chosen_dd], {table_df, chosen_dd}, show_progress="hidden")
+    version_state.change(
+        bind(draw, store, ev),
+        [run_dd, chosen_dd, queued_state],
+        {table_df, note_md, chosen_dd, status_md, queued_state},
+        show_progress="hidden",
+    )
     grid_btn.click(bind(show_grid, store, ev), chosen_dd, {grid_html})
     rollouts_btn.click(bind(rollouts_file, dashboard, ev), [run_dd, format_rd], {download_file})
     samples_btn.click(bind(samples_file, dashboard, ev), [chosen_dd, format_rd], {download_file})

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.errors import EvaluationNotFound, InvalidTransition, RunNotFound, StorageError
@@ -90,6 +90,30 @@ class EvaluationJobs:
             query = query.where(Evaluation.status.in_(statuses))
         with self._session("list evaluations") as s:
             return [to_record(EvaluationRecord, e) for e in s.scalars(query)]
+
+    def list_evaluations_of_data(self, run_id: int, kind: str = "evaluation") -> list[EvaluationRecord]:
+        """Jobs of `kind` on run `run_id`'s data (the same stored file or dataset id) whichever model they evaluated
+        (any run's checkpoint, the base model), and the run's own ones on other data, base-model ones queued from
+        it included; oldest first. RunNotFound when the run is gone."""
+        with self._session("list the evaluations of a run's data") as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise RunNotFound(f"run {run_id} does not exist")
+            config, dataset = run.config, run.config.get("dataset", "")
+            # A base-model job names no run: the ones on other data are told by the run config they were queued with.
+            query = (
+                select(Evaluation)
+                .where(
+                    Evaluation.kind == kind,
+                    or_(Evaluation.dataset == dataset, Evaluation.run_id == run_id, Evaluation.run_id.is_(None)),
+                )
+                .order_by(Evaluation.id)
+            )
+            return [
+                to_record(EvaluationRecord, e)
+                for e in s.scalars(query)
+                if e.dataset == dataset or e.run_id == run_id or (e.config or {}).get("run_config") == config
+            ]
 
     def evaluations_version(
         self, kind: str | None = None, ids: Sequence[int] | None = None

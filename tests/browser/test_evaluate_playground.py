@@ -50,6 +50,12 @@ def test_evaluation_of_base_and_checkpoint_with_grid_and_downloads(trained_app_w
     for evaluation in evaluations:
         rate = evaluation.metrics["format_valid_rate"]
         table.get_by_text(f"{rate:.3f}", exact=True).filter(visible=True).first.wait_for()
+    # Counts are whole, the run and the data are named, and the "Queued" line went with the jobs.
+    expect(table.get_by_text("4", exact=True).filter(visible=True)).to_have_count(2)
+    table.get_by_text("#1 trained demo", exact=True).filter(visible=True).first.wait_for()
+    expect(page.locator("#eval-status")).not_to_contain_text("Queued")
+    if any(e.metrics["format_valid_rate"] == 0 for e in evaluations):  # the 135M model often answers none
+        page.locator("#eval-note").get_by_text("format-valid: no answer was scored", exact=False).wait_for()
 
     page.locator("#eval-chosen input").click()
     for evaluation in evaluations:  # one click each: the table no longer redraws on every tick

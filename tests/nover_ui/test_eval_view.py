@@ -1,6 +1,8 @@
 """Evaluation results in the dashboard: the metrics table and the answers grid (queueing: test_queue.py)."""
 
-from nover_ui.eval_view import answers_grid, metrics_frame, model_label
+from nover_ui.eval_view import NO_ANSWER, answers_grid, metrics_frame, no_answer_note
+from nover_ui.format_guidance import WHAT_TO_TRY
+from nover_ui.safe_text import markdown_text
 from tests.helpers import parsed
 
 
@@ -48,16 +50,45 @@ def test_two_checkpoints_side_by_side_with_a_word_diff(store):
     assert "· wrong" in grid and "· correct" in grid
 
 
-def test_metrics_table_has_one_row_per_evaluation_and_escapes_nothing_needed(store):
+def test_metrics_table_names_models_data_and_runs_and_counts_in_whole_numbers(store):
+    run = store.create_run("econ", {"model": "/home/u/models/Tiny-Model/"})
     base = finished(
         store,
         model="org/Tiny-Model",
         metrics={"format_valid_rate": 0.25, "samples": 4.0, "mean_reference_perplexity": None},
     )
-    frame = metrics_frame([base])
-    assert frame.iloc[0]["model"] == model_label(base) == "base Tiny-Model"
-    assert (frame.iloc[0]["format-valid"], frame.iloc[0]["ref. perplexity"], frame.iloc[0]["split"]) == (
-        "0.250",
-        "",
-        "test",
+    step_2 = store.queue_evaluation(
+        "evaluation", "/home/u/models/Tiny-Model/", "/home/u/uploads/3f9a.csv", {}, run_id=run.id, checkpoint_step=2
     )
+    frame = metrics_frame([base, step_2], {run.id: "econ"}, {"/home/u/uploads/3f9a.csv": "econ mcq.csv"})
+    assert list(frame["#"]) == [str(step_2.id), str(base.id)]  # newest first
+    assert list(frame["run"]) == [f"#{run.id} econ", "–"] and list(frame["model"]) == [
+        "run 1 · step 2",
+        "base Tiny-Model",
+    ]
+    assert list(frame["data"]) == ["econ mcq.csv", "builtin:demo"]
+    # A count is whole; a metric the evaluation has not got is a dash; a job still queued has none yet.
+    assert frame.iloc[1][["samples", "format-valid", "ref. perplexity", "split"]].tolist() == [
+        "4",
+        "0.250",
+        "–",
+        "test",
+    ]
+    assert frame.iloc[0][["status", "samples", "note"]].tolist() == ["queued", "", ""]
+
+
+def test_a_finished_evaluation_without_a_valid_answer_says_why_instead_of_blank_cells(store):
+    some = finished(store, metrics={"format_valid_rate": 0.5, "samples": 8.0, "mean_answer_chars": 12.0})
+    none = finished(store, model="org/Tiny*Model_", metrics={"format_valid_rate": 0.0, "samples": 8.0})
+    frame = metrics_frame([some, none]).set_index("#")
+    unscored = frame.loc[str(none.id)]
+    assert unscored[["format-valid", "ref. perplexity", "accuracy", "answer chars"]].tolist() == [
+        "0.000",
+        *[NO_ANSWER] * 3,
+    ]
+    assert unscored["note"] == "0 of 8 format-valid: no answer was scored"
+    assert frame.loc[str(some.id)][["answer chars", "note"]].tolist() == ["12.0", ""]
+    note = no_answer_note([some, none])
+    assert f"**#{none.id} {markdown_text('base Tiny*Model_')}: 0 of 8 format-valid: no answer was scored**" in note
+    assert f"#{some.id} " not in note and note.endswith(WHAT_TO_TRY)
+    assert no_answer_note([some]) == ""

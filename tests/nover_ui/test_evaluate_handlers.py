@@ -137,3 +137,39 @@ def test_answers_and_downloads_of_the_chosen_evaluations(store, board, tab):
     assert offered.endswith(f"evaluation-{base.id}-samples.csv")
     with pytest.raises(gr.Error, match="Pick a run and one of its checkpoints"):
         adapter_file(board, tab, run.id, 2)
+
+
+def test_the_table_lists_every_evaluation_of_the_runs_data_with_the_run_it_belongs_to(store, board, tab):
+    upload = {"model": "org/Tiny-Model", "dataset": "/h/uploads/3f9a.csv", "dataset_name": "econ mcq.csv"}
+    first, second = store.create_run("first", upload), store.create_run("second", upload)
+    other = store.create_run("other", DEMO_RUN)
+    for run in (first, second, other):
+        store.add_checkpoint(run.id, 2, "/c2")
+        store.queue_evaluation("evaluation", "org/Tiny-Model", run.config["dataset"], {}, run.id, 2)
+    base = store.queue_evaluation("evaluation", "org/Tiny-Model", upload["dataset"], {"run_config": upload})
+    table = draw(store, tab, second.id, [])[tab.table_df]
+    assert list(table["#"]) == [str(base.id), "2", "1"]  # not run "other"'s, on other data
+    assert list(table["run"]) == ["–", f"#{second.id} second", f"#{first.id} first"]
+    assert set(table["data"]) == {"econ mcq.csv"}
+    assert draw(store, tab, None, [])[tab.table_df].empty
+
+
+def test_the_queued_line_goes_once_every_queued_job_has_ended(store, board, tab):
+    run = store.create_run("r", DEMO_RUN)
+    ids = queued(board, tab, run.id)[tab.queued_state]
+    assert ids == [1]
+    assert tab.status_md not in draw(store, tab, run.id, [], ids)  # still queued: the line stays
+    finish(store, 1, status="failed")
+    shown = draw(store, tab, run.id, [], ids)
+    assert (shown[tab.status_md], shown[tab.queued_state]) == ("", [])
+    assert tab.status_md not in draw(store, tab, run.id, [], [])  # a refusal's line is not the redraw's to clear
+
+
+def test_an_evaluation_without_a_valid_answer_says_so_under_the_table(store, board, tab):
+    run = store.create_run("r", DEMO_RUN)
+    queued(board, tab, run.id)
+    store.claim_next_evaluation("w")
+    store.finish_evaluation(1, "succeeded", {"format_valid_rate": 0.0, "samples": 8.0})
+    shown = draw(store, tab, run.id, [])
+    assert "#1 base Tiny\\-Model: 0 of 8 format-valid: no answer was scored" in shown[tab.note_md]
+    assert shown[tab.table_df].iloc[0]["note"] == "0 of 8 format-valid: no answer was scored"

@@ -1,0 +1,83 @@
+"""A link's query (?tab=traces&run=3&step=2) opens that view, checked part by part (parse_view: page_url's doctests)."""
+
+import gradio as gr
+import pytest
+from starlette.requests import Request
+
+from nover_ui.compare_tab import build_compare
+from nover_ui.evaluate_tab import build_evaluate
+from nover_ui.events import COMPARE, EVALUATE, METRICS, RUNS, TRACES, TRAIN
+from nover_ui.metrics_tab import build_metrics
+from nover_ui.page_url import parse_view, url_script
+from nover_ui.page_url_events import TABS, LinkedViews, open_link, wire_page_url
+from nover_ui.runs_tab import build_runs
+from nover_ui.traces_tab import build_traces
+from nover_ui.train_tab import build_train
+from tests.helpers import rollout_row
+from tests.nover_ui.tab_fixtures import dashboard
+
+
+@pytest.fixture(scope="module")
+def views(tmp_path_factory):
+    """Every linked tab built inside one page, as app.py builds them (the store is handed to each handler call)."""
+    from storage import Store
+
+    home = tmp_path_factory.mktemp("home")
+    board = dashboard(Store(f"sqlite:///{home / 'build.db'}"), home)
+    with gr.Blocks() as app:
+        with gr.Tabs() as tabs:
+            items = {}
+            with gr.Tab("Train", id=TRAIN) as items[TRAIN]:
+                train = build_train(board)
+            with gr.Tab("Runs", id=RUNS) as items[RUNS]:
+                runs = build_runs(board, train, tabs)
+            with gr.Tab("Metrics", id=METRICS) as items[METRICS]:
+                metrics = build_metrics(board.store, items[METRICS])
+            with gr.Tab("Traces", id=TRACES) as items[TRACES]:
+                traces = build_traces(board.store, items[TRACES])
+            with gr.Tab("Compare", id=COMPARE) as items[COMPARE]:
+                compare = build_compare(board.store, items[COMPARE])
+            with gr.Tab("Evaluate", id=EVALUATE) as items[EVALUATE]:
+                evaluate = build_evaluate(board, items[EVALUATE])
+        linked = LinkedViews(tabs, runs, metrics, traces, compare, evaluate)
+        wire_page_url(app, board.store, linked, items)
+    return linked
+
+
+def opened(store, views, query: str):
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": query.encode()}
+    return open_link(gr.Request(request=Request(scope)), store=store, views=views)
+
+
+def test_a_link_opens_its_tab_with_its_run_and_step(store, views):
+    run = store.start_run(store.create_run("linked", {}).id, "w")
+    for step in (1, 2, 3):
+        store.log_step(run.id, step, rollouts=[rollout_row(0, 0, reasoning=f"reasoning of step {step}")])
+    shown = opened(store, views, f"tab=traces&run={run.id}&step=2")
+    assert shown[views.tabs].selected == TRACES
+    assert (shown[views.traces.run_dd]["value"], shown[views.traces.step_sl]["value"]) == (run.id, 2)
+    assert "reasoning of step 2" in shown[views.traces.traces_html]
+    assert opened(store, views, f"tab=runs&run={run.id}")[views.runs.run_nb] == run.id
+    assert opened(store, views, f"tab=metrics&run={run.id}")[views.metrics.runs_dd]["value"] == [run.id]
+    assert opened(store, views, f"tab=evaluate&run={run.id}")[views.evaluate.run_dd]["value"] == run.id
+    assert opened(store, views, f"tab=compare&run={run.id}")[views.compare.run_dd]["value"] == run.id
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "tab=settings&run=1", "run=1&step=2", "tab=traces&run=99&step=2", "tab=traces&run=1.0", "tab=traces&run=-1"],
+)
+def test_what_a_link_names_wrongly_is_ignored(store, views, query):
+    store.create_run("the only run", {})
+    shown = opened(store, views, query)
+    assert set(shown) <= {views.tabs}  # a known tab still opens; nothing else changes
+    assert [update.selected for update in shown.values()] == ([TRACES] if "tab=traces" in query else [])
+
+
+def test_every_part_of_the_query_is_checked_on_its_own():
+    exists = {1}.__contains__
+    assert parse_view({"tab": "traces", "run": "1", "step": "x"}, TABS, exists).step is None
+    assert parse_view({"tab": "traces", "run": "1" * 13}, TABS, lambda _: True).run is None  # no huge int()
+    assert parse_view({"tab": "traces", "run": "١"}, TABS, lambda _: True).run is None  # digits, but not ASCII
+    script = url_script(TRAIN)
+    assert script.startswith("() =>") and "put('run', null," in script  # a tab without a run drops it
