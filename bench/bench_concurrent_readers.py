@@ -7,7 +7,9 @@ Starts the real app on a temporary home (bench/counted_app_entry.py: tests/app_e
 with the stand-in trainer, 16 rollouts and 10 metrics per step, and which counts the Store reads of the dashboard
 process), queues one long run, then alternates rounds of 1 reader and of each --readers count (gradio_client, one
 thread and one Client each; one poll = /list_runs + /get_metrics + /get_rollouts of the running run,
-tests/readers.py), so machine noise and the growing run hit every count alike.
+tests/readers.py), so machine noise and the growing run hit every count alike. Each reader polls every --interval
+seconds (the Runs tab's REFRESH_S by default: what a viewer's page does), the readers spread over the interval;
+--interval 0 polls back to back, a throughput test in which N readers on a CPU-bound server wait N times as long.
 
 Prints per reader count the median and p95 poll latency, the ratio of medians to 1 reader, and the database reads
 per change: reads of the runs list, of the metrics and of the rollouts divided by the changes the app saw (the
@@ -26,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from nover_ui.runs_tab import REFRESH_S
 from storage import Store
 from tests.app_process import AppProcess
 from tests.helpers import wait_for
@@ -64,6 +67,13 @@ def main() -> None:
     parser.add_argument("--polls", type=int, default=5, help="polls per reader per round")
     parser.add_argument("--readers", type=int, nargs="+", default=[8, 20], help="reader counts compared with 1")
     parser.add_argument("--step-seconds", type=float, default=0.2, help="the stand-in trainer's step time")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=REFRESH_S,
+        help="seconds between one reader's polls, as a dashboard page polls (default); 0: back to back, which "
+        "measures the server's throughput rather than what a viewer waits",
+    )
     args = parser.parse_args()
     counts = [1, *args.readers]
     latencies: dict[int, list[float]] = {n: [] for n in counts}
@@ -79,7 +89,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 for readers in counts:
                     before = store_reads(Path(home), time.time())
-                    logs = read_concurrently(app.url, run["id"], readers, args.polls)
+                    logs = read_concurrently(app.url, run["id"], readers, args.polls, args.interval)
                     reads[readers] += store_reads(Path(home), time.time()) - before
                     for log in logs:
                         latencies[readers].extend(log.latencies_s)
@@ -89,7 +99,10 @@ def main() -> None:
         finally:
             app.stop()
             store.close()
-    print(f"run steps {first_step} -> {last_step} while reading ({args.step_seconds} s per step)")
+    print(
+        f"run steps {first_step} -> {last_step} while reading ({args.step_seconds} s per step); each reader polls "
+        + (f"every {args.interval} s" if args.interval else "back to back")
+    )
     one = statistics.median(latencies[1])
     for readers in counts:
         values, changes = latencies[readers], reads[readers]["runs_version changes"]

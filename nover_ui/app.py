@@ -24,6 +24,7 @@ from nover_ui.traces_tab import build_traces, wire_chart_clicks
 from nover_ui.traces_view import TRACES_CSS
 from nover_ui.train_tab import build_train
 from nover_ui.uploads import UploadLimits
+from nover_ui.visible_polls import wire_visible_polls
 from storage import Store
 
 CACHE_CHECK_S = 3600
@@ -68,7 +69,8 @@ def build_app(
             gr.Markdown(notice, elem_classes="nover-notice")
         if access.needs_login:
             build_login(access, app)
-        with gr.Tabs(selected=RUNS if access.read_only else TRAIN) as tabs:
+        first_tab = RUNS if access.read_only else TRAIN
+        with gr.Tabs(selected=first_tab) as tabs:
             with gr.Tab("Train", id=TRAIN) as train_tab:
                 train = build_train(dashboard)
             with gr.Tab("Runs", id=RUNS) as runs_tab:
@@ -80,14 +82,17 @@ def build_app(
             with gr.Tab("Compare", id=COMPARE) as compare_tab:
                 compare = build_compare(store, compare_tab)
             with gr.Tab("Playground", id=PLAYGROUND) as playground_tab:
-                build_playground(dashboard, playground_tab)
+                playground = build_playground(dashboard, playground_tab)
             with gr.Tab("Evaluate", id=EVALUATE) as evaluate_tab:
                 evaluate = build_evaluate(dashboard, evaluate_tab)
         register_api(dashboard)
         wire_chart_clicks(store, traces, metrics.click_tb, tabs)
         tab_items = {TRAIN: train_tab, RUNS: runs_tab, METRICS: metrics_tab, TRACES: traces_tab}
         tab_items |= {COMPARE: compare_tab, PLAYGROUND: playground_tab, EVALUATE: evaluate_tab}
-        wire_page_url(app, store, LinkedViews(tabs, runs, metrics, traces, compare, evaluate), tab_items)
+        timers = {RUNS: runs.refresh_timer, METRICS: metrics.poll_timer}
+        timers |= {PLAYGROUND: playground.poll_timer, EVALUATE: evaluate.timer}
+        wire_visible_polls(tab_items, timers, first=first_tab)
+        wire_page_url(app, store, LinkedViews(tabs, runs, metrics, traces, compare, evaluate), tab_items, timers)
     # Every queued event only through the queue, whose concurrency limits then hold: no direct POST to
     # /gradio_api/run/<name> (heavy handlers also hold a limit of their own, work_limits.py).
     app.queue(api_open=False)

@@ -16,6 +16,7 @@ from nover_ui.page_url import READY_SCRIPT, View, parse_view, url_script
 from nover_ui.run_picker import many_runs_update, run_choices
 from nover_ui.runs_tab import RunsTab
 from nover_ui.traces_tab import TracesTab, open_step
+from nover_ui.visible_polls import timer_states
 from storage import StorageError, Store
 
 TABS = (TRAIN, RUNS, METRICS, TRACES, COMPARE, PLAYGROUND, EVALUATE)
@@ -47,15 +48,19 @@ class LinkedViews:
         return {self.tabs, *self.traces.page, *(picks[0] for picks in self.pickers().values())}
 
 
-def open_link(request: gr.Request, *, store: Store, views: LinkedViews) -> dict[Any, Any]:
-    """On page load: the tab, run and step the URL's query names, each checked (parse_view); nothing otherwise."""
+def open_link(request: gr.Request, *, store: Store, views: LinkedViews, timers: dict[str, gr.Timer]) -> dict[Any, Any]:
+    """On page load: the tab, run and step the URL's query names, each checked (parse_view); nothing otherwise.
+    Opening a tab this way fires no select event, so the tab's poll is started here (visible_polls)."""
     view = parse_view(dict(request.query_params), TABS, lambda run_id: _run_exists(store, run_id))
     if view.tab is None:
         return {}
-    return {views.tabs: open_tab(view.tab), **(_run_chosen(store, views, view) if view.run is not None else {})}
+    chosen = _run_chosen(store, views, view) if view.run is not None else {}
+    return {views.tabs: open_tab(view.tab), **timer_states(view.tab, timers), **chosen}
 
 
-def wire_page_url(app: gr.Blocks, store: Store, views: LinkedViews, tab_items: dict[str, gr.Tab]) -> None:
+def wire_page_url(
+    app: gr.Blocks, store: Store, views: LinkedViews, tab_items: dict[str, gr.Tab], timers: dict[str, gr.Timer]
+) -> None:
     """Browser-only events keep the URL current as tabs, runs and steps are picked; one load event opens a link."""
     pickers = views.pickers()
     for tab_id, item in tab_items.items():
@@ -65,9 +70,9 @@ def wire_page_url(app: gr.Blocks, store: Store, views: LinkedViews, tab_items: d
         for picker in shown:  # a row click, a picker, a step: whatever chose it, the URL names it
             picker.change(None, shown, None, js=script, api_visibility="private")
     app.load(
-        bind(open_link, store=store, views=views),
+        bind(open_link, store=store, views=views, timers=timers),
         None,
-        views.opened(),
+        views.opened() | set(timers.values()),
         api_visibility="private",
         show_progress="hidden",
     ).then(None, js=READY_SCRIPT, api_visibility="private")

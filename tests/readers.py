@@ -69,27 +69,31 @@ def inconsistencies(
     return found
 
 
-def read_concurrently(url: str, run_id: int, readers: int, polls: int) -> list[ReaderLog]:
-    """`readers` threads, each with its own Client, poll `polls` times as fast as they can, all at once."""
+def read_concurrently(url: str, run_id: int, readers: int, polls: int, interval_s: float = 0.0) -> list[ReaderLog]:
+    """`readers` threads, each with its own Client, poll `polls` times at once (poll_together)."""
     clients = [Client(url, verbose=False) for _ in range(readers)]
     try:
-        return poll_together(clients, run_id, polls)
+        return poll_together(clients, run_id, polls, interval_s)
     finally:
         for client in clients:
             client.close()
 
 
-def poll_together(clients: list[Client], run_id: int, polls: int) -> list[ReaderLog]:
-    """One thread per client polls `polls` times as fast as it can, all starting at once."""
+def poll_together(clients: list[Client], run_id: int, polls: int, interval_s: float = 0.0) -> list[ReaderLog]:
+    """One thread per client polls `polls` times, all starting at once: as fast as it can (interval_s 0), or one
+    poll every `interval_s` as a dashboard page does, the readers' polls spread evenly over the interval."""
     logs = [ReaderLog() for _ in clients]
     barrier = threading.Barrier(len(clients))
 
-    def read(client: Client, log: ReaderLog) -> None:
+    def read(index: int, client: Client, log: ReaderLog) -> None:
         barrier.wait()
-        for _ in range(polls):
+        start = time.monotonic() + interval_s * index / len(clients)
+        for n in range(polls):
+            # A reader pacing itself like a page's timer: the next poll is due at its slot, or at once when late.
+            time.sleep(max(0.0, start + n * interval_s - time.monotonic()))
             poll(client, run_id, log)
 
-    threads = [threading.Thread(target=read, args=pair) for pair in zip(clients, logs)]
+    threads = [threading.Thread(target=read, args=(i, *pair)) for i, pair in enumerate(zip(clients, logs))]
     for thread in threads:
         thread.start()
     for thread in threads:

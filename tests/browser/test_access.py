@@ -133,7 +133,7 @@ def log_in(page, url: str, user: str, password: str) -> None:
 def test_upload_names_never_become_paths_and_limits_hold(guarded_app, app_home, page):
     log_in(page, guarded_app, "bob", "builder")
     upload(page, csv_file("../../escape.csv", 2))
-    expect(page.locator("#data-summary")).to_contain_text("2 usable rows of 2")
+    expect(page.locator("#data-summary")).to_contain_text("2 rows; 2 usable for training")
     [kept] = kept_uploads(app_home)
     assert kept.endswith(".csv") and len(kept) == len("0123456789abcdef.csv")
     assert not list(app_home.parent.parent.glob("escape.csv")) and not list(app_home.rglob("escape*"))

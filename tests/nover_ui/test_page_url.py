@@ -40,13 +40,17 @@ def views(tmp_path_factory):
             with gr.Tab("Evaluate", id=EVALUATE) as items[EVALUATE]:
                 evaluate = build_evaluate(board, items[EVALUATE])
         linked = LinkedViews(tabs, runs, metrics, traces, compare, evaluate)
-        wire_page_url(app, board.store, linked, items)
+        wire_page_url(app, board.store, linked, items, timers_of(linked))
     return linked
+
+
+def timers_of(views: LinkedViews) -> dict:
+    return {RUNS: views.runs.refresh_timer, METRICS: views.metrics.poll_timer, EVALUATE: views.evaluate.timer}
 
 
 def opened(store, views, query: str):
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": query.encode()}
-    return open_link(gr.Request(request=Request(scope)), store=store, views=views)
+    return open_link(gr.Request(request=Request(scope)), store=store, views=views, timers=timers_of(views))
 
 
 def test_a_link_opens_its_tab_with_its_run_and_step(store, views):
@@ -61,6 +65,10 @@ def test_a_link_opens_its_tab_with_its_run_and_step(store, views):
     assert opened(store, views, f"tab=metrics&run={run.id}")[views.metrics.runs_dd]["value"] == [run.id]
     assert opened(store, views, f"tab=evaluate&run={run.id}")[views.evaluate.run_dd]["value"] == run.id
     assert opened(store, views, f"tab=compare&run={run.id}")[views.compare.run_dd]["value"] == run.id
+    # A linked tab opens without a select event: its poll starts here, the others stop (visible_polls).
+    for tab, polling in ((METRICS, {views.metrics.poll_timer}), (TRACES, set())):
+        shown = opened(store, views, f"tab={tab}")
+        assert {timer for timer in timers_of(views).values() if shown[timer].active} == polling
 
 
 @pytest.mark.parametrize(
@@ -70,8 +78,10 @@ def test_a_link_opens_its_tab_with_its_run_and_step(store, views):
 def test_what_a_link_names_wrongly_is_ignored(store, views, query):
     store.create_run("the only run", {})
     shown = opened(store, views, query)
-    assert set(shown) <= {views.tabs}  # a known tab still opens; nothing else changes
-    assert [update.selected for update in shown.values()] == ([TRACES] if "tab=traces" in query else [])
+    timers = set(timers_of(views).values())
+    assert set(shown) <= {views.tabs, *timers}  # a known tab still opens (its poll with it); nothing else changes
+    selected = [update.selected for component, update in shown.items() if component not in timers]
+    assert selected == ([TRACES] if "tab=traces" in query else [])
 
 
 def test_every_part_of_the_query_is_checked_on_its_own():
