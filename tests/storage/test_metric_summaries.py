@@ -2,13 +2,12 @@
 
 import math
 
-from alembic import command
 from sqlalchemy import create_engine, select, text
 
 from storage import Status, Store
-from storage.migrate import alembic_config
 from storage.models import MetricSummary
 from storage.summaries import LEVELS, summarise
+from tests.storage.old_schema import old_run
 
 SMALL_LEVELS = (2, 8)
 
@@ -98,17 +97,7 @@ def test_deleting_a_run_deletes_its_summaries_and_an_import_writes_them(db_url):
 def test_the_migration_fills_summaries_for_points_stored_before_it(db_url):
     engine = create_engine(db_url)
     with engine.begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0005")
-        connection.execute(
-            text(
-                "INSERT INTO runs (name, status, config, created_at, cancel_requested, step) VALUES ('old', "
-                "'succeeded', '{}', '2025-01-02 03:04:05', :no, 0)"
-            ),
-            {"no": False},
-        )
-        run_id = connection.execute(text("SELECT id FROM runs")).scalar_one()
+        run_id = old_run(connection, "0005", step=0)
         connection.execute(
             text("INSERT INTO metrics (run_id, step, key, value, wall_time) VALUES (:run, :step, :key, :value, :wall)"),
             [

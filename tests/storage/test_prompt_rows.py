@@ -2,13 +2,12 @@
 prompts stored before (revision 0005) are still found by their content key."""
 
 import pytest
-from alembic import command
 from sqlalchemy import create_engine, text
 
 from storage import StorageError, Store
-from storage.migrate import alembic_config
 from storage.rows import prompt_key
 from tests.helpers import rollout_row
+from tests.storage.old_schema import old_run
 
 
 def running(store, name):
@@ -59,17 +58,7 @@ def test_a_bad_data_row_is_refused_and_nothing_is_written(store):
 def test_prompts_stored_at_revision_0005_upgrade_without_a_row_and_match_by_content(db_url):
     engine = create_engine(db_url)
     with engine.begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0005")
-        connection.execute(
-            text(
-                "INSERT INTO runs (name, status, config, created_at, cancel_requested, step)"
-                " VALUES ('old', 'succeeded', '{}', '2025-01-02 03:04:05', :no, 1)"
-            ),
-            {"no": False},
-        )
-        run = connection.execute(text("SELECT id FROM runs")).scalar_one()
+        run = old_run(connection, "0005", step=1)
         connection.execute(
             text("INSERT INTO prompts (run_id, key, prompt, reference) VALUES (:run, :key, 'question 0?', 'answer 0')"),
             {"run": run, "key": prompt_key("question 0?", "answer 0")},
