@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from nover_ui.compare_tab import CompareTab
+from nover_ui.compare_tab import CompareTab, show
 from nover_ui.evaluate_tab import EvaluateTab
 from nover_ui.events import COMPARE, EVALUATE, METRICS, PLAYGROUND, RUNS, TRACES, TRAIN, bind, open_tab
 from nover_ui.metrics_tab import MetricsTab
@@ -45,7 +45,8 @@ class LinkedViews:
 
     def opened(self) -> set[Any]:
         """What opening a link may change."""
-        return {self.tabs, *self.traces.page, *(picks[0] for picks in self.pickers().values())}
+        compare = {*self.compare.picks, self.compare.history_plot, self.compare.compare_html}
+        return {self.tabs, *self.traces.page, *compare, *(picks[0] for picks in self.pickers().values())}
 
 
 def open_link(request: gr.Request, *, store: Store, views: LinkedViews, timers: dict[str, gr.Timer]) -> dict[Any, Any]:
@@ -87,9 +88,10 @@ def _run_chosen(store: Store, views: LinkedViews, view: View) -> dict[Any, Any]:
         return {views.metrics.runs_dd: many_runs_update(store, [run_id])}
     if view.tab == TRACES and run_id is not None:
         return open_step(store, views.traces, run_id, view.step, "all")
-    if view.tab in (COMPARE, EVALUATE):
-        picker = views.compare.run_dd if view.tab == COMPARE else views.evaluate.run_dd
-        return {picker: gr.update(choices=run_choices(store), value=run_id)}
+    if view.tab == COMPARE:  # the run with its prompts and both sides, as picking the run there would show them
+        return show(store, views.compare, run_id, *[None] * 7, changed="run")
+    if view.tab == EVALUATE:
+        return {views.evaluate.run_dd: gr.update(choices=run_choices(store), value=run_id)}
     return {}
 
 

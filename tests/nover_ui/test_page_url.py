@@ -64,7 +64,10 @@ def test_a_link_opens_its_tab_with_its_run_and_step(store, views):
     assert opened(store, views, f"tab=runs&run={run.id}")[views.runs.run_nb] == run.id
     assert opened(store, views, f"tab=metrics&run={run.id}")[views.metrics.runs_dd]["value"] == [run.id]
     assert opened(store, views, f"tab=evaluate&run={run.id}")[views.evaluate.run_dd]["value"] == run.id
-    assert opened(store, views, f"tab=compare&run={run.id}")[views.compare.run_dd]["value"] == run.id
+    compared = opened(store, views, f"tab=compare&run={run.id}")
+    assert compared[views.compare.run_dd]["value"] == run.id
+    assert compared[views.compare.prompt_dd]["value"] is not None  # opened on its prompt, not on nothing
+    assert (compared[views.compare.left.step_dd]["value"], compared[views.compare.right.step_dd]["value"]) == (1, 3)
     # A linked tab opens without a select event: its poll starts here, the others stop (visible_polls).
     for tab, polling in ((METRICS, {views.metrics.poll_timer}), (TRACES, set())):
         shown = opened(store, views, f"tab={tab}")
