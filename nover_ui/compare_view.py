@@ -58,9 +58,14 @@ def token_view(rollout: RolloutRecord) -> str:
     return render_token_gains(tokens, token_gains(target, baseline), target, baseline)
 
 
+UNIT_TICKS_UP_TO = 10
+"""Spans of at most this many steps get one tick per step."""
+
+
 def history_figure(histories: Sequence[tuple[str, Sequence[PromptStep]]]) -> go.Figure:
     """Best and mean reward (left axis) and mean reasoning tokens (right axis) of a prompt over steps."""
     figure = go.Figure()
+    all_steps = [h.step for _, history in histories for h in history]
     for name, history in histories:
         name = plotly_text(name)
         steps = [h.step for h in history]
@@ -86,7 +91,12 @@ def history_figure(histories: Sequence[tuple[str, Sequence[PromptStep]]]) -> go.
         template="plotly_white",
         height=340,
         margin={"l": 50, "r": 50, "t": 70, "b": 40},
-        xaxis={"title": "step"},
+        # Whole steps only: a tick per step over a short span (plotly would add 1.2, 1.4, ...), integers beyond.
+        xaxis={
+            "title": "step",
+            "tickformat": "d",
+            **({"tick0": 0, "dtick": 1} if all_steps and max(all_steps) - min(all_steps) <= UNIT_TICKS_UP_TO else {}),
+        },
         yaxis={"title": "reward"},
         yaxis2={"title": "reasoning tokens", "overlaying": "y", "side": "right"},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},

@@ -44,6 +44,9 @@ def test_history_figure_has_reward_and_length_per_run():
         "#2 mean reasoning tokens",
     ]
     assert list(figure.data[0].y) == [2.0, 2.5] and figure.data[2].yaxis == "y2"
+    assert (figure.layout.xaxis.tickformat, figure.layout.xaxis.dtick) == ("d", 1)  # whole steps: 1, 2
+    long = history_figure([("#1", [PromptStep(step, 8, 3, 2.0, 1.0, 12.0) for step in (1, 50, 400)])])
+    assert (long.layout.xaxis.tickformat, long.layout.xaxis.dtick) == ("d", None)  # plotly spaces them, as integers
 
 
 def test_metric_keys_open_traces_with_the_matching_filter():
