@@ -25,7 +25,7 @@ from nover_ui.run_actions import ActionRefused, allowed_actions, cancel_run, del
 from nover_ui.runs_clock import RUNS_CLOCK_JS, RUNS_CSS, clock_value
 from nover_ui.runs_table import COLUMN_WIDTHS, RUN_COLUMNS, read_runs_data, runs_view
 from nover_ui.safe_text import markdown_text, refusal
-from nover_ui.shared_reads import READS
+from nover_ui.shared_reads import READS, shared_runs
 from nover_ui.train_form import TrainTab, form_values
 from nover_ui.work_limits import BULK_READS
 from storage import StorageError, Store
@@ -303,10 +303,11 @@ def _run_details(store: Store, tab: RunsTab, run_id: int | None) -> dict[Any, An
     run, checkpoints, banner = None, 0, ""
     if run_id:
         try:
-            run = store.get_run(run_id)
-            checkpoints = len(store.list_checkpoints(run_id))
-            if not store.has_format_valid(run_id):  # the cheap read first: most runs have signal
-                banner = no_signal_banner(store.format_valid_counts(run_id))
+            run = shared_runs(store).get(run_id)  # the runs list every viewer shares, not one more read
+            if run is not None:
+                checkpoints = len(store.list_checkpoints(run_id))
+                if not store.has_format_valid(run_id):  # the cheap read first: most runs have signal
+                    banner = no_signal_banner(store.format_valid_counts(run_id))
         except StorageError:
             run, checkpoints, banner = None, 0, ""
     error, command = (run.error, run.command) if run else (None, None)
