@@ -18,6 +18,7 @@ GROUP_TITLES = {
     "prompt": "Prompt",
     "rewards": "Rewards",
     "grpo": "GRPO",
+    "generation": "Generation",
     "lora": "LoRA / QLoRA",
     "proxy": "Proxy",
     "run": "Run length",

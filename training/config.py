@@ -35,6 +35,7 @@ default of app.py's and training.worker's --heartbeat-timeout."""
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 SCALE_REWARDS = ("group", "batch", "none")
 DISTRIBUTED = ("ddp", "zero2")
+GENERATIONS = ("transformers", "vllm")
 MAX_ROLLOUTS_PER_STEP = 65_536
 """Generous for any GPU node of today, and what keeps one step from being an accidental denial of service."""
 
@@ -186,6 +187,15 @@ class RunConfig:
         False,
         "grpo",
         "Recompute activations in the backward pass: less memory for long completions on big models, slower.",
+    )
+
+    # --- generation ---
+    generation: str = _opt(
+        "transformers",
+        "generation",
+        "What generates the rollouts: 'transformers' (plain generate, any machine) or 'vllm' (a CUDA GPU with the "
+        "vllm package: pip install -r requirements-gpu.txt).",
+        GENERATIONS,
     )
 
     # --- LoRA / QLoRA ---

@@ -19,7 +19,17 @@ def test_defaults_follow_the_paper_constants():
 def test_every_field_has_help_and_a_form_group():
     for f in dataclasses.fields(RunConfig):
         assert len(f.metadata.get("help", "")) > 10, f.name
-        assert f.metadata.get("group") in {"model", "data", "prompt", "rewards", "grpo", "lora", "proxy", "run"}, f.name
+        assert f.metadata.get("group") in {
+            "model",
+            "data",
+            "prompt",
+            "rewards",
+            "grpo",
+            "generation",
+            "lora",
+            "proxy",
+            "run",
+        }, f.name
 
 
 def test_choice_fields_default_to_one_of_their_choices():
