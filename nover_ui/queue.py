@@ -11,9 +11,10 @@ from nover_ui.bounds import MAX_SOURCE_CHARS
 from nover_ui.places import PlaceRefused, Places
 from nover_ui.uploads import UploadLimits
 from storage import RunRecord, Store
-from training.config import ConfigError, RunConfig, preset
+from training.config import HEARTBEAT_TIMEOUT_S, ConfigError, RunConfig, preset
 from training.data import load_examples
 from training.job_config import EvaluationJob, PlaygroundJob
+from training.needs import Capabilities, refusal
 
 BASE = "base"
 """The playground's model choice for the base model (any other choice is a checkpoint's step, as text)."""
@@ -31,8 +32,16 @@ def queue_run(
     The model and the data must be ones the dashboard may open (places.py). The demo set and a data file are
     loaded and cleaned here, within the upload limits; a hub dataset id or a dataset folder is left to the
     worker, which may have network access the dashboard lacks and reads folders without holding the UI.
+
+    What the run needs of its machine (CUDA, bitsandbytes, vllm, bf16, GPUs: training/needs.py) is checked
+    against the live workers' recorded capabilities: refused, naming the field and the fix, when none can train
+    it. With no live worker (the dashboard's own is still starting, or workers start later) nothing is known,
+    so it is queued; a worker that cannot train it leaves it queued, and the Runs tab says why it waits.
     """
     validated = RunConfig.from_dict(config)
+    live = [Capabilities.from_dict(worker.capabilities) for worker in store.live_workers(HEARTBEAT_TIMEOUT_S)]
+    if (refused := refusal(validated, live)) is not None:
+        raise refused
     try:
         places.check_model(validated.model)
     except PlaceRefused as exc:

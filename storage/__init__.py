@@ -22,6 +22,7 @@ from storage.records import (
     PromptStep,
     RolloutRecord,
     RunRecord,
+    WorkerRecord,
 )
 from storage.statuses import ACTIVE_STATUSES, TERMINAL_STATUSES, Status
 from storage.store import Store
@@ -48,4 +49,5 @@ __all__ = [
     "Status",
     "StorageError",
     "Store",
+    "WorkerRecord",
 ]

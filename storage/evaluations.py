@@ -20,6 +20,7 @@ from storage.models import JOB_KIND_MAX, Evaluation, EvaluationSample, Run
 from storage.records import EvaluationRecord, EvaluationSampleRecord, to_record
 from storage.rows import evaluation_sample_values
 from storage.statuses import ACTIVE_STATUSES, TERMINAL_STATUSES, Status
+from storage.workers import mark_seen
 
 
 class EvaluationJobs:
@@ -147,7 +148,9 @@ class EvaluationJobs:
 
     def heartbeat_evaluation(self, evaluation_id: int) -> None:
         with self._session("record an evaluation heartbeat", write=True) as s:
-            _running_evaluation(s, evaluation_id).heartbeat_at = utcnow()
+            evaluation = _running_evaluation(s, evaluation_id)
+            evaluation.heartbeat_at = utcnow()
+            mark_seen(s, evaluation.worker_id)  # a worker busy with a job is live
 
     def cancel_evaluation(self, evaluation_id: int) -> EvaluationRecord:
         """Cancel a queued or running evaluation at once (a running one's results are then discarded by its

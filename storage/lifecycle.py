@@ -4,7 +4,8 @@ ended run no longer has."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -68,14 +69,27 @@ def fail_interrupted(s: Session, run: Run, error: str, resume: bool) -> None:
     run.error = f"{error}; resumed from step {checkpoint.step} as run {resumed.id}"
 
 
-def claim_oldest(s: Session, table: type[_Claimable], worker_id: str) -> _Claimable | None:
-    """Move the oldest queued row of `table` to running for this worker; None when nothing is queued."""
+def claim_oldest(
+    s: Session, table: type[_Claimable], worker_id: str, can_run: Callable[[dict[str, Any]], bool] | None = None
+) -> _Claimable | None:
+    """Move the oldest queued row of `table` (that `can_run` accepts, given its stored config) to running for this
+    worker; None when there is none."""
     # SKIP LOCKED lets concurrent PostgreSQL workers pass over a row another one is claiming;
     # SQLite serialises write transactions instead (BEGIN IMMEDIATE) and ignores the clause.
-    query = (
-        select(table).where(table.status == Status.QUEUED).order_by(table.id).limit(1).with_for_update(skip_locked=True)
-    )
-    row = s.scalars(query).first()
+    queued = select(table).where(table.status == Status.QUEUED).order_by(table.id)
+    if can_run is None:
+        row = s.scalars(queued.limit(1).with_for_update(skip_locked=True)).first()
+    else:
+        # The configs are read without a lock (locking every queued row would hide them all from other workers
+        # while this one looks); the first this worker can run is then locked and claimed only if it is still
+        # queued and no other worker holds it, else the next one is tried.
+        candidates = s.execute(select(table.id, table.config).where(table.status == Status.QUEUED).order_by(table.id))
+        row = None
+        for row_id, config in candidates.all():
+            if can_run(config or {}):
+                locked = queued.where(table.id == row_id).with_for_update(skip_locked=True)
+                if (row := s.scalars(locked).first()) is not None:
+                    break
     if row is None:
         return None
     transition(row, Status.RUNNING)

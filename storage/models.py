@@ -18,6 +18,8 @@ METRIC_KEY_MAX = 200
 JOB_KIND_MAX = 16
 PHASE_MAX = 40
 DATA_ROW_MAX = 64
+WORKER_ID_MAX = 200
+HOST_MAX = 255
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -266,3 +268,23 @@ class EvaluationSample(Base):
 
     def __repr__(self) -> str:
         return f"EvaluationSample(evaluation={self.evaluation_id}, index={self.sample_index})"
+
+
+class Worker(Base):
+    """A worker process and what its machine can run (training/capabilities.py), so the dashboard can refuse a
+    run no live worker can train, and a worker can leave such a run queued for one that can."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(WORKER_ID_MAX), primary_key=True)
+    """The worker id the runs it claims record (host:pid by default)."""
+    host: Mapped[str] = mapped_column(String(HOST_MAX))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    """Refreshed while it idles and by the heartbeats of what it runs; one older than the heartbeat timeout means
+    the worker is gone."""
+    capabilities: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """training/needs.py Capabilities as a dict: CUDA, GPUs, bf16, bitsandbytes, vllm, the torch version."""
+
+    def __repr__(self) -> str:
+        return f"Worker(id={self.id!r}, host={self.host!r}, last_seen_at={self.last_seen_at})"

@@ -166,6 +166,18 @@ class EvaluationSampleRecord:
     extras: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A registered worker process (Store.register_worker) and what its machine can run."""
+
+    id: str
+    host: str
+    started_at: dt.datetime
+    last_seen_at: dt.datetime
+    capabilities: dict[str, Any]
+    """training/needs.py Capabilities.to_dict(): plain JSON values."""
+
+
 R = TypeVar("R", bound="DataclassInstance")
 
 

@@ -3,7 +3,7 @@
 Each public method runs in one session scope (one transaction) and returns frozen records. Status changes
 go through `storage.lifecycle.transition`, which also stamps the started/finished times. The methods of
 evaluation and playground jobs live in `storage.evaluations`, those of the failure-flag backfill in
-`storage.flag_backlog`.
+`storage.flag_backlog`, those of the worker registry in `storage.workers`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Float, case, cast, delete, exists, func, select, update
@@ -50,9 +50,10 @@ from storage.records import (
 from storage.rows import check_rollout_row, prompt_ids, rollout_values, without_nul
 from storage.statuses import ACTIVE_STATUSES, CANCELLING, Status
 from storage.summaries import LEVELS, MetricSummaries, check_levels, raw_series, write_points
+from storage.workers import Workers, mark_seen
 
 
-class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries):
+class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers):
     def __init__(self, url: str, summary_levels: Sequence[int] = LEVELS):
         """`summary_levels`: steps per bucket of the metric summaries it writes and reads (tests use small ones;
         a database keeps the levels it was written with, so one database is opened with one set)."""
@@ -119,10 +120,15 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries):
         with self._session("list runs") as s:
             return [to_record(RunRecord, run) for run in s.scalars(query)]
 
-    def claim_next_run(self, worker_id: str) -> RunRecord | None:
-        """Atomically move the oldest queued run to running for this worker; None when nothing is queued."""
+    def claim_next_run(
+        self, worker_id: str, can_run: Callable[[dict[str, Any]], bool] | None = None
+    ) -> RunRecord | None:
+        """Atomically move the oldest queued run to running for this worker; None when nothing is queued.
+
+        `can_run` (a stored config -> whether this worker's machine can train it) passes over the runs it cannot,
+        leaving them queued for a worker that can; the oldest of the others is claimed."""
         with self._session("claim a run", write=True) as s:
-            run = claim_oldest(s, Run, worker_id)
+            run = claim_oldest(s, Run, worker_id, can_run)
             return None if run is None else to_record(RunRecord, run)
 
     def start_run(self, run_id: int, worker_id: str) -> RunRecord:
@@ -135,7 +141,7 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries):
 
     def heartbeat(self, run_id: int, step: int | None = None, total_steps: int | None = None) -> None:
         with self._session("record a heartbeat", write=True) as s:
-            _beat(_running_run(s, run_id), step, total_steps)
+            _beat(s, _running_run(s, run_id), step, total_steps)
 
     def request_cancel(self, run_id: int) -> RunRecord:
         """Cancel a queued run at once; ask a running one to stop after its current step (its phase says
@@ -258,7 +264,7 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries):
         with self._session(f"log step {step} of run {run_id}", write=True) as s:
             run = _run(s, run_id)
             if heartbeat:
-                _beat(_running_run(s, run_id), step, total_steps)
+                _beat(s, _running_run(s, run_id), step, total_steps)
             if metrics:
                 wall_time = time.time()
                 s.execute(
@@ -522,8 +528,10 @@ def _running_run(s: Session, run_id: int) -> Run:
     return run
 
 
-def _beat(run: Run, step: int | None, total_steps: int | None) -> None:
+def _beat(s: Session, run: Run, step: int | None, total_steps: int | None) -> None:
     run.heartbeat_at = utcnow()
+    # A worker busy with a run is live: its run's heartbeat says so, with no beat of its own.
+    mark_seen(s, run.worker_id)
     if step is not None:
         run.step = step
     if total_steps is not None:

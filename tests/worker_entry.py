@@ -12,6 +12,7 @@ import sys
 from storage import Store
 from tests.helpers import stepping_trainer, wait_for
 from training import worker
+from training.needs import Capabilities
 
 
 def first_run_waits(train_fn, db_url: str, running: int):
@@ -41,4 +42,6 @@ if __name__ == "__main__":
         i = argv.index("--wait-running")
         train_fn = first_run_waits(train_fn, argv[argv.index("--db") + 1], int(argv[i + 1]))
         del argv[i : i + 2]
-    sys.exit(worker.main(argv, train_fn=train_fn))
+    # The stand-in trainer trains any config a CPU machine with bitsandbytes could; saying so spares each test
+    # worker the seconds of importing torch to detect it.
+    sys.exit(worker.main(argv, train_fn=train_fn, capabilities=Capabilities(bitsandbytes=True, torch="stand-in")))

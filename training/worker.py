@@ -11,12 +11,14 @@ two are the only modules of `training` that import `storage`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from storage import EvaluationRecord, RunRecord, Status, StorageError, Store
@@ -24,6 +26,7 @@ from training.config import HEARTBEAT_TIMEOUT_S, INTERRUPTED_POLICIES, ConfigErr
 from training.execute import HEARTBEAT_INTERVAL_S, JobFn, run_job, run_training
 from training.interface import TrainFn
 from training.job_config import Job, job_class, job_from_dict, legacy_values
+from training.needs import Capabilities, can_run, unmet
 
 
 def run_worker(
@@ -39,40 +42,99 @@ def run_worker(
     shutdown: threading.Event | None = None,
     job_fn: JobFn | None = None,
     resume_interrupted: bool = False,
+    capabilities: Capabilities | None = None,
 ) -> int:
     """Claim and run jobs until shut down (or after one job / when idle); returns how many ran.
 
     Queued runs come first; an evaluation or playground job is taken when no run is queued. Idle means
-    neither is queued.
+    neither is queued. The worker records itself and what its machine can run (`capabilities`, detected when
+    not given) and claims only the runs its machine can train (training/needs.py), leaving the others queued
+    for a worker that can; it stays recorded as live while it idles (refreshed here, at most every heartbeat
+    interval) or works (the heartbeats of its run or job refresh it), and removes itself when it stops.
     """
     worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     shutdown = shutdown or threading.Event()
-    for run_id in store.fail_stale_runs(heartbeat_timeout_s, resume=resume_interrupted):
-        print(f"worker {worker_id}: marked run {run_id} failed (its worker stopped responding)", file=sys.stderr)
-    for evaluation_id in store.fail_stale_evaluations(heartbeat_timeout_s):
-        print(
-            f"worker {worker_id}: marked evaluation {evaluation_id} failed (its worker stopped responding)",
-            file=sys.stderr,
+    if capabilities is None:
+        from training.capabilities import detect  # imports torch: seconds, once
+
+        capabilities = detect()
+
+    def train_one(claimed: RunRecord | EvaluationRecord) -> None:
+        if isinstance(claimed, RunRecord):
+            print(f"worker {worker_id}: running run {claimed.id} ({claimed.name})", file=sys.stderr)
+            finished = _train(store, claimed, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted)
+            print(f"worker {worker_id}: run {claimed.id} {finished.status}", file=sys.stderr)
+        else:
+            print(f"worker {worker_id}: running {claimed.kind} job {claimed.id}", file=sys.stderr)
+            ended = run_claimed_job(store, claimed, home, heartbeat_interval_s, job_fn)
+            print(f"worker {worker_id}: {claimed.kind} job {claimed.id} {ended.status}", file=sys.stderr)
+
+    store.register_worker(worker_id, socket.gethostname(), capabilities.to_dict())
+    try:
+        for run_id in store.fail_stale_runs(heartbeat_timeout_s, resume=resume_interrupted):
+            print(f"worker {worker_id}: marked run {run_id} failed (its worker stopped responding)", file=sys.stderr)
+        for evaluation_id in store.fail_stale_evaluations(heartbeat_timeout_s):
+            print(
+                f"worker {worker_id}: marked evaluation {evaluation_id} failed (its worker stopped responding)",
+                file=sys.stderr,
+            )
+        return _claim_until_done(
+            store, worker_id, capabilities, once, until_idle, poll_s, heartbeat_interval_s, shutdown, train_one
         )
+    finally:
+        with contextlib.suppress(StorageError):  # a database out of reach forgets it by the timeout instead
+            store.forget_worker(worker_id)
+
+
+def _claim_until_done(
+    store: Store,
+    worker_id: str,
+    capabilities: Capabilities,
+    once: bool,
+    until_idle: bool,
+    poll_s: float,
+    heartbeat_interval_s: float,
+    shutdown: threading.Event,
+    train_one: Callable[[RunRecord | EvaluationRecord], None],
+) -> int:
+    """The claim loop of run_worker: runs first, then jobs; refreshes the worker's row while it idles."""
     done = 0
+    passed_over: set[int] = set()
+    last_seen = time.monotonic()
     while not shutdown.is_set():
-        if (run := store.claim_next_run(worker_id)) is not None:
-            print(f"worker {worker_id}: running run {run.id} ({run.name})", file=sys.stderr)
-            finished = _train(store, run, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted)
-            print(f"worker {worker_id}: run {run.id} {finished.status}", file=sys.stderr)
-        elif (evaluation := store.claim_next_evaluation(worker_id)) is not None:
-            print(f"worker {worker_id}: running {evaluation.kind} job {evaluation.id}", file=sys.stderr)
-            ended = run_claimed_job(store, evaluation, home, heartbeat_interval_s, job_fn)
-            print(f"worker {worker_id}: {evaluation.kind} job {evaluation.id} {ended.status}", file=sys.stderr)
+        _say_passed_over(store, worker_id, capabilities, passed_over)
+        claimed: RunRecord | EvaluationRecord | None = store.claim_next_run(
+            worker_id, lambda config: can_run(config, capabilities)
+        )
+        claimed = claimed or store.claim_next_evaluation(worker_id)
+        if claimed is not None:
+            train_one(claimed)
+            store.touch_worker(worker_id)  # its run's or job's heartbeats kept it live; now this loop does
+            last_seen = time.monotonic()
+            done += 1
+            if once:
+                break
         elif once or until_idle:
             break
         else:
+            if time.monotonic() - last_seen >= heartbeat_interval_s:
+                store.touch_worker(worker_id)
+                last_seen = time.monotonic()
             shutdown.wait(poll_s)
-            continue
-        done += 1
-        if once:
-            break
     return done
+
+
+def _say_passed_over(store: Store, worker_id: str, capabilities: Capabilities, said: set[int]) -> None:
+    """Print, once per run, why this worker leaves a queued run to others (its log is where a person looks)."""
+    for run in store.list_runs([Status.QUEUED]):
+        if run.id in said:
+            continue
+        with contextlib.suppress(ConfigError):  # an invalid config is claimed, and failed saying why
+            lacking = unmet(RunConfig.from_dict(run.config), capabilities)
+            if lacking:
+                reasons = "; ".join(need.message() for need in lacking)
+                print(f"worker {worker_id}: leaving run {run.id} queued for another worker: {reasons}", file=sys.stderr)
+                said.add(run.id)
 
 
 def _train(
@@ -166,7 +228,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None, train_fn: TrainFn | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, train_fn: TrainFn | None = None, capabilities: Capabilities | None = None
+) -> int:
+    """The worker's command line; a test passes a stand-in trainer and the capabilities it stands in for
+    (detected here otherwise, once the parent watch runs: importing torch takes seconds)."""
     args = parse_args(argv)
     shutdown = threading.Event()
 
@@ -201,6 +267,7 @@ def main(argv: Sequence[str] | None = None, train_fn: TrainFn | None = None) -> 
         heartbeat_timeout_s=args.heartbeat_timeout,
         shutdown=shutdown,
         resume_interrupted=args.interrupted == "resume",
+        capabilities=capabilities,
     )
     return 0
 

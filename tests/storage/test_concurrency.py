@@ -135,3 +135,40 @@ def test_a_postgresql_claim_passes_over_a_run_another_worker_holds(postgres_url)
     assert [run.id for run in claimed] == [second.id]
     assert store.get_run(first.id).status == "queued"
     store.close()
+
+
+def test_a_claim_passes_over_runs_this_worker_cannot_train_and_keeps_the_oldest_first(db_url):
+    store = Store(db_url)
+    gpu_only, first, also_gpu, second = (
+        store.create_run(name, {"device": device})
+        for name, device in (("gpu 1", "cuda"), ("cpu 1", "cpu"), ("gpu 2", "cuda"), ("cpu 2", "cpu"))
+    )
+
+    def cpu_worker(config):
+        return config["device"] != "cuda"
+
+    assert store.claim_next_run("cpu", cpu_worker).id == first.id
+    assert store.claim_next_run("cpu", cpu_worker).id == second.id
+    assert store.claim_next_run("cpu", cpu_worker) is None  # only runs it cannot train are left
+    assert [store.get_run(run.id).status for run in (gpu_only, also_gpu)] == ["queued", "queued"]
+    assert store.claim_next_run("gpu").id == gpu_only.id  # a worker that can run anything takes the oldest
+    store.close()
+
+
+def test_a_postgresql_claim_with_a_filter_passes_over_a_runnable_run_another_worker_holds(postgres_url):
+    store = Store(postgres_url)
+    gpu, held, free = (store.create_run(name, {"device": d}) for name, d in (("g", "cuda"), ("h", "cpu"), ("f", "cpu")))
+    claimed = []
+    other_worker = create_engine(postgres_url)
+    with other_worker.begin() as connection:  # mid-claim: it holds the oldest run this worker could train
+        connection.execute(text("SELECT id FROM runs WHERE id = :id FOR UPDATE"), {"id": held.id})
+        claim = threading.Thread(
+            target=lambda: claimed.append(store.claim_next_run("w", lambda config: config["device"] == "cpu"))
+        )
+        claim.start()
+        claim.join(timeout=60)
+        assert not claim.is_alive(), "the claim waited for the locked run instead of passing over it"
+    other_worker.dispose()
+    assert [run.id for run in claimed] == [free.id]
+    assert [store.get_run(run.id).status for run in (gpu, held)] == ["queued", "queued"]
+    store.close()

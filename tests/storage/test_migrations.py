@@ -11,7 +11,16 @@ from storage.models import Base
 def test_a_new_database_is_migrated_to_head_on_open(store):
     assert current_revision(store._engine) == head_revision()
     tables = set(inspect(store._engine).get_table_names())
-    assert {"runs", "metrics", "prompts", "rollouts", "checkpoints", "evaluations", "evaluation_samples"} <= tables
+    assert {
+        "runs",
+        "metrics",
+        "prompts",
+        "rollouts",
+        "checkpoints",
+        "evaluations",
+        "evaluation_samples",
+        "workers",
+    } <= tables
 
 
 def test_migrations_build_exactly_the_schema_the_models_describe(store):
