@@ -7,6 +7,7 @@ from nover_ui.runs_table import runs_frame
 from training.config import ConfigError, RunConfig, preset
 from training.data import DataError
 from training.job_config import EvaluationJob, PlaygroundJob, job_from_dict
+from training.needs import Capabilities
 
 
 @pytest.fixture
@@ -231,3 +232,24 @@ def test_a_run_whose_stored_config_is_invalid_is_refused_naming_the_run(store):
             queue()
         assert no.value.field == "run_id"
     assert store.list_evaluations() == []
+
+
+def test_a_run_no_live_worker_can_train_is_refused_naming_the_field_and_the_fix(store, queue_run):
+    store.register_worker("laptop:1", "laptop", Capabilities(torch="2.13.0").to_dict())
+    with pytest.raises(ConfigError, match="quantization 4bit needs bitsandbytes: pip install bitsandbytes") as bnb:
+        queue_run(store, "qlora", {"quantization": "4bit"})
+    with pytest.raises(ConfigError, match="device cuda needs a CUDA GPU: start a worker on a machine with one") as cuda:
+        queue_run(store, "gpu", {"device": "cuda"})
+    assert (bnb.value.field, cuda.value.field) == ("quantization", "device")
+    assert store.list_runs() == []
+    assert queue_run(store, "plain", {"max_steps": 2}).status == "queued"
+
+
+def test_a_run_is_queued_when_one_live_worker_can_train_it_or_none_is_live_to_ask(store, queue_run):
+    assert queue_run(store, "before any worker", {"device": "cuda"}).status == "queued"
+    store.register_worker("laptop:1", "laptop", Capabilities().to_dict())
+    store.register_worker("gpu:1", "gpu", Capabilities(cuda=True, gpus=1, bf16=True, bitsandbytes=True).to_dict())
+    assert queue_run(store, "qlora on the gpu", {"device": "cuda", "quantization": "4bit"}).status == "queued"
+    store.forget_worker("gpu:1")
+    with pytest.raises(ConfigError, match="device cuda needs a CUDA GPU"):
+        queue_run(store, "qlora on the gpu", {"device": "cuda", "quantization": "4bit"})

@@ -1,3 +1,4 @@
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -7,14 +8,17 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from storage import Store
+from storage.models import Worker
 from tests.helpers import rollout_row, stepping_trainer, wait_for
 from training.commands import run_command
 from training.config import RunConfig, preset
 from training.execute import run_training
 from training.flags import FLAGS_VERSION
 from training.interface import Phase
+from training.needs import Capabilities
 from training.worker import run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -340,3 +344,42 @@ def test_a_worker_whose_app_exits_during_start_up_shuts_down(db_url, tmp_path):
         if not gone():
             os.kill(worker_pid, signal.SIGKILL)
     assert "the app that started this worker exited" in (tmp_path / "worker.log").read_text()
+
+
+def test_a_worker_records_its_machine_while_it_works_and_leaves_runs_it_cannot_train_queued(store, tmp_path):
+    laptop = Capabilities(bitsandbytes=False, torch="2.13.0")
+    needs_bnb = queue(store, "qlora", quantization="4bit", max_steps=1)
+    plain = queue(store, "plain", max_steps=1)
+    seen_while_training = []
+
+    def train(config, sink, context):
+        seen_while_training.extend((w.id, w.capabilities) for w in store.live_workers(60))
+        stepping_trainer()(config, sink, context)
+
+    assert run_worker(store, train, tmp_path, worker_id="laptop", until_idle=True, capabilities=laptop) == 1
+    assert seen_while_training == [("laptop", laptop.to_dict())]
+    assert store.get_run(plain.id).status == "succeeded"
+    assert store.get_run(needs_bnb.id).status == "queued"  # for a worker with bitsandbytes
+    assert store.live_workers(60) == []  # it left when it stopped
+    with_bnb = Capabilities(bitsandbytes=True)
+    assert run_worker(store, stepping_trainer(), tmp_path, worker_id="box", once=True, capabilities=with_bnb) == 1
+    assert store.get_run(needs_bnb.id).status == "succeeded"
+
+
+def test_an_idle_worker_stays_live_and_leaves_when_shut_down(store, tmp_path):
+    shutdown = threading.Event()
+    worker = threading.Thread(
+        target=run_worker,
+        args=(store, stepping_trainer(), tmp_path),
+        kwargs=dict(
+            worker_id="idle", poll_s=0.05, heartbeat_interval_s=0.1, shutdown=shutdown, capabilities=Capabilities()
+        ),
+    )
+    worker.start()
+    wait_for(lambda: [w.id for w in store.live_workers(60)] == ["idle"], 30, "the worker to register")
+    with store._engine.begin() as connection:  # as if it had been silent for longer than the timeout
+        connection.execute(update(Worker).values(last_seen_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=61)))
+    wait_for(lambda: [w.id for w in store.live_workers(60)] == ["idle"], 30, "the idle worker to refresh its row")
+    shutdown.set()
+    worker.join(timeout=30)
+    assert store.live_workers(60) == []
