@@ -3,6 +3,7 @@ fills it), and the filter a person types over it."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import statistics
 import time
@@ -15,6 +16,8 @@ import pandas as pd
 from nover_ui.dataset_label import dataset_label
 from nover_ui.number_text import number_text
 from storage import MetricSeries, RunRecord, Status, Store
+from training.config import HEARTBEAT_TIMEOUT_S
+from training.needs import Capabilities, waiting_reason
 
 RUN_COLUMNS = [
     "id",
@@ -72,15 +75,27 @@ class RunsData:
     """The last STEP_TIME_WINDOW step times of each run that has reported a step."""
     rewards: dict[int, float]
     """The latest reward of each run that has one."""
+    waiting: dict[int, str] = dataclasses.field(default_factory=dict)
+    """Why a queued run waits, for each one that live workers exist for and none of them can train
+    (training/needs.py waiting_reason)."""
 
 
 def read_runs_data(store: Store) -> RunsData:
-    """Every run, newest first, with its recent step times and latest reward (three reads)."""
+    """Every run, newest first, with its recent step times and latest reward (three reads), and why a queued run
+    waits (a fourth, of the live workers, only while a run is queued).
+
+    Read when the runs change (the table's shared read): a worker that comes or goes changes no run, so a queued
+    run's reason is as of the last change of the runs; the queue's own check and the workers' claims are exact."""
     runs = store.list_runs()
     started = [run.id for run in runs if run.step]
     step_times = store.latest_metrics(started, "step_time", last=STEP_TIME_WINDOW)
     rewards = {run_id: series.values[-1] for run_id, series in store.latest_metrics(started, "reward").items()}
-    return RunsData(runs, step_times, rewards)
+    queued = [run for run in runs if run.status == Status.QUEUED]
+    waiting = {}
+    if queued:
+        live = [Capabilities.from_dict(worker.capabilities) for worker in store.live_workers(HEARTBEAT_TIMEOUT_S)]
+        waiting = {run.id: reason for run in queued if (reason := waiting_reason(run.config, live)) is not None}
+    return RunsData(runs, step_times, rewards, waiting)
 
 
 def runs_view(data: RunsData, text: str = "", now: float | None = None) -> RunsView:
@@ -91,7 +106,8 @@ def runs_view(data: RunsData, text: str = "", now: float | None = None) -> RunsV
         for run in data.runs
         if (seconds := eta_seconds(run, data.step_times.get(run.id), now)) is not None
     }
-    return RunsView(filter_runs(runs_frame(data.runs, data.step_times, data.rewards, eta_s), text), eta_s)
+    frame = runs_frame(data.runs, data.step_times, data.rewards, eta_s, data.waiting)
+    return RunsView(filter_runs(frame, text), eta_s)
 
 
 def read_runs(store: Store, text: str = "", now: float | None = None) -> RunsView:
@@ -104,15 +120,16 @@ def runs_frame(
     step_times: Mapping[int, MetricSeries] | None = None,
     rewards: Mapping[int, float] | None = None,
     eta_s: Mapping[int, float] | None = None,
+    waiting: Mapping[int, str] | None = None,
 ) -> pd.DataFrame:
     """One row per run, in the given order, every cell plain text; a run missing from a mapping shows nothing
     there."""
-    step_times, rewards, eta_s = step_times or {}, rewards or {}, eta_s or {}
+    step_times, rewards, eta_s, waiting = step_times or {}, rewards or {}, eta_s or {}, waiting or {}
     rows = [
         [
             run.id,
             run.name,
-            status_text(run),
+            status_text(run, waiting.get(run.id)),
             _progress(run),
             number_text(rewards[run.id]) if run.id in rewards else "",
             _duration(statistics.fmean(step_times[run.id].values)) if run.id in step_times else "",
@@ -149,9 +166,11 @@ def filter_runs(frame: pd.DataFrame, text: str) -> pd.DataFrame:
     return frame[matches.any(axis=1)].reset_index(drop=True)
 
 
-def status_text(run: RunRecord) -> str:
-    """The status, with what a running run does while no step lands (its phase)."""
-    return f"{run.status} · {run.phase}" if run.phase and run.status == Status.RUNNING else run.status
+def status_text(run: RunRecord, waiting: str | None = None) -> str:
+    """The status, with what a running run does while no step lands (its phase), or why a queued run waits."""
+    if run.phase and run.status == Status.RUNNING:
+        return f"{run.status} · {run.phase}"
+    return f"{run.status} · {waiting}" if waiting and run.status == Status.QUEUED else run.status
 
 
 def eta_seconds(run: RunRecord, step_times: MetricSeries | None, now: float) -> float | None:

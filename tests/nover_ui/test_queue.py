@@ -3,7 +3,7 @@ import pytest
 from nover_ui.places import Places
 from nover_ui.queue import queue_evaluations, queue_playground
 from nover_ui.queue import queue_run as queue_checked_run
-from nover_ui.runs_table import runs_frame
+from nover_ui.runs_table import read_runs, runs_frame
 from training.config import ConfigError, RunConfig, preset
 from training.data import DataError
 from training.job_config import EvaluationJob, PlaygroundJob, job_from_dict
@@ -253,3 +253,15 @@ def test_a_run_is_queued_when_one_live_worker_can_train_it_or_none_is_live_to_as
     store.forget_worker("gpu:1")
     with pytest.raises(ConfigError, match="device cuda needs a CUDA GPU"):
         queue_run(store, "qlora on the gpu", {"device": "cuda", "quantization": "4bit"})
+
+
+def test_the_runs_table_says_why_a_queued_run_waits_for_a_worker_that_can_train_it(store, queue_run):
+    gpu = queue_run(store, "gpu", {"device": "cuda"})  # no live worker yet to ask
+    plain = queue_run(store, "plain", {})
+    assert set(read_runs(store).frame["status"]) == {"queued"}
+    store.register_worker("laptop:1", "laptop", Capabilities().to_dict())
+    store.create_run("a change of the runs, which the table is read on", RunConfig().to_dict())
+    frame = read_runs(store).frame
+    status = dict(zip(frame["id"], frame["status"]))
+    assert status[gpu.id] == "queued · no live worker: device cuda needs a CUDA GPU"
+    assert status[plain.id] == "queued"
