@@ -381,8 +381,9 @@ def _start_server(
             _keep_server_log(store, run.id, lines)
         if not isinstance(exc, ServerFailed):
             return _finish(store, run.id, Status.FAILED, _describe(exc))
-        tail = f"; the end of its output:\n\n{lines}" if lines else "; it printed nothing"
-        return _finish(store, run.id, Status.FAILED, f"{exc}{tail}")
+        if server is not None:
+            exc = ServerFailed(f"{exc}; the end of its output:\n\n{lines}" if lines else f"{exc}; it printed nothing")
+        return _finish(store, run.id, Status.FAILED, str(exc))
     if ready:
         return server
     _keep_server_log(store, run.id, server.stop())
