@@ -33,7 +33,7 @@ SERVER = dict(generation="vllm", vllm_mode="server")
             "shares GPU 1 with training, which runs on GPUs 0 to 1 (num_processes 2); give the server GPUs from 2 on",
         ),
         ({**SERVER, "vllm_server_gpus": "1", "vllm_server_host": "10.0.0.7"}, "vllm_server_host", "leave"),
-        ({**SERVER, "quantization": "4bit"}, "quantization", "cannot take nf4-packed weights; use vllm_mode colocate"),
+        ({"generation": "vllm", "quantization": "4bit"}, "quantization", "the frozen base model drifts step by step"),
     ],
 )
 def test_bad_vllm_settings_are_refused_naming_field_value_and_fix(values, field, message):
@@ -43,9 +43,9 @@ def test_bad_vllm_settings_are_refused_naming_field_value_and_fix(values, field,
 
 
 def test_settings_that_only_matter_with_a_server_are_free_otherwise():
-    # A training GPU named for a server is fine while no server is used; 4-bit colocates.
+    # A training GPU named for a server is fine while no server is used.
     assert RunConfig(vllm_server_gpus="0").generation == "transformers"
-    assert RunConfig(generation="vllm", quantization="4bit").vllm_mode == "colocate"
+    assert RunConfig(vllm_mode="server", quantization="4bit").generation == "transformers"
     assert RunConfig(**SERVER, vllm_server_host="gpu-box.lan").vllm_server_gpus == ""  # a server run elsewhere
 
 
