@@ -372,24 +372,28 @@ def _start_server(
         with Heartbeat(lambda: store.heartbeat(run.id), f"run-{run.id}", heartbeat_interval_s):
             server = GenerationServer(server_argv(config, home), server_env(config, os.environ), health_url(config))
             print(f"worker: run {run.id} starts its vLLM server on GPUs {config.vllm_server_gpus}", file=sys.stderr)
-            ready = server.wait_ready(
-                config.vllm_server_timeout, lambda: shutdown.is_set() or store.is_cancel_requested(run.id)
-            )
+            ready = server.wait_ready(config.vllm_server_timeout, lambda: _should_stop(store, run.id, shutdown))
     except Exception as exc:
         lines = server.stop() if server is not None else ""
         if lines:
             _keep_server_log(store, run.id, lines)
         if not isinstance(exc, ServerFailed):
             return _finish(store, run.id, Status.FAILED, _describe(exc))
-        if server is not None:
-            exc = ServerFailed(f"{exc}; the end of its output:\n\n{lines}" if lines else f"{exc}; it printed nothing")
-        return _finish(store, run.id, Status.FAILED, str(exc))
+        output = f"; the end of its output:\n\n{lines}" if lines else "; it printed nothing"
+        return _finish(store, run.id, Status.FAILED, f"{exc}{output if server is not None else ''}")
     if ready:
         return server
     _keep_server_log(store, run.id, server.stop())
     if shutdown.is_set():
         return _interrupt(store, run.id, resume_interrupted)
     return _finish(store, run.id, Status.CANCELLED)
+
+
+def _should_stop(store: Store, run_id: int, shutdown: threading.Event) -> bool:
+    try:
+        return shutdown.is_set() or store.is_cancel_requested(run_id)
+    except StorageError:
+        return False  # a busy database: asked again at the next poll
 
 
 def _serve_model(config: RunConfig, home: Path) -> list[str]:
