@@ -373,10 +373,12 @@ def _start_server(
             server = GenerationServer(server_argv(config, home), server_env(config, os.environ), health_url(config))
             print(f"worker: run {run.id} starts its vLLM server on GPUs {config.vllm_server_gpus}", file=sys.stderr)
             ready = server.wait_ready(config.vllm_server_timeout, lambda: _should_stop(store, run.id, shutdown))
-    except Exception as exc:
-        lines = server.stop() if server is not None else ""
+    except BaseException as exc:
+        lines = server.stop() if server is not None else ""  # never left running, whatever stopped the start
         if lines:
             _keep_server_log(store, run.id, lines)
+        if not isinstance(exc, Exception):
+            raise  # Ctrl-C and the like: the run's ending is for whoever handles it
         if not isinstance(exc, ServerFailed):
             return _finish(store, run.id, Status.FAILED, _describe(exc))
         output = f"; the end of its output:\n\n{lines}" if lines else "; it printed nothing"
