@@ -31,7 +31,7 @@ from training.flags import DEFAULT_TAGS, TagSettings, flag_step
 from training.interface import JobFailed, Phase, RunContext, Sink, TrainFn
 from training.job_config import Job
 from training.launch import launch, launch_argv
-from training.vllm_server import GenerationServer, ServerFailed, health_url, serve_argv, server_env, starts_server
+from training.vllm_server import GenerationServer, ServerFailed, health_url, serve_model, server_env, starts_server
 
 ServerArgv = Callable[[RunConfig, Path], list[str]]
 """(a run's config, home) -> the argv that starts its vLLM server (`trl vllm-serve`; tests pass a stand-in)."""
@@ -166,7 +166,7 @@ def run_training(
     server = None
     if starts_server(config):
         started = _start_server(
-            store, run, config, home, shutdown, heartbeat_interval_s, server_argv or _serve_model, resume_interrupted
+            store, run, config, home, shutdown, heartbeat_interval_s, server_argv or serve_model, resume_interrupted
         )
         if isinstance(started, RunRecord):
             return started
@@ -396,12 +396,6 @@ def _should_stop(store: Store, run_id: int, shutdown: threading.Event) -> bool:
         return shutdown.is_set() or store.is_cancel_requested(run_id)
     except StorageError:
         return False  # a busy database: asked again at the next poll
-
-
-def _serve_model(config: RunConfig, home: Path) -> list[str]:
-    from training.model import resolve_model  # the model stack, once a run needs its model's folder
-
-    return serve_argv(config, resolve_model(config.model, home))
 
 
 def _keep_server_log(store: Store, run_id: int, lines: str) -> RunRecord | None:

@@ -17,8 +17,10 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from training.config import RunConfig
+from training.interface import RunContext, Sink, TrainFn
 
 HEALTH_PATH = "/health"
 """What vLLM's server answers with 200 once it serves; TRL's VLLMClient.check_server polls the same path."""
@@ -66,6 +68,32 @@ def serve_argv(config: RunConfig, model: str, python: str = sys.executable) -> l
         "--tensor_parallel_size",
         str(len(server_gpus(config))),
     ]
+
+
+def serve_model(config: RunConfig, home: Path) -> list[str]:
+    """serve_argv for the run's model as this machine loads it (the default model's converted folder under home)."""
+    from training.model import resolve_model  # the model stack, once a run needs its model's folder
+
+    return serve_argv(config, resolve_model(config.model, home))
+
+
+def with_own_server(train_fn: TrainFn, argv: Callable[[RunConfig, Path], list[str]] = serve_model) -> TrainFn:
+    """`train_fn` with the run's vLLM server started around it, for a run started from the command line (a worker
+    starts its runs' servers itself, training/execute.py, and keeps their lines with the run)."""
+
+    def train(config: RunConfig, sink: Sink, context: RunContext) -> None:
+        server = GenerationServer(argv(config, context.home), server_env(config, os.environ), health_url(config))
+        try:
+            try:
+                ready = server.wait_ready(config.vllm_server_timeout, sink.should_stop)
+            except ServerFailed as exc:
+                raise ServerFailed(f"{exc}; the end of its output:\n\n{server.stop()}") from None
+            if ready:
+                train_fn(config, sink, context)
+        finally:
+            print(f"vLLM server, its last lines:\n{server.stop()}", file=sys.stderr)
+
+    return train
 
 
 def server_env(config: RunConfig, environ: Mapping[str, str]) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """A run's vLLM server (training/vllm_server.py, wired in training/execute.py), with a stand-in process in its
 place: vLLM needs CUDA. The stand-in answers the health path `trl vllm-serve` serves, or fails, or never answers."""
 
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -9,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from storage import Store
 from tests.helpers import free_port, stepping_trainer, wait_for
 from training.config import RunConfig
 from training.execute import run_training
+from training.run import main
 from training.vllm_server import GenerationServer, ServerFailed, health_url, serve_argv, server_env
 
 STAND_IN = str(Path(__file__).resolve().parents[1] / "vllm_stand_in.py")
@@ -137,3 +140,16 @@ def test_a_run_cancelled_or_shut_down_while_its_server_starts_stops_it_and_train
     stopper.join()
     assert (done.status, trained) == ("cancelled" if stop == "cancel" else "failed", [])
     assert done.generation_server_log == "stand-in: CUDA_VISIBLE_DEVICES=1"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="with vllm installed the server would start")
+def test_a_run_started_from_the_command_line_starts_its_own_server_and_fails_with_its_lines(tmp_path, model_home):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    port = free_port()
+    # '"1"', as command_line writes it: a bare 1 reads as a number, and vllm_server_gpus is text.
+    words = ["generation=vllm", "vllm_mode=server", 'vllm_server_gpus="1"', f"vllm_server_port={port}", "max_steps=1"]
+    code = main([word for setting in words for word in ("--set", setting)] + ["--home", str(model_home), "--db", db])
+    [run] = Store(db).list_runs()
+    # The real `trl vllm-serve`, which on this machine finds no vllm to run.
+    assert (code, run.status) == (1, "failed")
+    assert "exited with code 1 before it answered" in run.error and "No module named 'vllm'" in run.error
