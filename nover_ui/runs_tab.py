@@ -62,6 +62,8 @@ class RunsTab:
     export_file: gr.File
     error_tb: gr.Textbox
     command_code: gr.Code
+    server_log_tb: gr.Textbox
+    """The last lines of the selected run's vLLM server (server mode), shown when it kept some."""
     refresh_timer: gr.Timer
 
 
@@ -226,6 +228,15 @@ def build_runs(dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> RunsTab:
             visible=False,
             elem_id="run-command",
         ),
+        # A Textbox shows its value as text, never as markup: server output may hold anything.
+        server_log_tb=gr.Textbox(
+            label="Last lines of the selected run's vLLM server",
+            lines=6,
+            max_lines=20,
+            interactive=False,
+            visible=False,
+            elem_id="run-server-log",
+        ),
         refresh_timer=gr.Timer(REFRESH_S),
     )
     _wire(tab, dashboard, train, tabs)
@@ -240,7 +251,7 @@ def _wire(tab: RunsTab, dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) ->
         action=functools.partial(delete_run, home=dashboard.home), done="Deleted run #{run}.", what="delete runs"
     )
     acted = [tab.action_md, tab.version_state]
-    details = [tab.error_tb, tab.command_code, tab.banner_md, *_buttons(tab)]
+    details = [tab.error_tb, tab.command_code, tab.server_log_tb, tab.banner_md, *_buttons(tab)]
     table = [tab.runs_df, tab.clock_html]
     close = bind(close_confirmation, tab=tab)
 
@@ -297,9 +308,9 @@ def _act(
 
 
 def _run_details(store: Store, tab: RunsTab, run_id: int | None) -> dict[Any, Any]:
-    """The selected run's error and command boxes (shown when it has one), its no-signal banner (shown when none
-    of its rollouts is format-valid), and the buttons whose action applies to it; all hidden or disabled when no
-    run is selected or it is gone."""
+    """The selected run's error, command and vLLM server output boxes (each shown when it has one), its no-signal
+    banner (shown when none of its rollouts is format-valid), and the buttons whose action applies to it; all hidden
+    or disabled when no run is selected or it is gone."""
     run, checkpoints, banner = None, 0, ""
     if run_id:
         try:
@@ -310,11 +321,12 @@ def _run_details(store: Store, tab: RunsTab, run_id: int | None) -> dict[Any, An
                     banner = no_signal_banner(store.format_valid_counts(run_id))
         except StorageError:
             run, checkpoints, banner = None, 0, ""
-    error, command = (run.error, run.command) if run else (None, None)
+    error, command, server_log = (run.error, run.command, run.generation_server_log) if run else (None, None, None)
     writable = allowed_actions(run, checkpoints) if run and not tab.read_only else None
     return {
         tab.error_tb: gr.update(value=error or "", visible=bool(error)),
         tab.command_code: gr.update(value=command or "", visible=bool(command)),
+        tab.server_log_tb: gr.update(value=server_log or "", visible=bool(server_log)),
         tab.banner_md: gr.update(value=banner, visible=bool(banner)),
         tab.cancel_btn: gr.update(interactive=bool(writable and writable.cancel)),
         tab.resume_btn: gr.update(interactive=bool(writable and writable.resume)),

@@ -72,6 +72,9 @@ class Run(Base):
     phase: Mapped[str | None] = mapped_column(String(PHASE_MAX))
     """What a running run is doing while no step lands: starting (loading or converting the model, the first
     generation) or stopping (storage.statuses.CANCELLING). None once steps flow and after the run ended."""
+    generation_server_log: Mapped[str | None] = mapped_column(Text)
+    """The last lines a run's vLLM server printed (server mode, training/vllm_server.py), kept when the server
+    stopped or failed to start; None for a run without one."""
 
     def __repr__(self) -> str:
         return f"Run(id={self.id}, name={self.name!r}, status={self.status}, step={self.step}/{self.total_steps})"

@@ -31,6 +31,8 @@ class RunRecord:
     command: str | None = None
     phase: str | None = None
     """What a running run does while no step lands (Run.phase); None otherwise."""
+    generation_server_log: str | None = None
+    """The last lines of the run's vLLM server output (Run.generation_server_log); None without one."""
 
 
 @dataclass(frozen=True)

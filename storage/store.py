@@ -172,6 +172,14 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers):
             run.command = command
             return to_record(RunRecord, run)
 
+    def set_generation_server_log(self, run_id: int, lines: str) -> RunRecord:
+        """Keep the last lines of the run's vLLM server output (shown on its page); its worker writes them when the
+        server stopped or failed to start, which may be after the run ended."""
+        with self._session("record a run's generation server output", write=True) as s:
+            run = _run(s, run_id)
+            run.generation_server_log = lines.replace("\0", "\ufffd")  # PostgreSQL text holds no NUL
+            return to_record(RunRecord, run)
+
     def is_cancel_requested(self, run_id: int) -> bool:
         with self._session("read a cancel flag") as s:
             return _run(s, run_id).cancel_requested
@@ -362,9 +370,9 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers):
 
     def runs_version(self) -> tuple[int, ...]:
         """A small value that changes whenever a row of the Runs table would: (runs, highest id, runs started,
-        runs finished, runs with a command, steps of all runs, planned steps of all runs, a checksum of the
-        phases). One aggregate over the runs table and a read of the few runs with a phase, so a page can poll it
-        and redraw only on change.
+        runs finished, runs with a command, runs with a generation server's output, steps of all runs, planned
+        steps of all runs, a checksum of the phases). One aggregate over the runs table and a read of the few runs
+        with a phase, so a page can poll it and redraw only on change.
 
         Counts, not latest times: a worker whose clock runs behind would stamp an earlier time, and a count still
         moves. A heartbeat alone changes nothing shown, so it is left out (a run beats while loading its model).
@@ -376,6 +384,7 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers):
             func.count(Run.started_at),
             func.count(Run.finished_at),
             func.count(Run.command),
+            func.count(Run.generation_server_log),
             func.coalesce(func.sum(Run.step), 0),
             func.coalesce(func.sum(Run.total_steps), 0),
         )

@@ -31,7 +31,10 @@ from training.flags import DEFAULT_TAGS, TagSettings, flag_step
 from training.interface import JobFailed, Phase, RunContext, Sink, TrainFn
 from training.job_config import Job
 from training.launch import launch, launch_argv
+from training.vllm_server import GenerationServer, ServerFailed, health_url, serve_model, server_env, starts_server
 
+ServerArgv = Callable[[RunConfig, Path], list[str]]
+"""(a run's config, home) -> the argv that starts its vLLM server (`trl vllm-serve`; tests pass a stand-in)."""
 JobFn = Callable[[Job, EvaluationRecord, Mapping[int, Path], Path], tuple[list[dict[str, Any]], dict[str, Any]]]
 """(the job's validated config, its row, its run's checkpoint folders by step, home) -> (sample rows, metrics), or
 JobFailed with the job's error (training.jobs.execute)."""
@@ -148,20 +151,43 @@ def run_training(
     shutdown: threading.Event | None = None,
     heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
     resume_interrupted: bool = False,
+    server_argv: ServerArgv | None = None,
 ) -> RunRecord:
     """Record a claimed run's command and train it to its end: succeeded, cancelled or failed with the error.
 
     `config` is the run's stored config, already validated. It trains in this process, or under accelerate
     launch when it asks for several processes. A run cut short by a shutdown is failed and, with
-    `resume_interrupted`, continued by a new queued run from its last checkpoint.
+    `resume_interrupted`, continued by a new queued run from its last checkpoint. A run that generates with a vLLM
+    server of its own gets it started first (`server_argv`, by default `trl vllm-serve` for its model) and stopped
+    when it ends, whatever the ending; the server's last lines stay with the run.
     """
     shutdown = shutdown or threading.Event()
-    if config.num_processes > 1:
-        return _train_launched(store, run, config, home, shutdown, heartbeat_interval_s, resume_interrupted)
     store.set_run_command(run.id, run_command(config, _resume_point(store, run)))
-    return _train_here(
-        store, run, config, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted=resume_interrupted
-    )
+    server = None
+    if starts_server(config):
+        started = _start_server(
+            store, run, config, home, shutdown, heartbeat_interval_s, server_argv or serve_model, resume_interrupted
+        )
+        if isinstance(started, RunRecord):
+            return started
+        server = started
+    try:
+        if config.num_processes > 1:
+            ended = _train_launched(store, run, config, home, shutdown, heartbeat_interval_s, resume_interrupted)
+        else:
+            ended = _train_here(
+                store,
+                run,
+                config,
+                train_fn,
+                home,
+                shutdown,
+                heartbeat_interval_s,
+                resume_interrupted=resume_interrupted,
+            )
+    finally:
+        kept = _keep_server_log(store, run.id, server.stop()) if server is not None else None
+    return kept or ended
 
 
 def train_claimed(
@@ -303,7 +329,6 @@ def _train_launched(
     processes exit without having ended it (a crash or a kill), with the end of their output.
     """
     resume_from = _resume_point(store, run)
-    store.set_run_command(run.id, run_command(config, resume_from))
     # Starting the processes and importing the training stack take a while. A run failed as stale meanwhile is
     # found ended after the launch.
     with contextlib.suppress(InvalidTransition):
@@ -326,6 +351,59 @@ def _train_launched(
         f"{outcome.returncode} before the run ended; the end of their output ({log_path}):\n\n"
         f"{outcome.log_tail}",
     )
+
+
+def _start_server(
+    store: Store,
+    run: RunRecord,
+    config: RunConfig,
+    home: Path,
+    shutdown: threading.Event,
+    heartbeat_interval_s: float,
+    server_argv: ServerArgv,
+    resume_interrupted: bool,
+) -> GenerationServer | RunRecord:
+    """Start the run's vLLM server and wait until it answers: the server, or how the run ended when it failed to
+    start (with its last lines) or the run was cancelled or the worker shut down meanwhile."""
+    with contextlib.suppress(InvalidTransition):
+        store.set_phase(run.id, Phase.STARTING_GENERATION_SERVER)
+    server = None
+    try:
+        with Heartbeat(lambda: store.heartbeat(run.id), f"run-{run.id}", heartbeat_interval_s):
+            server = GenerationServer(server_argv(config, home), server_env(config, os.environ), health_url(config))
+            print(f"worker: run {run.id} starts its vLLM server on GPUs {config.vllm_server_gpus}", file=sys.stderr)
+            ready = server.wait_ready(config.vllm_server_timeout, lambda: _should_stop(store, run.id, shutdown))
+    except BaseException as exc:
+        lines = server.stop() if server is not None else ""  # never left running, whatever stopped the start
+        if lines:
+            _keep_server_log(store, run.id, lines)
+        if not isinstance(exc, Exception):
+            raise  # Ctrl-C and the like: the run's ending is for whoever handles it
+        if not isinstance(exc, ServerFailed):
+            return _finish(store, run.id, Status.FAILED, _describe(exc))
+        output = f"; the end of its output:\n\n{lines}" if lines else "; it printed nothing"
+        return _finish(store, run.id, Status.FAILED, f"{exc}{output if server is not None else ''}")
+    if ready:
+        return server
+    _keep_server_log(store, run.id, server.stop())
+    if shutdown.is_set():
+        return _interrupt(store, run.id, resume_interrupted)
+    return _finish(store, run.id, Status.CANCELLED)
+
+
+def _should_stop(store: Store, run_id: int, shutdown: threading.Event) -> bool:
+    try:
+        return shutdown.is_set() or store.is_cancel_requested(run_id)
+    except StorageError:
+        return False  # a busy database: asked again at the next poll
+
+
+def _keep_server_log(store: Store, run_id: int, lines: str) -> RunRecord | None:
+    try:
+        return store.set_generation_server_log(run_id, lines)
+    except StorageError as exc:  # the run's ending is recorded already, or is about to be: keep it
+        print(f"worker: cannot keep run {run_id}'s vLLM server output: {exc}", file=sys.stderr)
+        return None
 
 
 def _resume_point(store: Store, run: RunRecord) -> Path | None:

@@ -23,6 +23,8 @@ class Phase(StrEnum):
     LOADING_MODEL = "loading the model"
     CONVERTING_MODEL = "converting the model"
     """Once per data directory: the bundled GGUF into a safetensors folder (training/model.py)."""
+    STARTING_GENERATION_SERVER = "starting the vLLM server"
+    """Server mode: the worker waits until the run's vLLM server answers (training/vllm_server.py)."""
     FIRST_GENERATION = "first generation"
     """The first step: generating and scoring its rollouts, then the optimizer step."""
 

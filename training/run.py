@@ -83,12 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stop_after_the_step_on_signal(shutdown)
     if rank == 0:
         print(f"config: {command_line(config)}", file=sys.stderr)
-        several = config.replace(num_processes=max(2, config.num_processes))
-        print(f"on several GPUs: {command_line(several, 'accelerate')}", file=sys.stderr)
+        try:
+            several = config.replace(num_processes=max(2, config.num_processes))
+            print(f"on several GPUs: {command_line(several, 'accelerate')}", file=sys.stderr)
+        except ConfigError:
+            pass  # no such line to show: e.g. a vLLM server on GPU 1, which a second training process would need
 
     from training.interface import MemorySink, RunContext
     from training.progress import ProgressSink
     from training.trainer import train
+    from training.vllm_server import starts_server, with_own_server
+
+    if rank == 0 and args.run_id is None and starts_server(config):
+        train = with_own_server(train)  # a worker starts the server of a run it launched itself
 
     def progress(sink):  # type: ignore[no-untyped-def]  # any Sink the worker or the CLI hands it
         return ProgressSink(sink, config.max_steps)

@@ -6,8 +6,10 @@ its own module. Reports only through the sink.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import PartialState
@@ -35,6 +37,7 @@ def train(config: RunConfig, sink: Sink, context: RunContext) -> None:
 
 def build_trainer(config: RunConfig, sink: Sink, context: RunContext) -> NoverGRPOTrainer:
     """Everything up to the first step: data, model, TRL trainer, proxy, scorer, callbacks."""
+    refuse_unavailable_generation(config)  # before the data and the model: a refusal should cost nothing
     hf_logging.set_verbosity_error()
     data = load_examples(
         config.dataset,
@@ -66,6 +69,12 @@ def build_trainer(config: RunConfig, sink: Sink, context: RunContext) -> NoverGR
     )
     model = trainer.model  # the PEFT model TRL wrapped around the base weights
     add_proxy(model)
+    # With generation 'vllm' the rollouts come from vLLM, but the scorer keeps running on this training model, and
+    # must: it needs the proxy adapter (vLLM holds only the merged policy: before each generation TRL merges the
+    # active policy adapter into the base weights, pushes them to vLLM and unmerges, skipping every LoRA tensor, so
+    # the proxy never reaches vLLM) and the log-probability of every reference token after the reasoning, which
+    # vLLM does not give for text it did not generate. Scoring is one forward pass over the reference tokens,
+    # cheap next to generating the rollouts, which is what vLLM speeds up.
     print(f"model: {model_summary(model)}", file=sys.stderr)
     if context.resume_from is not None:
         load_proxy(model, context.resume_from)
@@ -120,7 +129,55 @@ def grpo_args(config: RunConfig, output_dir: Path, device: str, reward_weights: 
         bf16=bf16,
         fp16=False,
         dataloader_num_workers=0,
+        **vllm_args(config),
     )
+
+
+def vllm_args(config: RunConfig) -> dict[str, Any]:
+    """GRPOConfig's vLLM fields for `config`: none for plain transformers generation (TRL's defaults stand)."""
+    if config.generation != "vllm":
+        return {}
+    args: dict[str, Any] = {"use_vllm": True, "vllm_mode": config.vllm_mode}
+    if config.vllm_mode == "colocate":
+        args["vllm_gpu_memory_utilization"] = config.vllm_gpu_memory_utilization
+    else:  # the server's memory and tensor parallel size are set where it starts (training/vllm_server.py)
+        args["vllm_server_host"] = config.vllm_server_host
+        args["vllm_server_port"] = config.vllm_server_port
+        args["vllm_server_timeout"] = config.vllm_server_timeout
+    return args
+
+
+def generation_problem(config: RunConfig, cuda: bool, vllm: bool) -> str | None:
+    """Why this machine cannot generate `config`'s rollouts, or None when it can.
+
+    >>> generation_problem(RunConfig(generation="vllm"), cuda=True, vllm=False).split(": ")[0]
+    "generation 'vllm' needs the vllm package, which this machine lacks"
+    >>> generation_problem(RunConfig(), cuda=False, vllm=False) is None
+    True
+    """
+    if config.generation != "vllm":
+        return None
+    if not cuda:
+        return (
+            "generation 'vllm' needs a CUDA GPU and this machine has none: run it on a worker with a GPU, or set "
+            "generation to transformers"
+        )
+    if not vllm:
+        return (
+            "generation 'vllm' needs the vllm package, which this machine lacks: install it with `make install-gpu` "
+            "(pip install -r requirements-gpu.txt), or set generation to transformers"
+        )
+    return None
+
+
+def refuse_unavailable_generation(config: RunConfig) -> None:
+    """Fail a run this machine cannot generate for, saying why (the dashboard's queue checks the live workers
+    first; a run started from the command line gets here)."""
+    problem = generation_problem(
+        config, cuda=torch.cuda.is_available(), vllm=importlib.util.find_spec("vllm") is not None
+    )
+    if problem is not None:
+        raise RuntimeError(problem)
 
 
 def eos_ids(tokenizer) -> set[int]:  # type: ignore[no-untyped-def]  # a transformers tokenizer

@@ -69,6 +69,7 @@ def finished_run(store: Store, status: str = "succeeded") -> int:
     store.heartbeat(run.id, step=2, total_steps=2)
     if status != "running":
         store.finish_run(run.id, status, "boom\nTraceback" if status == "failed" else None)
+    store.set_generation_server_log(run.id, "INFO vLLM <ready>\nWARNING ünï")
     return run.id
 
 

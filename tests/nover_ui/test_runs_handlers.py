@@ -37,6 +37,17 @@ def test_the_table_redraws_from_the_store_and_keeps_the_selected_runs_details(st
     assert runs.run_nb not in selected  # the selection itself stays
     assert (selected[runs.error_tb]["value"], selected[runs.error_tb]["visible"]) == ("RuntimeError: boom", True)
     assert selected[runs.command_code]["value"] == "python -m training.run --set max_steps=3"
+    assert selected[runs.server_log_tb]["visible"] is False  # no vLLM server: no box
+
+
+def test_a_run_s_vllm_server_lines_show_as_text_from_the_runs_list(store, built):
+    runs = built.runs
+    run = store.start_run(store.create_run("served", {}).id, "w")
+    store.finish_run(run.id, "failed", "the vLLM server exited with code 1 before it answered")
+    lines = "INFO <b>loading</b> /models/m\nERROR CUDA out of memory"
+    store.set_generation_server_log(run.id, lines)
+    shown = redraw(run.id, "", store=store, tab=runs)[runs.server_log_tb]
+    assert (shown["value"], shown["visible"]) == (lines, True)  # a Textbox: the tags stay text, never markup
 
 
 def buttons(runs):
