@@ -25,10 +25,10 @@ def test_a_run_keeps_its_server_lines_after_it_ended_and_the_runs_version_moves(
         store.set_generation_server_log(run.id + 1, LINES)
 
 
-def test_runs_stored_at_revision_0008_upgrade_without_lines_and_the_migration_downgrades(db_url):
+def test_runs_stored_at_revision_0009_upgrade_without_lines_and_the_migration_downgrades(db_url):
     engine = create_engine(db_url)
     with engine.begin() as connection:
-        run_id = old_run(connection, "0008", step=2)
+        run_id = old_run(connection, "0009", step=2)
     engine.dispose()
     store = Store(db_url)  # upgrades to head
     old = store.get_run(run_id)
@@ -37,7 +37,7 @@ def test_runs_stored_at_revision_0008_upgrade_without_lines_and_the_migration_do
     with store._engine.begin() as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.downgrade(config, "0008")
+        command.downgrade(config, "0009")
         assert connection.execute(text("SELECT step FROM runs")).scalar_one() == 2  # the run itself stays
     assert "generation_server_log" not in {c["name"] for c in inspect(store._engine).get_columns("runs")}
     store.close()
