@@ -1,4 +1,8 @@
+import hashlib
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -6,7 +10,8 @@ import pytest
 from storage import Store
 from tests.postgres import INSTALL_HINT, PostgresServer, find_bin_dir
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture
@@ -48,3 +53,28 @@ def artifacts() -> Path:
     """Where tests leave files worth looking at (screenshots); git-ignored."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def trained_home(artifacts) -> Path:
+    """A data directory whose database holds the finished 2-step run of tests/trained_run.py, with its checkpoints
+    and weight digests: one real training for the training tests and the browser tests. Kept under test-artifacts,
+    named by a hash of the training and storage code and of the run's own module, so a change to any of them trains
+    afresh while reruns do not. Read-only for the tests: one that writes copies it first."""
+    sources = sorted((ROOT / "training").glob("*.py")) + sorted((ROOT / "storage").rglob("*.py"))
+    sources.append(ROOT / "tests" / "trained_run.py")
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:12]
+    home = artifacts / f"trained-home-{digest}"
+    if (home / "done").exists():
+        return home
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    models = artifacts / "model-home" / "models"  # the converted default model, shared with tests/training
+    models.mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(models, target_is_directory=True)
+    trained = subprocess.run(
+        [sys.executable, "-m", "tests.trained_run", str(home)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert trained.returncode == 0, trained.stderr[-4000:]
+    (home / "done").touch()
+    return home

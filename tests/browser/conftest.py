@@ -1,6 +1,5 @@
 """Browser tests: the real app in a subprocess, driven by Debian's Chromium through Playwright."""
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.helpers import free_port, wait_for
+from tests.trained_run import copy_trained_db
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_HOME = ROOT / "test-artifacts" / "model-home" / "models"  # shared with tests/training
@@ -106,55 +106,6 @@ def training_app(app_home):
     MODEL_HOME.mkdir(parents=True, exist_ok=True)
     (app_home / "models").symlink_to(MODEL_HOME, target_is_directory=True)
     yield from serve(app_home, "--workers", "1")
-
-
-@pytest.fixture(scope="session")
-def trained_home() -> Path:
-    """A data directory whose database holds a finished 2-step cpu-demo run of the real default model, on one
-    prompt (so the same prompt is sampled at both steps). Kept under test-artifacts, named by a hash of the
-    training and storage code, so a change to either trains afresh while reruns of the browser tests do not."""
-    sources = sorted((ROOT / "training").glob("*.py")) + sorted((ROOT / "storage").rglob("*.py"))
-    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:12]
-    home = ROOT / "test-artifacts" / f"trained-home-{digest}"
-    if (home / "done").exists():
-        return home
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
-    MODEL_HOME.mkdir(parents=True, exist_ok=True)
-    (home / "models").symlink_to(MODEL_HOME, target_is_directory=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training.run",
-            "--preset",
-            "cpu-demo",
-            "--set",
-            "max_steps=2",
-            "--set",
-            "checkpoint_steps=2",
-            "--set",
-            "max_prompts=1",
-            "--name",
-            "trained demo",
-            "--home",
-            str(home),
-            "--db",
-            f"sqlite:///{home / 'nover_ui.db'}",
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    (home / "done").touch()
-    return home
-
-
-def copy_trained_db(trained_home: Path, app_home: Path) -> None:
-    import sqlite3
-
-    with sqlite3.connect(trained_home / "nover_ui.db") as source, sqlite3.connect(app_home / "nover_ui.db") as copy:
-        source.backup(copy)
 
 
 @pytest.fixture

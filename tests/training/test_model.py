@@ -3,7 +3,9 @@
 import json
 import logging
 import multiprocessing
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -28,16 +30,56 @@ def home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("home")
 
 
+@dataclass(frozen=True)
+class Conversion:
+    """What two processes resolving the default model at once into a fresh data directory did."""
+
+    paths: list[str]
+    """What each resolve_model answered."""
+    phases: dict[int, list[Phase]]
+    """The phases each process reported, by its pid (a run shows them in the Runs table)."""
+    exit_codes: list[int | None]
+    log_lines: list[str]
+    """training.model's log lines from both, each starting with its process's pid."""
+
+
 @pytest.fixture(scope="module")
-def conversion(home) -> tuple[Path, list[Phase]]:
-    """The module's one conversion, with the phases it reported (a run shows them in the Runs table)."""
+def conversion(home, tmp_path_factory) -> Conversion:
+    """The module's one conversion, by two processes starting at once on the module's data directory, as two
+    workers on a fresh one would: one conversion serves the tests of the lock and those of the converted folder."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    log_path = tmp_path_factory.mktemp("conversion") / "model.log"
+    procs = [ctx.Process(target=_resolve_in_child, args=(str(home), str(log_path), barrier, results)) for _ in range(2)]
+    for proc in procs:
+        proc.start()
+    answers = [results.get(timeout=300) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+    return Conversion(
+        paths=[path for _, path, _ in answers],
+        phases={pid: phases for pid, _, phases in answers},
+        exit_codes=[proc.exitcode for proc in procs],
+        log_lines=log_path.read_text().splitlines(),
+    )
+
+
+def _resolve_in_child(home: str, log_path: str, barrier, results) -> None:
+    # Spawned process: record the module's log lines, so the parent can count conversions.
+    handler = logging.FileHandler(log_path)
+    handler.setFormatter(logging.Formatter("%(process)d %(message)s"))
+    logger = logging.getLogger("training.model")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     phases: list[Phase] = []
-    return Path(resolve_model(DEFAULT_MODEL, home, phases.append)), phases
+    barrier.wait(timeout=120)  # both processes have imported torch; start resolving together
+    path = resolve_model(DEFAULT_MODEL, Path(home), phases.append)
+    results.put((os.getpid(), path, phases))
 
 
 @pytest.fixture(scope="module")
-def converted(conversion) -> Path:
-    return conversion[0]
+def converted(home, conversion) -> Path:
+    return home / "models" / "SmolLM2-135M-Instruct"
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +101,20 @@ def identity(folder: Path) -> tuple[int, int]:
     return stat.st_ino, stat.st_mtime_ns
 
 
-def test_conversion_writes_a_plain_folder_once_and_loads_fast(home, conversion, gguf_model):
-    converted, phases = conversion
+def test_two_processes_resolving_at_once_convert_only_once(home, conversion):
+    target = str(home / "models" / "SmolLM2-135M-Instruct")
+    assert conversion.paths == [target, target]
+    assert conversion.exit_codes == [0, 0]
+    lines = conversion.log_lines
+    assert len([line for line in lines if "converting" in line]) == 1, lines
+    assert len([line for line in lines if "converted" in line]) == 1, lines
+
+
+def test_conversion_writes_a_plain_folder_once_and_loads_fast(home, conversion, converted, gguf_model):
+    [converter] = [int(line.split()[0]) for line in conversion.log_lines if "converting" in line]
+    phases = conversion.phases[converter]
     assert phases == [Phase.CONVERTING_MODEL, Phase.LOADING_MODEL]
-    assert converted == home / "models" / "SmolLM2-135M-Instruct"
+    assert conversion.paths[0] == str(converted)
     names = {p.name for p in converted.iterdir()}
     assert {"config.json", "tokenizer.json", "tokenizer_config.json"} <= names
     assert any(name.endswith(".safetensors") for name in names)
@@ -79,38 +131,6 @@ def test_conversion_writes_a_plain_folder_once_and_loads_fast(home, conversion, 
     load_model(RunConfig(), home)
     folder_seconds = time.perf_counter() - started
     print(f"\nload from GGUF: {gguf_model[1]:.2f} s, from the converted folder: {folder_seconds:.2f} s")
-
-
-def _resolve_in_child(home: str, log_path: str, barrier, results) -> None:
-    # Spawned process: record the module's log lines, so the parent can count conversions.
-    handler = logging.FileHandler(log_path)
-    handler.setFormatter(logging.Formatter("%(process)d %(message)s"))
-    logger = logging.getLogger("training.model")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    barrier.wait(timeout=120)  # both processes have imported torch; start resolving together
-    results.put(resolve_model(DEFAULT_MODEL, Path(home)))
-
-
-def test_two_processes_resolving_at_once_convert_only_once(tmp_path):
-    ctx = multiprocessing.get_context("spawn")
-    barrier, results = ctx.Barrier(2), ctx.Queue()
-    log_path = tmp_path / "model.log"
-    procs = [
-        ctx.Process(target=_resolve_in_child, args=(str(tmp_path / "home"), str(log_path), barrier, results))
-        for _ in range(2)
-    ]
-    for proc in procs:
-        proc.start()
-    paths = [results.get(timeout=300) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=60)
-        assert proc.exitcode == 0
-    target = str(tmp_path / "home" / "models" / "SmolLM2-135M-Instruct")
-    assert paths == [target, target]
-    lines = log_path.read_text().splitlines()
-    assert len([line for line in lines if "converting" in line]) == 1, lines
-    assert len([line for line in lines if "converted" in line]) == 1, lines
 
 
 def test_converted_model_generates_text_and_matches_the_gguf_logits(loaded, gguf_model):

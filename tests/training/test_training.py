@@ -1,44 +1,37 @@
-"""Real GRPO training of the default model on CPU: 2 steps of the cpu-demo preset, then a resumed step."""
+"""Real GRPO training of the default model on CPU: the shared 2-step cpu-demo run (tests/trained_run.py), then a
+resumed step."""
 
-import threading
+import json
+from pathlib import Path
 
 import pytest
-import torch
 
 from storage import Store
+from tests.trained_run import CONFIG, WEIGHTS, copy_trained_db
 from training.config import RunConfig, preset
-from training.execute import StoreSink, run_training
-from training.interface import RunContext
-from training.trainer import build_trainer, train
+from training.execute import run_training
+from training.trainer import train
 
 pytestmark = pytest.mark.slow
-CONFIG = preset("cpu-demo", max_steps=2, checkpoint_steps=1)
 
 
 @pytest.fixture(scope="module")
-def trained(model_home, tmp_path_factory):
-    """Train 2 steps into a SQLite store; keep the weights before and after."""
-    home = tmp_path_factory.mktemp("home")
-    store = Store(f"sqlite:///{home / 'nover_ui.db'}")
-    run = store.create_run("integration", CONFIG.to_dict())
-    store.claim_next_run("test")
-    sink = StoreSink(store, run.id, CONFIG.max_steps, threading.Event())
-    context = RunContext(run_id=run.id, home=model_home, workdir=home / "runs" / str(run.id))
-    trainer = build_trainer(CONFIG, sink, context)
-    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
-    trainer.train()
-    after = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
-    store.finish_run(run.id, "succeeded")
-    return store, run.id, before, after, context
+def trained(trained_home):
+    """The shared run's store (read only), its id, and its weights' digests before and after training."""
+    store = Store(f"sqlite:///{trained_home / 'nover_ui.db'}")
+    [run] = store.list_runs()
+    weights = json.loads((trained_home / WEIGHTS).read_text())
+    yield store, run.id, weights["before"], weights["after"]
+    store.close()
 
 
 def test_lora_weights_moved_and_base_weights_did_not(trained):
-    _, _, before, after, _ = trained
+    _, _, before, after = trained
     policy = [n for n in before if "lora_" in n and ".default." in n]
     base = [n for n in before if "lora_" not in n]
-    assert policy and base
-    assert any(not torch.equal(before[n], after[n]) for n in policy)
-    assert all(torch.equal(before[n], after[n]) for n in base)
+    assert policy and base and set(after) == set(before)
+    assert any(before[n] != after[n] for n in policy)
+    assert all(before[n] == after[n] for n in base)
 
 
 def test_every_step_wrote_metrics_with_every_reward_component(trained):
@@ -87,19 +80,24 @@ def test_every_rollout_was_stored_with_its_rewards_and_advantage(trained):
 
 
 def test_checkpoints_hold_policy_and_proxy(trained):
-    store, run_id, *_, context = trained
+    store, run_id, *_ = trained
     checkpoints = store.list_checkpoints(run_id)
     assert [c.step for c in checkpoints] == [1, 2]
-    last = context.workdir / "checkpoint-2"
+    last = Path(checkpoints[-1].path)
+    assert last.name == "checkpoint-2"
     for needed in ("adapter_model.safetensors", "ref/adapter_model.safetensors", "optimizer.pt", "trainer_state.json"):
         assert (last / needed).exists(), needed
 
 
-def test_a_resumed_run_continues_from_its_parents_checkpoint(trained, model_home):
-    store, parent_id, *_ = trained
+def test_a_resumed_run_continues_from_its_parents_checkpoint(trained, trained_home, model_home, tmp_path):
+    # On a copy of the shared database, which other tests read as holding the one run.
+    _, parent_id, *_ = trained
+    copy_trained_db(trained_home, tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'nover_ui.db'}")
+    (tmp_path / "models").symlink_to(model_home / "models", target_is_directory=True)
     child = store.create_run("resumed", {**CONFIG.to_dict(), "max_steps": 3}, parent_id=parent_id)
     claimed = store.claim_next_run("test")
-    done = run_training(store, claimed, RunConfig.from_dict(claimed.config), train, model_home)
+    done = run_training(store, claimed, RunConfig.from_dict(claimed.config), train, tmp_path)
     assert done.status == "succeeded", done.error
     assert store.get_metrics(child.id)["reward"].steps == (3,)
     assert {r.step for r in store.get_rollouts(child.id)} == {3}
