@@ -11,6 +11,7 @@ import pytest
 import torch
 from bitsandbytes.nn import Linear4bit
 from peft import PeftModel
+from transformers import TrainerCallback
 
 from storage import Store
 from training.config import RunConfig, preset
@@ -44,7 +45,7 @@ def learned(rollouts):
 class Trained:
     """One run trained by build_trainer into a SQLite store, with its weights before and after training."""
 
-    def __init__(self, home, model_home, config: RunConfig):
+    def __init__(self, home, model_home, config: RunConfig, watch=None):
         self.config = config
         self.store = Store(f"sqlite:///{home / 'nover_ui.db'}")
         self.run_id = self.store.create_run("options", config.to_dict()).id
@@ -52,6 +53,9 @@ class Trained:
         sink = StoreSink(self.store, self.run_id, config.max_steps, threading.Event())
         self.context = RunContext(run_id=self.run_id, home=model_home, workdir=home / "runs" / str(self.run_id))
         self.trainer = build_trainer(config, sink, self.context)
+        self.watch = watch
+        if watch is not None:
+            self.trainer.add_callback(watch)  # after ProxySyncCallback: it sees each step's sync done
         self.before = {name: p.detach().clone() for name, p in self.trainer.model.named_parameters()}
         self.trainer.train()
         self.after = {name: p.detach().clone() for name, p in self.trainer.model.named_parameters()}
@@ -102,6 +106,16 @@ def test_gradient_checkpointing_top_p_and_batch_scaling_train_and_store_their_ro
     assert_trl_advantages(kl_run.rollouts, "batch")
 
 
+class Snapshots(TrainerCallback):
+    """The LoRA weights at the end of every optimizer step."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self.steps.append({name: p.detach().clone() for name, p in model.named_parameters() if "lora_" in name})
+
+
 @pytest.fixture(scope="module")
 def qlora_run(model_home, tmp_path_factory):
     """4-bit base, two optimisation passes over one generation, unscaled advantages, dr_grpo, a sync every step."""
@@ -113,7 +127,7 @@ def qlora_run(model_home, tmp_path_factory):
         loss_type="dr_grpo",
         proxy_sync_steps=1,
     )
-    return Trained(tmp_path_factory.mktemp("qlora"), model_home, config)
+    return Trained(tmp_path_factory.mktemp("qlora"), model_home, config, watch=Snapshots())
 
 
 def test_4bit_trains_both_adapters_on_a_4bit_base(qlora_run):
@@ -121,10 +135,17 @@ def test_4bit_trains_both_adapters_on_a_4bit_base(qlora_run):
     assert any(isinstance(module, Linear4bit) for module in model.modules())
     base = {name: p for name, p in qlora_run.before.items() if "lora_" not in name}
     assert not moved(base, qlora_run.after)
-    policy_moved = moved(lora(qlora_run.before, POLICY_ADAPTER), lora(qlora_run.after, POLICY_ADAPTER))
-    assert policy_moved == learned(qlora_run.rollouts)
-    # Synced every step: the proxy follows the policy, a tenth of the way each time.
-    assert moved(lora(qlora_run.before, PROXY_ADAPTER), lora(qlora_run.after, PROXY_ADAPTER)) == policy_moved
+    assert moved(lora(qlora_run.before, POLICY_ADAPTER), lora(qlora_run.after, POLICY_ADAPTER)) == learned(
+        qlora_run.rollouts
+    )
+    # Synced after every step: proxy <- alpha * proxy + (1 - alpha) * policy, whatever the policy did.
+    alpha, proxy = qlora_run.config.proxy_alpha, lora(qlora_run.before, PROXY_ADAPTER)
+    assert len(qlora_run.watch.steps) == 2
+    for weights in qlora_run.watch.steps:
+        for name, value in lora(weights, PROXY_ADAPTER).items():
+            policy = weights[name.replace(f".{PROXY_ADAPTER}.", f".{POLICY_ADAPTER}.")]
+            assert torch.allclose(value, alpha * proxy[name] + (1 - alpha) * policy.to(value.dtype), atol=1e-6)
+        proxy = lora(weights, PROXY_ADAPTER)
 
 
 def test_two_iterations_log_each_rollout_once_with_the_advantage_trl_used(qlora_run):
