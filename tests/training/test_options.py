@@ -144,7 +144,9 @@ def test_4bit_trains_both_adapters_on_a_4bit_base(qlora_run):
     for weights in qlora_run.watch.steps:
         for name, value in lora(weights, PROXY_ADAPTER).items():
             policy = weights[name.replace(f".{PROXY_ADAPTER}.", f".{POLICY_ADAPTER}.")]
-            assert torch.allclose(value, alpha * proxy[name] + (1 - alpha) * policy.to(value.dtype), atol=1e-6)
+            expected = alpha * proxy[name] + (1 - alpha) * policy.to(value.dtype)
+            rtol = 1e-5 if value.dtype == torch.float32 else 1e-2  # the sync's own rounding, in the proxy's dtype
+            assert torch.allclose(value, expected, rtol=rtol, atol=1e-7)
         proxy = lora(weights, PROXY_ADAPTER)
 
 
