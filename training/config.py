@@ -32,7 +32,11 @@ continued by a new linked run from its last checkpoint."""
 HEARTBEAT_TIMEOUT_S = 60.0
 """A running run or job whose worker has been silent this long is failed ("worker stopped responding"): the
 default of app.py's and training.worker's --heartbeat-timeout."""
-LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "luspo", "vespo")
+"""TRL 1.16's GRPO losses. None touches the model's weights, so each trains LoRA adapters as it trains a full model."""
+CISPO_MIN_EPSILON_HIGH = 1.0
+"""With loss_type cispo, TRL caps the importance ratio at epsilon_high itself (ScaleRL's eps_max, 5.0 recommended):
+a cap below 1 would shrink every on-policy token's weight."""
 SCALE_REWARDS = ("group", "batch", "none")
 DISTRIBUTED = ("ddp", "zero2")
 GENERATIONS = ("transformers", "vllm")
@@ -78,7 +82,8 @@ class RunConfig:
     dtype: str = _opt(
         "auto",
         "model",
-        "Weight dtype. 'auto' uses float32 on CPU (faster to train there) and bfloat16 on GPUs that support it.",
+        "Weight dtype and training precision (float16/bfloat16 train in mixed precision, float32 without). 'auto' "
+        "uses float32 on CPU (faster to train there), bfloat16 on GPUs that support it and float16 on the others.",
         DTYPES,
     )
     device: str = _opt(
@@ -182,8 +187,20 @@ class RunConfig:
         0.1, "grpo", "KL coefficient against the proxy (k3 estimator); 0 disables the KL term.", most=100.0
     )
     epsilon: float = _opt(0.1, "grpo", "Lower clip range: ratios below 1 - epsilon are clipped.", most=1.0)
-    epsilon_high: float = _opt(0.2, "grpo", "Upper clip range: ratios above 1 + epsilon_high are clipped.", most=10.0)
-    loss_type: str = _opt("dapo", "grpo", "Loss aggregation; 'dapo' is the token-mean loss NOVER uses.", LOSS_TYPES)
+    epsilon_high: float = _opt(
+        0.2,
+        "grpo",
+        "Upper clip range: ratios above 1 + epsilon_high are clipped (with loss_type cispo: the ratio cap itself).",
+        most=10.0,
+    )
+    loss_type: str = _opt(
+        "dapo",
+        "grpo",
+        "Loss (TRL's names): 'dapo' is the token-mean loss NOVER uses; 'grpo', 'bnpo' and 'dr_grpo' normalise the "
+        "same clipped loss differently; 'cispo' clips the importance weights (set epsilon_high to its cap, e.g. 5); "
+        "'sapo' and 'vespo' replace clipping with a soft gate; 'luspo' is a sequence-level loss.",
+        LOSS_TYPES,
+    )
     scale_rewards: str = _opt(
         "group", "grpo", "Divide advantages by the reward std of the group, the batch, or not at all.", SCALE_REWARDS
     )
@@ -353,6 +370,12 @@ class RunConfig:
                 "all 0, so every reward would be 0; set at least one above 0",
             )
         yield from self._generation_problems()
+        if self.loss_type == "cispo" and self.epsilon_high < CISPO_MIN_EPSILON_HIGH:
+            yield ConfigError(
+                "epsilon_high",
+                f"with loss_type cispo, epsilon_high caps the importance ratio itself and must be >= "
+                f"{CISPO_MIN_EPSILON_HIGH}, got {self.epsilon_high}; ScaleRL recommends 5.0",
+            )
         if self.learning_rate >= 1:
             yield ConfigError(
                 "learning_rate", f"learning_rate must be below 1 (LoRA uses ~1e-5 to 1e-4), got {self.learning_rate}"

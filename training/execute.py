@@ -303,7 +303,7 @@ def _train_here(
     except Exception as exc:
         if sink.lost_run:
             return store.get_run(run.id)
-        return _finish(store, run.id, Status.FAILED, _describe(exc))
+        return _finish(store, run.id, Status.FAILED, _describe(exc, config))
     # The trainer returned after its last step and that step's checkpoint were committed: the run is done, even
     # when a shutdown (the app killed) or a cancel arrived during that step.
     if sink.last_step < config.max_steps and sink.stop_reason == "shutdown":
@@ -447,12 +447,38 @@ def _record(store: Store, run_id: int, write: Callable[[], RunRecord]) -> RunRec
             time.sleep(RECORD_RETRY_S)
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, config: RunConfig | None = None) -> str:
     lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
     head = f"{type(exc).__name__}: {exc}"
+    if config is not None and _out_of_memory(exc):
+        head = f"the GPU ran out of memory ({type(exc).__name__}); {memory_advice(config)}"
     if isinstance(exc, OSError) and exc.filename and exc.errno in UNWRITABLE:
         head = (
             f"cannot write {exc.filename}: {exc.strerror} ({type(exc).__name__}); make the folder writable (or "
             f"free space), then resume the run from its last checkpoint"
         )
     return head + "\n\n" + "\n".join(lines[-TRACEBACK_LINES:])
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """torch.OutOfMemoryError, or the RuntimeError older CUDA paths raise ("CUDA out of memory"), matched by name
+    and text so this module stays free of torch (the worker imports it before any run needs the model stack)."""
+    return type(exc).__name__ == "OutOfMemoryError" or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )
+
+
+def memory_advice(config: RunConfig) -> str:
+    """What to lower to fit a run on its GPU, with the run's own values; vLLM's share only for a vLLM run."""
+    advice = [
+        f"lower prompts_per_step x num_generations ({config.prompts_per_step} x {config.num_generations} rollouts "
+        f"per step) or raise gradient_accumulation_steps ({config.gradient_accumulation_steps})",
+        f"lower max_completion_length ({config.max_completion_length})",
+    ]
+    if not config.gradient_checkpointing:
+        advice.append("turn gradient_checkpointing on")
+    if config.quantization != "4bit" and config.generation != "vllm":  # vLLM cannot serve a 4-bit base here
+        advice.append("choose quantization 4bit")
+    if config.generation == "vllm" and config.vllm_mode == "colocate":
+        advice.append(f"lower vllm_gpu_memory_utilization ({config.vllm_gpu_memory_utilization}), the share vLLM takes")
+    return "to fit, " + "; ".join(advice) + "; then queue the run again"

@@ -187,7 +187,9 @@ class RolloutReporter:
         rows = number_groups(rows)
         if self.scorer is not None:
             self._add_baseline(rows)
-        # Generation happens before the optimizer step it feeds, so these rollouts belong to the next step.
+        # Generation happens before the optimizer step it feeds, so these rollouts belong to the next step. TRL
+        # generates once every num_iterations optimizer steps (GRPOTrainer._prepare_inputs) and trains the later
+        # ones on the same rollouts with the same advantages: each rollout is reported once, at its first step.
         self.sink.log_rollouts(self.trainer.state.global_step + 1, rows)
 
     def _add_baseline(self, rows: list[dict[str, Any]]) -> None:

@@ -192,13 +192,7 @@ def load_model(config: RunConfig, home: Path, report: PhaseReport = _no_report) 
     except Exception as exc:
         where = f"local folder {source}" if is_folder else f"hub id {source}"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        fix = (
-            "delete the folder to convert it again"
-            if source.endswith(CONVERTED_NAME)
-            else "check the folder's files"
-            if is_folder
-            else "check the name and network access, or use a local folder"
-        )
+        fix = load_fix(reason, config.quantization, source.endswith(CONVERTED_NAME), is_folder)
         raise ModelLoadError("; ".join([*tried, f"tried {where}: {reason}", fix])) from exc
     if config.quantization == "4bit":
         # Freezes the nf4 base and casts the remaining fp16/bf16 weights to fp32, so LoRA trains stably.
@@ -220,6 +214,25 @@ def load_model(config: RunConfig, home: Path, report: PhaseReport = _no_report) 
         config.quantization,
     )
     return model, tokenizer
+
+
+def load_fix(reason: str, quantization: str, converted: bool, is_folder: bool) -> str:
+    """What to do about a failed load: the machine's missing piece when that is the cause, whatever the folder.
+
+    >>> load_fix("Using `bitsandbytes` 4-bit quantization requires bitsandbytes: `pip install ...`", "4bit", True, True)
+    'install bitsandbytes (pip install bitsandbytes) or choose quantization none'
+    >>> load_fix("Torch not compiled with CUDA enabled", "none", True, True)
+    "this machine's torch cannot use CUDA: choose device cpu, or install a CUDA build of torch"
+    >>> load_fix("Error while deserializing header", "none", True, True)
+    'delete the folder to convert it again'
+    """
+    if quantization == "4bit" and "bitsandbytes" in reason.lower():
+        return "install bitsandbytes (pip install bitsandbytes) or choose quantization none"
+    if "cuda" in reason.lower():
+        return "this machine's torch cannot use CUDA: choose device cpu, or install a CUDA build of torch"
+    if converted:
+        return "delete the folder to convert it again"
+    return "check the folder's files" if is_folder else "check the name and network access, or use a local folder"
 
 
 def lora_config(config: RunConfig) -> LoraConfig:

@@ -16,8 +16,16 @@ from peft import PeftModel, set_peft_model_state_dict
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
+from training.config import RunConfig
+
 POLICY_ADAPTER = "default"
 PROXY_ADAPTER = "ref"
+
+
+def needs_proxy(config: RunConfig) -> bool:
+    """The NOVER reward scores with the proxy; with beta > 0 it is the KL reference too. A verifier run with
+    beta 0 uses neither, so it keeps no second adapter (nor saves one in its checkpoints)."""
+    return config.reward == "nover" or config.beta > 0
 
 
 def add_proxy(model: PeftModel) -> None:

@@ -25,7 +25,7 @@ from training.grpo import NoverGRPOTrainer, NoverRewards, RolloutReporter, SinkC
 from training.interface import Phase, RunContext, Sink
 from training.model import load_model, lora_config, model_summary
 from training.prompts import build_prompt
-from training.proxy import ProxySyncCallback, add_proxy, load_proxy, proxy_active
+from training.proxy import ProxySyncCallback, add_proxy, load_proxy, needs_proxy, proxy_active
 from training.scorer import NoverScorer
 
 
@@ -68,27 +68,30 @@ def build_trainer(config: RunConfig, sink: Sink, context: RunContext) -> NoverGR
         reward_funcs=functions,
     )
     model = trainer.model  # the PEFT model TRL wrapped around the base weights
-    add_proxy(model)
+    if needs_proxy(config):
+        add_proxy(model)
+        if context.resume_from is not None:
+            load_proxy(model, context.resume_from)
+        trainer.add_callback(ProxySyncCallback(model, config.proxy_sync_steps, config.proxy_alpha))
+    print(f"model: {model_summary(model)}", file=sys.stderr)
     # With generation 'vllm' the rollouts come from vLLM, but the scorer keeps running on this training model, and
     # must: it needs the proxy adapter (vLLM holds only the merged policy: before each generation TRL merges the
     # active policy adapter into the base weights, pushes them to vLLM and unmerges, skipping every LoRA tensor, so
     # the proxy never reaches vLLM) and the log-probability of every reference token after the reasoning, which
     # vLLM does not give for text it did not generate. Scoring is one forward pass over the reference tokens,
     # cheap next to generating the rollouts, which is what vLLM speeds up.
-    print(f"model: {model_summary(model)}", file=sys.stderr)
-    if context.resume_from is not None:
-        load_proxy(model, context.resume_from)
-    scorer = NoverScorer(
-        model,
-        tokenizer,
-        config,
-        proxy=lambda: proxy_active(model),
-        gather=gather_object,
-        process_index=PartialState().process_index,
-    )
-    rewards.scorer = scorer
-    trainer.on_rollouts = RolloutReporter(trainer, rewards, sink, scorer if config.reward == "nover" else None)
-    trainer.add_callback(ProxySyncCallback(model, config.proxy_sync_steps, config.proxy_alpha))
+    scorer = None
+    if config.reward == "nover":
+        scorer = NoverScorer(
+            model,
+            tokenizer,
+            config,
+            proxy=lambda: proxy_active(model),
+            gather=gather_object,
+            process_index=PartialState().process_index,
+        )
+        rewards.scorer = scorer
+    trainer.on_rollouts = RolloutReporter(trainer, rewards, sink, scorer)
     trainer.add_callback(SinkCallback(sink))
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; the sink reports progress instead
     return trainer
@@ -96,7 +99,7 @@ def build_trainer(config: RunConfig, sink: Sink, context: RunContext) -> NoverGR
 
 def grpo_args(config: RunConfig, output_dir: Path, device: str, reward_weights: list[float]) -> GRPOConfig:
     on_cpu = device == "cpu"
-    bf16 = not on_cpu and torch.cuda.is_bf16_supported()
+    bf16, fp16 = mixed_precision(config.dtype, device, not on_cpu and torch.cuda.is_bf16_supported())
     rollouts_per_process = config.prompts_per_step * config.num_generations // config.num_processes
     return GRPOConfig(
         output_dir=str(output_dir),
@@ -114,6 +117,7 @@ def grpo_args(config: RunConfig, output_dir: Path, device: str, reward_weights: 
         epsilon=config.epsilon,
         epsilon_high=config.epsilon_high,
         loss_type=config.loss_type,
+        importance_sampling_level="sequence" if config.loss_type == "luspo" else "token",  # LUSPO is sequence-level
         scale_rewards=config.scale_rewards,
         num_iterations=config.num_iterations,
         max_grad_norm=config.max_grad_norm,
@@ -127,7 +131,7 @@ def grpo_args(config: RunConfig, output_dir: Path, device: str, reward_weights: 
         disable_tqdm=True,
         use_cpu=on_cpu,
         bf16=bf16,
-        fp16=False,
+        fp16=fp16,
         dataloader_num_workers=0,
         **vllm_args(config),
     )
@@ -178,6 +182,26 @@ def refuse_unavailable_generation(config: RunConfig) -> None:
     )
     if problem is not None:
         raise RuntimeError(problem)
+
+
+def mixed_precision(dtype: str, device: str, bf16_supported: bool) -> tuple[bool, bool]:
+    """GRPOConfig's (bf16, fp16): autocast in the precision the weights were loaded in (training.model picks the
+    same dtype for 'auto'), so the chosen dtype is the training precision. float32 (and every dtype on a CPU but
+    bfloat16, which CPUs autocast) trains without autocast.
+
+    >>> mixed_precision("auto", "cuda", bf16_supported=True), mixed_precision("auto", "cuda", bf16_supported=False)
+    ((True, False), (False, True))
+    >>> mixed_precision("auto", "cpu", bf16_supported=False), mixed_precision("float32", "cuda", bf16_supported=True)
+    ((False, False), (False, False))
+    """
+    on_gpu = device != "cpu"
+    if dtype == "auto":
+        dtype = "float32" if not on_gpu else "bfloat16" if bf16_supported else "float16"
+    if dtype == "bfloat16" and on_gpu and not bf16_supported:
+        raise ValueError(
+            "dtype bfloat16 needs a GPU with bfloat16 support and this one has none; choose float16 or auto"
+        )
+    return dtype == "bfloat16", dtype == "float16" and on_gpu
 
 
 def eos_ids(tokenizer) -> set[int]:  # type: ignore[no-untyped-def]  # a transformers tokenizer

@@ -82,7 +82,11 @@ def test_from_dict_accepts_plain_data_spellings_of_numbers():
         ({"top_p": 0.0}, "top_p", "top_p must be in (0.0, 1.0], got 0.0"),
         ({"proxy_alpha": 1.5}, "proxy_alpha", "proxy_alpha must be in [0.0, 1.0], got 1.5"),
         ({"beta": -0.1}, "beta", "beta must be >= 0, got -0.1"),
-        ({"loss_type": "ppo"}, "loss_type", "loss_type must be one of grpo, bnpo, dr_grpo, dapo, got 'ppo'"),
+        (
+            {"loss_type": "ppo"},
+            "loss_type",
+            "loss_type must be one of grpo, bnpo, dr_grpo, dapo, cispo, sapo, luspo, vespo, got 'ppo'",
+        ),
         ({"quantization": "8bit"}, "quantization", "quantization must be one of none, 4bit"),
         ({"final_tag": "think"}, "final_tag", "final_tag must differ from intermediate_tag"),
         ({"intermediate_tag": "<think>"}, "intermediate_tag", "write 'think', not '<think>'"),

@@ -190,6 +190,18 @@ def test_qlora_loads_in_4bit_on_cpu_and_a_lora_step_reaches_the_adapters(home, c
     assert grads and all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
 
 
+def test_4bit_without_bitsandbytes_names_the_install_not_the_folder(monkeypatch, home, converted):
+    from transformers.quantizers import quantizer_bnb_4bit
+
+    # This machine has bitsandbytes; the check transformers makes before loading is told it has not.
+    monkeypatch.setattr(quantizer_bnb_4bit, "is_bitsandbytes_available", lambda: False)
+    with pytest.raises(ModelLoadError) as info:
+        load_model(RunConfig(quantization="4bit"), home)
+    message = str(info.value)
+    assert "pip install bitsandbytes" in message and "quantization none" in message
+    assert "delete the folder" not in message
+
+
 def test_lora_config_maps_the_run_config_fields():
     default = lora_config(RunConfig())
     assert (default.task_type, default.r, default.lora_alpha, default.lora_dropout, default.target_modules) == (

@@ -165,6 +165,41 @@ def test_an_exception_fails_the_run_with_the_error_and_traceback(store, tmp_path
     assert "broken_trainer" in done.error
 
 
+@pytest.mark.parametrize("kind", ["OutOfMemoryError", "RuntimeError"])
+def test_a_gpu_out_of_memory_fails_the_run_saying_what_to_lower(kind, store, tmp_path):
+    import torch
+
+    config = preset("cpu-demo", max_steps=2, generation="vllm", gradient_checkpointing=True)
+    run = store.create_run("too big", config.to_dict())
+    claimed = store.claim_next_run("test")
+
+    def out_of_memory(config, sink, context):
+        sink.log_metrics(1, {"reward": 1.0})
+        if kind == "OutOfMemoryError":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        raise RuntimeError("CUDA error: out of memory")
+
+    done = run_training(store, claimed, RunConfig.from_dict(claimed.config), out_of_memory, tmp_path)
+    assert done.status == "failed" and store.get_run(run.id).step == 1
+    head, _, trace = done.error.partition("\n\n")
+    assert head.startswith(f"the GPU ran out of memory ({kind})")
+    for advice in ("prompts_per_step x num_generations (1 x 8", "max_completion_length (64)", "quantization 4bit"):
+        assert advice in head
+    assert "vLLM" in head and "gradient_checkpointing" not in head  # already on
+    assert "out_of_memory" in trace  # the traceback still says where
+
+
+def test_an_exception_that_is_not_out_of_memory_keeps_its_own_message(store, tmp_path):
+    run = store.create_run("small", preset("cpu-demo").to_dict())
+    claimed = store.claim_next_run("test")
+
+    def broken(config, sink, context):
+        raise RuntimeError("shape mismatch")
+
+    done = run_training(store, claimed, RunConfig.from_dict(claimed.config), broken, tmp_path)
+    assert store.get_run(run.id).error.startswith("RuntimeError: shape mismatch\n\n") and done.status == "failed"
+
+
 def test_an_invalid_stored_config_fails_the_run_without_training(store, tmp_path):
     run = store.create_run("edited by hand", {"num_generations": 1})
     trained = []
