@@ -4,8 +4,10 @@
 
 Three participants share one process and take turns, one step each (NOVER, TRL, generate, NOVER, ...), so a
 load spike on a shared machine hits all three alike:
-  NOVER     build_trainer on the preset (cpu-demo) with an in-memory sink: proxy scoring, baseline, reporting
-  TRL       a plain GRPOTrainer with the same GRPOConfig, model, LoRA and prompts and a trivial length reward
+  NOVER     build_trainer on the preset (cpu-demo) with an in-memory sink: proxy scoring, baseline, reporting,
+            generation through the merged policy adapter (training/grpo.py merged_policy)
+  TRL       a plain GRPOTrainer with the same GRPOConfig, model, LoRA and prompts and a trivial length reward;
+            it generates through the unmerged adapter, so the two generation rows compare merged and unmerged
   generate  the base model's `generate` of the same prompt x num_generations rows, forced to the full
             max_completion_length tokens with the step's sampling settings: the floor a step cannot go under
 A step is timed from one on_step_begin to the next, so it includes logging and any checkpoint. The breakdown
@@ -15,6 +17,7 @@ times the trainers' own methods, wrapped here (training/ has no timing code). Me
 from __future__ import annotations
 
 import argparse
+import ctypes
 import statistics
 import tempfile
 import threading
@@ -184,6 +187,15 @@ def threads(targets: list[Callable[[], None]]) -> Iterator[None]:
         raise errors[0]
 
 
+def share_one_heap() -> None:
+    """One malloc arena for all threads (glibc's M_ARENA_MAX): otherwise each participant's thread keeps its own
+    arena holding its step's peak of freed activations, and three such peaks (about 10 GB) hit the OOM killer."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX = -8 in malloc.h
+    except OSError:
+        pass  # not glibc: the arenas stay as they are
+
+
 def median_after_first(by_step: dict[int, float], steps: int) -> float:
     return statistics.median(by_step.get(s, 0.0) for s in range(2, steps + 1))
 
@@ -198,6 +210,7 @@ def main() -> None:
     )
     parser.add_argument("--home", type=Path, default=Path("test-artifacts/model-home"))
     args = parser.parse_args()
+    share_one_heap()
     assignments = [f"max_steps={args.steps}", f"checkpoint_steps={args.checkpoint_steps}", *args.assignments]
     config = build_config(args.preset, None, assignments)
     home = args.home.resolve()

@@ -65,6 +65,8 @@ def build_trainer(config: RunConfig, sink: Sink, context: RunContext) -> NoverGR
         reward_funcs=functions,
     )
     model = trainer.model  # the PEFT model TRL wrapped around the base weights
+    # Merging rounds the base weights by about an ulp per step: harmless in fp32, cumulative in bf16 or 4-bit.
+    trainer.merge_for_generation = config.quantization == "none" and base.dtype == torch.float32
     add_proxy(model)
     print(f"model: {model_summary(model)}", file=sys.stderr)
     if context.resume_from is not None:
