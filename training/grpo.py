@@ -147,8 +147,8 @@ def merged_policy(model: PeftModel) -> Iterator[None]:
 
     Decoding runs a few rows through every layer once per token, so its time goes into per-module call overhead:
     an unmerged LoRA layer makes several extra calls (A, B, scaling, the add) per base linear, and merged it makes
-    none (measured on the cpu-demo batch: about a tenth off its generation time, greedy tokens unchanged; see
-    bench/bench_step_overhead.py). Only the active adapter merges, so the proxy stays a separate adapter.
+    none; greedy tokens are unchanged (tests/training/test_proxy.py). bench/bench_step_overhead.py shows the
+    generation time merged (NOVER) beside unmerged (TRL). Only the active adapter merges: the proxy stays apart.
     A merged layer also skips LoRA dropout, so rollouts are sampled from the policy itself, not from one dropout
     draw of it. The round trip rounds the base weights by about one ulp, which is why trainer.py merges only
     full-precision weights (in bf16 or 4-bit the rounding would accumulate over steps).
