@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list, gather_object
+from peft import PeftModel
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
@@ -122,12 +125,41 @@ class NoverGRPOTrainer(GRPOTrainer):
     the advantages TRL computed for them (TRL keeps no per-rollout record of the advantages it uses)."""
 
     on_rollouts: Callable[[list[float]], None] | None = None
+    merge_for_generation: bool = False
+    """Generate through the policy adapter merged into the base weights (see merged_policy)."""
+
+    def _generate_single_turn(self, *args, **kwargs):  # type: ignore[no-untyped-def]  # TRL's private hook, untyped in TRL
+        if not self.merge_for_generation or self.use_vllm:
+            return super()._generate_single_turn(*args, **kwargs)
+        with merged_policy(self.accelerator.unwrap_model(self.model)):
+            return super()._generate_single_turn(*args, **kwargs)
 
     def _generate_and_score_completions(self, inputs):  # type: ignore[no-untyped-def]  # TRL's private hook, untyped in TRL
         output = super()._generate_and_score_completions(inputs)
         if self.on_rollouts is not None and self.model.training:
             self.on_rollouts(output["advantages"].tolist())
         return output
+
+
+@contextlib.contextmanager
+def merged_policy(model: PeftModel) -> Iterator[None]:
+    """The active (policy) adapter merged into the base weights for the block, unmerged after it.
+
+    Decoding runs a few rows through every layer once per token, so its time goes into per-module call overhead:
+    an unmerged LoRA layer makes several extra calls (A, B, scaling, the add) per base linear, and merged it makes
+    none; greedy tokens are unchanged (tests/training/test_proxy.py). bench/bench_step_overhead.py shows the
+    generation time merged (NOVER) beside unmerged (TRL). Only the active adapter merges: the proxy stays apart.
+    A merged layer also skips LoRA dropout, so rollouts are sampled from the policy itself, not from one dropout
+    draw of it. The round trip rounds the base weights by about one ulp, which is why trainer.py merges only
+    full-precision weights (in bf16 or 4-bit the rounding would accumulate over steps).
+    """
+    with torch.no_grad():
+        model.merge_adapter()
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            model.unmerge_adapter()
 
 
 def rollout_rows(batch: ScoredBatch, advantages: Sequence[float]) -> list[dict[str, Any]]:

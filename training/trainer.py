@@ -68,6 +68,10 @@ def build_trainer(config: RunConfig, sink: Sink, context: RunContext) -> NoverGR
         reward_funcs=functions,
     )
     model = trainer.model  # the PEFT model TRL wrapped around the base weights
+    # Merging rounds the base weights by about an ulp per step: harmless in fp32, cumulative in bf16 or 4-bit.
+    trainer.merge_for_generation = (
+        config.generation == "transformers" and config.quantization == "none" and base.dtype == torch.float32
+    )
     if needs_proxy(config):
         add_proxy(model)
         if context.resume_from is not None:

@@ -102,3 +102,23 @@ def test_a_saved_proxy_loads_back(model, tmp_path):
     assert all(torch.equal(a, b) for a, (_, b) in zip(saved, adapter_pairs(model)))
     with pytest.raises(FileNotFoundError, match="has no proxy adapter"):
         load_proxy(model, tmp_path / "missing")
+
+
+def test_generating_through_the_merged_policy_matches_the_unmerged_one(model, base_and_tokenizer):
+    from training.grpo import merged_policy
+
+    _, tokenizer = base_and_tokenizer
+    perturb_policy(model, seed=3)
+    inputs = tokenizer(["The capital of France is", "Two plus two"], return_tensors="pt", padding=True)
+    weights = {name: p.clone() for name, p in model.named_parameters() if "base_layer" in name}
+    greedy = dict(do_sample=False, max_new_tokens=12, pad_token_id=tokenizer.pad_token_id)
+    with torch.no_grad():
+        unmerged = model.generate(**inputs, **greedy)
+        with merged_policy(model):
+            merged = model.generate(**inputs, **greedy)
+            layers = [m for m in model.modules() if hasattr(m, "merged_adapters")]
+            assert layers and all(m.merged_adapters == ["default"] for m in layers)  # the proxy stays apart
+    assert torch.equal(merged, unmerged)
+    # Unmerged again, the base weights are back to within the merge's rounding.
+    assert all(torch.allclose(p, weights[name], atol=1e-6) for name, p in model.named_parameters() if name in weights)
+    assert all(policy.requires_grad and not proxy.requires_grad for policy, proxy in adapter_pairs(model))
