@@ -41,7 +41,7 @@ from nover_ui.uploads import mean_prompt_chars
 from nover_ui.work_limits import FILE_WORK
 from storage import StorageError
 from training.commands import command_line
-from training.config import DEMO_DATASET, ConfigError, RunConfig, config_errors, preset
+from training.config import BUILTIN_DATASETS, DEMO_DATASET, ConfigError, RunConfig, config_errors, preset
 from training.data import DataError
 from training.preset_notes import preset_notes
 
@@ -299,6 +299,8 @@ def _widget(field: FormField, value: Any) -> gr.components.Component:
         return gr.Dropdown(list(field.choices), **common)
     if field.name in COLUMN_FIELDS:
         return gr.Dropdown([value], allow_custom_value=True, **common)
+    if field.name == "dataset":  # the built-in sets to pick, a path or a hub id to type (an upload fills it in)
+        return gr.Dropdown(list(BUILTIN_DATASETS), allow_custom_value=True, **common)
     if field.kind is int:
         return gr.Number(precision=0, **common)
     if field.kind is float:

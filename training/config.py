@@ -198,6 +198,8 @@ class RunConfig:
         "group", "grpo", "Divide advantages by the reward std of the group, the batch, or not at all.", SCALE_REWARDS
     )
     num_iterations: int = _opt(1, "grpo", "Optimisation passes over each batch of rollouts (mu).", most=100)
+    # Constant by default: every run stored before this field trained at a constant rate and loads with it, and a
+    # short demo (cpu-demo's 24 steps) would spend its second half at under half the rate under linear decay.
     lr_scheduler_type: str = _opt(
         "constant",
         "grpo",
