@@ -53,7 +53,7 @@ SUMMARIES: dict[str, str] = {
 def preset_notes(name: str) -> list[str]:
     """What the preset is for and, for the paper preset, one 'setting = value: source' line per setting.
 
-    >>> preset_notes("paper")[1][:39]
+    >>> preset_notes("paper")[1][:38]
     "model = 'Qwen/Qwen2.5-7B': NOVER paper"
     """
     lines = [SUMMARIES[name]] if name in SUMMARIES else []
