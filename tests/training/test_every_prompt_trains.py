@@ -57,6 +57,7 @@ def test_one_step_trains_and_stores_the_prompts_as_built(name, base_and_tokenize
     else:
         assert "<|im_start|>user" in prompt
     # The logged rate is the one the step used (the full rate either way); after it, linear decay is at 0.
-    assert rate_after == [0.0 if config.lr_scheduler_type == "linear" else pytest.approx(config.learning_rate)]
+    expected = 0.0 if config.lr_scheduler_type == "linear" else pytest.approx(config.learning_rate)
+    assert rate_after and rate_after == [expected] * len(rate_after)  # one rate per parameter group
     if name in PROMPT_TEMPLATES:
         assert instruction(name, config.intermediate_tag, config.final_tag) in prompt
