@@ -1,7 +1,7 @@
 """Which files the dashboard may open for a person: its own places, never any path the server can read.
 
 A data source or model named in the Train form, an evaluation or the API is one of:
-- the built-in demo set, or a Hugging Face dataset / model id (fetched by the worker, never opened here);
+- the built-in sets, or a Hugging Face dataset / model id (fetched by the worker, never opened here);
 - a path inside HOME/uploads (what the upload box keeps), HOME/models (converted models), or a folder the
   operator lists with `--data-dir` (NOVER_UI_DATA_DIRS), after `..` and symlinks are resolved.
 Anything else is refused before the file is touched, with the same message whether or not it exists, so the
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.config import DEMO_DATASET
+from training.config import BUILTIN_DATASETS
 from training.data import TABLE_SUFFIXES, DataError
 
 HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?")
@@ -39,13 +39,13 @@ class Places:
         return tuple(root.expanduser().resolve() for root in (self.uploads, self.home / "models", *self.data_dirs))
 
     def check_data(self, source: str) -> None:
-        """Return when `source` may be read (demo set, hub id, a path inside a root); PlaceRefused otherwise."""
-        if source == DEMO_DATASET or self.is_hub_id(source):
+        """Return when `source` may be read (a built-in set, hub id, a path inside a root); PlaceRefused otherwise."""
+        if source in BUILTIN_DATASETS or self.is_hub_id(source):
             return
         if not self.owns(source):
             raise PlaceRefused(
-                f"cannot read {source!r}: data comes from an upload, the built-in demo set, a "
-                f"Hugging Face dataset id, or a folder the operator allows with --data-dir"
+                f"cannot read {source!r}: data comes from an upload, a built-in set (builtin:demo, "
+                f"builtin:inverse-demo), a Hugging Face dataset id, or a folder the operator allows with --data-dir"
             )
 
     def check_model(self, model: str) -> None:

@@ -18,7 +18,7 @@ from nover_ui.safe_text import markdown_text
 from nover_ui.train_form import TrainTab
 from nover_ui.uploads import mean_prompt_chars
 from nover_ui.work_limits import FILE_WORK, Busy
-from training.config import DEMO_DATASET, ConfigError, RunConfig, config_errors
+from training.config import BUILTIN_DATASETS, ConfigError, RunConfig, config_errors
 from training.data import DataError
 
 TIMED_RUNS_READ = 20
@@ -48,7 +48,7 @@ def cost_text(dashboard: Dashboard, config: RunConfig, prompt_chars: float | Non
 def prompt_chars(dashboard: Dashboard, config: RunConfig, request: gr.Request | None) -> float | None:
     """The data's mean prompt length for the cost line, when the asker may read the data and the server has a
     free slot to read it; otherwise None (the line then leaves the data out)."""
-    if config.dataset != DEMO_DATASET:
+    if config.dataset not in BUILTIN_DATASETS:
         try:
             dashboard.access.require_write(request, "read data files")
             dashboard.places.check_data(config.dataset)

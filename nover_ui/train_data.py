@@ -16,7 +16,7 @@ from nover_ui.safe_text import markdown_text
 from nover_ui.train_form import TrainTab, help_text
 from nover_ui.uploads import data_summary, mapped_preview
 from nover_ui.work_limits import FILE_WORK
-from training.config import DEMO_DATASET
+from training.config import BUILTIN_DATASETS
 from training.data import DataError
 
 DATA_FIELDS = ("dataset", "dataset_name", *COLUMN_FIELDS)
@@ -93,7 +93,9 @@ def clear_upload(before_upload: dict[str, Any] | None, *, tab: TrainTab) -> dict
         gr.update(value=restored["dataset"], info=help_text("dataset"), elem_classes=[])
         if restored["dataset"]
         else gr.update(
-            value="", info="⚠ Upload a file, or name a dataset (builtin:demo, a hub id).", elem_classes=["field-error"]
+            value="",
+            info="⚠ Upload a file, or name a dataset (builtin:demo, builtin:inverse-demo, a hub id).",
+            elem_classes=["field-error"],
         )
     )
     return {
@@ -119,7 +121,7 @@ def remap(
     tab: TrainTab,
 ) -> dict[Any, Any]:
     """The data summary again after a column or split changed."""
-    if dataset == DEMO_DATASET or not dataset.strip():
+    if dataset in BUILTIN_DATASETS or not dataset.strip():
         return {tab.data_md: gr.update()}
     try:
         dashboard.access.require_write(request, "read data files")

@@ -22,6 +22,8 @@ PRESET_CHOICES = (NO_PRESET, *PRESETS)
 @dataclass(frozen=True)
 class TrainTab:
     preset_dd: gr.Dropdown
+    preset_md: gr.Markdown
+    """What the chosen preset is for and where its settings come from (training/preset_notes.py)."""
     name_tb: gr.Textbox
     cost_md: gr.Markdown
     upload_file: gr.File

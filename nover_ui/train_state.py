@@ -23,7 +23,7 @@ from nover_ui.train_data import data_shown
 from nover_ui.train_form import PRESET_CHOICES, TrainTab, help_text
 from nover_ui.uploads import file_preview
 from nover_ui.work_limits import FILE_WORK, Busy
-from training.config import DEMO_DATASET
+from training.config import BUILTIN_DATASETS
 from training.data import DataError
 
 FORM_KEY = "nover-train-form"
@@ -92,7 +92,7 @@ def _shown_file(
 
 
 def _is_path(dashboard: Dashboard, dataset: str) -> bool:
-    return bool(dataset.strip()) and dataset != DEMO_DATASET and not dashboard.places.is_hub_id(dataset)
+    return bool(dataset.strip()) and dataset not in BUILTIN_DATASETS and not dashboard.places.is_hub_id(dataset)
 
 
 def _typed_values(saved: dict[Any, Any]) -> dict[str, Any]:

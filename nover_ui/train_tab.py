@@ -41,8 +41,9 @@ from nover_ui.uploads import mean_prompt_chars
 from nover_ui.work_limits import FILE_WORK
 from storage import StorageError
 from training.commands import command_line
-from training.config import DEMO_DATASET, ConfigError, RunConfig, config_errors, preset
+from training.config import BUILTIN_DATASETS, DEMO_DATASET, ConfigError, RunConfig, config_errors, preset
 from training.data import DataError
+from training.preset_notes import preset_notes
 
 MAX_CONFIG_BYTES = 64 * 1024
 OPEN_GROUPS = {"model", "data", "run"}
@@ -77,6 +78,11 @@ def fill_from_preset(name: str, *, tab: TrainTab) -> dict[Any, Any]:
         tab.data_md: "",
         tab.preview_df: gr.update(value=None, visible=False),
     }
+
+
+def preset_help(name: str) -> str:
+    """What the preset is for and where its settings come from, as Markdown that shows each line literally."""
+    return "  \n".join(markdown_text(line) for line in preset_notes(name))
 
 
 def preview(*values: Any, tab: TrainTab) -> dict[Any, Any]:
@@ -174,6 +180,7 @@ def build_train(dashboard: Dashboard) -> TrainTab:
             scale=1,
         )
         name_tb = gr.Textbox(label="Run name", placeholder="empty: the preset's name and the time", scale=2)
+    preset_md = gr.Markdown(preset_help(FIRST_PRESET), elem_id="preset-notes")
     cost_md = gr.Markdown(
         cost_text(
             dashboard,
@@ -214,6 +221,7 @@ def build_train(dashboard: Dashboard) -> TrainTab:
         form_state=gr.BrowserState(None, storage_key=FORM_KEY),
         before_upload_state=gr.BrowserState(None, storage_key=BEFORE_UPLOAD_KEY),
         preset_dd=preset_dd,
+        preset_md=preset_md,
         name_tb=name_tb,
         cost_md=cost_md,
         upload_file=upload_file,
@@ -243,6 +251,8 @@ def _wire(tab: TrainTab, dashboard: Dashboard) -> None:
     preset_outputs = [*fields, tab.upload_file, tab.before_upload_state, *shown_data]
     # select, not change: picking the chosen preset again resets the form, and a restored preset fills nothing.
     tab.preset_dd.select(bind(fill_from_preset, tab=tab), tab.preset_dd, preset_outputs)
+    # change, not select: a preset restored with the form (train_state.py) gets its notes too.
+    tab.preset_dd.change(preset_help, tab.preset_dd, tab.preset_md, show_progress="hidden")
     cost = bind(describe_cost, dashboard=dashboard, tab=tab)
     gr.on([widgets[name].change for name in COST_FIELDS], cost, fields, [tab.cost_md], show_progress="hidden")
     upload_inputs = [tab.upload_file, widgets["dataset"], widgets["dataset_name"], *column_inputs]
@@ -289,6 +299,8 @@ def _widget(field: FormField, value: Any) -> gr.components.Component:
         return gr.Dropdown(list(field.choices), **common)
     if field.name in COLUMN_FIELDS:
         return gr.Dropdown([value], allow_custom_value=True, **common)
+    if field.name == "dataset":  # the built-in sets to pick, a path or a hub id to type (an upload fills it in)
+        return gr.Dropdown(list(BUILTIN_DATASETS), allow_custom_value=True, **common)
     if field.kind is int:
         return gr.Number(precision=0, **common)
     if field.kind is float:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from nover_ui.safe_text import markdown_text
-from training.config import DEMO_DATASET
+from training.config import BUILTIN_DATASETS
 from training.data import USUAL_SPLITS, DataError, LoadedData, load_examples, read_table
 
 UPLOAD_LIMIT_BYTES = 50 * 2**20
@@ -215,9 +215,9 @@ def mean_prompt_chars(
     split: str,
     limits: UploadLimits = UploadLimits(),
 ) -> float | None:
-    """Mean prompt length of the demo set or a data file (for the cost estimate); None for a hub id, a dataset
+    """Mean prompt length of a built-in set or a data file (for the cost estimate); None for a hub id, a dataset
     folder or unusable data. The caller checks that the file is one the asker may read."""
-    if dataset != DEMO_DATASET and not Path(dataset).expanduser().is_file():
+    if dataset not in BUILTIN_DATASETS and not Path(dataset).expanduser().is_file():
         return None
     try:
         examples = load_examples(

@@ -16,6 +16,8 @@ UI_TRAINING_MODULES = (
     "training.flags",
     "training.job_config",
     "training.needs",
+    "training.inverse_demo_data",
+    "training.preset_notes",
     "training.prompts",
 )
 """The light modules of `training` the UI (nover_ui/, app.py) may import: standard library and pandas only."""

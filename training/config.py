@@ -21,7 +21,11 @@ from training.rewards import MATCH_MODES
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DEMO_DATASET = "builtin:demo"
+INVERSE_DEMO_DATASET = "builtin:inverse-demo"
+BUILTIN_DATASETS = (DEMO_DATASET, INVERSE_DEMO_DATASET)
+"""Data sets written by the project and bundled with it (training/demo_data.py, training/inverse_demo_data.py)."""
 
+PROMPT_FORMATS = ("chat", "plain", "raw")
 PROMPT_TEMPLATES = ("nover", "reasoning", "planning", "code", "knowledge", "null-example")
 QUANTIZATIONS = ("none", "4bit")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -46,6 +50,10 @@ VLLM_GROUP_PORT = 51216
 own port must be another."""
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0")
 """Where a server the worker starts itself can listen: the worker's own machine."""
+LR_SCHEDULERS = ("constant", "linear", "cosine", "cosine_with_restarts", "polynomial")
+"""transformers' scheduler names (TrainingArguments.lr_scheduler_type) that need no argument beyond the step count:
+cosine_with_min_lr needs a minimum rate, reduce_lr_on_plateau and greedy an evaluation loop, and the *_warmup ones a
+warmup the paper-era recipe did not use."""
 MAX_ROLLOUTS_PER_STEP = 65_536
 """Generous for any GPU node of today, and what keeps one step from being an accidental denial of service."""
 
@@ -94,7 +102,8 @@ class RunConfig:
     dataset: str = _opt(
         DEMO_DATASET,
         "data",
-        "'builtin:demo' for the bundled demo questions, a CSV/JSONL/Parquet file path, or a Hugging Face dataset id.",
+        "'builtin:demo' for the bundled demo questions, 'builtin:inverse-demo' for the bundled story prompts with "
+        "guidelines (the inverse preset), a CSV/JSONL/Parquet file path, or a Hugging Face dataset id.",
         most=1024,
     )
     dataset_name: str = _opt(
@@ -138,7 +147,14 @@ class RunConfig:
         most=64,
     )
     final_tag: str = _opt("answer", "prompt", "Tag of the scored part; the reference is wrapped in it.", most=64)
-    use_chat_template: bool = _opt(True, "prompt", "Format prompts with the model's chat template when it has one.")
+    prompt_format: str = _opt(
+        "chat",
+        "prompt",
+        "'chat': the model's chat template (as 'plain' for a model without one); 'plain': the same turns as "
+        "'User: ... Assistant:' text; 'raw': no roles at all, the plain 'Question: ... Answer the question and return "
+        "in the following format' text the NOVER paper trained base models on.",
+        PROMPT_FORMATS,
+    )
     format_example: bool = _opt(
         False,
         "prompt",
@@ -205,6 +221,15 @@ class RunConfig:
         "group", "grpo", "Divide advantages by the reward std of the group, the batch, or not at all.", SCALE_REWARDS
     )
     num_iterations: int = _opt(1, "grpo", "Optimisation passes over each batch of rollouts (mu).", most=100)
+    # Constant by default: every run stored before this field trained at a constant rate and loads with it, and a
+    # short demo (cpu-demo's 24 steps) would spend its second half at under half the rate under linear decay.
+    lr_scheduler_type: str = _opt(
+        "constant",
+        "grpo",
+        "How the learning rate moves over max_steps (transformers' scheduler names, no warmup): 'constant' keeps it; "
+        "'linear' decays it to 0 at the last step, as the paper-era NOVER code did.",
+        LR_SCHEDULERS,
+    )
     max_grad_norm: float = _opt(1.0, "grpo", "Gradient clipping norm.", most=1e6)
     gradient_checkpointing: bool = _opt(
         False,
@@ -470,6 +495,7 @@ class RunConfig:
         """Build a config from plain values (a form, a JSON file, a database row), refusing unknown keys."""
         if not isinstance(values, dict):
             raise ConfigError(None, f"a run config must be a JSON object of field: value, got {type(values).__name__}")
+        values = _migrated(values)
         unknown = _unknown_keys(values)
         if unknown is not None:
             raise unknown
@@ -511,15 +537,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         checkpoint_steps=8,
         lora_dropout=0.0,
     ),
-    # The paper-era recipe (Liu et al., 2025) for one GPU-class run.
+    # The paper-era recipe (Liu et al., 2025) for one GPU-class run; where each setting comes from is in
+    # training/preset_notes.py, shown under the Train tab's preset choice.
     "paper": dict(
-        model="Qwen/Qwen2.5-7B-Instruct",
+        model="Qwen/Qwen2.5-7B",
+        prompt_format="raw",
         num_generations=8,
         prompts_per_step=4,
         gradient_accumulation_steps=2,
         max_completion_length=1024,
         temperature=0.6,
         learning_rate=1e-5,
+        lr_scheduler_type="linear",
         beta=0.1,
         epsilon=0.1,
         epsilon_high=0.2,
@@ -533,8 +562,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         gradient_checkpointing=True,
     ),
     # Inverse incentive training: the creative text is the incentivised intermediate part and a guideline
-    # (rubric) column is the scored target, e.g. data with columns prompt, guideline.
+    # (rubric) column is the scored target, e.g. data with columns prompt, guideline (as the bundled set has).
     "inverse": dict(
+        dataset=INVERSE_DEMO_DATASET,
         intermediate_tag="story",
         final_tag="guideline",
         reference_column="guideline",
@@ -569,6 +599,10 @@ def config_errors(values: dict[str, Any]) -> dict[str | None, ConfigError]:
             None: ConfigError(None, f"a run config must be a JSON object of field: value, got {type(values).__name__}")
         }
     errors: dict[str | None, ConfigError] = {}
+    try:
+        values = _migrated(values)
+    except ConfigError as exc:
+        return {exc.field: exc}
     unknown = _unknown_keys(values)
     if unknown is not None:
         errors[unknown.field] = unknown
@@ -588,6 +622,25 @@ def config_errors(values: dict[str, Any]) -> dict[str | None, ConfigError]:
     for problem in candidate._value_problems():
         errors.setdefault(problem.field, problem)
     return errors
+
+
+def _migrated(values: dict[str, Any]) -> dict[str, Any]:
+    """A config stored by an earlier release in today's fields, rendering its prompts as they were rendered then.
+
+    >>> _migrated({"use_chat_template": False, "max_steps": 3})
+    {'max_steps': 3, 'prompt_format': 'plain'}
+    """
+    if "use_chat_template" not in values:
+        return values
+    migrated = {key: value for key, value in values.items() if key != "use_chat_template"}
+    old = values["use_chat_template"]
+    if not isinstance(old, bool):
+        raise ConfigError(
+            "prompt_format", f"use_chat_template (now prompt_format: chat or plain) must be true or false, got {old!r}"
+        )
+    # true used the chat template when the model had one, false always the plain User/Assistant text.
+    migrated.setdefault("prompt_format", "chat" if old else "plain")
+    return migrated
 
 
 def _unknown_keys(values: dict[str, Any]) -> ConfigError | None:

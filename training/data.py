@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from training.config import DEMO_DATASET
+from training.config import DEMO_DATASET, INVERSE_DEMO_DATASET
 
 MAX_FILE_BYTES = 200 * 2**20
 USUAL_SPLITS = frozenset({"train", "test", "validation", "valid", "val", "dev", "eval", "evaluation"})
@@ -245,7 +245,8 @@ def load_examples(
     max_bytes: int = MAX_FILE_BYTES,
     row_limit: int | None = None,
 ) -> LoadedData:
-    """Load `source` ('builtin:demo', a data file, a dataset folder or a Hugging Face dataset id) as Examples.
+    """Load `source` (a built-in set such as 'builtin:demo', a data file, a dataset folder or a Hugging Face dataset
+    id) as Examples.
 
     `max_rows` keeps the first usable rows; `max_bytes` and `row_limit` refuse a file too big to read at all.
     """
@@ -317,6 +318,10 @@ def _load_table(
         from training.demo_data import demo_rows
 
         return pd.DataFrame(demo_rows()), None
+    if source == INVERSE_DEMO_DATASET:
+        from training.inverse_demo_data import inverse_demo_rows
+
+        return pd.DataFrame(inverse_demo_rows()), None
     path = Path(source).expanduser()
     # A name with a table suffix is meant as a file even when it does not exist: say "not found", not "hub".
     if path.is_file() or (not path.is_dir() and path.suffix.lower() in _READERS):

@@ -3,6 +3,8 @@
 The NOVER instruction and five prior-prompt variants ("Prior Prompt Engineering for Reinforcement
 Fine-Tuning", Taveekitworachai et al., 2025) differ only in what they ask the model to write inside the
 intermediate tag; all of them ask for the same two-tag output, so the NOVER rewards apply unchanged.
+Three renderings (RunConfig.prompt_format): the model's chat template, the same turns as plain User/Assistant text,
+or the raw "Question: ..." text the NOVER paper trained base models on (no roles at all).
 Standard library only: the tokenizer is passed in and only its chat template is used.
 """
 
@@ -108,13 +110,63 @@ def prefill_text(config: RunConfig) -> str:
 
 
 def build_prompt(question: str, config: RunConfig, tokenizer: Any = None) -> str:
-    """The exact text the policy is asked to continue (and the proxy conditions on)."""
-    messages = build_messages(question, config)
-    if config.use_chat_template and tokenizer is not None and getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    """The exact text the policy is asked to continue (and the proxy conditions on). Training, evaluation and
+    playground jobs all build their prompts here, so a checkpoint is asked the way it was trained."""
+    if config.prompt_format == "raw":
+        text = raw_text(question, config)
+    elif config.prompt_format == "chat" and tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(
+            build_messages(question, config), tokenize=False, add_generation_prompt=True
+        )
     else:
-        text = _plain_text(messages)
+        text = _plain_text(build_messages(question, config))
     return text + prefill_text(config)
+
+
+RAW_QUESTION = "Question: "
+"""How a raw prompt opens, as in the paper-era NOVER data (its README, "Data")."""
+
+
+def raw_instruction(template: str, intermediate_tag: str, final_tag: str) -> str:
+    """The instruction of a raw prompt: for 'nover' the paper-era data's wording and layout, each tag and the
+    placeholder on a line of its own; a prior-prompt variant as in chat prompts."""
+    if template != "nover":
+        return instruction(template, intermediate_tag, final_tag)
+    i, f = intermediate_tag, final_tag
+    return (
+        "Answer the question and return in the following format:\n\n"
+        f"<{i}>\n{PLACEHOLDER}\n</{i}>\n\n<{f}>\n{PLACEHOLDER}\n</{f}>"
+    )
+
+
+def raw_turn(question: str, config: RunConfig) -> str:
+    """One question as raw text, ending in a line break.
+
+    >>> print(raw_turn("What is 2 + 3?", RunConfig(prompt_format="raw")), end="")
+    Question: What is 2 + 3?
+    <BLANKLINE>
+    Answer the question and return in the following format:
+    <BLANKLINE>
+    <think>
+    ...
+    </think>
+    <BLANKLINE>
+    <answer>
+    ...
+    </answer>
+    """
+    if has_instruction(question, config.intermediate_tag, config.final_tag):
+        return question if question.endswith("\n") else question + "\n"  # NOVER's own data comes formatted
+    lines = raw_instruction(config.prompt_template, config.intermediate_tag, config.final_tag)
+    return f"{RAW_QUESTION}{question}\n\n{lines}\n"
+
+
+def raw_text(question: str, config: RunConfig) -> str:
+    """A raw prompt: no chat template, no roles and no system line; the worked example (format_example), when on,
+    is a question and its answered completion before the question itself."""
+    if not config.format_example:
+        return raw_turn(question, config)
+    return f"{raw_turn(_EXAMPLE_QUESTION, config)}{example_completion(config)}\n\n{raw_turn(question, config)}"
 
 
 def _plain_text(messages: list[dict[str, str]]) -> str:

@@ -35,8 +35,13 @@ def train(config: RunConfig, sink: Sink, context: RunContext) -> None:
     trainer.train(resume_from_checkpoint=str(context.resume_from) if context.resume_from else None)
 
 
-def build_trainer(config: RunConfig, sink: Sink, context: RunContext) -> NoverGRPOTrainer:
-    """Everything up to the first step: data, model, TRL trainer, proxy, scorer, callbacks."""
+def build_trainer(
+    config: RunConfig, sink: Sink, context: RunContext, loaded: tuple[Any, Any] | None = None
+) -> NoverGRPOTrainer:
+    """Everything up to the first step: data, model, TRL trainer, proxy, scorer, callbacks.
+
+    `loaded` is a (model, tokenizer) pair already loaded as `config` asks, for tests that train several configs on
+    one model; the trainer adds its adapters to that model in place (`trainer.model.unload()` takes them out)."""
     refuse_unavailable_generation(config)  # before the data and the model: a refusal should cost nothing
     hf_logging.set_verbosity_error()
     data = load_examples(
@@ -49,7 +54,7 @@ def build_trainer(config: RunConfig, sink: Sink, context: RunContext) -> NoverGR
     )
     print(f"data: {data.summary()}", file=sys.stderr)
     sink.log_metrics(0, {"data/prompts": len(data.examples), "data/skipped_rows": len(data.skipped)})
-    base, tokenizer = load_model(config, context.home, sink.log_phase)
+    base, tokenizer = loaded if loaded is not None else load_model(config, context.home, sink.log_phase)
     dataset = Dataset.from_list(
         [
             {"prompt": build_prompt(e.prompt, config, tokenizer), "reference": e.reference, "example_id": e.id}
@@ -116,7 +121,7 @@ def grpo_args(config: RunConfig, output_dir: Path, device: str, reward_weights: 
         temperature=config.temperature,
         top_p=config.top_p,
         learning_rate=config.learning_rate,
-        lr_scheduler_type="constant",
+        lr_scheduler_type=config.lr_scheduler_type,
         beta=config.beta,
         epsilon=config.epsilon,
         epsilon_high=config.epsilon_high,

@@ -4,7 +4,7 @@ from nover_ui.places import Places
 from nover_ui.queue import queue_evaluations, queue_playground
 from nover_ui.queue import queue_run as queue_checked_run
 from nover_ui.runs_table import read_runs, runs_frame
-from training.config import ConfigError, RunConfig, preset
+from training.config import PRESETS, ConfigError, RunConfig, preset
 from training.data import DataError
 from training.job_config import EvaluationJob, PlaygroundJob, job_from_dict
 from training.needs import Capabilities
@@ -21,6 +21,13 @@ def test_a_valid_config_is_queued_with_every_field_filled_in(store, queue_run):
     run = queue_run(store, "demo", {"max_steps": 2, "format_example": True})
     assert run.status == "queued"
     assert RunConfig.from_dict(run.config) == RunConfig(max_steps=2, format_example=True)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_is_queued_with_its_defaults(store, tmp_path, name):
+    places = Places(tmp_path / "home")  # a dashboard that allows no folder: presets need none
+    run = queue_checked_run(store, name, preset(name).to_dict(), places)
+    assert RunConfig.from_dict(store.get_run(run.id).config) == preset(name)
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,14 @@ import pytest
 
 from nover_ui.access import Access
 from nover_ui.config_form import form_fields
+from nover_ui.safe_text import markdown_text
 from nover_ui.train_cost import describe_cost
 from nover_ui.train_data import clear_upload, remap, upload
 from nover_ui.train_state import restore
-from nover_ui.train_tab import fill_from_preset, load, preview, queue, save
+from nover_ui.train_tab import fill_from_preset, load, preset_help, preview, queue, save
 from tests.nover_ui.tab_fixtures import build_tabs
-from training.config import preset
+from training.config import PRESETS, preset
+from training.preset_notes import preset_notes
 
 
 @pytest.fixture
@@ -40,6 +42,13 @@ def test_a_preset_fills_every_field_and_picking_it_again_resets_the_form(built):
     # Help lines render as text (Markdown would make alpha*proxy + (1-alpha)* an emphasis).
     shown = again[train.widgets["proxy_alpha"]]["info"]
     assert shown == "Proxy EMA: proxy <- alpha∗proxy + (1-alpha)∗policy at each sync."
+
+
+def test_under_the_preset_each_paper_setting_names_its_source_as_literal_text():
+    lines = preset_help("paper").split("  \n")
+    assert lines == [markdown_text(line) for line in preset_notes("paper")]  # one escaped line each
+    assert len(lines) == 1 + len(PRESETS["paper"]) and "Table 1" in lines[1] and "Qwen\\/Qwen2\\.5\\-7B" in lines[1]
+    assert "builtin\\:inverse\\-demo" in preset_help("inverse") and preset_help("(defaults)") == ""
 
 
 def test_preview_shows_the_command_or_every_error_under_its_field(built):

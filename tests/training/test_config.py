@@ -148,3 +148,37 @@ def test_config_errors_lists_every_field_at_once_and_run_config_still_raises_the
     assert set(config_errors({"num_processes": 0, "prompts_per_step": 3})) == {"num_processes"}  # no division by 0
     assert config_errors(RunConfig().to_dict()) == {}
     assert set(config_errors({"max_step": 3})) == {"max_step"}
+
+
+@pytest.mark.parametrize(("stored", "prompt_format"), [(True, "chat"), (False, "plain")])
+def test_a_config_stored_with_use_chat_template_loads_rendering_its_prompts_as_before(stored, prompt_format):
+    old = {**RunConfig().to_dict(), "use_chat_template": stored}
+    del old["prompt_format"], old["lr_scheduler_type"]  # fields that release did not have
+    assert RunConfig.from_dict(old) == RunConfig(prompt_format=prompt_format, lr_scheduler_type="constant")
+    assert config_errors(old) == {}
+    refused = config_errors({"use_chat_template": "yes"})
+    assert list(refused) == ["prompt_format"] and "true or false" in str(refused["prompt_format"])
+
+
+def test_every_scheduler_offered_builds_without_further_arguments():
+    import torch
+    from transformers import get_scheduler
+
+    choices = dataclasses.fields(RunConfig)[field_names().index("lr_scheduler_type")].metadata["choices"]
+    for name in choices:
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        scheduler = get_scheduler(name, optimizer, num_warmup_steps=0, num_training_steps=10)
+        assert scheduler.get_last_lr() == [1.0], name  # no warmup: every schedule starts at the learning rate
+
+
+def test_the_paper_preset_trains_a_base_model_on_raw_prompts_with_linear_decay():
+    paper = preset("paper")
+    assert (paper.model, paper.prompt_format, paper.lr_scheduler_type) == ("Qwen/Qwen2.5-7B", "raw", "linear")
+    assert RunConfig().lr_scheduler_type == preset("cpu-demo").lr_scheduler_type == "constant"
+
+
+def test_every_setting_of_the_paper_preset_names_its_source():
+    from training.preset_notes import PAPER, preset_notes
+
+    assert list(PAPER) == list(PRESETS["paper"])
+    assert all(preset_notes(name) for name in PRESETS)

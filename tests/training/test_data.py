@@ -227,6 +227,16 @@ def test_builtin_demo_loads_its_train_split():
     assert isinstance(data.examples[0], Example) and len(data.examples) > 250
 
 
+def test_builtin_inverse_demo_has_distinct_story_prompts_each_with_a_guideline():
+    train = load_examples("builtin:inverse-demo", reference_column="guideline")
+    test = load_examples("builtin:inverse-demo", reference_column="guideline", split="test")
+    assert (len(train.examples), len(test.examples), train.skipped) == (16, 4, ())
+    prompts = [e.prompt for e in (*train.examples, *test.examples)]
+    assert len(set(prompts)) == len(prompts) and all(p.startswith("Write a") for p in prompts)
+    with pytest.raises(DataError, match="no column 'reference'"):  # the guideline is its reference
+        load_examples("builtin:inverse-demo")
+
+
 def test_demo_rows_are_deterministic_distinct_and_split_85_15():
     rows = demo_rows()
     assert rows == demo_rows()

@@ -9,6 +9,7 @@ from training.prompts import (
     build_messages,
     build_prompt,
     completion_with_prefill,
+    example_completion,
     has_instruction,
     instruction,
     nover_instruction,
@@ -88,7 +89,7 @@ def test_has_instruction_needs_all_four_tags_in_order(nover_prompt):
 def test_a_nover_data_prompt_does_not_get_the_instruction_twice(nover_prompt):
     (user,) = build_messages(nover_prompt, RunConfig())
     assert user == {"role": "user", "content": nover_prompt}
-    assert build_prompt(nover_prompt, RunConfig(use_chat_template=False)).count("<think>") == 1
+    assert build_prompt(nover_prompt, RunConfig(prompt_format="plain")).count("<think>") == 1
 
 
 def test_without_format_example_there_is_only_the_user_turn():
@@ -119,9 +120,9 @@ def test_the_worked_example_is_itself_format_valid(template):
 
 
 def test_plain_text_fallback_and_prefill():
-    plain = build_prompt(QUESTION, RunConfig(use_chat_template=False))
+    plain = build_prompt(QUESTION, RunConfig(prompt_format="plain"))
     assert plain.startswith("User: " + QUESTION) and plain.endswith("\n\nAssistant:\n")
-    prefilled = build_prompt(QUESTION, RunConfig(use_chat_template=False, prefill_intermediate=True))
+    prefilled = build_prompt(QUESTION, RunConfig(prompt_format="plain", prefill_intermediate=True))
     assert prefilled == plain + "<think>\n"
 
 
@@ -130,7 +131,7 @@ def test_a_tokenizer_without_chat_template_gets_the_plain_text(tokenizer):
         chat_template = None
 
     assert build_prompt(QUESTION, RunConfig(), NoTemplate()) == build_prompt(QUESTION, RunConfig())
-    assert build_prompt(QUESTION, RunConfig(use_chat_template=False), tokenizer) == build_prompt(QUESTION, RunConfig())
+    assert build_prompt(QUESTION, RunConfig(prompt_format="plain"), tokenizer) == build_prompt(QUESTION, RunConfig())
 
 
 def test_completion_with_prefill_restores_the_opening_tag():
@@ -152,3 +153,27 @@ def test_the_real_chat_template(tokenizer):
     prefilled = build_prompt(QUESTION, RunConfig(format_example=True, prefill_intermediate=True), tokenizer)
     assert prefilled == prompt + "<think>\n"
     assert prefilled.endswith("<|im_start|>assistant\n<think>\n")
+
+
+def test_a_raw_prompt_is_the_paper_era_text_with_no_roles_whatever_the_tokenizer(tokenizer):
+    raw = RunConfig(prompt_format="raw")
+    expected = (
+        f"Question: {QUESTION}\n\nAnswer the question and return in the following format:\n\n"
+        "<think>\n...\n</think>\n\n<answer>\n...\n</answer>\n"
+    )
+    assert build_prompt(QUESTION, raw) == build_prompt(QUESTION, raw, tokenizer) == expected
+    prefilled = build_prompt(QUESTION, RunConfig(prompt_format="raw", prefill_intermediate=True), tokenizer)
+    assert prefilled == expected + "<think>\n"
+
+
+def test_a_raw_prompt_keeps_the_template_and_the_worked_example_without_roles(tokenizer):
+    config = RunConfig(prompt_format="raw", prompt_template="planning", format_example=True)
+    prompt = build_prompt(QUESTION, config, tokenizer)
+    example_end = example_completion(config) + "\n\n"
+    assert prompt.startswith("Question: ") and example_end in prompt
+    assert prompt.endswith(f"Question: {QUESTION}\n\n{instruction('planning', 'think', 'answer')}\n")
+    assert not any(role in prompt for role in ("User:", "Assistant:", "<|im_start|>", "You are a helpful"))
+
+
+def test_a_nover_data_prompt_is_used_as_it_is_in_raw_format(nover_prompt):
+    assert build_prompt(nover_prompt, RunConfig(prompt_format="raw")).rstrip("\n") == nover_prompt.rstrip("\n")
