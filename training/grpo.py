@@ -150,8 +150,9 @@ def merged_policy(model: PeftModel) -> Iterator[None]:
     none; greedy tokens are unchanged (tests/training/test_proxy.py). bench/bench_step_overhead.py shows the
     generation time merged (NOVER) beside unmerged (TRL). Only the active adapter merges: the proxy stays apart.
     A merged layer also skips LoRA dropout, so rollouts are sampled from the policy itself, not from one dropout
-    draw of it. The round trip rounds the base weights by about one ulp, which is why trainer.py merges only
-    full-precision weights (in bf16 or 4-bit the rounding would accumulate over steps).
+    draw of it. The round trip (W + d) - d gives fp32 weights back to within rounding, almost always exactly, as
+    the LoRA update d is far below a weight's size; trainer.py merges only fp32 weights, since in bf16 or 4-bit
+    the rounding is coarse enough to pile up over steps.
     """
     with torch.no_grad():
         model.merge_adapter()

@@ -10,6 +10,8 @@ What counts as a need, and why:
 - quantization 4bit: bitsandbytes, importable there (bitsandbytes 0.50 also quantizes on CPU, so no GPU).
 - dtype bfloat16 where the run lands on a GPU (device cuda, or auto on a machine with one): a GPU that computes in
   bf16. On a CPU torch computes in bf16 anywhere, so device cpu (or auto without a GPU) needs nothing.
+- generation vllm in server mode with vllm_server_gpus: a machine that has those GPU numbers (the worker starts
+  the server there).
 - num_processes n > 1 where the run lands on GPUs: n GPUs on one machine, since accelerate gives each process
   the GPU of its local rank. On a CPU the processes share the cores (gloo), so it needs nothing there.
 A config that "auto" could place on either device needs only what its placement on that machine needs: `met`
@@ -107,6 +109,17 @@ def needs(config: RunConfig) -> list[Need]:
                 "generation vllm needs the vllm package",
                 "pip install -r requirements-gpu.txt on the worker's GPU machine, or set generation to transformers",
                 lambda c: c.vllm,
+            )
+        )
+    server_gpus = [int(gpu) for gpu in config.vllm_server_gpus.split(",") if gpu.strip()]
+    if config.generation == "vllm" and config.vllm_mode == "server" and server_gpus:
+        highest = max(server_gpus)
+        found.append(
+            Need(
+                "vllm_server_gpus",
+                f"vllm_server_gpus {config.vllm_server_gpus} needs a machine with GPU {highest} (GPUs 0 to {highest})",
+                "name GPUs the worker's machine has, or leave vllm_server_gpus empty to use a server started apart",
+                lambda c: c.gpus > highest,
             )
         )
     if config.quantization == "4bit":

@@ -41,6 +41,10 @@ def test_the_defaults_need_nothing_so_any_worker_trains_them():
         (dict(num_processes=2, prompts_per_step=2), GPU, ["num_processes"]),
         (dict(num_processes=2, prompts_per_step=2, device="cpu"), GPU, []),
         (dict(num_processes=4, prompts_per_step=4, generation="vllm"), VLLM_NODE, []),
+        # A server the worker starts runs on GPUs its own machine must have.
+        (dict(generation="vllm", vllm_mode="server", vllm_server_gpus="1"), VLLM_NODE, []),
+        (dict(generation="vllm", vllm_mode="server", vllm_server_gpus="4"), VLLM_NODE, ["vllm_server_gpus"]),
+        (dict(generation="vllm", vllm_mode="server", vllm_server_host="10.0.0.2"), VLLM_NODE, []),  # started apart
     ],
 )
 def test_what_a_machine_lacks_for_a_config(config, machine, fields):
