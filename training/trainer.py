@@ -73,9 +73,8 @@ def build_trainer(
         reward_funcs=functions,
     )
     model = trainer.model  # the PEFT model TRL wrapped around the base weights
-    # Generating through the merged policy measured 0.59x the unmerged time (bench/bench_step_overhead.py). The
-    # merge/unmerge round trip gives fp32 weights back to within rounding (the update is tiny next to a weight),
-    # but in bf16 or 4-bit that rounding is coarse and would pile up over steps, so only fp32 merges.
+    # Generating through the merged policy measured 0.59x the unmerged time (bench/bench_step_overhead.py). Only
+    # plain fp32 weights merge: a 4-bit base cannot take the update in place, and bf16 rounds it coarsely.
     trainer.merge_for_generation = (
         config.generation == "transformers" and config.quantization == "none" and base.dtype == torch.float32
     )

@@ -37,7 +37,7 @@ def test_preset_preview_save_and_load(running_app, page, tmp_path):
     page.get_by_label("Preset").click()
     page.get_by_role("option", name="paper").click()
     page.wait_for_function("document.querySelector('#field-max_steps input').value === '1000'")
-    assert page.locator("#field-model input, #field-model textarea").first.input_value() == "Qwen/Qwen2.5-7B-Instruct"
+    assert page.locator("#field-model input, #field-model textarea").first.input_value() == "Qwen/Qwen2.5-7B"
 
     # Every field error at once, each under its field; the help lines read as text.
     page.get_by_role("button", name="Proxy").click()

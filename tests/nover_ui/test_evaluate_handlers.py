@@ -59,8 +59,8 @@ def test_queueing_reports_the_jobs_and_hands_the_new_version_to_the_redraw(store
         ({"include_base": False}, "choose the base model, a checkpoint, or both"),
         (
             {"dataset": "/etc/creds.csv"},
-            "cannot read '/etc/creds.csv': data comes from an upload, the built-in demo set, a Hugging Face "
-            "dataset id, or a folder the operator allows with --data-dir",
+            "cannot read '/etc/creds.csv': data comes from an upload, a built-in set (builtin:demo, "
+            "builtin:inverse-demo), a Hugging Face dataset id, or a folder the operator allows with --data-dir",
         ),
     ],
 )

@@ -15,7 +15,7 @@ from storage.models import Worker
 from tests.helpers import rollout_row, stepping_trainer, wait_for
 from training.commands import run_command
 from training.config import RunConfig, preset
-from training.execute import run_training
+from training.execute import memory_advice, run_training
 from training.flags import FLAGS_VERSION
 from training.interface import Phase
 from training.needs import Capabilities
@@ -183,9 +183,15 @@ def test_a_gpu_out_of_memory_fails_the_run_saying_what_to_lower(kind, store, tmp
     assert done.status == "failed" and store.get_run(run.id).step == 1
     head, _, trace = done.error.partition("\n\n")
     assert head.startswith(f"the GPU ran out of memory ({kind})")
-    for advice in ("prompts_per_step x num_generations (1 x 8", "max_completion_length (64)", "quantization 4bit"):
+    for advice in (
+        "prompts_per_step x num_generations (1 x 8",
+        "max_completion_length (64)",
+        "vllm_gpu_memory_utilization (0.3)",
+    ):
         assert advice in head
-    assert "vLLM" in head and "gradient_checkpointing" not in head  # already on
+    assert "gradient_checkpointing" not in head  # already on
+    assert "quantization 4bit" not in head  # vLLM cannot serve a 4-bit base
+    assert "choose quantization 4bit" in memory_advice(preset("cpu-demo"))  # a transformers run can
     assert "out_of_memory" in trace  # the traceback still says where
 
 
