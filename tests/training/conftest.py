@@ -20,3 +20,15 @@ def base_and_tokenizer(model_home):
     from training.model import load_model
 
     return load_model(preset("cpu-demo"), model_home)
+
+
+@pytest.fixture
+def run_home(model_home, tmp_path) -> Path:
+    """A data directory of the test's own that shares the converted default model: a run trained with it writes its
+    checkpoints here, not into the shared model home, where another test's run of the same id would land."""
+    home = tmp_path / "home"
+    models = model_home / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    home.mkdir()
+    (home / "models").symlink_to(models, target_is_directory=True)
+    return home

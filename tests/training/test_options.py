@@ -187,13 +187,13 @@ def test_a_verifier_run_builds_and_saves_no_proxy(verifier_run):
         assert r.perplexity is None and r.reward == pytest.approx(r.reward_format + r.reward_reasoning)
 
 
-def test_a_verifier_run_resumes_from_its_checkpoint_with_another_loss(verifier_run, model_home):
+def test_a_verifier_run_resumes_from_its_checkpoint_with_another_loss(verifier_run, run_home):
     store = verifier_run.store
     child = store.create_run(
         "resumed", {**verifier_run.config.to_dict(), "max_steps": 2, "loss_type": "grpo"}, parent_id=verifier_run.run_id
     )
     claimed = store.claim_next_run("test")
-    done = run_training(store, claimed, RunConfig.from_dict(claimed.config), train, model_home)
+    done = run_training(store, claimed, RunConfig.from_dict(claimed.config), train, run_home)
     assert done.status == "succeeded", done.error
     assert store.get_metrics(child.id)["loss"].steps == (2,)
 
@@ -201,10 +201,10 @@ def test_a_verifier_run_resumes_from_its_checkpoint_with_another_loss(verifier_r
 @pytest.mark.parametrize(
     "options", [dict(loss_type="cispo", epsilon_high=5.0), dict(loss_type="luspo"), dict(loss_type="vespo")]
 )
-def test_trls_other_losses_train_a_step(options, model_home, store):
+def test_trls_other_losses_train_a_step(options, run_home, store):
     run = store.create_run(options["loss_type"], tiny(max_steps=1, **options).to_dict())
     claimed = store.claim_next_run("test")
-    done = run_training(store, claimed, RunConfig.from_dict(claimed.config), train, model_home)
+    done = run_training(store, claimed, RunConfig.from_dict(claimed.config), train, run_home)
     assert done.status == "succeeded", done.error
     loss = store.get_metrics(run.id)["loss"]
     assert loss.steps == (1,) and math.isfinite(loss.values[0])
