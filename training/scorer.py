@@ -86,6 +86,7 @@ def target_token_nll(
                 attention_mask=attention_mask.to(device),
                 position_ids=position_ids.to(device),
                 logits_to_keep=keep,
+                use_cache=False,  # one pass, nothing to continue: a key/value cache would only hold memory
             ).logits  # (B, keep, V)
         log_probs = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, keep-1, V): predicts the last keep-1
         tail = input_ids[:, width - keep + 1 :].to(device)  # (B, keep-1)
