@@ -73,7 +73,7 @@ def build_trainer(
         reward_funcs=functions,
     )
     model = trainer.model  # the PEFT model TRL wrapped around the base weights
-    # Generating through the merged policy measured 0.59x the unmerged time (bench/bench_step_overhead.py). Only
+    # Generating through the merged policy took 0.59x and 0.73x the unmerged time (bench/bench_step_overhead.py). Only
     # plain fp32 weights merge: a 4-bit base cannot take the update in place, and bf16 rounds it coarsely.
     trainer.merge_for_generation = (
         config.generation == "transformers" and config.quantization == "none" and base.dtype == torch.float32
