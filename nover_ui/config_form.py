@@ -22,6 +22,7 @@ GROUP_TITLES = {
     "lora": "LoRA / QLoRA",
     "proxy": "Proxy",
     "run": "Run length",
+    "evaluation": "Held-out evaluation",
 }
 COLUMN_FIELDS = ("prompt_column", "reference_column", "split_column")
 """Fields filled from an uploaded file's header: offered as a dropdown of its columns."""

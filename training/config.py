@@ -29,7 +29,13 @@ PROMPT_FORMATS = ("chat", "plain", "raw")
 PROMPT_TEMPLATES = ("nover", "reasoning", "planning", "code", "knowledge", "null-example")
 QUANTIZATIONS = ("none", "4bit")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-REWARDS = ("nover", "verifier")
+REWARDS = ("nover", "rlpr", "logprob", "verifree", "self_certainty", "verifier")
+"""The verifier-free family (DESIGN.md, "The verifier-free reward family") and the verifier to compare them with."""
+REFERENCE_REWARDS = ("nover", "rlpr", "logprob", "verifree")
+"""Rewards computed from the reference's per-token NLL (the scorer's one batched pass); they have a token view."""
+REWARD_SCORERS = ("proxy", "policy")
+REWARD_SHAPINGS = ("rank", "raw")
+LOGPROB_REDUCTIONS = ("sum", "mean")
 INTERRUPTED_POLICIES = ("fail", "resume")
 """What becomes of a run whose worker went away (app.py and training.worker --interrupted): failed, or failed and
 continued by a new linked run from its last checkpoint."""
@@ -184,7 +190,49 @@ class RunConfig:
         1.0, "rewards", "w_r: weight of the reasoning (perplexity rank) reward.", most=1000.0
     )
     efficiency_weight: float = _opt(
-        1.0, "rewards", "w_e: weight of the efficiency reward (a later NOVER release used 0.1).", most=1000.0
+        1.0,
+        "rewards",
+        "w_e: weight of NOVER's efficiency reward (a later NOVER release used 0.1); unused by the other recipes.",
+        most=1000.0,
+    )
+    reward_scorer: str = _opt(
+        "proxy",
+        "rewards",
+        "The model that computes a verifier-free reward: 'proxy', the lagged copy of the policy (NOVER's choice), or "
+        "'policy', the live policy (the choice of RLPR, log-prob, VeriFree and Intuitor). Unused by the verifier.",
+        REWARD_SCORERS,
+    )
+    reward_shaping: str = _opt(
+        "rank",
+        "rewards",
+        "How a recipe's value becomes the reward: 'rank' within the prompt's group, (n - k)/n as NOVER ranks "
+        "perplexities, or 'raw', the value itself (GRPO normalises it within the group anyway).",
+        REWARD_SHAPINGS,
+    )
+    verifier_weight: float = _opt(
+        0.0,
+        "rewards",
+        "A hybrid: adds the verifier reward (1 when the answer matches the reference) with this weight to a "
+        "verifier-free recipe; 0 leaves it out.",
+        most=1000.0,
+    )
+    logprob_reduction: str = _opt(
+        "sum",
+        "rewards",
+        "Reward 'logprob': 'sum' of the reference tokens' log-probabilities, log p(y | q, z), or their 'mean'.",
+        LOGPROB_REDUCTIONS,
+    )
+    rlpr_std_filter: bool = _opt(
+        False,
+        "rewards",
+        "RLPR's filter: a prompt whose group reward std falls below rlpr_std_ratio x an EMA of that std trains "
+        "nothing at that step (its advantages are set to 0).",
+    )
+    rlpr_std_ratio: float = _opt(
+        0.5, "rewards", "RLPR's filter: the fraction of the std's EMA below which a prompt is dropped.", most=10.0
+    )
+    rlpr_std_ema: float = _opt(
+        0.99, "rewards", "RLPR's filter: the EMA's decay, in [0, 1): ema <- decay*ema + (1-decay)*std.", most=1.0
     )
 
     # --- GRPO ---
@@ -323,6 +371,36 @@ class RunConfig:
     )
     seed: int = _opt(42, "run", "Random seed for sampling and data order.", most=2**32 - 1)
 
+    # --- held-out evaluation during training ---
+    eval_steps: int = _opt(
+        0,
+        "evaluation",
+        "Evaluate the held-out prompts every this many steps, and at step 0 on the base model, storing eval/* "
+        "metrics; 0 turns it off.",
+        most=10**7,
+    )
+    eval_prompts: int = _opt(8, "evaluation", "Held-out prompts per evaluation.", most=10_000)
+    eval_samples: int = _opt(
+        2, "evaluation", "Completions sampled per held-out prompt, with the run's sampling settings.", most=64
+    )
+    eval_split: str = _opt(
+        "test",
+        "evaluation",
+        "Rows whose split column has this value are the held-out prompts, never trained on; must differ from "
+        "dataset_split.",
+        most=128,
+    )
+    heldout_fraction: float = _opt(
+        0.1,
+        "evaluation",
+        "For data without a split column: the fraction of rows held out, chosen by a hash of each row and "
+        "heldout_seed, so every run with the same data and heldout_seed holds out the same rows.",
+        most=0.9,
+    )
+    heldout_seed: int = _opt(
+        0, "evaluation", "Seed of the held-out choice for data without a split column.", most=2**32 - 1
+    )
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             problem = _field_problem(f, getattr(self, f.name))
@@ -381,17 +459,43 @@ class RunConfig:
         for name in ("learning_rate", "temperature", "max_grad_norm", "numeric_tolerance"):
             if not getattr(self, name) > 0:
                 yield ConfigError(name, f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("format_weight", "reasoning_weight", "efficiency_weight", "beta", "epsilon_high"):
+        for name in (
+            "format_weight",
+            "reasoning_weight",
+            "efficiency_weight",
+            "verifier_weight",
+            "beta",
+            "epsilon_high",
+            "rlpr_std_ratio",
+        ):
             if getattr(self, name) < 0:
                 yield ConfigError(name, f"{name} must be >= 0, got {getattr(self, name)}")
         yield from _in_range(self, "top_p", 0.0, 1.0, low_open=True)
         yield from _in_range(self, "epsilon", 0.0, 1.0, high_open=True)
         yield from _in_range(self, "lora_dropout", 0.0, 1.0, high_open=True)
         yield from _in_range(self, "proxy_alpha", 0.0, 1.0)
-        if self.format_weight + self.reasoning_weight + self.efficiency_weight == 0:
+        yield from _in_range(self, "rlpr_std_ema", 0.0, 1.0, high_open=True)
+        yield from _in_range(self, "heldout_fraction", 0.0, 0.9, low_open=True)
+        yield from _at_least(self, "eval_steps", 0)
+        yield from _at_least(self, "eval_prompts", 1)
+        yield from _at_least(self, "eval_samples", 1)
+        yield from _at_least(self, "heldout_seed", 0)
+        if self.eval_steps and self.eval_split == self.dataset_split:
+            yield ConfigError(
+                "eval_split",
+                f"eval_split must differ from dataset_split, both are {self.eval_split!r}: held-out prompts must "
+                "never train",
+            )
+        if self.reward == "verifier" and self.verifier_weight > 0:
+            yield ConfigError(
+                "verifier_weight",
+                "verifier_weight adds the verifier to a verifier-free recipe, but reward is already 'verifier'; set "
+                "it to 0, or pick a verifier-free reward for a hybrid",
+            )
+        if self.format_weight + self.reasoning_weight + self.efficiency_weight + self.verifier_weight == 0:
             yield ConfigError(
                 "format_weight",
-                "format_weight, reasoning_weight and efficiency_weight are "
+                "format_weight, reasoning_weight, efficiency_weight and verifier_weight are "
                 "all 0, so every reward would be 0; set at least one above 0",
             )
         yield from self._generation_problems()

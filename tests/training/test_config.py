@@ -29,6 +29,7 @@ def test_every_field_has_help_and_a_form_group():
             "lora",
             "proxy",
             "run",
+            "evaluation",
         }, f.name
 
 
@@ -182,3 +183,20 @@ def test_every_setting_of_the_paper_preset_names_its_source():
 
     assert list(PAPER) == list(PRESETS["paper"])
     assert all(preset_notes(name) for name in PRESETS)
+
+
+def test_every_recipe_is_a_valid_config_and_sets_every_reward_field():
+    from training.recipe_presets import RECIPES
+
+    reward_fields = set.union(*(set(values) for values in RECIPES.values()))
+    for name, values in RECIPES.items():
+        assert set(values) == reward_fields, name
+        RunConfig.from_dict(values)
+
+
+def test_held_out_prompts_never_train_and_a_hybrid_needs_a_verifier_free_reward():
+    assert config_errors({"eval_steps": 2, "eval_split": "train"})["eval_split"]
+    assert not config_errors({"eval_steps": 0, "eval_split": "train"})
+    assert config_errors({"reward": "verifier", "verifier_weight": 0.5})["verifier_weight"]
+    assert not config_errors({"reward": "rlpr", "verifier_weight": 0.5})
+    assert config_errors({"heldout_fraction": 0.0})["heldout_fraction"]
