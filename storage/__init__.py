@@ -6,6 +6,7 @@ Imports only SQLAlchemy, Alembic and the standard library, so both the UI and th
 from storage.errors import (
     CheckpointNotFound,
     EvaluationNotFound,
+    ExperimentNotFound,
     InvalidTransition,
     NotFound,
     RunNotFound,
@@ -13,9 +14,11 @@ from storage.errors import (
 )
 from storage.models import METRIC_KEY_MAX, RUN_NAME_MAX
 from storage.records import (
+    AlertRecord,
     CheckpointRecord,
     EvaluationRecord,
     EvaluationSampleRecord,
+    ExperimentRecord,
     FlagInput,
     MetricSeries,
     PromptRecord,
@@ -29,6 +32,7 @@ from storage.store import Store
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "AlertRecord",
     "METRIC_KEY_MAX",
     "RUN_NAME_MAX",
     "TERMINAL_STATUSES",
@@ -37,6 +41,8 @@ __all__ = [
     "EvaluationNotFound",
     "EvaluationRecord",
     "EvaluationSampleRecord",
+    "ExperimentNotFound",
+    "ExperimentRecord",
     "FlagInput",
     "InvalidTransition",
     "MetricSeries",

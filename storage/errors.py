@@ -17,6 +17,10 @@ class EvaluationNotFound(NotFound):
     """No evaluation or playground job has this id."""
 
 
+class ExperimentNotFound(NotFound):
+    pass
+
+
 class CheckpointNotFound(NotFound):
     """The run has no checkpoint at this step; the message names the steps it has."""
 

@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Table, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite's INTEGER PRIMARY KEY is its rowid (fast, auto-incrementing) only when spelled INTEGER;
@@ -20,6 +32,8 @@ PHASE_MAX = 40
 DATA_ROW_MAX = 64
 WORKER_ID_MAX = 200
 HOST_MAX = 255
+TAG_MAX = 40
+ALERT_RULE_MAX = 200
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -76,8 +90,31 @@ class Run(Base):
     """The last lines a run's vLLM server printed (server mode, training/vllm_server.py), kept when the server
     stopped or failed to start; None for a run without one."""
 
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id"), index=True)
+    """The experiment whose grid queued this run; None for a run queued alone."""
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
+    notes: Mapped[str | None] = mapped_column(Text)
+    edits: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Counts renames and changes of tags or notes, so the runs' version moves when one changes what a page shows."""
+
     def __repr__(self) -> str:
         return f"Run(id={self.id}, name={self.name!r}, status={self.status}, step={self.step}/{self.total_steps})"
+
+
+class Experiment(Base):
+    """A named grid of runs queued together: recipes and/or field values times seeds, sharing data and held-out
+    evaluation settings."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(RUN_NAME_MAX))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """How the grid was built (the UI's plain-JSON description: recipes, swept fields and values, seeds)."""
+
+    def __repr__(self) -> str:
+        return f"Experiment(id={self.id}, name={self.name!r})"
 
 
 class Metric(Base):
@@ -291,3 +328,29 @@ class Worker(Base):
 
     def __repr__(self) -> str:
         return f"Worker(id={self.id!r}, host={self.host!r}, last_seen_at={self.last_seen_at})"
+
+
+class Alert(Base):
+    """A rule on a run's metrics that fired, with its evidence: the steps and values that made it fire. One row per
+    (run, rule): a rule that keeps firing extends its evidence rather than adding rows."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("run_id", "rule", name="uq_alerts_run_rule"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    rule: Mapped[str] = mapped_column(String(ALERT_RULE_MAX))
+    """The rule's name (a default rule's id, or the text of a rule the run's config added)."""
+    metric: Mapped[str] = mapped_column(String(METRIC_KEY_MAX))
+    evidence: Mapped[dict[str, list[Any]]] = mapped_column(JSON)
+    """{"steps": [...], "values": [...]}: the metric's values at the steps that made the rule fire, finite numbers
+    only (JSON has no NaN)."""
+    last_step: Mapped[int]
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """When the operator's webhook took it; None when there is no webhook or it has not answered yet."""
+
+    def __repr__(self) -> str:
+        return f"Alert(run={self.run_id}, rule={self.rule!r}, last_step={self.last_step})"

@@ -33,6 +33,44 @@ class RunRecord:
     """What a running run does while no step lands (Run.phase); None otherwise."""
     generation_server_log: str | None = None
     """The last lines of the run's vLLM server output (Run.generation_server_log); None without one."""
+    experiment_id: int | None = None
+    tags: tuple[str, ...] = ()
+    notes: str | None = None
+
+    def __post_init__(self) -> None:
+        # The column holds a JSON list (or NULL for runs stored before tags existed).
+        object.__setattr__(self, "tags", tuple(self.tags or ()))
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    id: int
+    name: str
+    created_at: dt.datetime
+    settings: dict[str, Any]
+    run_ids: tuple[int, ...]
+    """Its runs, oldest first."""
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """A rule that fired on a run (storage.models.Alert), with the steps and values that made it fire."""
+
+    id: int
+    run_id: int
+    rule: str
+    metric: str
+    steps: tuple[int, ...]
+    values: tuple[float, ...]
+    last_step: int
+    message: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    notified_at: dt.datetime | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", tuple(self.steps))
+        object.__setattr__(self, "values", tuple(self.values))
 
 
 @dataclass(frozen=True)

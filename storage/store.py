@@ -3,7 +3,8 @@
 Each public method runs in one session scope (one transaction) and returns frozen records. Status changes
 go through `storage.lifecycle.transition`, which also stamps the started/finished times. The methods of
 evaluation and playground jobs live in `storage.evaluations`, those of the failure-flag backfill in
-`storage.flag_backlog`, those of the worker registry in `storage.workers`.
+`storage.flag_backlog`, those of the worker registry in `storage.workers`, experiments with runs' tags and notes in
+`storage.experiments`, and alerts in `storage.alerts`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from sqlalchemy import Float, case, cast, delete, exists, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.alerts import Alerts
 from storage.engine import WRITE_OPTION, make_engine
 from storage.errors import CheckpointNotFound, InvalidTransition, RunNotFound, StorageError
 from storage.evaluations import EvaluationJobs
+from storage.experiments import Experiments
 from storage.flag_backlog import FlagBacklog, rollout_record
 from storage.imports import RunImports
 from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, fail_interrupted, transition, utcnow
@@ -29,6 +32,7 @@ from storage.migrate import upgrade_to_head
 from storage.models import (
     PHASE_MAX,
     RUN_NAME_MAX,
+    Alert,
     Checkpoint,
     Evaluation,
     EvaluationSample,
@@ -53,7 +57,7 @@ from storage.summaries import LEVELS, MetricSummaries, check_levels, raw_series,
 from storage.workers import Workers, mark_seen
 
 
-class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers):
+class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers, Experiments, Alerts):
     def __init__(self, url: str, summary_levels: Sequence[int] = LEVELS):
         """`summary_levels`: steps per bucket of the metric summaries it writes and reads (tests use small ones;
         a database keeps the levels it was written with, so one database is opened with one set)."""
@@ -112,13 +116,19 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers):
         with self._session("read a run") as s:
             return to_record(RunRecord, _run(s, run_id))
 
-    def list_runs(self, statuses: Sequence[str] | None = None) -> list[RunRecord]:
-        """Runs, newest first."""
+    def list_runs(
+        self, statuses: Sequence[str] | None = None, experiment_id: int | None = None, tag: str | None = None
+    ) -> list[RunRecord]:
+        """Runs, newest first; only those with one of `statuses`, of the experiment, with the tag, when given."""
         query = select(Run).order_by(Run.id.desc())
         if statuses is not None:
             query = query.where(Run.status.in_(statuses))
+        if experiment_id is not None:
+            query = query.where(Run.experiment_id == experiment_id)
         with self._session("list runs") as s:
-            return [to_record(RunRecord, run) for run in s.scalars(query)]
+            runs = [to_record(RunRecord, run) for run in s.scalars(query)]
+        # Tags are a JSON list, which SQLite and PostgreSQL search differently; a Runs table's rows filter fast here.
+        return runs if tag is None else [run for run in runs if tag in run.tags]
 
     def claim_next_run(
         self, worker_id: str, can_run: Callable[[dict[str, Any]], bool] | None = None
@@ -242,7 +252,7 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers):
             # Explicit rather than left to ON DELETE CASCADE, so no table depends on the backend enforcing it.
             jobs = select(Evaluation.id).where(Evaluation.run_id == run_id)
             s.execute(delete(EvaluationSample).where(EvaluationSample.evaluation_id.in_(jobs)))
-            for table in (Evaluation, Rollout, Prompt, Metric, MetricSummary, Checkpoint):
+            for table in (Evaluation, Rollout, Prompt, Metric, MetricSummary, Checkpoint, Alert):
                 s.execute(delete(table).where(table.run_id == run_id))
             s.execute(update(Run).where(Run.parent_id == run_id).values(parent_id=None))
             s.execute(delete(Run).where(Run.id == run_id))
@@ -371,8 +381,9 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers):
     def runs_version(self) -> tuple[int, ...]:
         """A small value that changes whenever a row of the Runs table would: (runs, highest id, runs started,
         runs finished, runs with a command, runs with a generation server's output, steps of all runs, planned
-        steps of all runs, a checksum of the phases). One aggregate over the runs table and a read of the few runs
-        with a phase, so a page can poll it and redraw only on change.
+        steps of all runs, renames and tag or note edits, alerts and their last steps, a checksum of the phases).
+        One aggregate over the runs table and a read of the few runs with a phase, so a page can poll it and
+        redraw only on change.
 
         Counts, not latest times: a worker whose clock runs behind would stamp an earlier time, and a count still
         moves. A heartbeat alone changes nothing shown, so it is left out (a run beats while loading its model).
@@ -387,6 +398,9 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers):
             func.count(Run.generation_server_log),
             func.coalesce(func.sum(Run.step), 0),
             func.coalesce(func.sum(Run.total_steps), 0),
+            func.coalesce(func.sum(Run.edits), 0),
+            select(func.count()).select_from(Alert).scalar_subquery(),
+            select(func.coalesce(func.sum(Alert.last_step), 0)).scalar_subquery(),
         )
         runs = Run.__table__.c  # plain columns: this runs on every poll of every page
         phases = select(runs.id, runs.phase).where(runs.phase.is_not(None)).order_by(runs.id)
