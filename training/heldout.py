@@ -94,3 +94,17 @@ def _first(data: LoadedData, max_prompts: int | None) -> LoadedData:
         return data
     extra = len(data.examples) - max_prompts
     return dataclasses.replace(data, examples=data.examples[:max_prompts], truncated=data.truncated + extra)
+
+
+EVALUATION_FIELDS = ("eval_steps", "eval_prompts", "eval_samples", "eval_split", "heldout_fraction", "heldout_seed")
+SAMPLING_FIELDS = ("temperature", "top_p", "max_completion_length", "prompt_format", "prompt_template")
+
+
+def heldout_settings(config: RunConfig) -> dict[str, object]:
+    """What a held-out evaluation row keeps as its config: the run's evaluation and sampling fields, the judge.
+
+    >>> heldout_settings(RunConfig(eval_steps=4))["judge"], heldout_settings(RunConfig())["eval_split"]
+    ('base', 'test')
+    """
+    fields = {name: getattr(config, name) for name in (*EVALUATION_FIELDS, *SAMPLING_FIELDS)}
+    return {**fields, "judge": "base", "seed": config.heldout_seed}
