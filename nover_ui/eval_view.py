@@ -236,7 +236,7 @@ def heldout_html(
     verdicts = {True: "correct", False: "wrong", None: "not checkable"}
     rows = "".join(
         f'<tr><td class="text">{html_text(s.prompt)}</td><td class="text">{html_text(s.reference or "")}</td>'
-        f'<td>{_sample_html(s)}</td><td>{verdicts[s.correct]}</td></tr>'
+        f"<td>{_sample_html(s)}</td><td>{verdicts[s.correct]}</td></tr>"
         for s in samples
     )
     title = f"Held-out samples of run {run_id} at step {step} (judged by the base model)"

@@ -110,9 +110,7 @@ class StoreSink:
     def log_evaluation(self, step: int, metrics: dict[str, float], samples: list[dict[str, Any]]) -> None:
         # The eval/* metrics and the evaluation's row commit together: a chart point always opens its samples.
         self._write(
-            lambda: self._store.record_heldout_evaluation(
-                self._run_id, step, self._evaluation_config, metrics, samples
-            )
+            lambda: self._store.record_heldout_evaluation(self._run_id, step, self._evaluation_config, metrics, samples)
         )
 
     def should_stop(self) -> bool:

@@ -44,9 +44,7 @@ from training.rewards import checkable
 def heldout_metrics(result: EvalResult, config: RunConfig, tokenizer: Any) -> dict[str, float]:
     """The eval/* metrics of one evaluation; a mean over nothing is left out (a chart draws no point)."""
     valid = [s for s in result.samples if s.valid]
-    checked = [
-        bool(s.correct) for s in result.samples if checkable(s.example.reference, config.verifier_match)
-    ]
+    checked = [bool(s.correct) for s in result.samples if checkable(s.example.reference, config.verifier_match)]
 
     def tokens(text: str | None) -> int:
         return len(tokenizer(text or "", add_special_tokens=False)["input_ids"])
