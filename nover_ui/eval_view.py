@@ -224,3 +224,21 @@ def _note(evaluation: EvaluationRecord) -> str:
     if _unscored(evaluation):
         return _unscored_text(evaluation)
     return (evaluation.error or "").split("\n", 1)[0]
+
+
+def heldout_html(
+    run_id: int, step: int, evaluation: EvaluationRecord | None, samples: Sequence[EvaluationSampleRecord]
+) -> str:
+    """The samples of run `run_id`'s held-out evaluation during training at `step`, one row each: the question, the
+    reference, the sample (reasoning and answer apart, escaped) and its verdict."""
+    if evaluation is None:
+        return f"<p>Run {run_id} has no held-out evaluation at step {step}.</p>"
+    verdicts = {True: "correct", False: "wrong", None: "not checkable"}
+    rows = "".join(
+        f'<tr><td class="text">{html_text(s.prompt)}</td><td class="text">{html_text(s.reference or "")}</td>'
+        f"<td>{_sample_html(s)}</td><td>{verdicts[s.correct]}</td></tr>"
+        for s in samples
+    )
+    title = f"Held-out samples of run {run_id} at step {step} (judged by the base model)"
+    head = "<tr><th>question</th><th>reference</th><th>sample</th><th>verifier</th></tr>"
+    return f'<div class="nover-eval"><p><b>{html_text(title)}</b></p><table>{head}{rows}</table></div>'

@@ -26,8 +26,12 @@ format-valid rate: the format reward is 1 for a valid rollout and 0 otherwise. T
 given the reasoning, as the proxy scores it (lower is better)."""
 
 HELD_OUT_PREFIXES = ("eval/", "held-out/")
-"""Held-out metrics, drawn in the header after the key curves when a run has them: `eval/*` logged during
-training, `held-out/*` the evaluation jobs of the run's checkpoints (held_out_series)."""
+"""Held-out metrics, drawn in their own chart right under the key curves when a run has them: `eval/*` logged
+during training (training/heldout_eval.py), `held-out/*` the evaluation jobs of the run's checkpoints
+(held_out_series)."""
+
+EVAL_ORDER = ("eval/format_valid", "eval/perplexity", "eval/accuracy", "eval/answer_length", "eval/reasoning_length")
+"""The held-out chart's subplots in this order, then any other held-out key sorted."""
 
 HELD_OUT_METRICS = ("format_valid_rate", "mean_reference_perplexity", "verifier_accuracy", "mean_completion_tokens")
 """The evaluation job metrics (training/evaluate.py EvalResult.metrics) drawn against the checkpoint's step."""
@@ -45,8 +49,10 @@ class FlatKey:
 @dataclass(frozen=True)
 class MetricLayout:
     header: tuple[str, ...]
-    """Key curves and held-out metrics present in some run, in HEADER_KEYS order, then the held-out keys sorted.
-    Drawn even when flat: a reward flat at 0 is what a person must see (with the no-signal banner)."""
+    """Key curves present in some run, in HEADER_KEYS order. Drawn even when flat: a reward flat at 0 is what a
+    person must see (with the no-signal banner)."""
+    evaluation: tuple[str, ...]
+    """Held-out metrics present in some run (EVAL_ORDER, then the others sorted), drawn even when flat."""
     body: tuple[str, ...]
     """Every other key that moves, sorted: drawn in its group's chart."""
     flat: tuple[FlatKey, ...]
@@ -67,17 +73,18 @@ def header_title(key: str) -> str:
 def layout_keys(metrics: Mapping[int, Mapping[str, MetricSeries]]) -> MetricLayout:
     """Sort the keys of every selected run (run id -> key -> series) into header, body and flat."""
     keys = {key for run_metrics in metrics.values() for key in run_metrics}
-    held_out = sorted(key for key in keys if key.startswith(HELD_OUT_PREFIXES))
-    header = tuple([key for key in HEADER_KEYS if key in keys] + held_out)
+    held_out = {key for key in keys if key.startswith(HELD_OUT_PREFIXES)}
+    header = tuple(key for key in HEADER_KEYS if key in keys)
+    evaluation = tuple([key for key in EVAL_ORDER if key in held_out] + sorted(held_out - set(EVAL_ORDER)))
     body: list[str] = []
     flat: list[FlatKey] = []
-    for key in sorted(keys - set(header)):
+    for key in sorted(keys - set(header) - held_out):
         moving, value = flat_value(run_metrics[key] for run_metrics in metrics.values() if key in run_metrics)
         if moving:
             body.append(key)
         else:
             flat.append(FlatKey(key, value))
-    return MetricLayout(header, tuple(body), tuple(flat))
+    return MetricLayout(header, evaluation, tuple(body), tuple(flat))
 
 
 def flat_value(series: Iterable[MetricSeries]) -> tuple[bool, float | None]:

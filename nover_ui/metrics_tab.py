@@ -9,12 +9,14 @@ change, so an idle dashboard re-reads no metric series at all.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 import plotly.graph_objects as go
 
+from nover_ui.eval_view import heldout_html
 from nover_ui.events import bind
 from nover_ui.figures import ChartOptions, header_figure, metric_figures
 from nover_ui.metric_layout import (
@@ -29,10 +31,13 @@ from nover_ui.metric_layout import (
 from nover_ui.metrics_cache import SeriesCache
 from nover_ui.run_picker import many_runs_update
 from nover_ui.run_signal import SignalSeen, no_signal_banners
+from nover_ui.safe_text import html_text
 from nover_ui.shared_reads import READS, Runs, shared_runs
 from storage import MetricSeries, RunRecord, Status, StorageError, Store
 
 MAX_CHARTS = 12
+HELDOUT_PREFIX = "eval/"
+"""Keys of the held-out evaluation during training: a click on one of their points shows its samples."""
 POLL_S = 2.0
 
 
@@ -42,6 +47,8 @@ class Charts:
 
     header: go.Figure | None
     """The key curves; None when no selected run has any."""
+    evaluation: go.Figure | None
+    """The held-out metrics (eval/* during training, held-out/* of evaluation jobs); None when no run has any."""
     groups: list[tuple[str, go.Figure]]
     """(group, figure) for the other keys that move, in display order, at most MAX_CHARTS."""
     flat: tuple[FlatKey, ...]
@@ -67,8 +74,9 @@ def chart_updates(
     options = ChartOptions(smoothing, x_axis, log_y)
     titles = {key: header_title(key) for key in layout.header}
     header = header_figure(layout.header, titles, metrics, names, options) if layout.header else None
+    evaluation = header_figure(layout.evaluation, {}, metrics, names, options) if layout.evaluation else None
     groups = metric_figures(metrics, names, smoothing, x_axis, log_y=log_y, keys=set(layout.body))[:MAX_CHARTS]
-    return Charts(header, groups, layout.flat, no_signal_banners(store, runs, seen or SignalSeen()))
+    return Charts(header, evaluation, groups, layout.flat, no_signal_banners(store, runs, seen or SignalSeen()))
 
 
 def _run_series(store: Store, cache: SeriesCache, shared: Runs, run: RunRecord) -> dict[str, MetricSeries]:
@@ -114,7 +122,11 @@ class MetricsTab:
     """A banner for each selected run with rollouts and none format-valid: what it means and what to try."""
     empty_md: gr.Markdown
     header_plot: gr.Plot
-    """The key curves: reward, format-valid rate, perplexity, completion length, held-out metrics."""
+    """The key curves: reward, format-valid rate, perplexity, completion length."""
+    eval_plot: gr.Plot
+    """The held-out metrics, right under the key curves; a click on an eval/* point shows its samples below."""
+    heldout_html: gr.HTML
+    """The held-out samples of the eval/* point last clicked (escaped, eval_view.heldout_html)."""
     plots: tuple[gr.Plot, ...]
     flat_acc: gr.Accordion
     """Folded: the keys that never moved (or have no point), with their value."""
@@ -141,6 +153,33 @@ def poll_steps(run_ids: list[int] | None, *, store: Store, tab: MetricsTab) -> d
         return {tab.steps_state: gr.skip()}  # a busy database: try again on the next tick
 
 
+def clicked_point(payload: str) -> tuple[int, str, int] | None:
+    """(run, key, step) of a chart click's JSON, None when it is not one.
+
+    >>> clicked_point('{"run": 3, "key": "eval/accuracy", "step": 2}'), clicked_point("nonsense")
+    ((3, 'eval/accuracy', 2), None)
+    """
+    try:
+        point = json.loads(payload)
+        return int(point["run"]), str(point["key"]), int(point["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def show_heldout(payload: str, *, store: Store, tab: MetricsTab) -> dict[Any, Any]:
+    """A click on an eval/* point: that evaluation's samples under the chart (other clicks open Traces)."""
+    point = clicked_point(payload)
+    if point is None or not point[1].startswith(HELDOUT_PREFIX):
+        return {tab.heldout_html: gr.skip()}
+    run_id, _, step = point
+    try:
+        evaluation = store.heldout_evaluation(run_id, step)
+        samples = store.get_evaluation_samples(evaluation.id) if evaluation is not None else []
+    except StorageError as exc:
+        return {tab.heldout_html: gr.update(value=f"<p>Cannot read the samples: {html_text(str(exc))}</p>")}
+    return {tab.heldout_html: gr.update(value=heldout_html(run_id, step, evaluation, samples), visible=True)}
+
+
 def draw(
     run_ids: list[int] | None,
     smoothing: float,
@@ -160,6 +199,7 @@ def draw(
         tab.empty_md: gr.update(visible=not run_ids),
         tab.banner_md: gr.update(value=charts.banners, visible=bool(charts.banners)),
         tab.header_plot: gr.update(value=charts.header, visible=charts.header is not None),
+        tab.eval_plot: gr.update(value=charts.evaluation, visible=charts.evaluation is not None),
         **dict(zip(tab.plots, slots)),
         # The label and text only: a person who opened the section keeps it open across redraws.
         tab.flat_acc: gr.update(label=flat_label(charts.flat), visible=bool(run_ids)),
@@ -200,12 +240,17 @@ def build_metrics(store: Store, tab: gr.Tab) -> MetricsTab:
     banner_md = gr.Markdown(visible=False, elem_id="metrics-banner")
     empty_md = gr.Markdown("Select one or more runs to see their metrics.", elem_id="metrics-empty")
     header_plot = gr.Plot(visible=False, label="key curves", elem_id="metrics-chart-header")
+    eval_plot = gr.Plot(visible=False, label="held-out evaluation", elem_id="metrics-chart-eval")
+    heldout_html = gr.HTML(visible=False, elem_id="metrics-heldout")
     # Under the key curves, so the page says early which metrics it does not draw and why.
     with gr.Accordion(flat_label(()), open=False, visible=False, elem_id="metrics-flat") as flat_acc:
         flat_md = gr.Markdown(elem_id="metrics-flat-list")
     plots = tuple(gr.Plot(visible=False, elem_id=f"metrics-chart-{i}") for i in range(MAX_CHARTS))
     click_tb = gr.Textbox(elem_id="chart-click", elem_classes=["nover-hidden"], container=False)
-    gr.Markdown("Click a point to open that step in Traces (a `flags/*` point opens with that flag filtered).")
+    gr.Markdown(
+        "Click a point to open that step in Traces (a `flags/*` point opens with that flag filtered); an `eval/*` "
+        "point shows that held-out evaluation's samples under its chart."
+    )
     metrics = MetricsTab(
         runs_dd=runs_dd,
         smoothing_sl=smoothing_sl,
@@ -214,6 +259,8 @@ def build_metrics(store: Store, tab: gr.Tab) -> MetricsTab:
         banner_md=banner_md,
         empty_md=empty_md,
         header_plot=header_plot,
+        eval_plot=eval_plot,
+        heldout_html=heldout_html,
         plots=plots,
         flat_acc=flat_acc,
         flat_md=flat_md,
@@ -245,9 +292,13 @@ def _wire(metrics: MetricsTab, store: Store, tab: gr.Tab) -> None:
             metrics.empty_md,
             metrics.banner_md,
             metrics.header_plot,
+            metrics.eval_plot,
             *metrics.plots,
             metrics.flat_acc,
             metrics.flat_md,
         ],
         show_progress="hidden",
+    )
+    metrics.click_tb.change(
+        bind(show_heldout, store=store, tab=metrics), metrics.click_tb, [metrics.heldout_html], show_progress="hidden"
     )

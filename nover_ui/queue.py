@@ -12,7 +12,7 @@ from nover_ui.places import PlaceRefused, Places
 from nover_ui.uploads import UploadLimits
 from storage import RunRecord, Store
 from training.config import HEARTBEAT_TIMEOUT_S, ConfigError, RunConfig, preset
-from training.data import load_examples
+from training.heldout import run_data
 from training.job_config import EvaluationJob, PlaygroundJob
 from training.needs import Capabilities, refusal
 
@@ -48,16 +48,8 @@ def queue_run(
         raise ConfigError("model", str(exc)) from None
     places.check_data(validated.dataset)
     if not (places.is_hub_id(validated.dataset) or Path(validated.dataset).expanduser().is_dir()):
-        load_examples(
-            validated.dataset,
-            validated.prompt_column,
-            validated.reference_column,
-            validated.split_column,
-            validated.dataset_split,
-            validated.max_prompts,
-            max_bytes=limits.max_bytes,
-            row_limit=limits.max_rows,
-        )
+        # The training and held-out prompts as the worker will pick them: a bad eval_split fails here.
+        run_data(validated, max_bytes=limits.max_bytes, row_limit=limits.max_rows)
     return store.create_run(name, validated.to_dict())
 
 

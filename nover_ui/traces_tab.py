@@ -144,12 +144,15 @@ def search(store: Store, tab: TracesTab, run_id: int | None, query: str) -> dict
 
 
 def open_clicked_point(store: Store, tab: TracesTab, tabs: gr.Tabs, payload: str) -> dict[Any, Any]:
-    """A Metrics chart click (JSON {run, key, step}): switch to Traces at that step, a flag's filter chosen."""
+    """A Metrics chart click (JSON {run, key, step}): switch to Traces at that step, a flag's filter chosen; an
+    eval/* point stays on Metrics (its samples are not rollouts)."""
     try:
         point = json.loads(payload)
         run_id, step, key = int(point["run"]), int(point["step"]), str(point["key"])
     except (ValueError, KeyError, TypeError):
         return gr.skip()
+    if key.startswith("eval/"):
+        return gr.skip()  # a held-out evaluation's point: the Metrics tab shows its samples (metrics_tab.show_heldout)
     return {tabs: open_tab(TRACES), **open_step(store, tab, run_id, step, filter_for_metric(key))}
 
 

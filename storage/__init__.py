@@ -12,6 +12,7 @@ from storage.errors import (
     RunNotFound,
     StorageError,
 )
+from storage.evaluations import HELDOUT_KIND
 from storage.models import METRIC_KEY_MAX, RUN_NAME_MAX
 from storage.records import (
     AlertRecord,
@@ -33,6 +34,7 @@ from storage.store import Store
 __all__ = [
     "ACTIVE_STATUSES",
     "AlertRecord",
+    "HELDOUT_KIND",
     "METRIC_KEY_MAX",
     "RUN_NAME_MAX",
     "TERMINAL_STATUSES",

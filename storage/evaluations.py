@@ -2,12 +2,17 @@
 
 A job moves queued -> running -> succeeded | failed | cancelled (`storage.lifecycle.transition`); its worker
 beats while it runs, and a job whose worker fell silent is failed by whoever looks (`fail_stale_evaluations`).
+
+A held-out evaluation made by a trainer during its run (kind HELDOUT_KIND) is no job: it is recorded finished, with
+its samples and the run's eval/* metrics at that step, by `record_heldout_evaluation`, and never queued or claimed.
+The Evaluate tab lists jobs of kind "evaluation" only; the Metrics tab opens a held-out one from its chart.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,13 +25,18 @@ from storage.models import JOB_KIND_MAX, Evaluation, EvaluationSample, Run
 from storage.records import EvaluationRecord, EvaluationSampleRecord, to_record
 from storage.rows import evaluation_sample_values
 from storage.statuses import ACTIVE_STATUSES, TERMINAL_STATUSES, Status
+from storage.summaries import insert_metrics
 from storage.workers import mark_seen
+
+HELDOUT_KIND = "heldout"
+"""The kind of an Evaluation a trainer recorded during its run (training/heldout_eval.py), beside the job kinds."""
 
 
 class EvaluationJobs:
     """Mixed into Store: every method runs in one of its session scopes and returns frozen records."""
 
     _session: Callable[..., contextlib.AbstractContextManager[Session]]
+    summary_levels: tuple[int, ...]
 
     def queue_evaluation(
         self,
@@ -73,6 +83,64 @@ class EvaluationJobs:
             s.add(evaluation)
             s.flush()
             return to_record(EvaluationRecord, evaluation)
+
+    def record_heldout_evaluation(
+        self,
+        run_id: int,
+        step: int,
+        config: dict[str, Any],
+        metrics: Mapping[str, float],
+        samples: Sequence[Mapping[str, Any]],
+    ) -> EvaluationRecord:
+        """Record a held-out evaluation of running run `run_id` at `step` in one transaction: `metrics` (its eval/*
+        keys) as the run's metrics at that step, and one succeeded Evaluation of kind HELDOUT_KIND
+        (checkpoint_step=step, the run's model and data, `config` its settings) holding the metrics and `samples`
+        (keys as EvaluationSampleRecord, without the ids). InvalidTransition when the run is no longer running."""
+        if not isinstance(config, dict):
+            raise StorageError(f"an evaluation's config is a dict of settings, got {type(config).__name__}")
+        with self._session(f"record the held-out evaluation of run {run_id} at step {step}", write=True) as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise RunNotFound(f"run {run_id} does not exist")
+            if run.status != Status.RUNNING:
+                raise InvalidTransition(f"run {run_id} is {run.status}, not running; its trainer must stop")
+            now = utcnow()
+            if metrics:
+                insert_metrics(s, run_id, step, metrics, self.summary_levels, time.time())
+            evaluation = Evaluation(
+                kind=HELDOUT_KIND,
+                run_id=run_id,
+                model=str(run.config.get("model") or "?"),
+                checkpoint_step=step,
+                dataset=str(run.config.get("dataset", "")),
+                config=dict(config),
+                # Made and ended by the trainer, never queued: it starts life finished.
+                status=Status.SUCCEEDED,
+                metrics=dict(metrics),
+                created_at=now,
+                started_at=now,
+                finished_at=now,
+            )
+            s.add(evaluation)
+            s.flush()
+            if samples:
+                s.execute(
+                    EvaluationSample.__table__.insert(),
+                    [evaluation_sample_values(evaluation.id, row) for row in samples],
+                )
+            return to_record(EvaluationRecord, evaluation)
+
+    def heldout_evaluation(self, run_id: int, step: int) -> EvaluationRecord | None:
+        """Run `run_id`'s held-out evaluation made during training at `step` (the newest if several), or None."""
+        query = (
+            select(Evaluation)
+            .where(Evaluation.run_id == run_id, Evaluation.kind == HELDOUT_KIND, Evaluation.checkpoint_step == step)
+            .order_by(Evaluation.id.desc())
+            .limit(1)
+        )
+        with self._session("read a held-out evaluation") as s:
+            found = s.scalars(query).first()
+            return None if found is None else to_record(EvaluationRecord, found)
 
     def get_evaluation(self, evaluation_id: int) -> EvaluationRecord:
         with self._session("read an evaluation") as s:

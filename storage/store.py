@@ -53,7 +53,7 @@ from storage.records import (
 )
 from storage.rows import check_rollout_row, prompt_ids, rollout_values, without_nul
 from storage.statuses import ACTIVE_STATUSES, CANCELLING, Status
-from storage.summaries import LEVELS, MetricSummaries, check_levels, raw_series, write_points
+from storage.summaries import LEVELS, MetricSummaries, check_levels, insert_metrics, raw_series
 from storage.workers import Workers, mark_seen
 
 
@@ -284,15 +284,7 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers, E
             if heartbeat:
                 _beat(s, _running_run(s, run_id), step, total_steps)
             if metrics:
-                wall_time = time.time()
-                s.execute(
-                    Metric.__table__.insert(),
-                    [
-                        {"run_id": run.id, "step": step, "key": key, "value": float(value), "wall_time": wall_time}
-                        for key, value in metrics.items()
-                    ],
-                )
-                write_points(s, run.id, step, metrics, wall_time, self.summary_levels)
+                insert_metrics(s, run.id, step, metrics, self.summary_levels, time.time())
             if rollouts:
                 ids = prompt_ids(s, run.id, rollouts)
                 s.execute(Rollout.__table__.insert(), [rollout_values(run.id, step, row, ids) for row in rollouts])

@@ -92,6 +92,20 @@ def summarise(run_id: int, rows: Iterable[Mapping[str, Any]], levels: Sequence[i
     return list(buckets.values())
 
 
+def insert_metrics(
+    s: Session, run_id: int, step: int, metrics: Mapping[str, float], levels: Sequence[int], wall_time: float
+) -> None:
+    """Insert one step's metric points and fold them into their buckets, inside the caller's transaction."""
+    s.execute(
+        Metric.__table__.insert(),
+        [
+            {"run_id": run_id, "step": step, "key": key, "value": float(value), "wall_time": wall_time}
+            for key, value in metrics.items()
+        ],
+    )
+    write_points(s, run_id, step, metrics, wall_time, levels)
+
+
 def write_points(
     s: Session, run_id: int, step: int, metrics: Mapping[str, float], wall_time: float, levels: Sequence[int]
 ) -> None:

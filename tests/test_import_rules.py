@@ -14,6 +14,7 @@ UI_TRAINING_MODULES = (
     "training.config",
     "training.data",
     "training.flags",
+    "training.heldout",
     "training.job_config",
     "training.needs",
     "training.inverse_demo_data",

@@ -28,6 +28,7 @@ from storage import EvaluationRecord, InvalidTransition, RunRecord, Status, Stor
 from training.commands import run_command
 from training.config import RunConfig
 from training.flags import DEFAULT_TAGS, TagSettings, flag_step
+from training.heldout import heldout_settings
 from training.interface import JobFailed, Phase, RunContext, Sink, TrainFn
 from training.job_config import Job
 from training.launch import launch, launch_argv
@@ -56,11 +57,14 @@ class StoreSink:
         total_steps: int,
         shutdown: threading.Event,
         tags: TagSettings = DEFAULT_TAGS,
+        evaluation_config: Mapping[str, Any] | None = None,
     ):
+        """`evaluation_config`: the settings a held-out evaluation row keeps (heldout_settings of the run's config)."""
         self._store = store
         self._run_id = run_id
         self._total_steps = total_steps
         self._tags = tags
+        self._evaluation_config = dict(evaluation_config or {})
         self._shutdown = shutdown
         self._pending: dict[int, list[Mapping[str, Any]]] = {}
         self.lost_run = False
@@ -102,6 +106,12 @@ class StoreSink:
 
     def log_checkpoint(self, step: int, path: str) -> None:
         self._store.add_checkpoint(self._run_id, step, path)
+
+    def log_evaluation(self, step: int, metrics: dict[str, float], samples: list[dict[str, Any]]) -> None:
+        # The eval/* metrics and the evaluation's row commit together: a chart point always opens its samples.
+        self._write(
+            lambda: self._store.record_heldout_evaluation(self._run_id, step, self._evaluation_config, metrics, samples)
+        )
 
     def should_stop(self) -> bool:
         if self._shutdown.is_set():
@@ -290,7 +300,7 @@ def _train_here(
     resume_interrupted: bool = False,
 ) -> RunRecord:
     """Train a claimed run in this process; `observe` may wrap the sink the trainer reports to (a progress bar)."""
-    sink = StoreSink(store, run.id, config.max_steps, shutdown, TagSettings.of(config))
+    sink = StoreSink(store, run.id, config.max_steps, shutdown, TagSettings.of(config), heldout_settings(config))
     try:
         store.heartbeat(run.id, step=0, total_steps=config.max_steps)
         sink.log_phase(Phase.LOADING_MODEL)  # the trainer reports its later phases itself

@@ -42,6 +42,11 @@ class Sink(Protocol):
     def log_checkpoint(self, step: int, path: str) -> None:
         """Report a checkpoint written to path."""
 
+    def log_evaluation(self, step: int, metrics: dict[str, float], samples: list[dict[str, Any]]) -> None:
+        """Report a held-out evaluation made at `step` (0: before the first update): its eval/* metrics, which
+        become the run's metrics at that step, and its samples (keys as storage.EvaluationSampleRecord, without
+        ids)."""
+
     def should_stop(self) -> bool:
         """True when the trainer should stop after the current step (cancel or shutdown)."""
 
@@ -73,6 +78,8 @@ class MemorySink:
     metrics: dict[int, dict[str, float]] = field(default_factory=dict)
     rollouts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     checkpoints: list[tuple[int, str]] = field(default_factory=list)
+    evaluations: dict[int, tuple[dict[str, float], list[dict[str, Any]]]] = field(default_factory=dict)
+    """(metrics, samples) of each held-out evaluation by step; its metrics are also in `metrics` at that step."""
     phases: list[Phase] = field(default_factory=list)
     stop: bool = False
 
@@ -87,6 +94,10 @@ class MemorySink:
 
     def log_checkpoint(self, step: int, path: str) -> None:
         self.checkpoints.append((step, path))
+
+    def log_evaluation(self, step: int, metrics: dict[str, float], samples: list[dict[str, Any]]) -> None:
+        self.evaluations[step] = (dict(metrics), [dict(sample) for sample in samples])
+        self.metrics.setdefault(step, {}).update(metrics)
 
     def should_stop(self) -> bool:
         return self.stop

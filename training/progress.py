@@ -37,6 +37,11 @@ class ProgressSink:
         self.inner.log_checkpoint(step, path)
         self.bar.write(f"checkpoint at step {step}: {path}")
 
+    def log_evaluation(self, step: int, metrics: dict[str, float], samples: list[dict[str, Any]]) -> None:
+        self.inner.log_evaluation(step, metrics, samples)
+        shown = ", ".join(f"{key} {value:.3g}" for key, value in metrics.items())
+        self.bar.write(f"held-out evaluation at step {step}: {shown}")
+
     def should_stop(self) -> bool:
         return self.inner.should_stop()
 

@@ -285,3 +285,14 @@ def verifier_rewards(
         r_f = 1.0 if ok else 0.0
         out.append(RewardBreakdown(r_f, correct, 0.0, format_weight * r_f + correct))
     return out
+
+
+def checkable(reference: str, mode: str = "auto") -> bool:
+    """Whether a verifier's verdict against `reference` means right or wrong: with 'auto', only where the reference
+    is an option letter or a single number (a free-text reference compared exactly rejects every paraphrase, so its
+    "accuracy" would measure wording); any mode chosen explicitly is the person's call and counts everywhere.
+
+    >>> checkable("42"), checkable("(B)"), checkable("Paris"), checkable("Paris", "exact")
+    (True, True, False, True)
+    """
+    return _resolve_mode(mode, reference) != "exact" if mode == "auto" else True

@@ -20,8 +20,9 @@ from transformers.utils import logging as hf_logging
 from trl import GRPOConfig
 
 from training.config import RunConfig
-from training.data import load_examples
 from training.grpo import NoverGRPOTrainer, NoverRewards, RolloutReporter, SinkCallback
+from training.heldout import run_data
+from training.heldout_eval import HeldOutEvaluation
 from training.interface import Phase, RunContext, Sink
 from training.model import load_model, lora_config, model_summary
 from training.prompts import build_prompt
@@ -44,16 +45,11 @@ def build_trainer(
     one model; the trainer adds its adapters to that model in place (`trainer.model.unload()` takes them out)."""
     refuse_unavailable_generation(config)  # before the data and the model: a refusal should cost nothing
     hf_logging.set_verbosity_error()
-    data = load_examples(
-        config.dataset,
-        config.prompt_column,
-        config.reference_column,
-        config.split_column,
-        config.dataset_split,
-        config.max_prompts,
-    )
+    split = run_data(config)  # held-out prompts (when the run evaluates) never reach the training set
+    data = split.training
     print(f"data: {data.summary()}", file=sys.stderr)
-    sink.log_metrics(0, {"data/prompts": len(data.examples), "data/skipped_rows": len(data.skipped)})
+    counts = {"data/prompts": len(data.examples), "data/skipped_rows": len(data.skipped)}
+    sink.log_metrics(0, counts | ({"data/heldout_prompts": len(split.heldout)} if config.eval_steps else {}))
     base, tokenizer = loaded if loaded is not None else load_model(config, context.home, sink.log_phase)
     dataset = Dataset.from_list(
         [
@@ -103,6 +99,9 @@ def build_trainer(
         rewards.scorer = scorer
     trainer.on_rollouts = RolloutReporter(trainer, rewards, sink, scorer)
     trainer.add_callback(SinkCallback(sink))
+    if config.eval_steps:  # after SinkCallback: a step at which the sink asked to stop is not evaluated
+        resumed = context.resume_from is not None
+        trainer.add_callback(HeldOutEvaluation(model, tokenizer, config, split.heldout, sink, resumed))
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; the sink reports progress instead
     return trainer
 

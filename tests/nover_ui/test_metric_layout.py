@@ -11,7 +11,7 @@ def series(key, values):
     return MetricSeries(key, steps, tuple(values), tuple(1_700_000_000.0 + s for s in steps))
 
 
-def test_key_curves_lead_the_header_in_their_order_then_held_out_metrics():
+def test_key_curves_lead_the_header_in_their_order_and_held_out_metrics_have_their_own_chart():
     run = {
         key: series(key, [1.0, 2.0])
         for key in ("loss", "completions/mean_length", "eval/accuracy", "reward", "held-out/format_valid_rate")
@@ -22,9 +22,8 @@ def test_key_curves_lead_the_header_in_their_order_then_held_out_metrics():
         "reward",
         "rewards/format/mean",
         "completions/mean_length",
-        "eval/accuracy",
-        "held-out/format_valid_rate",
     )
+    assert layout.evaluation == ("eval/accuracy", "held-out/format_valid_rate")
     assert layout.body == ("loss",) and layout.flat == ()
 
 

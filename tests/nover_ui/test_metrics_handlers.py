@@ -1,5 +1,6 @@
 """The Metrics tab's handlers and the chart click that opens Traces, on a real SQLite store."""
 
+import gradio as gr
 import pytest
 
 from nover_ui.metrics_cache import SeriesCache
@@ -66,3 +67,39 @@ def test_a_banner_names_each_selected_run_without_a_format_valid_rollout(store, 
     assert fine in seen and stuck not in seen  # a run with signal is not read again
     clear = drawn(store, metrics, [fine.id, waiting.id], seen=seen)[metrics.banner_md]
     assert clear == {"__type__": "update", "value": "", "visible": False}
+
+
+def test_held_out_curves_get_their_own_chart_and_a_click_on_a_point_shows_its_samples_escaped(store, metrics):
+    from nover_ui.metrics_tab import show_heldout
+    from nover_ui.traces_tab import open_clicked_point
+
+    run = store.start_run(store.create_run("r", {"model": "m", "dataset": "builtin:demo"}).id, "w")
+    store.log_step(run.id, 1, metrics={"reward": 0.5}, heartbeat=True)
+    sample = dict(
+        sample_index=0,
+        prompt="<img src=x onerror=alert(1)> 2+2?",
+        reference="4",
+        completion="<think>x</think><answer><b>4</b></answer>",
+        reasoning="x",
+        answer="<b>4</b>",
+        format_valid=True,
+        perplexity=1.5,
+        correct=True,
+    )
+    for step in (0, 2):
+        store.record_heldout_evaluation(run.id, step, {"judge": "base"}, {"eval/format_valid": step / 4}, [sample])
+    shown = drawn(store, metrics, [run.id])
+    assert shown[metrics.eval_plot]["visible"] is True
+    assert [a.text for a in shown[metrics.eval_plot]["value"].layout.annotations] == ["eval/format_valid"]
+    assert [a.text for a in shown[metrics.header_plot]["value"].layout.annotations] == ["reward (total)"]
+
+    click = f'{{"run": {run.id}, "key": "eval/format_valid", "step": 2}}'
+    page = show_heldout(click, store=store, tab=metrics)[metrics.heldout_html]
+    assert page["visible"] is True and "step 2" in page["value"]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page["value"] and "<img" not in page["value"]
+    assert "&lt;b&gt;4&lt;/b&gt;" in page["value"] and "correct" in page["value"]
+    assert open_clicked_point(store, None, None, click) == gr.skip()  # stays on Metrics: Traces skips it
+    missing = show_heldout(f'{{"run": {run.id}, "key": "eval/format_valid", "step": 5}}', store=store, tab=metrics)
+    assert "no held-out evaluation at step 5" in missing[metrics.heldout_html]["value"]
+    other = show_heldout(f'{{"run": {run.id}, "key": "reward", "step": 1}}', store=store, tab=metrics)
+    assert other[metrics.heldout_html] is not None and "value" not in other[metrics.heldout_html]

@@ -304,3 +304,24 @@ def test_the_jobs_version_changes_with_every_queue_start_end_and_delete_and_only
     assert all(before != after for before, after in zip(versions, versions[1:]))
     assert store.evaluations_version(ids=[playground.id])[:2] == (1, playground.id)
     assert store.evaluations_version(ids=[]) == (0, 0, "", "", "")
+
+
+def test_a_held_out_evaluation_is_recorded_finished_with_its_metrics_and_never_claimed(store):
+    from storage import HELDOUT_KIND
+
+    run = store.start_run(store.create_run("r", {"model": "m", "dataset": "builtin:demo"}).id, "w")
+    sample = dict(sample_index=0, prompt="q", reference="4", completion="c", format_valid=False)
+    recorded = store.record_heldout_evaluation(run.id, 0, {"judge": "base"}, {"eval/format_valid": 0.0}, [sample])
+    assert (recorded.kind, recorded.status, recorded.checkpoint_step, recorded.model) == (
+        HELDOUT_KIND,
+        "succeeded",
+        0,
+        "m",
+    )
+    assert store.get_metrics(run.id)["eval/format_valid"].steps == (0,)
+    assert [s.prompt for s in store.get_evaluation_samples(recorded.id)] == ["q"]
+    assert store.claim_next_evaluation("w") is None
+    store.finish_run(run.id, "succeeded")
+    with pytest.raises(InvalidTransition):
+        store.record_heldout_evaluation(run.id, 2, {}, {"eval/format_valid": 1.0}, [])
+    assert store.get_metrics(run.id)["eval/format_valid"].steps == (0,)  # nothing of the refused one was written
