@@ -27,7 +27,10 @@ RECIPES: dict[str, dict[str, Any]] = {
         rlpr_std_filter=False,
     ),
     # RLPR (arXiv 2506.18254): the policy's gain in mean reference-token probability, 0.9 x it + 0.1 x format, and
-    # the filter of prompts whose reward spread is low.
+    # the filter of prompts whose reward spread is low. Checked against OpenBMB/RLPR: verl/workers/reward_manager/
+    # prob.py mixes (1 - format_coefficient) x gain + format_coefficient x format with format_coefficient 0.1 and
+    # clips the gain at 0 (threshold_0); examples/RLPR/reproduce_qwen.sh filters on the final reward's std with
+    # std_filter_beta 0.5 (0.9 for Llama, 1.0 for Gemma) and filter_ema_ratio 0.99: the config's defaults.
     "rlpr": {
         **_REFERENCE_DEFAULTS,
         **dict(
@@ -39,26 +42,32 @@ RECIPES: dict[str, dict[str, Any]] = {
             rlpr_std_filter=True,
         ),
     },
-    # Log-probability of the reference (arXiv 2602.03979), by the policy.
+    # Log-probability of the reference (arXiv 2602.03979), by the policy, summed over the reference tokens (the
+    # paper's log p(y | q, z)); the format weight is ours (an invalid rollout gets the group's worst valid value,
+    # training.recipes.shape_group, so the format reward is what makes a valid answer strictly better).
     "logprob": {
         **_REFERENCE_DEFAULTS,
         **dict(reward="logprob", reward_scorer="policy", reward_shaping="raw", format_weight=1.0, reasoning_weight=1.0),
     },
-    # VeriFree (arXiv 2505.21493): the policy's probability of the whole reference, without its supervised term.
+    # VeriFree (arXiv 2505.21493): the policy's probability of the whole reference, without its supervised term. No
+    # format reward: sail-sg/VeriFree's verifree.py sets the log-probability of a rollout without an answer to -inf,
+    # so its reward exp(.) is 0, the same as our invalid -> 0 rule, and adds nothing for a valid format.
     "verifree": {
         **_REFERENCE_DEFAULTS,
         **dict(
-            reward="verifree", reward_scorer="policy", reward_shaping="raw", format_weight=1.0, reasoning_weight=1.0
+            reward="verifree", reward_scorer="policy", reward_shaping="raw", format_weight=0.0, reasoning_weight=1.0
         ),
     },
-    # Intuitor (arXiv 2505.19590): the policy's self-certainty over its own completion; no reference.
+    # Intuitor (arXiv 2505.19590): the policy's self-certainty over its own completion; no reference. Self-certainty
+    # is the sole reward (sunblaze-ucb/Intuitor recipes/*/intuitor/config_demo.yaml weighs its accuracy reward 0), so
+    # no format reward either; here an invalid rollout still gets 0 (our rule for every recipe).
     "intuitor": {
         **_REFERENCE_DEFAULTS,
         **dict(
             reward="self_certainty",
             reward_scorer="policy",
             reward_shaping="raw",
-            format_weight=1.0,
+            format_weight=0.0,
             reasoning_weight=1.0,
         ),
     },
