@@ -78,3 +78,19 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
 }
 """Recipe name -> the RunConfig reward fields it sets. A hybrid is any of them with verifier_weight > 0."""
+
+RECIPE_NOTES: dict[str, str] = {
+    "nover": "NOVER (arXiv 2505.16022): the lagged proxy's reasoning perplexity of the reference, ranked in the group, "
+    "plus efficiency.",
+    "rlpr": "RLPR (arXiv 2506.18254): 0.9 x the gain in mean reference-token probability + 0.1 x format, and its "
+    "filter of low-spread prompts (EMA decay 0.99, ratio 0.5). Leaves out the paper's dynamic re-sampling of "
+    "filtered prompts: a filtered prompt just trains nothing that step.",
+    "logprob": "Log-probability of the reference (arXiv 2602.03979), summed over its tokens, by the live policy. "
+    "Leaves out nothing; the format weight is this dashboard's.",
+    "verifree": "VeriFree (arXiv 2505.21493): the policy's probability of the whole reference. Leaves out VeriFree's "
+    "supervised term on the reference (its second loss term is not a reward).",
+    "intuitor": "Intuitor (arXiv 2505.19590): the policy's self-certainty over its own completion, no reference, "
+    "as the sole reward. Leaves out nothing; an invalid rollout still gets 0 here.",
+    "verifier": "The checkable-answer reward (exact, numeric or option-letter match) the family is compared with.",
+}
+"""One line per recipe under the Train tab's Recipe dropdown: its source and what it leaves out."""
