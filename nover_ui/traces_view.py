@@ -272,12 +272,28 @@ def _numbers_html(rollout: RolloutRecord, ranks: dict[int, int]) -> str:
         perplexity += f" · rank {rank}/{len(ranks)}"
     lines = [
         f"reward {number_text(rollout.reward)}",
-        f"format {number_text(rollout.reward_format)} · reasoning {number_text(rollout.reward_reasoning)} · "
-        f"efficiency {number_text(rollout.reward_efficiency)}",
+        _components_line(rollout),
         f"{perplexity} · adv {number_text(rollout.advantage, signed=True)}",
         f"tokens {_count(rollout.reasoning_tokens)} reasoning / {_count(rollout.completion_tokens)} completion",
     ]
     return '<div class="nums">' + "".join(f"<div>{html_text(line)}</div>" for line in lines) + "</div>"
+
+
+def _components_line(rollout: RolloutRecord) -> str:
+    """Every reward component by name where the rollout stored them (extras["rewards"], runs of any recipe), with
+    the recipe's raw value; the three columns otherwise (runs stored before the recipes). Plain text: the caller
+    escapes it, and names from extras are untrusted like everything stored."""
+    extras = rollout.extras or {}
+    components = extras.get("rewards")
+    if not isinstance(components, dict) or not components:
+        return (
+            f"format {number_text(rollout.reward_format)} · reasoning {number_text(rollout.reward_reasoning)} · "
+            f"efficiency {number_text(rollout.reward_efficiency)}"
+        )
+    parts = [f"{name} {number_text(value if is_number(value) else None)}" for name, value in components.items()]
+    if is_number(extras.get("recipe_value")):
+        parts.append(f"raw value {number_text(extras['recipe_value'])}")
+    return " · ".join(parts)
 
 
 def _text_block(label: str, text: str, kind: str, collapse_chars: int) -> str:

@@ -39,6 +39,9 @@ class TrainTab:
     saved_file: gr.File
     config_code: gr.Code
     command_code: gr.Code
+    recipe_dd: gr.Dropdown
+    """A published reward recipe: sets only the reward fields (nover_ui/recipe_choice.py)."""
+    recipe_md: gr.Markdown
     form_state: gr.BrowserState
     """The form as the browser keeps it across a reload (train_state.py)."""
     before_upload_state: gr.BrowserState

@@ -24,6 +24,7 @@ from nover_ui.context import Dashboard
 from nover_ui.dataset_label import dataset_label
 from nover_ui.events import bind
 from nover_ui.queue import queue_run
+from nover_ui.recipe_choice import NO_RECIPE, RECIPE_CHOICES, recipe_fields, recipe_note
 from nover_ui.safe_text import markdown_text, refusal
 from nover_ui.train_cost import cost_text, describe_cost, errors_text
 from nover_ui.train_data import DATA_FIELDS, clear_upload, remap, upload
@@ -77,6 +78,15 @@ def fill_from_preset(name: str, *, tab: TrainTab) -> dict[Any, Any]:
         tab.before_upload_state: None,
         tab.data_md: "",
         tab.preview_df: gr.update(value=None, visible=False),
+    }
+
+
+def apply_recipe(name: str, *, tab: TrainTab) -> dict[Any, Any]:
+    """The recipe's reward fields set over the form (nothing else changes), and its note: source, what it leaves out.
+    It only fills the form, as a preset does; queueing checks the login."""
+    return {
+        tab.recipe_md: recipe_note(name),
+        **{tab.widgets[field_name]: gr.update(value=value) for field_name, value in recipe_fields(name).items()},
     }
 
 
@@ -202,6 +212,15 @@ def build_train(dashboard: Dashboard) -> TrainTab:
                 )
                 data_md = gr.Markdown(elem_id="data-summary")
                 preview_df = gr.Dataframe(label="First rows", visible=False, interactive=False, wrap=True)
+            if group == "rewards":
+                recipe_dd = gr.Dropdown(
+                    list(RECIPE_CHOICES),
+                    value=NO_RECIPE,
+                    label="Recipe",
+                    info="Sets only the reward fields below to a published recipe; the rest of the form stays.",
+                    elem_id="recipe",
+                )
+                recipe_md = gr.Markdown(elem_id="recipe-note")
             with gr.Row(equal_height=False):
                 for field in (f for f in fields if f.group == group):
                     widgets[field.name] = _widget(field, initial[field.name])
@@ -222,6 +241,8 @@ def build_train(dashboard: Dashboard) -> TrainTab:
         before_upload_state=gr.BrowserState(None, storage_key=BEFORE_UPLOAD_KEY),
         preset_dd=preset_dd,
         preset_md=preset_md,
+        recipe_dd=recipe_dd,
+        recipe_md=recipe_md,
         name_tb=name_tb,
         cost_md=cost_md,
         upload_file=upload_file,
@@ -253,6 +274,7 @@ def _wire(tab: TrainTab, dashboard: Dashboard) -> None:
     tab.preset_dd.select(bind(fill_from_preset, tab=tab), tab.preset_dd, preset_outputs)
     # change, not select: a preset restored with the form (train_state.py) gets its notes too.
     tab.preset_dd.change(preset_help, tab.preset_dd, tab.preset_md, show_progress="hidden")
+    tab.recipe_dd.select(bind(apply_recipe, tab=tab), tab.recipe_dd, [tab.recipe_md, *fields], show_progress="hidden")
     cost = bind(describe_cost, dashboard=dashboard, tab=tab)
     gr.on([widgets[name].change for name in COST_FIELDS], cost, fields, [tab.cost_md], show_progress="hidden")
     upload_inputs = [tab.upload_file, widgets["dataset"], widgets["dataset_name"], *column_inputs]

@@ -173,8 +173,9 @@ class RunConfig:
     reward: str = _opt(
         "nover",
         "rewards",
-        "'nover' for the verifier-free reward; 'verifier' to compare "
-        "against a checkable-answer reward on data that allows it.",
+        "The recipe (Recipe above fills its published settings): 'nover' (arXiv 2505.16022), 'rlpr' (2506.18254), "
+        "'logprob' (2602.03979), 'verifree' (2505.21493, without its supervised term), 'self_certainty' (Intuitor, "
+        "2505.19590), or 'verifier', a checkable-answer reward on data that allows it.",
         REWARDS,
     )
     verifier_match: str = _opt(
@@ -187,7 +188,11 @@ class RunConfig:
     numeric_tolerance: float = _opt(1e-6, "rewards", "Relative tolerance of the numeric verifier match.", most=1.0)
     format_weight: float = _opt(1.0, "rewards", "w_f: weight of the format reward.", most=1000.0)
     reasoning_weight: float = _opt(
-        1.0, "rewards", "w_r: weight of the reasoning (perplexity rank) reward.", most=1000.0
+        1.0,
+        "rewards",
+        "w_r: weight of the recipe's reward (NOVER's perplexity rank, or the rlpr/logprob/verifree/self_certainty/"
+        "verifier value); RLPR uses 0.9.",
+        most=1000.0,
     )
     efficiency_weight: float = _opt(
         1.0,
@@ -225,7 +230,8 @@ class RunConfig:
     rlpr_std_filter: bool = _opt(
         False,
         "rewards",
-        "RLPR's filter: a prompt whose group reward std falls below rlpr_std_ratio x an EMA of that std trains "
+        "RLPR's filter (any recipe may use it): a prompt whose group reward std falls below rlpr_std_ratio x an "
+        "EMA of the mean group std trains "
         "nothing at that step (its advantages are set to 0).",
     )
     rlpr_std_ratio: float = _opt(

@@ -17,10 +17,10 @@ from peft.tuners.lora import LoraLayer
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
-from training.config import RunConfig
+from training.config import REFERENCE_REWARDS, RunConfig
+from training.group_rewards import component_weights
 from training.interface import Sink
-from training.prompts import completion_with_prefill
-from training.rewards import format_valid, verifier_rewards
+from training.recipes import StdFilter, group_std
 from training.scorer import NoverScorer, ScoredRollout, mean_finite
 
 
@@ -37,40 +37,32 @@ class ScoredBatch:
 
 
 class NoverRewards:
-    """Reward functions for TRL. TRL calls each in turn with the same batch; the first call scores it once.
+    """Reward functions for TRL, one per reward component. TRL calls each in turn with the same batch; the first
+    call scores it once (NoverScorer.score) and every function reads its own component from that.
 
-    Each returns one raw component per rollout; GRPOConfig.reward_weights applies w_f, w_r, w_e, so TRL's
-    sum equals w_f*R_f + [R_f = 1]*(w_r*R_r + w_e*R_e) (R_r and R_e are 0 for an invalid rollout).
+    Each function is named after its component (TRL logs `rewards/<name>/mean`): `format`, the recipe's own
+    (`reasoning` for NOVER, keeping old runs' keys; `rlpr`, `logprob`, `verifree`, `self_certainty`, `verifier`),
+    `efficiency` (NOVER only) and `verifier` in a hybrid. GRPOConfig.reward_weights applies the weights, so TRL's
+    sum equals the stored total (training.group_rewards).
     """
 
     def __init__(self, config: RunConfig, eos_token_ids: set[int]):
         self.config, self.eos_token_ids = config, eos_token_ids
         self.scorer: NoverScorer | None = None
-        """Set once the trainer has built the PEFT model the scorer runs; needed for the NOVER reward only."""
+        """Set once the trainer has built the PEFT model the scorer runs."""
         self.batch: ScoredBatch | None = None
         self._key: tuple | None = None
 
     def functions(self) -> tuple[list[Callable[..., list[float]]], list[float]]:
-        c = self.config
-        if c.reward == "verifier":
-            return [self.format, self.verifier], [c.format_weight, 1.0]
-        return [self.format, self.reasoning, self.efficiency], [
-            c.format_weight,
-            c.reasoning_weight,
-            c.efficiency_weight,
-        ]
+        weights = component_weights(self.config)
+        return [self._component(name) for name in weights], list(weights.values())
 
-    def format(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]  # TRL's reward-function signature; TRL passes untyped batches
-        return [s.rewards.format for s in self._score(prompts, completions, **kwargs)]
+    def _component(self, name: str) -> Callable[..., list[float]]:
+        def component(prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]  # TRL's reward-function signature; TRL passes untyped batches
+            return [s.components[name] for s in self._score(prompts, completions, **kwargs)]
 
-    def reasoning(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]  # TRL's reward-function signature; TRL passes untyped batches
-        return [s.rewards.reasoning for s in self._score(prompts, completions, **kwargs)]
-
-    def efficiency(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]  # TRL's reward-function signature; TRL passes untyped batches
-        return [s.rewards.efficiency for s in self._score(prompts, completions, **kwargs)]
-
-    def verifier(self, prompts, completions, **kwargs) -> list[float]:  # type: ignore[no-untyped-def]  # TRL's reward-function signature; TRL passes untyped batches
-        return [s.rewards.reasoning for s in self._score(prompts, completions, **kwargs)]
+        component.__name__ = name  # TRL names the reward function's metrics after it
+        return component
 
     def _score(
         self,
@@ -84,11 +76,8 @@ class NoverRewards:
     ) -> list[ScoredRollout]:
         key = (tuple(prompts), tuple(completions))
         if key != self._key:
-            if self.config.reward == "verifier":
-                scored = self._verify(completions, example_id, reference)
-            else:
-                assert self.scorer is not None, "NoverRewards.scorer must be set before training starts"
-                scored = self.scorer.score(prompts, completions, example_id, reference)
+            assert self.scorer is not None, "NoverRewards.scorer must be set before training starts"
+            scored = self.scorer.score(prompts, completions, example_id, reference, completion_ids)
             limit = self.config.max_completion_length
             self.batch = ScoredBatch(
                 list(prompts),
@@ -99,35 +88,23 @@ class NoverRewards:
                 scored,
             )
             self._key = key
-            if log_metric is not None:
+            if log_metric is not None and self.config.reward in REFERENCE_REWARDS:
                 log_metric("nover/perplexity/mean", mean_finite([s.perplexity for s in scored]))
         assert self.batch is not None
         return self.batch.scored
 
-    def _verify(
-        self, completions: Sequence[str], example_ids: Sequence[str], references: Sequence[str]
-    ) -> list[ScoredRollout]:
-        c = self.config
-        parsed = [
-            format_valid(completion_with_prefill(text, c), c.intermediate_tag, c.final_tag) for text in completions
-        ]
-        rewards = [
-            verifier_rewards([answer], reference, [ok], c.verifier_match, c.numeric_tolerance, c.format_weight)[0]
-            for (ok, _, answer), reference in zip(parsed, references)
-        ]
-        return [
-            ScoredRollout(example_id, ok, reasoning, answer, None, None, reward, None)
-            for example_id, (ok, reasoning, answer), reward in zip(example_ids, parsed, rewards)
-        ]
-
 
 class NoverGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer plus one hook: after TRL scores a generation batch, the rollouts are reported together with
-    the advantages TRL computed for them (TRL keeps no per-rollout record of the advantages it uses)."""
+    """GRPOTrainer plus one hook: after TRL scores a generation batch, RLPR's filter (when on) zeroes the advantages
+    of low-spread groups, and the rollouts are reported together with the advantages TRL computed for them (TRL keeps
+    no per-rollout record of the advantages it uses)."""
 
     on_rollouts: Callable[[list[float]], None] | None = None
     merge_for_generation: bool = False
     """Generate through the policy adapter merged into the base weights (see merged_policy)."""
+    rewards: NoverRewards | None = None
+    std_filter: StdFilter | None = None
+    """RLPR's filter of low-spread prompts (rlpr_std_filter); needs `rewards`, whose batch it reads."""
 
     def _generate_single_turn(self, *args, **kwargs):  # type: ignore[no-untyped-def]  # TRL's private hook, untyped in TRL
         if not self.merge_for_generation or self.use_vllm:
@@ -137,9 +114,26 @@ class NoverGRPOTrainer(GRPOTrainer):
 
     def _generate_and_score_completions(self, inputs):  # type: ignore[no-untyped-def]  # TRL's private hook, untyped in TRL
         output = super()._generate_and_score_completions(inputs)
+        if self.std_filter is not None and self.model.training:
+            output["advantages"] = self._filter_low_spread(output["advantages"])
         if self.on_rollouts is not None and self.model.training:
             self.on_rollouts(output["advantages"].tolist())
         return output
+
+    def _filter_low_spread(self, advantages: torch.Tensor) -> torch.Tensor:
+        """RLPR's filter: the groups whose total-reward std is below the filter's floor train nothing this step, so
+        their advantages become 0 (the rollouts are still reported, with those zeros). Every process sees every
+        group's rewards (gathered), so all take the same decisions and update the EMA alike."""
+        assert self.std_filter is not None and self.rewards is not None and self.rewards.batch is not None
+        local = [(s.example_id, s.rewards.total) for s in self.rewards.batch.scored]
+        totals: dict[str, list[float]] = {}
+        for example_id, total in gather_object(local):
+            totals.setdefault(example_id, []).append(total)
+        kept = dict(zip(totals, self.std_filter.keep([group_std(v) for v in totals.values()])))
+        # TRL averages each logged value over the step; a mode key of "train" is where its own reward metrics go.
+        self._metrics["train"]["rlpr/filtered_frac"].append(1 - sum(kept.values()) / max(1, len(kept)))
+        mask = torch.tensor([kept[example_id] for example_id, _ in local], device=advantages.device)  # (B,)
+        return advantages * mask.to(advantages.dtype)  # (B,)
 
 
 @contextlib.contextmanager
@@ -199,10 +193,30 @@ def rollout_rows(batch: ScoredBatch, advantages: Sequence[float]) -> list[dict[s
                 advantage=advantages[i],
                 truncated=batch.truncated[i],
                 format_valid=scored.valid,
-                extras={"target_nll": list(scored.target_nll)} if scored.target_nll is not None else None,
+                extras=rollout_extras(scored),
             )
         )
     return rows
+
+
+def rollout_extras(scored: ScoredRollout) -> dict[str, Any]:
+    """A stored rollout's `extras`:
+
+    - "rewards": every reward component by name, unweighted, e.g. {"format": 1.0, "rlpr": 0.12, "verifier": 1.0};
+      the columns reward_format / reward_reasoning (the recipe's component) / reward_efficiency repeat three of them.
+    - "recipe_value": the recipe's raw value before shaping (valid rollouts of rlpr, logprob, verifree,
+      self_certainty), absent otherwise.
+    - "target_nll" (valid rollouts) and "baseline_nll" (every rollout): the reference's per-token NLL after the
+      reasoning and after none, for reference-based recipes; the reporter adds "target_tokens" (the token view).
+    """
+    extras: dict[str, Any] = {"rewards": dict(scored.components)}
+    if scored.recipe_value is not None:
+        extras["recipe_value"] = scored.recipe_value
+    if scored.target_nll is not None:
+        extras["target_nll"] = list(scored.target_nll)
+    if scored.baseline_nll is not None:
+        extras["baseline_nll"] = list(scored.baseline_nll)
+    return extras
 
 
 def number_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -223,7 +237,8 @@ class RolloutReporter:
     """Bound to NoverGRPOTrainer.on_rollouts: gathers every process's rollouts to the main one, reports them."""
 
     def __init__(self, trainer: NoverGRPOTrainer, rewards: NoverRewards, sink: Sink, scorer: NoverScorer | None):
-        """`scorer` (None for a verifier reward) adds each prompt's no-reasoning baseline and target tokens."""
+        """`scorer` (None when the recipe scores no reference) adds each prompt's reference tokens as text; their
+        NLLs with and without reasoning came from the scoring pass itself."""
         self.trainer, self.rewards, self.sink, self.scorer = trainer, rewards, sink, scorer
 
     def __call__(self, advantages: list[float]) -> None:
@@ -233,22 +248,20 @@ class RolloutReporter:
             return
         rows = number_groups(rows)
         if self.scorer is not None:
-            self._add_baseline(rows)
+            self._add_target_tokens(rows)
         # Generation happens before the optimizer step it feeds, so these rollouts belong to the next step. TRL
         # generates once every num_iterations optimizer steps (GRPOTrainer._prepare_inputs) and trains the later
         # ones on the same rollouts with the same advantages: each rollout is reported once, at its first step.
         self.sink.log_rollouts(self.trainer.state.global_step + 1, rows)
 
-    def _add_baseline(self, rows: list[dict[str, Any]]) -> None:
-        """Per prompt, the reference's per-token NLL with no reasoning and its token strings (the token view)."""
+    def _add_target_tokens(self, rows: list[dict[str, Any]]) -> None:
+        """Per prompt, the reference target's token strings (the token view; the UI process has no tokenizer)."""
+        assert self.scorer is not None
         firsts = [row for row in rows if row["sample_index"] == 0]
-        references = [row["reference"] for row in firsts]
-        nll = self.scorer.baseline_nll([row["prompt"] for row in firsts], references)
-        tokens = self.scorer.target_tokens(references)
-        by_group = {row["group_index"]: extra for row, extra in zip(firsts, zip(nll, tokens))}
+        tokens = self.scorer.target_tokens([row["reference"] for row in firsts])
+        by_group = {row["group_index"]: row_tokens for row, row_tokens in zip(firsts, tokens)}
         for row in rows:
-            baseline, target_tokens = by_group[row["group_index"]]
-            row["extras"] = {**(row["extras"] or {}), "baseline_nll": baseline, "target_tokens": target_tokens}
+            row["extras"] = {**(row["extras"] or {}), "target_tokens": by_group[row["group_index"]]}
 
 
 class SinkCallback(TrainerCallback):

@@ -22,10 +22,16 @@ POLICY_ADAPTER = "default"
 PROXY_ADAPTER = "ref"
 
 
+def scores_with_proxy(config: RunConfig) -> bool:
+    """Whether the reward is scored by the proxy adapter: a model-scored recipe (every one but the verifier) whose
+    reward_scorer is 'proxy'. 'policy' scores with the live adapter."""
+    return config.reward != "verifier" and config.reward_scorer == "proxy"
+
+
 def needs_proxy(config: RunConfig) -> bool:
-    """The NOVER reward scores with the proxy; with beta > 0 it is the KL reference too. A verifier run with
-    beta 0 uses neither, so it keeps no second adapter (nor saves one in its checkpoints)."""
-    return config.reward == "nover" or config.beta > 0
+    """The proxy adapter exists when it scores the reward, or when beta > 0 (it is the KL reference too). A run that
+    scores with the policy (or by the verifier) with beta 0 keeps no second adapter (nor saves one in checkpoints)."""
+    return scores_with_proxy(config) or config.beta > 0
 
 
 def add_proxy(model: PeftModel) -> None:

@@ -1,10 +1,10 @@
-"""NOVER scoring: format check, reasoning perplexity of the reference, and, for a training step, group rewards.
+"""Scoring: format check, reasoning perplexity of the reference, and, for a training step, every recipe's rewards.
 
-`score_reasoning` is NOVER's judgement of completions, the one place it is computed: training
-(`NoverScorer.score`, with the proxy adapter as judge) and held-out evaluation (training/evaluate.py, with the
-base or evaluated model as judge) both call it. One `NoverScorer.score` call per step computes every rollout's
-reasoning perplexity once, batched. Groups are formed by prompt identity (not by position), so the ranking is
-right for any batch layout; under several processes the per-rollout numbers are gathered before ranking.
+`score_reasoning` is NOVER's judgement of completions for held-out evaluation (training/evaluate.py, with the base or
+evaluated model as judge). A training step calls `NoverScorer.score` once: the same prefixes, targets and perplexity,
+plus the reference with no reasoning, all in one batched pass (the recipes' math is training/recipes.py, the group
+rewards training/group_rewards.py). Groups are formed by prompt identity (not by position), so the ranking is right
+for any batch layout; under several processes the per-rollout numbers are gathered before ranking.
 """
 
 from __future__ import annotations
@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from training.config import RunConfig
+from training.certainty import token_self_certainty
+from training.config import REFERENCE_REWARDS, RunConfig
+from training.group_rewards import RolloutNumbers, group_rewards
 from training.prompts import completion_with_prefill
-from training.rewards import RewardBreakdown, RewardWeights, format_valid, reasoning_perplexity, score_group
+from training.recipes import recipe_value
+from training.rewards import RewardBreakdown, format_valid, reasoning_perplexity, verifier_match
 
 SCORE_BATCH_SIZE = 16
 Gather = Callable[[list], list]
@@ -50,6 +53,12 @@ class ScoredRollout:
     rewards: RewardBreakdown
     target_nll: tuple[float, ...] | None
     """Per-token NLL of the reference given this rollout's reasoning (None when format-invalid)."""
+    baseline_nll: tuple[float, ...] | None = None
+    """Per-token NLL of the reference with no reasoning (reference-based recipes; the same for a whole group)."""
+    components: dict[str, float] = field(default_factory=dict)
+    """Every reward component by name, unweighted (training.group_rewards)."""
+    recipe_value: float | None = None
+    """The recipe's raw value before shaping (recipes other than NOVER and the verifier; valid rollouts)."""
 
 
 def target_token_nll(
@@ -140,7 +149,13 @@ def score_reasoning(
 
 
 class NoverScorer:
-    """Scores rollouts with a proxy model; `proxy()` is a context manager that makes the model act as it."""
+    """Scores a step's rollouts under the run's recipe with its scoring model: the proxy adapter (`proxy()`, a context
+    manager that makes the model act as it) or the live policy (`proxy` left as a null context).
+
+    Reference-based recipes (nover, rlpr, logprob, verifree) take ONE batched pass: the reference after each valid
+    rollout's reasoning, and after no reasoning once per distinct prompt (RLPR's debiasing term and the token view's
+    baseline). Self-certainty takes one pass over prompt + completion tokens. The verifier needs no model.
+    """
 
     def __init__(
         self,
@@ -152,37 +167,93 @@ class NoverScorer:
         process_index: int = 0,
     ):
         self.model, self.tokenizer, self.config = model, tokenizer, config
-        self.weights = RewardWeights(config.format_weight, config.reasoning_weight, config.efficiency_weight)
         self._proxy, self._gather, self._process_index = proxy, gather, process_index
 
     def score(
-        self, prompts: Sequence[str], completions: Sequence[str], example_ids: Sequence[str], references: Sequence[str]
+        self,
+        prompts: Sequence[str],
+        completions: Sequence[str],
+        example_ids: Sequence[str],
+        references: Sequence[str],
+        completion_ids: Sequence[Sequence[int]] | None = None,
     ) -> list[ScoredRollout]:
-        """Score this process's rollouts; prompts are exactly what the policy saw (prefill included)."""
-        with self._scoring_mode():
-            scores = score_reasoning(self.model, self.tokenizer, self.config, prompts, completions, references)
+        """Score this process's rollouts; prompts are exactly what the policy saw (prefill included).
+        `completion_ids` (TRL passes them) are needed by self-certainty only."""
+        c = self.config
+        tags = (c.intermediate_tag, c.final_tag)
+        parsed = [format_valid(completion_with_prefill(text, c), *tags) for text in completions]
+        valid_rows = [i for i, (ok, _, _) in enumerate(parsed) if ok]
+        with_nll: dict[int, list[float]] = {}
+        baseline: dict[int, list[float]] = {}
+        token_kl: dict[int, list[float]] = {}
+        if c.reward in REFERENCE_REWARDS:
+            with self._scoring_mode():
+                with_nll, baseline = self._reference_pass(prompts, parsed, valid_rows, references)
+        elif c.reward == "self_certainty" and valid_rows:
+            if completion_ids is None:
+                raise ValueError("reward 'self_certainty' needs completion_ids, the completions' token ids")
+            with self._scoring_mode():
+                kls = token_self_certainty(
+                    self.model,
+                    [self.tokenizer(prompts[i])["input_ids"] for i in valid_rows],  # tokenized as TRL tokenizes them
+                    [completion_ids[i] for i in valid_rows],
+                    self.tokenizer.pad_token_id,
+                )
+            token_kl = dict(zip(valid_rows, kls))
 
-        # Tagged with the process index so each process can pick its own rows out of everyone's ranking.
-        local = [
-            (self._process_index, example_id, score.valid, score.perplexity, score.reasoning_tokens)
-            for example_id, score in zip(example_ids, scores)
-        ]
-        everyone = self._gather(local)
-        ranked = self._rank([row[1:] for row in everyone])
-        rewards = [reward for row, reward in zip(everyone, ranked) if row[0] == self._process_index]
+        numbers = []
+        for i, (ok, reasoning, answer) in enumerate(parsed):
+            perplexity = tokens = value = None
+            if i in with_nll:
+                tokens = len(self.tokenizer(reasoning or "", add_special_tokens=False)["input_ids"])
+                perplexity = reasoning_perplexity(sum(with_nll[i]) / len(with_nll[i]), tokens)
+            if ok and c.reward not in ("nover", "verifier"):
+                value = recipe_value(c.reward, with_nll.get(i), baseline.get(i), token_kl.get(i), c.logprob_reduction)
+            correct = None
+            if ok and (c.reward == "verifier" or c.verifier_weight > 0):
+                correct = verifier_match(answer, references[i], c.verifier_match, c.numeric_tolerance)
+            numbers.append(RolloutNumbers(example_ids[i], ok, perplexity, tokens, value, correct))
+
+        # Tagged with the process index so each process can pick its own rows out of everyone's rewards.
+        everyone = self._gather([(self._process_index, n) for n in numbers])
+        grouped = group_rewards([n for _, n in everyone], c)
+        mine = [g for (index, _), g in zip(everyone, grouped) if index == self._process_index]
         return [
             ScoredRollout(
-                example_id,
-                score.valid,
-                score.reasoning,
-                score.answer,
-                score.reasoning_tokens,
-                score.perplexity,
-                reward,
-                score.target_nll,
+                n.example_id,
+                ok,
+                reasoning,
+                answer,
+                n.reasoning_tokens,
+                n.perplexity,
+                g.breakdown,
+                tuple(with_nll[i]) if i in with_nll else None,
+                tuple(baseline[i]) if i in baseline else None,
+                g.components,
+                n.recipe_value,
             )
-            for example_id, score, reward in zip(example_ids, scores, rewards)
+            for i, ((ok, reasoning, answer), n, g) in enumerate(zip(parsed, numbers, mine))
         ]
+
+    def _reference_pass(
+        self,
+        prompts: Sequence[str],
+        parsed: Sequence[tuple[bool, str | None, str | None]],
+        valid_rows: Sequence[int],
+        references: Sequence[str],
+    ) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+        """Per-token NLL of the reference after each valid rollout's reasoning, and after an empty reasoning block
+        for every rollout (computed once per distinct prompt), both in one target_token_nll call."""
+        distinct: dict[tuple[str, str], list[int]] = {}
+        for i, (prompt, reference) in enumerate(zip(prompts, references)):
+            distinct.setdefault((prompt, reference), []).append(i)
+        prefixes = [self.reasoning_prefix(prompts[i], parsed[i][1] or "") for i in valid_rows]
+        prefixes += [self.reasoning_prefix(prompt, "") for prompt, _ in distinct]
+        targets = [self.target(references[i]) for i in valid_rows] + [self.target(r) for _, r in distinct]
+        nll = target_token_nll(self.model, self.tokenizer, prefixes, targets)
+        with_nll = dict(zip(valid_rows, nll))
+        baseline = {i: nll[len(valid_rows) + k] for k, rows in enumerate(distinct.values()) for i in rows}
+        return with_nll, baseline
 
     def baseline_nll(self, prompts: Sequence[str], references: Sequence[str]) -> list[list[float]]:
         """Per-token NLL of each reference after an empty reasoning block: what the reasoning is compared to."""
@@ -207,22 +278,6 @@ class NoverScorer:
 
     def target(self, reference: str) -> str:
         return reference_target(reference, self.config)
-
-    def _rank(self, rollouts: list[tuple[str, bool, float | None, int | None]]) -> list[RewardBreakdown]:
-        groups: dict[str, list[int]] = {}
-        for index, (example_id, *_rest) in enumerate(rollouts):
-            groups.setdefault(example_id, []).append(index)
-        rewards: list[RewardBreakdown | None] = [None] * len(rollouts)
-        for members in groups.values():
-            scored = score_group(
-                [rollouts[i][1] for i in members],
-                [rollouts[i][2] for i in members],
-                [rollouts[i][3] for i in members],
-                self.weights,
-            )
-            for i, breakdown in zip(members, scored):
-                rewards[i] = breakdown
-        return rewards  # type: ignore[return-value]  # every slot was filled by its group above
 
     @contextlib.contextmanager
     def _scoring_mode(self) -> Iterator[None]:

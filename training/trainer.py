@@ -6,6 +6,7 @@ its own module. Reports only through the sink.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -19,14 +20,15 @@ from transformers import PrinterCallback
 from transformers.utils import logging as hf_logging
 from trl import GRPOConfig
 
-from training.config import RunConfig
+from training.config import REFERENCE_REWARDS, RunConfig
 from training.grpo import NoverGRPOTrainer, NoverRewards, RolloutReporter, SinkCallback
 from training.heldout import run_data
 from training.heldout_eval import HeldOutEvaluation
 from training.interface import Phase, RunContext, Sink
 from training.model import load_model, lora_config, model_summary
 from training.prompts import build_prompt
-from training.proxy import ProxySyncCallback, add_proxy, load_proxy, needs_proxy, proxy_active
+from training.proxy import ProxySyncCallback, add_proxy, load_proxy, needs_proxy, proxy_active, scores_with_proxy
+from training.recipes import StdFilter
 from training.scorer import NoverScorer
 
 
@@ -86,18 +88,20 @@ def build_trainer(
     # the proxy never reaches vLLM) and the log-probability of every reference token after the reasoning, which
     # vLLM does not give for text it did not generate. Scoring is one forward pass over the reference tokens,
     # cheap next to generating the rollouts, which is what vLLM speeds up.
-    scorer = None
-    if config.reward == "nover":
-        scorer = NoverScorer(
-            model,
-            tokenizer,
-            config,
-            proxy=lambda: proxy_active(model),
-            gather=gather_object,
-            process_index=PartialState().process_index,
-        )
-        rewards.scorer = scorer
-    trainer.on_rollouts = RolloutReporter(trainer, rewards, sink, scorer)
+    scorer = NoverScorer(
+        model,
+        tokenizer,
+        config,
+        proxy=(lambda: proxy_active(model)) if scores_with_proxy(config) else contextlib.nullcontext,
+        gather=gather_object,
+        process_index=PartialState().process_index,
+    )
+    rewards.scorer = scorer
+    trainer.rewards = rewards
+    if config.rlpr_std_filter:
+        trainer.std_filter = StdFilter(config.rlpr_std_ratio, config.rlpr_std_ema)
+    reference_scored = config.reward in REFERENCE_REWARDS
+    trainer.on_rollouts = RolloutReporter(trainer, rewards, sink, scorer if reference_scored else None)
     trainer.add_callback(SinkCallback(sink))
     if config.eval_steps:  # after SinkCallback: a step at which the sink asked to stop is not evaluated
         resumed = context.resume_from is not None

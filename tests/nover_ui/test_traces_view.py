@@ -373,3 +373,12 @@ def test_the_question_and_reference_show_first_and_the_whole_prompt_is_folded_be
 def test_a_prompt_that_is_only_its_question_is_not_folded():
     markup = render_step([rollout(prompt="  What is 2+2?\n")])
     assert "full-prompt" not in markup and '<div class="label">question</div>' in markup
+
+
+def test_a_card_names_every_stored_reward_component_escaped():
+    extras = {"rewards": {"format": 1.0, "rlpr": 0.125, "<b>verifier</b>": 1.0}, "recipe_value": 0.125}
+    markup = render_step([rollout(extras=extras)])
+    assert "format 1.000 · rlpr 0.125 · &lt;b&gt;verifier&lt;/b&gt; 1.000 · raw value 0.125" in markup
+    assert_only_own_markup(markup)
+    old = render_step([rollout(extras=None)])  # a run stored before the recipes: the three columns
+    assert "format " in old and "efficiency " in old
