@@ -100,6 +100,7 @@ def save_tags(
         run_id,
         request,
         "tag runs",
+        "Saved the tags of run #{run}.",
         lambda i: dashboard.store.set_run_tags(i, tags.split(",")),
     )
 
