@@ -3,14 +3,14 @@
     python app.py [--host 127.0.0.1] [--port 7860] [--home ./.nover_ui] [--db URL] [--workers 1] [--share]
                   [--root-path /prefix] [--read-only] [--interrupted fail|resume] [--demo]
                   [--auth user:password,...] [--hf-users name,...] [--max-upload-mb 50] [--max-upload-rows N]
-                  [--data-dir DIR,...] [--trusted-proxies N] [--login-hours 12]
+                  [--data-dir DIR,...] [--trusted-proxies N] [--login-hours 12] [--max-experiment-runs 24]
     python app.py --export RUN_ID [--out run-RUN_ID.zip]    # write a run to one file, then exit
     python app.py --import run-RUN_ID.zip                   # read it back as a new run; prints its id
 
 Every flag has an environment variable (NOVER_UI_HOST, NOVER_UI_PORT, NOVER_UI_HOME, NOVER_UI_DB,
 NOVER_UI_WORKERS, NOVER_UI_ROOT_PATH, NOVER_UI_READ_ONLY, NOVER_UI_INTERRUPTED, NOVER_UI_DEMO, NOVER_UI_AUTH,
 NOVER_UI_HF_USERS, NOVER_UI_MAX_UPLOAD_MB, NOVER_UI_MAX_UPLOAD_ROWS, NOVER_UI_DATA_DIRS, NOVER_UI_TRUSTED_PROXIES,
-NOVER_UI_LOGIN_HOURS); a flag wins over its variable.
+NOVER_UI_LOGIN_HOURS, NOVER_UI_MAX_EXPERIMENT_RUNS); a flag wins over its variable.
 In the Docker image (a Hugging Face Space) NOVER_UI_PERSISTENT_DIR=/data: the data lives under /data/nover_ui.
 """
 
@@ -31,6 +31,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home; mus
 from nover_ui.access import LOGIN_TTL_S, READ_ONLY_MESSAGE, Access, LoginSessions, parse_auth  # noqa: E402
 from nover_ui.app import APP_CSS, APP_JS, build_app  # noqa: E402
 from nover_ui.archive import archive_command  # noqa: E402
+from nover_ui.experiment_grid import DEFAULT_MAX_RUNS  # noqa: E402
 from nover_ui.flag_backfill import start_flag_backfill  # noqa: E402
 from nover_ui.login_routes import server_extensions  # noqa: E402
 from nover_ui.places import parse_data_dirs  # noqa: E402
@@ -65,6 +66,8 @@ class Settings:
     """Folders besides HOME/uploads and HOME/models whose files the dashboard may open (--data-dir)."""
     trusted_proxies: int
     login_ttl_s: float
+    max_experiment_runs: int
+    """The most runs one experiment may queue from the Train tab (--max-experiment-runs)."""
     embedded: bool
     """Shown inside another site's frame (a Hugging Face Space): the login cookie must be cross-site."""
     public_host: str | None
@@ -197,6 +200,12 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
         default=float(env.get("NOVER_UI_LOGIN_HOURS", LOGIN_TTL_S / 3600)),
         help="how long a login lasts unless logged out (env NOVER_UI_LOGIN_HOURS, default 12)",
     )
+    parser.add_argument(
+        "--max-experiment-runs",
+        type=int,
+        default=int(env.get("NOVER_UI_MAX_EXPERIMENT_RUNS", DEFAULT_MAX_RUNS)),
+        help=f"most runs one experiment may queue (env NOVER_UI_MAX_EXPERIMENT_RUNS, default {DEFAULT_MAX_RUNS})",
+    )
     archive = parser.add_mutually_exclusive_group()
     archive.add_argument(
         "--export",
@@ -221,6 +230,8 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
         parser.error(str(exc))
     if args.max_upload_mb <= 0 or args.max_upload_rows <= 0:
         parser.error("--max-upload-mb and --max-upload-rows must be > 0")
+    if args.max_experiment_runs < 1:
+        parser.error(f"--max-experiment-runs must be >= 1, got {args.max_experiment_runs}")
     if args.trusted_proxies < 0 or args.login_hours <= 0:
         parser.error("--trusted-proxies must be >= 0 and --login-hours > 0")
     try:
@@ -257,6 +268,7 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
         data_dirs=data_dirs,
         trusted_proxies=args.trusted_proxies,
         login_ttl_s=args.login_hours * 3600,
+        max_experiment_runs=args.max_experiment_runs,
         embedded=bool(env.get("SPACE_ID")),
         public_host=env.get("SPACE_HOST"),
         notices=tuple(notices),
@@ -373,7 +385,15 @@ def main(argv: Sequence[str] | None = None, worker_module: str = "training.worke
         start_flag_backfill(store, stop)
     supervisor.start()
     try:
-        app = build_app(store, settings.home, access, settings.upload_limits, settings.notices, settings.data_dirs)
+        app = build_app(
+            store,
+            settings.home,
+            access,
+            settings.upload_limits,
+            settings.notices,
+            settings.data_dirs,
+            settings.max_experiment_runs,
+        )
         # Start-up objects (gradio, plotly, pandas) live as long as the process: keeping them out of every
         # garbage collection makes reading 10^5 metric points about twice as fast (bench/bench_dashboard.py).
         gc.freeze()

@@ -15,6 +15,8 @@ from nover_ui.context import Dashboard
 from nover_ui.eval_view import EVAL_CSS
 from nover_ui.evaluate_tab import build_evaluate
 from nover_ui.events import COMPARE, EVALUATE, METRICS, PLAYGROUND, RUNS, TRACES, TRAIN
+from nover_ui.experiment_form import build_experiment
+from nover_ui.experiment_grid import DEFAULT_MAX_RUNS
 from nover_ui.login import build_login
 from nover_ui.metrics_tab import CHART_CLICK_JS, build_metrics
 from nover_ui.page_url_events import LinkedViews, wire_page_url
@@ -50,15 +52,17 @@ def build_app(
     limits: UploadLimits = UploadLimits(),
     notices: Sequence[str] = (),
     data_dirs: tuple[Path, ...] = (),
+    max_experiment_runs: int = DEFAULT_MAX_RUNS,
 ) -> gr.Blocks:
     """The whole dashboard over `store`; uploads are kept under home/uploads for the workers to read.
 
     `access` decides who may change things (default: everyone); `notices` are Markdown lines shown under the
     title (no persistent storage, the demo's "Duplicate this Space"); `data_dirs` are the folders besides
-    HOME/uploads and HOME/models whose files the dashboard may open (places.py).
+    HOME/uploads and HOME/models whose files the dashboard may open (places.py); `max_experiment_runs` caps
+    the runs one experiment queues.
     """
     access = access or Access()
-    dashboard = Dashboard.over(store, home, access, limits, data_dirs)
+    dashboard = Dashboard.over(store, home, access, limits, data_dirs, max_experiment_runs)
     # Gradio's cached copies of uploads and downloads are removed an hour after they were made.
     with gr.Blocks(title=TITLE, delete_cache=(CACHE_CHECK_S, CACHE_CHECK_S)) as app:
         gr.Markdown(
@@ -73,6 +77,7 @@ def build_app(
         with gr.Tabs(selected=first_tab) as tabs:
             with gr.Tab("Train", id=TRAIN) as train_tab:
                 train = build_train(dashboard)
+                build_experiment(dashboard, train)
             with gr.Tab("Runs", id=RUNS) as runs_tab:
                 runs = build_runs(dashboard, train, tabs)
             with gr.Tab("Metrics", id=METRICS) as metrics_tab:

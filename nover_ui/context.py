@@ -8,6 +8,7 @@ from typing import Any
 
 from nover_ui.access import Access, AccessDenied
 from nover_ui.downloads import Downloads
+from nover_ui.experiment_grid import DEFAULT_MAX_RUNS
 from nover_ui.places import Places
 from nover_ui.uploads import SessionQuota, Upload, UploadLimits, accept_upload, discard
 from storage import Store
@@ -22,10 +23,18 @@ class Dashboard:
     limits: UploadLimits
     quota: SessionQuota
     downloads: Downloads
+    max_experiment_runs: int = DEFAULT_MAX_RUNS
+    """The most runs one experiment may queue (app.py --max-experiment-runs)."""
 
     @classmethod
     def over(
-        cls, store: Store, home: Path, access: Access, limits: UploadLimits, data_dirs: tuple[Path, ...] = ()
+        cls,
+        store: Store,
+        home: Path,
+        access: Access,
+        limits: UploadLimits,
+        data_dirs: tuple[Path, ...] = (),
+        max_experiment_runs: int = DEFAULT_MAX_RUNS,
     ) -> Dashboard:
         return cls(
             store=store,
@@ -34,6 +43,7 @@ class Dashboard:
             limits=limits,
             quota=SessionQuota(limits),
             downloads=Downloads.for_home(home),
+            max_experiment_runs=max_experiment_runs,
         )
 
     @property

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from nover_ui.bounds import MAX_SOURCE_CHARS
+from nover_ui.experiment_grid import Grid
 from nover_ui.places import PlaceRefused, Places
 from nover_ui.uploads import UploadLimits
-from storage import RunRecord, Store
+from storage import ExperimentRecord, RunRecord, Store
 from training.config import HEARTBEAT_TIMEOUT_S, ConfigError, RunConfig, preset
 from training.heldout import run_data
 from training.job_config import EvaluationJob, PlaygroundJob
@@ -27,7 +28,28 @@ PLAYGROUND_BASE_PRESET = "cpu-demo"
 def queue_run(
     store: Store, name: str, config: dict[str, Any], places: Places, limits: UploadLimits = UploadLimits()
 ) -> RunRecord:
-    """Validate `config` (ConfigError naming the field) and its data (DataError), then queue it as a run.
+    """Validate `config` (ConfigError naming the field) and its data (DataError), then queue it as a run
+    (checked_config says what is checked)."""
+    return store.create_run(name, checked_config(store, config, places, limits).to_dict())
+
+
+def queue_experiment(
+    store: Store, grid: Grid, places: Places, limits: UploadLimits = UploadLimits()
+) -> ExperimentRecord:
+    """Check every run of the grid as queue_run checks one, then queue them all under the experiment in one
+    transaction: a refusal of any run queues none. The runs share their data (experiment_grid.py), so it is
+    read once."""
+    configs = [
+        checked_config(store, config, places, limits, read_data=i == 0) for i, (_, config) in enumerate(grid.runs)
+    ]
+    runs = [(name, config.to_dict()) for (name, _), config in zip(grid.runs, configs)]
+    return store.create_experiment(grid.name, grid.settings, runs)
+
+
+def checked_config(
+    store: Store, config: dict[str, Any], places: Places, limits: UploadLimits, read_data: bool = True
+) -> RunConfig:
+    """`config` validated (ConfigError naming the field), with its model and data checked (DataError).
 
     The model and the data must be ones the dashboard may open (places.py). The demo set and a data file are
     loaded and cleaned here, within the upload limits; a hub dataset id or a dataset folder is left to the
@@ -47,10 +69,11 @@ def queue_run(
     except PlaceRefused as exc:
         raise ConfigError("model", str(exc)) from None
     places.check_data(validated.dataset)
-    if not (places.is_hub_id(validated.dataset) or Path(validated.dataset).expanduser().is_dir()):
+    local = not (places.is_hub_id(validated.dataset) or Path(validated.dataset).expanduser().is_dir())
+    if read_data and local:
         # The training and held-out prompts as the worker will pick them: a bad eval_split fails here.
         run_data(validated, max_bytes=limits.max_bytes, row_limit=limits.max_rows)
-    return store.create_run(name, validated.to_dict())
+    return validated
 
 
 def queue_evaluations(

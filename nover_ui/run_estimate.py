@@ -67,33 +67,41 @@ def estimate_lines(config: RunConfig, timed: Sequence[TimedRun]) -> list[str]:
     'ps): run #3 of the same model took 20 s a step for 8 rollouts x 128 tokens here,
      scaled by rollouts x completion length.'
     """
+    estimate = step_estimate(config, timed)
+    if estimate is None:
+        return [
+            "Estimated time: unknown; no run of this model has been timed here yet (the Runs tab shows the step "
+            "time once its first steps land)."
+        ]
+    step_s, source = estimate
+    return [
+        f"Estimated step time about {duration_text(step_s)}, run time about "
+        f"{duration_text(step_s * config.max_steps)} ({config.max_steps:,} steps): {source}."
+    ]
+
+
+def step_estimate(config: RunConfig, timed: Sequence[TimedRun]) -> tuple[float, str] | None:
+    """Seconds a step of `config` should take and what that is based on; None when nothing is known (a model
+    other than the default that no run here has timed)."""
     tokens = config.prompts_per_step * config.num_generations * config.max_completion_length
     shape = f"{config.prompts_per_step * config.num_generations} rollouts x {config.max_completion_length} tokens"
     same_model = [run for run in timed if run.model == config.model]
     if same_model:
         base = min(same_model, key=lambda run: (abs(run.tokens - tokens), -run.run_id))  # the closest, newest
-        step_s = base.step_time_s * tokens / base.tokens
         exact = base.tokens == tokens
         source = (
             f"run #{base.run_id} of the same model took {duration_text(base.step_time_s)} a step for "
             f"{base.rollouts} rollouts x {base.completion_length} tokens here"
             + ("" if exact else ", scaled by rollouts x completion length")
         )
-    elif config.model == DEFAULT_MODEL:
-        step_s = RULE_S_PER_TOKEN * tokens
+        return base.step_time_s * tokens / base.tokens, source
+    if config.model == DEFAULT_MODEL:
         source = (
             f"no run of this model timed here yet, so a rule: {RULE_S_PER_TOKEN * 1000:.0f} ms per generated token "
             f"({shape}), as the default model on a 2-core CPU (a GPU is faster)"
         )
-    else:
-        return [
-            "Estimated time: unknown; no run of this model has been timed here yet (the Runs tab shows the step "
-            "time once its first steps land)."
-        ]
-    return [
-        f"Estimated step time about {duration_text(step_s)}, run time about "
-        f"{duration_text(step_s * config.max_steps)} ({config.max_steps:,} steps): {source}."
-    ]
+        return RULE_S_PER_TOKEN * tokens, source
+    return None
 
 
 def data_warnings(config: RunConfig, prompt_chars: float | None) -> list[str]:

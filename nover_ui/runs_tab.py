@@ -9,6 +9,7 @@ selected run (run_actions.allowed_actions), the write buttons never on a read-on
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ from nover_ui.context import Dashboard
 from nover_ui.events import TRAIN, bind, open_tab
 from nover_ui.format_guidance import no_signal_banner
 from nover_ui.run_actions import ActionRefused, allowed_actions, cancel_run, delete_run, resume_run
+from nover_ui.run_filters import ALL, RunFilters, build_run_filters, choice_updates, narrowed
+from nover_ui.run_notes import RunNotes, build_run_notes
 from nover_ui.runs_clock import RUNS_CLOCK_JS, RUNS_CSS, clock_value
-from nover_ui.runs_table import COLUMN_WIDTHS, RUN_COLUMNS, read_runs_data, runs_view
+from nover_ui.runs_table import COLUMN_WIDTHS, RUN_COLUMNS, RunsData, read_runs_data, runs_view
 from nover_ui.safe_text import markdown_text, refusal
 from nover_ui.shared_reads import READS, shared_runs
 from nover_ui.train_form import TrainTab, form_values
@@ -40,6 +43,8 @@ SELECT_FIRST = "Select a run first (click its row)."
 class RunsTab:
     read_only: bool
     filter_tb: gr.Textbox
+    filters: RunFilters
+    """By experiment, tag and status, next to the filter box (run_filters.py)."""
     runs_df: gr.Dataframe
     clock_html: gr.HTML
     """Hidden: the seconds left of each running run, which its script counts down (runs_clock.py)."""
@@ -65,6 +70,8 @@ class RunsTab:
     server_log_tb: gr.Textbox
     """The last lines of the selected run's vLLM server (server mode), shown when it kept some."""
     refresh_timer: gr.Timer
+    notes: RunNotes | None = None
+    """The selected run's name, tags and notes (run_notes.py), set once the tab is built."""
 
 
 # ---- handlers: plain values in, {component: update} out ---------------------------------------------------
@@ -77,19 +84,42 @@ def poll_version(*, store: Store, tab: RunsTab) -> dict[Any, Any]:
         return {tab.version_state: gr.skip()}  # a busy database: try again on the next tick
 
 
-def redraw(run_id: float | None, text: str | None, *, store: Store, tab: RunsTab) -> dict[Any, Any]:
-    """The table as filtered by `text`, and the selected run's details (error, command, banner, which buttons
-    apply), which may have changed since it was clicked."""
-    return {**filter_table(text, store=store, tab=tab), **_run_details(store, tab, int(run_id) if run_id else None)}
+def redraw(
+    run_id: float | None,
+    text: str | None,
+    experiment: str | None = ALL,
+    tag: str | None = ALL,
+    status: str | None = ALL,
+    *,
+    store: Store,
+    tab: RunsTab,
+) -> dict[Any, Any]:
+    """The table as filtered by `text` and the filters, the filters' choices, and the selected run's details
+    (error, command, banner, which buttons apply), which may have changed since it was clicked."""
+    table = filter_table(text, experiment, tag, status, store=store, tab=tab)
+    offered = choice_updates(tab.filters, _shared_data(store), experiment, tag)
+    return {**table, **offered, **_run_details(store, tab, int(run_id) if run_id else None)}
 
 
-def filter_table(text: str | None, *, store: Store, tab: RunsTab) -> dict[Any, Any]:
-    """The runs whose name, status (with its phase), dataset or model contain `text`, with their ETAs."""
+def filter_table(
+    text: str | None,
+    experiment: str | None = ALL,
+    tag: str | None = ALL,
+    status: str | None = ALL,
+    *,
+    store: Store,
+    tab: RunsTab,
+) -> dict[Any, Any]:
+    """The runs of the chosen experiment, tag and status whose name, status (with its phase), dataset, model,
+    experiment or tags contain `text`, with their ETAs."""
+    view = runs_view(narrowed(_shared_data(store), experiment, tag, status), text or "")
+    return {tab.runs_df: view.frame, tab.clock_html: clock_value(view.eta_s)}
+
+
+def _shared_data(store: Store) -> RunsData:
     # The database is read once per change of the runs for every page showing them (shared_reads); each page
     # filters and times its own view of it.
-    data = READS.get(("runs table", store.url), store.runs_version(), functools.partial(read_runs_data, store))
-    view = runs_view(data, text or "")
-    return {tab.runs_df: view.frame, tab.clock_html: clock_value(view.eta_s)}
+    return READS.get(("runs table", store.url), store.runs_version(), functools.partial(read_runs_data, store))
 
 
 def select_row(evt: gr.SelectData, *, store: Store, tab: RunsTab) -> dict[Any, Any]:
@@ -158,13 +188,16 @@ def build_runs(dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> RunsTab:
     """`train` and `tabs` let "Clone" fill the Train form and switch to it; deleting a run removes its folders
     under HOME/runs."""
     access = dashboard.access
-    filter_tb = gr.Textbox(
-        placeholder="Filter: part of a name, dataset, model or status",
-        show_label=False,
-        container=False,
-        max_lines=1,
-        elem_id="runs-filter",
-    )
+    with gr.Row(equal_height=True):
+        filter_tb = gr.Textbox(
+            placeholder="Filter: part of a name, dataset, model, status, experiment or tag",
+            show_label=False,
+            container=False,
+            max_lines=1,
+            scale=3,
+            elem_id="runs-filter",
+        )
+        filters = build_run_filters()
     runs_df = gr.Dataframe(
         headers=RUN_COLUMNS,
         datatype="str",
@@ -197,6 +230,7 @@ def build_runs(dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> RunsTab:
     tab = RunsTab(
         read_only=access.read_only,
         filter_tb=filter_tb,
+        filters=filters,
         runs_df=runs_df,
         clock_html=clock_html,
         version_state=gr.State(),
@@ -240,7 +274,8 @@ def build_runs(dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> RunsTab:
         refresh_timer=gr.Timer(REFRESH_S),
     )
     _wire(tab, dashboard, train, tabs)
-    return tab
+    notes = build_run_notes(dashboard, tab.runs_df, tab.run_nb, tab.version_state)
+    return dataclasses.replace(tab, notes=notes)
 
 
 def _wire(tab: RunsTab, dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> None:
@@ -262,15 +297,16 @@ def _wire(tab: RunsTab, dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) ->
     gr.on(None, poll, None, [tab.version_state], show_progress="hidden")  # no triggers: on page load
     tab.version_state.change(
         bind(redraw, store=store, tab=tab),
-        [tab.run_nb, tab.filter_tb],
-        [*table, *details],
+        [tab.run_nb, tab.filter_tb, *tab.filters.inputs],
+        [*table, *tab.filters.inputs[:2], *details],
         show_progress="hidden",
     )
     # .change, not .input: Gradio 6 fires .input on key presses only, so text set otherwise (filled in by the
     # browser, pasted) would not filter. No handler writes this box, so it changes only when a person edits it.
-    tab.filter_tb.change(
+    gr.on(
+        [tab.filter_tb.change, *(dropdown.input for dropdown in tab.filters.inputs)],
         bind(filter_table, store=store, tab=tab),
-        tab.filter_tb,
+        [tab.filter_tb, *tab.filters.inputs],
         table,
         show_progress="hidden",
         trigger_mode="always_last",

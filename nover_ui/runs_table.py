@@ -29,6 +29,8 @@ RUN_COLUMNS = [
     "ETA",
     "dataset",
     "model",
+    "experiment",
+    "tags",
     "error",
     "created",
     "started",
@@ -46,6 +48,8 @@ COLUMN_WIDTHS: list[str | int] = [
     "75px",
     "120px",
     "150px",
+    "140px",
+    "120px",
     "220px",
     "100px",
     "100px",
@@ -53,7 +57,7 @@ COLUMN_WIDTHS: list[str | int] = [
     "110px",
 ]
 ETA_COLUMN = RUN_COLUMNS.index("ETA")
-FILTERED_COLUMNS = ("name", "status", "dataset", "model")
+FILTERED_COLUMNS = ("name", "status", "dataset", "model", "experiment", "tags")
 """What the filter box matches (the status cell includes the phase)."""
 STEP_TIME_WINDOW = 10
 """Step time is the mean of the last this many steps: one slow step (a checkpoint save) barely moves it."""
@@ -78,6 +82,8 @@ class RunsData:
     waiting: dict[int, str] = dataclasses.field(default_factory=dict)
     """Why a queued run waits, for each one that live workers exist for and none of them can train
     (training/needs.py waiting_reason)."""
+    experiments: dict[int, str] = dataclasses.field(default_factory=dict)
+    """The name of each experiment, by id (read only while some run belongs to one)."""
 
 
 def read_runs_data(store: Store) -> RunsData:
@@ -95,7 +101,9 @@ def read_runs_data(store: Store) -> RunsData:
     if queued:
         live = [Capabilities.from_dict(worker.capabilities) for worker in store.live_workers(HEARTBEAT_TIMEOUT_S)]
         waiting = {run.id: reason for run in queued if (reason := waiting_reason(run.config, live)) is not None}
-    return RunsData(runs, step_times, rewards, waiting)
+    # Experiments are made with their runs, so the runs' version covers them too.
+    experiments = {e.id: e.name for e in store.list_experiments()} if any(r.experiment_id for r in runs) else {}
+    return RunsData(runs, step_times, rewards, waiting, experiments)
 
 
 def runs_view(data: RunsData, text: str = "", now: float | None = None) -> RunsView:
@@ -106,7 +114,7 @@ def runs_view(data: RunsData, text: str = "", now: float | None = None) -> RunsV
         for run in data.runs
         if (seconds := eta_seconds(run, data.step_times.get(run.id), now)) is not None
     }
-    frame = runs_frame(data.runs, data.step_times, data.rewards, eta_s, data.waiting)
+    frame = runs_frame(data.runs, data.step_times, data.rewards, eta_s, data.waiting, data.experiments)
     return RunsView(filter_runs(frame, text), eta_s)
 
 
@@ -121,10 +129,12 @@ def runs_frame(
     rewards: Mapping[int, float] | None = None,
     eta_s: Mapping[int, float] | None = None,
     waiting: Mapping[int, str] | None = None,
+    experiments: Mapping[int, str] | None = None,
 ) -> pd.DataFrame:
     """One row per run, in the given order, every cell plain text; a run missing from a mapping shows nothing
     there."""
     step_times, rewards, eta_s, waiting = step_times or {}, rewards or {}, eta_s or {}, waiting or {}
+    experiments = experiments or {}
     rows = [
         [
             run.id,
@@ -136,6 +146,8 @@ def runs_frame(
             countdown_text(eta_s[run.id]) if run.id in eta_s else "",
             dataset_label(run.config),
             model_label(run.config.get("model")),
+            experiment_label(run.experiment_id, experiments),
+            ", ".join(run.tags),
             _first_line(run.error),
             _when(run.created_at),
             _when(run.started_at),
@@ -148,7 +160,8 @@ def runs_frame(
 
 
 def filter_runs(frame: pd.DataFrame, text: str) -> pd.DataFrame:
-    """The rows whose name, status, dataset or model contains `text`, ignoring case; every row for blank text.
+    """The rows whose name, status, dataset, model, experiment or tags contain `text`, ignoring case; every row for
+    blank text.
 
     >>> frame = pd.DataFrame({"name": ["econ", "demo"], "status": ["running", "failed"], "dataset": ["econ.csv",
     ...     "builtin:demo"], "model": ["Qwen/Qwen3-0.6B", "SmolLM2-135M-Instruct"]})
@@ -160,7 +173,7 @@ def filter_runs(frame: pd.DataFrame, text: str) -> pd.DataFrame:
     needle = text.strip().casefold()
     if not needle:
         return frame
-    matches = frame[list(FILTERED_COLUMNS)].apply(
+    matches = frame[[column for column in FILTERED_COLUMNS if column in frame]].apply(
         lambda column: column.str.casefold().str.contains(needle, regex=False)
     )
     return frame[matches.any(axis=1)].reset_index(drop=True)
@@ -210,6 +223,17 @@ def model_label(model: object) -> str:
     """
     text = str(model or "")
     return PurePath(text).name if text.startswith(("/", "~", ".")) else text
+
+
+def experiment_label(experiment_id: int | None, names: Mapping[int, str]) -> str:
+    """'#3 lr sweep' for a run of experiment 3, empty for a run of none.
+
+    >>> experiment_label(3, {3: "lr sweep"}), experiment_label(None, {})
+    ('#3 lr sweep', '')
+    """
+    if experiment_id is None:
+        return ""
+    return f"#{experiment_id} {names.get(experiment_id, '')}".rstrip()
 
 
 def _progress(run: RunRecord) -> str:

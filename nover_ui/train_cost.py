@@ -12,7 +12,7 @@ import gradio as gr
 from nover_ui.access import AccessDenied
 from nover_ui.config_form import run_cost, values_to_config
 from nover_ui.context import Dashboard
-from nover_ui.run_estimate import data_warnings, estimate_lines, timed_runs
+from nover_ui.run_estimate import TimedRun, data_warnings, estimate_lines, timed_runs
 from nover_ui.runs_table import STEP_TIME_WINDOW
 from nover_ui.safe_text import markdown_text
 from nover_ui.train_form import TrainTab
@@ -36,13 +36,18 @@ def describe_cost(request: gr.Request | None, *values: Any, dashboard: Dashboard
 
 def cost_text(dashboard: Dashboard, config: RunConfig, prompt_chars: float | None) -> str:
     """The cost line: what a step processes, how long a step and the run should take, and what to fix first."""
+    lines = [run_cost(config, prompt_chars), *estimate_lines(config, timed_here(dashboard))]
+    lines += [f"⚠ **{warning}**" for warning in data_warnings(config, prompt_chars)]
+    return "  \n".join(lines)
+
+
+def timed_here(dashboard: Dashboard) -> list[TimedRun]:
+    """The newest runs that started, with their recent mean step time: what estimates are scaled from."""
     # The newest runs that started: one index seek each, whatever the number of runs stored.
     runs = [run for run in dashboard.store.list_runs() if run.started_at is not None][:TIMED_RUNS_READ]
     recent = dashboard.store.latest_metrics([run.id for run in runs], "step_time", last=STEP_TIME_WINDOW)
     step_times = {run_id: statistics.fmean(series.values) for run_id, series in recent.items()}
-    lines = [run_cost(config, prompt_chars), *estimate_lines(config, timed_runs(runs, step_times))]
-    lines += [f"⚠ **{warning}**" for warning in data_warnings(config, prompt_chars)]
-    return "  \n".join(lines)
+    return timed_runs(runs, step_times)
 
 
 def prompt_chars(dashboard: Dashboard, config: RunConfig, request: gr.Request | None) -> float | None:

@@ -60,3 +60,5 @@ FILE_WORK = WorkLimit("reading data files", slots=2)
 upload limits (hundreds of MB of memory for a big CSV)."""
 BULK_READS = WorkLimit("reading or exporting whole runs", slots=2)
 """Exports, downloads, searches and metric series: each may read a whole run's rows."""
+RUN_EDITS = WorkLimit("saving run names, tags and notes", slots=2)
+"""Renames, tags and notes of runs: short writes, bounded so a script cannot queue writes without end."""
