@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from training.alerts import RuleError, parse_rules
 from training.rewards import MATCH_MODES
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -401,6 +402,22 @@ class RunConfig:
         0, "evaluation", "Seed of the held-out choice for data without a split column.", most=2**32 - 1
     )
 
+    # --- alerts on the run's metrics (training/alerts.py) ---
+    alert_defaults: bool = _opt(
+        True,
+        "alerts",
+        "Watch the run's metrics with the default alert rules: every completion truncated, most groups with zero "
+        "reward variance, completion length collapsing or exploding, entropy collapse, a KL spike, held-out quality "
+        "falling while the reward rises. An alert shows its evidence on the Runs tab.",
+    )
+    alert_rules: str = _opt(
+        "",
+        "alerts",
+        "Extra alert rules, one per line (or separated by ';'): metric > number, or < >= <=, optionally 'for N "
+        "steps' in a row, on any metric key, e.g. 'kl > 0.5 for 3 steps'.",
+        most=4000,
+    )
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             problem = _field_problem(f, getattr(self, f.name))
@@ -486,6 +503,10 @@ class RunConfig:
                 f"eval_split must differ from dataset_split, both are {self.eval_split!r}: held-out prompts must "
                 "never train",
             )
+        try:
+            parse_rules(self.alert_rules)
+        except RuleError as exc:
+            yield ConfigError("alert_rules", f"alert_rules {exc}")
         if self.reward == "verifier" and self.verifier_weight > 0:
             yield ConfigError(
                 "verifier_weight",
