@@ -74,9 +74,7 @@ _RULE_LINE = re.compile(
     r"^\s*(?P<metric>[A-Za-z0-9_./:-]+)\s*(?P<op>>=|<=|>|<)\s*(?P<number>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)"
     r"(\s+for\s+(?P<steps>\d+)\s+steps?)?\s*$"
 )
-RULE_SYNTAX = (
-    "write one rule per line as `metric > number` or `metric < number [for N steps]`, e.g. kl > 0.5 for 3 steps"
-)
+RULE_SYNTAX = "a metric key, then > >= < or <=, a number, and optionally 'for N steps', e.g. 'kl > 0.5 for 3 steps'"
 
 
 @dataclass(frozen=True)
@@ -288,7 +286,7 @@ def parse_rules(text: str) -> tuple[Rule, ...]:
     >>> parse_rules("kl is high")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    training.alerts.RuleError: line 1 ('kl is high') is not a rule: write one rule per line as ...
+    training.alerts.RuleError: line 1 must be a rule: a metric key, then ... got 'kl is high'
     """
     lines = [line.strip() for line in re.split(r"[\n;]", text) if line.strip()]
     if len(lines) > MAX_RULES:
@@ -297,15 +295,15 @@ def parse_rules(text: str) -> tuple[Rule, ...]:
     for number, line in enumerate(lines, start=1):
         match = _RULE_LINE.match(line)
         if match is None:
-            raise RuleError(f"line {number} ({line!r}) is not a rule: {RULE_SYNTAX}")
+            raise RuleError(f"line {number} must be a rule: {RULE_SYNTAX}; got {_shown(line)}")
         steps = int(match["steps"]) if match["steps"] else 1
         if not 1 <= steps <= MAX_STEPS_FOR:
-            raise RuleError(f"line {number} ({line!r}): 'for N steps' needs N from 1 to {MAX_STEPS_FOR}, got {steps}")
+            raise RuleError(f"line {number}: 'for N steps' needs N from 1 to {MAX_STEPS_FOR}, got {steps}")
         rules.append(threshold_rule(match["metric"], match["op"], float(match["number"]), steps))
     names = [rule.name for rule in rules]
     for number, name in enumerate(names, start=1):
         if name in names[: number - 1]:
-            raise RuleError(f"line {number} ({name!r}) repeats an earlier rule; remove one of them")
+            raise RuleError(f"line {number} repeats an earlier rule, got {_shown(name)} twice; remove one of them")
     return tuple(rules)
 
 
@@ -411,6 +409,10 @@ def _steps_word(points: Points) -> str:
 def _values(points: Points) -> str:
     shown = [_number(value) for _, value in points]
     return ", ".join(shown) if len(shown) <= 6 else f"{', '.join(shown[:3])}, ..., {', '.join(shown[-2:])}"
+
+
+def _shown(line: str) -> str:
+    return repr(line if len(line) <= 60 else line[:57] + "...")
 
 
 def _number(value: float) -> str:

@@ -61,6 +61,7 @@ LR_SCHEDULERS = ("constant", "linear", "cosine", "cosine_with_restarts", "polyno
 """transformers' scheduler names (TrainingArguments.lr_scheduler_type) that need no argument beyond the step count:
 cosine_with_min_lr needs a minimum rate, reduce_lr_on_plateau and greedy an evaluation loop, and the *_warmup ones a
 warmup the paper-era recipe did not use."""
+ALERT_RULES_MOST = 4000
 MAX_ROLLOUTS_PER_STEP = 65_536
 """Generous for any GPU node of today, and what keeps one step from being an accidental denial of service."""
 
@@ -415,7 +416,7 @@ class RunConfig:
         "alerts",
         "Extra alert rules, one per line (or separated by ';'): metric > number, or < >= <=, optionally 'for N "
         "steps' in a row, on any metric key, e.g. 'kl > 0.5 for 3 steps'.",
-        most=4000,
+        most=ALERT_RULES_MOST,
     )
 
     def __post_init__(self) -> None:
@@ -504,7 +505,8 @@ class RunConfig:
                 "never train",
             )
         try:
-            parse_rules(self.alert_rules)
+            if len(self.alert_rules) <= ALERT_RULES_MOST:  # longer text is refused below, saying so
+                parse_rules(self.alert_rules)
         except RuleError as exc:
             yield ConfigError("alert_rules", f"alert_rules {exc}")
         if self.reward == "verifier" and self.verifier_weight > 0:
