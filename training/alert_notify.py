@@ -36,6 +36,7 @@ class AlertSettings:
     webhook_url: str | None = None
     public_url: str | None = None
     """The dashboard's address for the link in a post; None leaves the link out."""
+    timeout_s: float = WEBHOOK_TIMEOUT_S
 
 
 NO_WEBHOOK = AlertSettings()

@@ -132,7 +132,7 @@ class RunAlerts:
 
     def __init__(self, run: RunRecord, rules: Sequence[Rule], settings: AlertSettings = NO_WEBHOOK):
         self._run, self._settings, self._watch = run, settings, AlertWatch(rules)
-        self._notifier = WebhookNotifier(settings.webhook_url) if settings.webhook_url and rules else None
+        self._notifier = WebhookNotifier(settings.webhook_url, settings.timeout_s) if settings.webhook_url and rules else None
 
     def check(self, store: Store, step: int) -> None:
         """Never raises: an alert must not fail its run; a failure is one line in the log, and the next step
@@ -153,10 +153,9 @@ class RunAlerts:
         except Exception as exc:
             print(f"worker: cannot check run {self._run.id}'s alerts at step {step}: {exc}", file=sys.stderr)
 
-    def close(self) -> None:
-        """Let the last posts go out (each bounded by the webhook's timeout)."""
-        if self._notifier is not None:
-            self._notifier.close()
+    def close(self, wait_s: float | None = None) -> bool:
+        """Let the last posts go out (each bounded by the webhook's timeout); True when each has been tried."""
+        return self._notifier.close(wait_s) if self._notifier is not None else True
 
 
 class Heartbeat:
