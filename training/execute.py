@@ -132,7 +132,9 @@ class RunAlerts:
 
     def __init__(self, run: RunRecord, rules: Sequence[Rule], settings: AlertSettings = NO_WEBHOOK):
         self._run, self._settings, self._watch = run, settings, AlertWatch(rules)
-        self._notifier = WebhookNotifier(settings.webhook_url, settings.timeout_s) if settings.webhook_url and rules else None
+        self._notifier = None
+        if settings.webhook_url and rules:
+            self._notifier = WebhookNotifier(settings.webhook_url, settings.timeout_s)
 
     def check(self, store: Store, step: int) -> None:
         """Never raises: an alert must not fail its run; a failure is one line in the log, and the next step
