@@ -10,7 +10,7 @@
 Every flag has an environment variable (NOVER_UI_HOST, NOVER_UI_PORT, NOVER_UI_HOME, NOVER_UI_DB,
 NOVER_UI_WORKERS, NOVER_UI_ROOT_PATH, NOVER_UI_READ_ONLY, NOVER_UI_INTERRUPTED, NOVER_UI_DEMO, NOVER_UI_AUTH,
 NOVER_UI_HF_USERS, NOVER_UI_MAX_UPLOAD_MB, NOVER_UI_MAX_UPLOAD_ROWS, NOVER_UI_DATA_DIRS, NOVER_UI_TRUSTED_PROXIES,
-NOVER_UI_LOGIN_HOURS, NOVER_UI_MAX_EXPERIMENT_RUNS); a flag wins over its variable.
+NOVER_UI_LOGIN_HOURS, NOVER_UI_MAX_EXPERIMENT_RUNS, NOVER_ALERT_WEBHOOK); a flag wins over its variable.
 In the Docker image (a Hugging Face Space) NOVER_UI_PERSISTENT_DIR=/data: the data lives under /data/nover_ui.
 """
 
@@ -38,6 +38,7 @@ from nover_ui.places import parse_data_dirs  # noqa: E402
 from nover_ui.supervisor import WorkerSupervisor, watch_stale_runs  # noqa: E402
 from nover_ui.uploads import UPLOAD_LIMIT_BYTES, UPLOAD_ROW_LIMIT, UploadLimits  # noqa: E402
 from storage import StorageError, Store  # noqa: E402
+from training.alert_notify import NO_WEBHOOK, PUBLIC_URL_ENV, WEBHOOK_ENV, AlertSettings, webhook_url_problem  # noqa: E402
 from training.config import HEARTBEAT_TIMEOUT_S, INTERRUPTED_POLICIES  # noqa: E402
 
 DEMO_MESSAGE = "this is a read-only demo: duplicate this Space (or run nover_ui yourself) to train"
@@ -78,6 +79,9 @@ class Settings:
     export_out: Path | None = None
     import_path: Path | None = None
     """--export / --import: write a run to a file or read one back, then exit without serving."""
+    alerts: AlertSettings = NO_WEBHOOK
+    """The operator's webhook for new alerts (--alert-webhook), and the address a posted alert links to: handed to
+    the workers, never to the page."""
 
     def access(self) -> Access:
         return Access(
@@ -221,7 +225,15 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
         help="read a file written by --export back as a new run, print its id, then exit",
     )
     parser.add_argument("--out", type=Path, help="where --export writes (default ./run-RUN_ID.zip)")
+    parser.add_argument(
+        "--alert-webhook",
+        default=env.get(WEBHOOK_ENV) or None,
+        help=f"http(s) URL that receives each new alert of a run as JSON, posted by the workers (env {WEBHOOK_ENV}; "
+        f"default none); never shown on the page",
+    )
     args = parser.parse_args(argv)
+    if args.alert_webhook and (problem := webhook_url_problem(args.alert_webhook)):
+        parser.error(f"--alert-webhook: {problem}")
     if args.out is not None and args.export is None:
         parser.error("--out is the file --export writes; give --export RUN_ID too")
     try:
@@ -275,7 +287,27 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
         export_run=args.export,
         export_out=args.out,
         import_path=args.import_path,
+        alerts=AlertSettings(args.alert_webhook, _public_url(env)),
     )
+
+
+def _public_url(env: Mapping[str, str]) -> str | None:
+    """Where the dashboard is reached from outside, for the link in a posted alert: NOVER_UI_PUBLIC_URL, else a
+    Space's own address, else unknown."""
+    if env.get(PUBLIC_URL_ENV):
+        return env[PUBLIC_URL_ENV]
+    return f"https://{env['SPACE_HOST']}" if env.get("SPACE_HOST") else None
+
+
+def worker_env(settings: Settings, base: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The workers' environment: this process's, with the alert settings; the webhook's URL goes here rather than
+    on their command line, which every user of the machine can list."""
+    env = {key: value for key, value in base.items() if key not in (WEBHOOK_ENV, PUBLIC_URL_ENV)}
+    if settings.alerts.webhook_url:
+        env[WEBHOOK_ENV] = settings.alerts.webhook_url
+    if settings.alerts.public_url:
+        env[PUBLIC_URL_ENV] = settings.alerts.public_url
+    return env
 
 
 def _missing_sqlite_file(url: str) -> str | None:
@@ -373,7 +405,9 @@ def main(argv: Sequence[str] | None = None, worker_module: str = "training.worke
     for notice in settings.notices:
         print(f"nover_ui: {notice.replace('**', '')}", file=sys.stderr)
     # A demo changes nothing: no workers, and no stale-run check (that would write to the showcased database).
-    supervisor = WorkerSupervisor(worker_command(settings, worker_module), 0 if settings.demo else settings.workers)
+    supervisor = WorkerSupervisor(
+        worker_command(settings, worker_module), 0 if settings.demo else settings.workers, env=worker_env(settings)
+    )
     stop = threading.Event()
     if not settings.demo:
         threading.Thread(

@@ -23,6 +23,7 @@ GROUP_TITLES = {
     "proxy": "Proxy",
     "run": "Run length",
     "evaluation": "Held-out evaluation",
+    "alerts": "Alerts",
 }
 COLUMN_FIELDS = ("prompt_column", "reference_column", "split_column")
 """Fields filled from an uploaded file's header: offered as a dropdown of its columns."""

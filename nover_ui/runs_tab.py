@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from nover_ui.access import AccessDenied
+from nover_ui.alert_view import evidence_html
 from nover_ui.archive import export_run
 from nover_ui.context import Dashboard
 from nover_ui.events import TRAIN, bind, open_tab
@@ -26,9 +27,9 @@ from nover_ui.run_actions import ActionRefused, allowed_actions, cancel_run, del
 from nover_ui.run_filters import ALL, RunFilters, build_run_filters, choice_updates, narrowed
 from nover_ui.run_notes import RunNotes, build_run_notes
 from nover_ui.runs_clock import RUNS_CLOCK_JS, RUNS_CSS, clock_value
-from nover_ui.runs_table import COLUMN_WIDTHS, RUN_COLUMNS, RunsData, read_runs_data, runs_view
+from nover_ui.runs_table import COLUMN_WIDTHS, RUN_COLUMNS, runs_view, shared_runs_data
 from nover_ui.safe_text import markdown_text, refusal
-from nover_ui.shared_reads import READS, shared_runs
+from nover_ui.shared_reads import shared_runs
 from nover_ui.train_form import TrainTab, form_values
 from nover_ui.work_limits import BULK_READS
 from storage import StorageError, Store
@@ -69,6 +70,8 @@ class RunsTab:
     command_code: gr.Code
     server_log_tb: gr.Textbox
     """The last lines of the selected run's vLLM server (server mode), shown when it kept some."""
+    alerts_html: gr.HTML
+    """The evidence of each alert of the selected run (alert_view.py), shown when it has any."""
     refresh_timer: gr.Timer
     notes: RunNotes | None = None
     """The selected run's name, tags and notes (run_notes.py), set once the tab is built."""
@@ -97,7 +100,7 @@ def redraw(
     """The table as filtered by `text` and the filters, the filters' choices, and the selected run's details
     (error, command, banner, which buttons apply), which may have changed since it was clicked."""
     table = filter_table(text, experiment, tag, status, store=store, tab=tab)
-    offered = choice_updates(tab.filters, _shared_data(store), experiment, tag)
+    offered = choice_updates(tab.filters, shared_runs_data(store), experiment, tag)
     return {**table, **offered, **_run_details(store, tab, int(run_id) if run_id else None)}
 
 
@@ -112,14 +115,8 @@ def filter_table(
 ) -> dict[Any, Any]:
     """The runs of the chosen experiment, tag and status whose name, status (with its phase), dataset, model,
     experiment or tags contain `text`, with their ETAs."""
-    view = runs_view(narrowed(_shared_data(store), experiment, tag, status), text or "")
+    view = runs_view(narrowed(shared_runs_data(store), experiment, tag, status), text or "")
     return {tab.runs_df: view.frame, tab.clock_html: clock_value(view.eta_s)}
-
-
-def _shared_data(store: Store) -> RunsData:
-    # The database is read once per change of the runs for every page showing them (shared_reads); each page
-    # filters and times its own view of it.
-    return READS.get(("runs table", store.url), store.runs_version(), functools.partial(read_runs_data, store))
 
 
 def select_row(evt: gr.SelectData, *, store: Store, tab: RunsTab) -> dict[Any, Any]:
@@ -271,6 +268,7 @@ def build_runs(dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> RunsTab:
             visible=False,
             elem_id="run-server-log",
         ),
+        alerts_html=gr.HTML(visible=False, elem_id="run-alerts"),
         refresh_timer=gr.Timer(REFRESH_S),
     )
     _wire(tab, dashboard, train, tabs)
@@ -286,7 +284,7 @@ def _wire(tab: RunsTab, dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) ->
         action=functools.partial(delete_run, home=dashboard.home), done="Deleted run #{run}.", what="delete runs"
     )
     acted = [tab.action_md, tab.version_state]
-    details = [tab.error_tb, tab.command_code, tab.server_log_tb, tab.banner_md, *_buttons(tab)]
+    details = [tab.error_tb, tab.command_code, tab.server_log_tb, tab.alerts_html, tab.banner_md, *_buttons(tab)]
     table = [tab.runs_df, tab.clock_html]
     close = bind(close_confirmation, tab=tab)
 
@@ -347,22 +345,25 @@ def _run_details(store: Store, tab: RunsTab, run_id: int | None) -> dict[Any, An
     """The selected run's error, command and vLLM server output boxes (each shown when it has one), its no-signal
     banner (shown when none of its rollouts is format-valid), and the buttons whose action applies to it; all hidden
     or disabled when no run is selected or it is gone."""
-    run, checkpoints, banner = None, 0, ""
+    run, checkpoints, banner, alerts = None, 0, "", ""
     if run_id:
         try:
             run = shared_runs(store).get(run_id)  # the runs list every viewer shares, not one more read
             if run is not None:
+                # The table's shared read holds every run's alerts: no read of its own.
+                alerts = evidence_html(shared_runs_data(store).alerts.get(run_id, []))
                 checkpoints = len(store.list_checkpoints(run_id))
                 if not store.has_format_valid(run_id):  # the cheap read first: most runs have signal
                     banner = no_signal_banner(store.format_valid_counts(run_id))
         except StorageError:
-            run, checkpoints, banner = None, 0, ""
+            run, checkpoints, banner, alerts = None, 0, "", ""
     error, command, server_log = (run.error, run.command, run.generation_server_log) if run else (None, None, None)
     writable = allowed_actions(run, checkpoints) if run and not tab.read_only else None
     return {
         tab.error_tb: gr.update(value=error or "", visible=bool(error)),
         tab.command_code: gr.update(value=command or "", visible=bool(command)),
         tab.server_log_tb: gr.update(value=server_log or "", visible=bool(server_log)),
+        tab.alerts_html: gr.update(value=alerts, visible=bool(alerts)),
         tab.banner_md: gr.update(value=banner, visible=bool(banner)),
         tab.cancel_btn: gr.update(interactive=bool(writable and writable.cancel)),
         tab.resume_btn: gr.update(interactive=bool(writable and writable.resume)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import statistics
 import time
 from collections.abc import Mapping
@@ -13,9 +14,11 @@ from pathlib import PurePath
 
 import pandas as pd
 
+from nover_ui.alert_view import badge_text
 from nover_ui.dataset_label import dataset_label
 from nover_ui.number_text import number_text
-from storage import MetricSeries, RunRecord, Status, Store
+from nover_ui.shared_reads import READS
+from storage import AlertRecord, MetricSeries, RunRecord, Status, Store
 from training.config import HEARTBEAT_TIMEOUT_S
 from training.needs import Capabilities, waiting_reason
 
@@ -23,6 +26,7 @@ RUN_COLUMNS = [
     "id",
     "name",
     "status",
+    "alerts",
     "progress",
     "reward",
     "step time",
@@ -42,6 +46,7 @@ COLUMN_WIDTHS: list[str | int] = [
     "45px",
     "150px",
     "130px",
+    "110px",
     "95px",
     "75px",
     "70px",
@@ -84,11 +89,13 @@ class RunsData:
     (training/needs.py waiting_reason)."""
     experiments: dict[int, str] = dataclasses.field(default_factory=dict)
     """The name of each experiment, by id (read only while some run belongs to one)."""
+    alerts: dict[int, list[AlertRecord]] = dataclasses.field(default_factory=dict)
+    """The alerts of each run that has any, oldest first (the badge, and the selected run's evidence)."""
 
 
 def read_runs_data(store: Store) -> RunsData:
-    """Every run, newest first, with its recent step times and latest reward (three reads), and why a queued run
-    waits (a fourth, of the live workers, only while a run is queued).
+    """Every run, newest first, with its recent step times, latest reward and alerts (four reads), and why a queued
+    run waits (a fifth, of the live workers, only while a run is queued).
 
     Read when the runs change (the table's shared read): a worker that comes or goes changes no run, so a queued
     run's reason is as of the last change of the runs; the queue's own check and the workers' claims are exact."""
@@ -103,7 +110,8 @@ def read_runs_data(store: Store) -> RunsData:
         waiting = {run.id: reason for run in queued if (reason := waiting_reason(run.config, live)) is not None}
     # Experiments are made with their runs, so the runs' version covers them too.
     experiments = {e.id: e.name for e in store.list_experiments()} if any(r.experiment_id for r in runs) else {}
-    return RunsData(runs, step_times, rewards, waiting, experiments)
+    alerts = store.list_alerts([run.id for run in runs])
+    return RunsData(runs, step_times, rewards, waiting, experiments, alerts)
 
 
 def runs_view(data: RunsData, text: str = "", now: float | None = None) -> RunsView:
@@ -114,8 +122,13 @@ def runs_view(data: RunsData, text: str = "", now: float | None = None) -> RunsV
         for run in data.runs
         if (seconds := eta_seconds(run, data.step_times.get(run.id), now)) is not None
     }
-    frame = runs_frame(data.runs, data.step_times, data.rewards, eta_s, data.waiting, data.experiments)
+    frame = runs_frame(data.runs, data.step_times, data.rewards, eta_s, data.waiting, data.experiments, data.alerts)
     return RunsView(filter_runs(frame, text), eta_s)
+
+
+def shared_runs_data(store: Store) -> RunsData:
+    """read_runs_data once per change of the runs for every page showing them (shared_reads.py)."""
+    return READS.get(("runs table", store.url), store.runs_version(), functools.partial(read_runs_data, store))
 
 
 def read_runs(store: Store, text: str = "", now: float | None = None) -> RunsView:
@@ -130,16 +143,19 @@ def runs_frame(
     eta_s: Mapping[int, float] | None = None,
     waiting: Mapping[int, str] | None = None,
     experiments: Mapping[int, str] | None = None,
+    alerts: Mapping[int, list[AlertRecord]] | None = None,
 ) -> pd.DataFrame:
     """One row per run, in the given order, every cell plain text; a run missing from a mapping shows nothing
     there."""
     step_times, rewards, eta_s, waiting = step_times or {}, rewards or {}, eta_s or {}, waiting or {}
     experiments = experiments or {}
+    alerts = alerts or {}
     rows = [
         [
             run.id,
             run.name,
             status_text(run, waiting.get(run.id)),
+            badge_text(alerts.get(run.id, [])),
             _progress(run),
             number_text(rewards[run.id]) if run.id in rewards else "",
             _duration(statistics.fmean(step_times[run.id].values)) if run.id in step_times else "",

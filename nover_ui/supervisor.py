@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 
 from storage import StorageError, Store
 
@@ -29,8 +30,12 @@ def restart_delay(previous_s: float | None, lived_s: float) -> float:
 class WorkerSupervisor:
     """Keeps `count` copies of a command running: restarts one that dies, stops them all on exit."""
 
-    def __init__(self, command: list[str], count: int, check_interval_s: float = 1.0):
-        self._command, self._count = command, count
+    def __init__(
+        self, command: list[str], count: int, check_interval_s: float = 1.0, env: Mapping[str, str] | None = None
+    ):
+        """`env`: the workers' environment (None: this process's), which carries what must stay out of their
+        command line, visible to every user of the machine (the alert webhook's URL holds its secret)."""
+        self._command, self._count, self._env = command, count, env
         self._check_interval_s = check_interval_s
         self._procs: list[subprocess.Popen[bytes]] = []
         self._started_at: list[float] = []
@@ -75,7 +80,7 @@ class WorkerSupervisor:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         # A new session: Ctrl+C in the terminal reaches only the app, which then stops the workers in order.
-        return subprocess.Popen(self._command, start_new_session=True)
+        return subprocess.Popen(self._command, start_new_session=True, env=self._env)
 
     def _watch(self) -> None:
         while not self._stopping.wait(self._check_interval_s):

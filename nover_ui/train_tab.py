@@ -327,4 +327,6 @@ def _widget(field: FormField, value: Any) -> gr.components.Component:
         return gr.Number(precision=0, **common)
     if field.kind is float:
         return gr.Number(**common)
+    if field.name == "alert_rules":  # one rule per line
+        return gr.Textbox(lines=3, max_lines=20, **common)
     return gr.Textbox(**common)

@@ -10,6 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "peft", "trl", "bitsandbytes")
 UI_TRAINING_MODULES = (
+    "training.alert_notify",
+    "training.alerts",
     "training.commands",
     "training.config",
     "training.data",

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from training.alerts import RuleError, parse_rules
 from training.rewards import MATCH_MODES
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -60,6 +61,7 @@ LR_SCHEDULERS = ("constant", "linear", "cosine", "cosine_with_restarts", "polyno
 """transformers' scheduler names (TrainingArguments.lr_scheduler_type) that need no argument beyond the step count:
 cosine_with_min_lr needs a minimum rate, reduce_lr_on_plateau and greedy an evaluation loop, and the *_warmup ones a
 warmup the paper-era recipe did not use."""
+ALERT_RULES_MOST = 4000
 MAX_ROLLOUTS_PER_STEP = 65_536
 """Generous for any GPU node of today, and what keeps one step from being an accidental denial of service."""
 
@@ -407,6 +409,22 @@ class RunConfig:
         0, "evaluation", "Seed of the held-out choice for data without a split column.", most=2**32 - 1
     )
 
+    # --- alerts on the run's metrics (training/alerts.py) ---
+    alert_defaults: bool = _opt(
+        True,
+        "alerts",
+        "Watch the run's metrics with the default alert rules: every completion truncated, most groups with zero "
+        "reward variance, completion length collapsing or exploding, entropy collapse, a KL spike, held-out quality "
+        "falling while the reward rises. An alert shows its evidence on the Runs tab.",
+    )
+    alert_rules: str = _opt(
+        "",
+        "alerts",
+        "Extra alert rules, one per line (or separated by ';'): metric > number, or < >= <=, optionally 'for N "
+        "steps' in a row, on any metric key, e.g. 'kl > 0.5 for 3 steps'.",
+        most=ALERT_RULES_MOST,
+    )
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             problem = _field_problem(f, getattr(self, f.name))
@@ -492,6 +510,11 @@ class RunConfig:
                 f"eval_split must differ from dataset_split, both are {self.eval_split!r}: held-out prompts must "
                 "never train",
             )
+        try:
+            if len(self.alert_rules) <= ALERT_RULES_MOST:  # longer text is refused below, saying so
+                parse_rules(self.alert_rules)
+        except RuleError as exc:
+            yield ConfigError("alert_rules", f"alert_rules {exc}")
         if self.reward == "verifier" and self.verifier_weight > 0:
             yield ConfigError(
                 "verifier_weight",

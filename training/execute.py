@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import socket
 import sys
@@ -25,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from storage import EvaluationRecord, InvalidTransition, RunRecord, Status, StorageError, Store
+from training.alert_notify import NO_WEBHOOK, AlertSettings, WebhookNotifier
+from training.alert_watch import AlertWatch, alert_payload, run_rules
+from training.alerts import Rule
 from training.commands import run_command
 from training.config import RunConfig
 from training.flags import DEFAULT_TAGS, TagSettings, flag_step
@@ -58,9 +62,12 @@ class StoreSink:
         shutdown: threading.Event,
         tags: TagSettings = DEFAULT_TAGS,
         evaluation_config: Mapping[str, Any] | None = None,
+        alerts: RunAlerts | None = None,
     ):
         """`evaluation_config`: the settings a held-out evaluation row keeps (heldout_settings of the run's config)."""
         self._store = store
+        self._alerts = alerts
+        """Checks the run's alert rules after each step's metrics are committed."""
         self._run_id = run_id
         self._total_steps = total_steps
         self._tags = tags
@@ -93,6 +100,8 @@ class StoreSink:
             )
         )
         self.last_step = max(self.last_step, step)
+        if self._alerts is not None:
+            self._alerts.check(self._store, step)
         if step > 0 and self._phase is not None:  # steps flow (step 0 holds what the data gave, before any)
             self._write(lambda: self._store.set_phase(self._run_id, None))
             self._phase = None
@@ -124,6 +133,41 @@ class StoreSink:
         """Write rollouts of steps whose metrics never came (the trainer stopped mid-step)."""
         for step in sorted(self._pending):
             self._store.log_step(self._run_id, step, rollouts=flag_step(step, self._pending.pop(step), self._tags)[0])
+
+
+class RunAlerts:
+    """A run's alert rules checked against the Store after each step (training/alert_watch.py): what fired is
+    recorded once per rule and extended while it keeps firing; a new alert goes to the operator's webhook, posted
+    off the training thread (training/alert_notify.py), and is marked notified once the webhook took it."""
+
+    def __init__(self, run: RunRecord, rules: Sequence[Rule], settings: AlertSettings = NO_WEBHOOK):
+        self._run, self._settings, self._watch = run, settings, AlertWatch(rules)
+        self._notifier = None
+        if settings.webhook_url and rules:
+            self._notifier = WebhookNotifier(settings.webhook_url, settings.timeout_s)
+
+    def check(self, store: Store, step: int) -> None:
+        """Never raises: an alert must not fail its run; a failure is one line in the log, and the next step
+        tries again."""
+        if not self._watch.keys:
+            return
+        try:
+            read = store.get_metrics(self._run.id, self._watch.keys, since_step=self._watch.since_step)
+            self._watch.add({key: (series.steps, series.values) for key, series in read.items()})
+            for finding in self._watch.findings():
+                alert, new = store.record_alert(
+                    self._run.id, finding.rule, finding.metric, finding.steps, finding.values, finding.message
+                )
+                self._watch.recorded(finding)
+                if new and self._notifier is not None:
+                    payload = alert_payload(finding, self._run.id, self._run.name, self._settings.public_url)
+                    self._notifier.send(payload, functools.partial(store.mark_alert_notified, alert.id))
+        except Exception as exc:
+            print(f"worker: cannot check run {self._run.id}'s alerts at step {step}: {exc}", file=sys.stderr)
+
+    def close(self, wait_s: float | None = None) -> bool:
+        """Let the last posts go out (each bounded by the webhook's timeout); True when each has been tried."""
+        return self._notifier.close(wait_s) if self._notifier is not None else True
 
 
 class Heartbeat:
@@ -162,6 +206,7 @@ def run_training(
     heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
     resume_interrupted: bool = False,
     server_argv: ServerArgv | None = None,
+    alerts: AlertSettings = NO_WEBHOOK,
 ) -> RunRecord:
     """Record a claimed run's command and train it to its end: succeeded, cancelled or failed with the error.
 
@@ -169,7 +214,8 @@ def run_training(
     launch when it asks for several processes. A run cut short by a shutdown is failed and, with
     `resume_interrupted`, continued by a new queued run from its last checkpoint. A run that generates with a vLLM
     server of its own gets it started first (`server_argv`, by default `trl vllm-serve` for its model) and stopped
-    when it ends, whatever the ending; the server's last lines stay with the run.
+    when it ends, whatever the ending; the server's last lines stay with the run. `alerts` holds the operator's
+    webhook for the run's alerts (training/alert_watch.py).
     """
     shutdown = shutdown or threading.Event()
     store.set_run_command(run.id, run_command(config, _resume_point(store, run)))
@@ -194,6 +240,7 @@ def run_training(
                 shutdown,
                 heartbeat_interval_s,
                 resume_interrupted=resume_interrupted,
+                alerts=alerts,
             )
     finally:
         kept = _keep_server_log(store, run.id, server.stop()) if server is not None else None
@@ -298,9 +345,33 @@ def _train_here(
     heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
     observe: Callable[[Sink], Sink] = lambda sink: sink,
     resume_interrupted: bool = False,
+    alerts: AlertSettings = NO_WEBHOOK,
 ) -> RunRecord:
     """Train a claimed run in this process; `observe` may wrap the sink the trainer reports to (a progress bar)."""
-    sink = StoreSink(store, run.id, config.max_steps, shutdown, TagSettings.of(config), heldout_settings(config))
+    run_alerts = RunAlerts(run, run_rules(config), alerts)
+    sink = StoreSink(
+        store, run.id, config.max_steps, shutdown, TagSettings.of(config), heldout_settings(config), run_alerts
+    )
+    try:
+        return _train_watched(
+            store, run, config, train_fn, home, shutdown, heartbeat_interval_s, observe, sink, resume_interrupted
+        )
+    finally:
+        run_alerts.close()  # the last posts go out before the worker takes the next run (each bounded by its timeout)
+
+
+def _train_watched(
+    store: Store,
+    run: RunRecord,
+    config: RunConfig,
+    train_fn: TrainFn,
+    home: Path,
+    shutdown: threading.Event,
+    heartbeat_interval_s: float,
+    observe: Callable[[Sink], Sink],
+    sink: StoreSink,
+    resume_interrupted: bool,
+) -> RunRecord:
     try:
         store.heartbeat(run.id, step=0, total_steps=config.max_steps)
         sink.log_phase(Phase.LOADING_MODEL)  # the trainer reports its later phases itself

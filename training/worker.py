@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from storage import EvaluationRecord, RunRecord, Status, StorageError, Store
+from training.alert_notify import NO_WEBHOOK, PUBLIC_URL_ENV, WEBHOOK_ENV, AlertSettings, webhook_url_problem
 from training.config import HEARTBEAT_TIMEOUT_S, INTERRUPTED_POLICIES, ConfigError, RunConfig
 from training.execute import HEARTBEAT_INTERVAL_S, JobFn, run_job, run_training
 from training.interface import TrainFn
@@ -43,6 +44,7 @@ def run_worker(
     job_fn: JobFn | None = None,
     resume_interrupted: bool = False,
     capabilities: Capabilities | None = None,
+    alerts: AlertSettings = NO_WEBHOOK,
 ) -> int:
     """Claim and run jobs until shut down (or after one job / when idle); returns how many ran.
 
@@ -50,7 +52,8 @@ def run_worker(
     neither is queued. The worker records itself and what its machine can run (`capabilities`, detected when
     not given) and claims only the runs its machine can train (training/needs.py), leaving the others queued
     for a worker that can; it stays recorded as live while it idles (refreshed here, at most every heartbeat
-    interval) or works (the heartbeats of its run or job refresh it), and removes itself when it stops.
+    interval) or works (the heartbeats of its run or job refresh it), and removes itself when it stops. New alerts
+    of its runs go to the operator's webhook in `alerts` (training/alert_notify.py).
     """
     worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     shutdown = shutdown or threading.Event()
@@ -62,7 +65,9 @@ def run_worker(
     def train_one(claimed: RunRecord | EvaluationRecord) -> None:
         if isinstance(claimed, RunRecord):
             print(f"worker {worker_id}: running run {claimed.id} ({claimed.name})", file=sys.stderr)
-            finished = _train(store, claimed, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted)
+            finished = _train(
+                store, claimed, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted, alerts
+            )
             print(f"worker {worker_id}: run {claimed.id} {finished.status}", file=sys.stderr)
         else:
             print(f"worker {worker_id}: running {claimed.kind} job {claimed.id}", file=sys.stderr)
@@ -145,13 +150,16 @@ def _train(
     shutdown: threading.Event,
     heartbeat_interval_s: float,
     resume_interrupted: bool,
+    alerts: AlertSettings = NO_WEBHOOK,
 ) -> RunRecord:
     """Train a claimed run whose stored config is valid; fail it, saying why, when it is not."""
     try:
         config = RunConfig.from_dict(run.config)
     except ConfigError as exc:
         return store.finish_run(run.id, Status.FAILED, f"the run's stored config is invalid: {exc}")
-    return run_training(store, run, config, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted)
+    return run_training(
+        store, run, config, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted, alerts=alerts
+    )
 
 
 def run_claimed_job(
@@ -220,7 +228,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "heartbeat timeout): fail, or resume (queue a linked run from its last checkpoint) "
         "(env NOVER_UI_INTERRUPTED, default fail)",
     )
+    parser.add_argument(
+        "--alert-webhook",
+        default=os.environ.get(WEBHOOK_ENV) or None,
+        help=f"http(s) URL that receives each new alert of a run as JSON (env {WEBHOOK_ENV}; default none)",
+    )
+    parser.add_argument(
+        "--public-url",
+        default=os.environ.get(PUBLIC_URL_ENV) or None,
+        help=f"the dashboard's address, for a link to the run in each alert posted (env {PUBLIC_URL_ENV})",
+    )
     args = parser.parse_args(argv)
+    if args.alert_webhook and (problem := webhook_url_problem(args.alert_webhook)):
+        parser.error(f"--alert-webhook: {problem}")
     if args.interrupted not in INTERRUPTED_POLICIES:
         parser.error(f"--interrupted must be one of {', '.join(INTERRUPTED_POLICIES)}, got {args.interrupted!r}")
     if not args.db:
@@ -268,6 +288,7 @@ def main(
         shutdown=shutdown,
         resume_interrupted=args.interrupted == "resume",
         capabilities=capabilities,
+        alerts=AlertSettings(args.alert_webhook, args.public_url),
     )
     return 0
 

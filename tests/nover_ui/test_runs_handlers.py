@@ -195,3 +195,22 @@ def test_export_offers_the_runs_archive(store, built):
     updates = export(run.id, dashboard=built.dashboard, tab=built.runs)
     assert updates[built.runs.export_file]["visible"] is True
     assert zipfile.is_zipfile(updates[built.runs.export_file]["value"])
+
+
+def test_a_run_s_alerts_show_as_a_badge_and_as_escaped_evidence_linking_to_traces(store, built):
+    runs = built.runs
+    run = store.start_run(store.create_run("watched", {}).id, "w")
+    store.log_step(run.id, 3, {"kl": 0.6}, total_steps=3)
+    store.record_alert(run.id, "<b>kl</b> > 0.5", "kl", [2, 3], [0.55, 0.6], "kl was 0.55, 0.6 at <i>steps</i> 2-3")
+    store.record_alert(run.id, "kl_spike", "kl", [3], [0.6], "kl was 0.6 at step 3")
+    quiet = store.create_run("quiet", {})
+    drawn = redraw(run.id, "", store=store, tab=runs)
+    table = drawn[runs.runs_df].set_index("id")
+    assert table.loc[run.id, "alerts"] == "⚠ 2 · <b>kl</b> > 0.5"  # a str cell: text, never markup
+    assert table.loc[quiet.id, "alerts"] == ""
+    evidence = select_row(click(run.id), store=store, tab=runs)[runs.alerts_html]
+    assert evidence["visible"] is True
+    html = evidence["value"]
+    assert "<b>kl</b>" not in html and "<i>steps</i>" not in html and "&lt;b&gt;kl&lt;/b&gt; &gt; 0.5" in html
+    assert f'href="?tab=traces&amp;run={run.id}&amp;step=2"' in html and "kl_spike" in html
+    assert select_row(click(quiet.id), store=store, tab=runs)[runs.alerts_html]["visible"] is False

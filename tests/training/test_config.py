@@ -30,6 +30,7 @@ def test_every_field_has_help_and_a_form_group():
             "proxy",
             "run",
             "evaluation",
+            "alerts",
         }, f.name
 
 
