@@ -13,8 +13,11 @@ from pathlib import Path
 
 from training.config import preset
 
-CONFIG = preset("cpu-demo", max_steps=2, checkpoint_steps=1, max_prompts=1)
-"""One prompt, so the same prompt is sampled at both steps (Compare shows it at two steps); a checkpoint each step."""
+CONFIG = preset("cpu-demo", max_steps=2, checkpoint_steps=1, max_prompts=1, num_generations=4, max_completion_length=48)
+"""One prompt, so the same prompt is sampled at both steps (Compare shows it at two steps); a checkpoint each step.
+4 rollouts of up to 48 tokens, not the preset's 8 of 64: the fewest with which some rollouts are format-valid and
+others not (the tests read a perplexity and the token view, and the weights move only when a group's rewards differ),
+at less than half the step's cost."""
 NAME = "trained demo"
 WEIGHTS = "weights.json"
 """A digest of every parameter before the first step and after the last, by name (the run's home keeps it)."""

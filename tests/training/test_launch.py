@@ -22,8 +22,9 @@ from training.worker import run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "test-artifacts" / "model-home" / "models"  # the converted default model, shared with tests/training
-TINY = dict(num_processes=2, max_prompts=1, num_generations=4, max_completion_length=32)
-"""A real cpu-demo run cut to its cheapest: one prompt, each process generating 2 rollouts of at most 32 tokens."""
+TINY = dict(num_processes=2, max_prompts=1, num_generations=4, max_completion_length=16, format_example=False)
+"""A real cpu-demo run cut to its cheapest: one prompt without the worked example (100 prompt tokens, not 240), each
+process generating 2 rollouts of at most 16 tokens."""
 
 
 def not_in_process(config, sink, context):

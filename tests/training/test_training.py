@@ -63,7 +63,8 @@ def test_every_step_wrote_metrics_with_every_reward_component(trained):
 def test_every_rollout_was_stored_with_its_rewards_and_advantage(trained):
     store, run_id, *_ = trained
     rollouts = store.get_rollouts(run_id)
-    assert [r.step for r in rollouts] == [1] * 8 + [2] * 8
+    group_size = CONFIG.num_generations
+    assert [r.step for r in rollouts] == [1] * group_size + [2] * group_size
     for r in rollouts:
         assert r.reward == pytest.approx(r.reward_format + r.reward_reasoning + r.reward_efficiency)
         assert r.advantage is not None and r.completion_tokens > 0
@@ -74,7 +75,7 @@ def test_every_rollout_was_stored_with_its_rewards_and_advantage(trained):
             assert len(r.extras["target_nll"]) == len(r.extras["baseline_nll"])
     for step in (1, 2):
         group = [r for r in rollouts if r.step == step]
-        assert [r.sample_index for r in group] == list(range(8)) and {r.group_index for r in group} == {0}
+        assert [r.sample_index for r in group] == list(range(group_size)) and {r.group_index for r in group} == {0}
         # GRPO advantages of one group are centred on zero.
         assert sum(r.advantage for r in group) == pytest.approx(0.0, abs=1e-3)
 
