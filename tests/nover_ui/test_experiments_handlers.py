@@ -17,7 +17,10 @@ def test_the_list_opens_on_the_newest_experiment_and_keeps_a_choice(store, tab):
     old = store_experiment(store, "old").experiment
     new = store.create_experiment("new", {}, [("a", {"seed": 1})])
     shown = refresh_choices(None, store=store, tab=tab)
-    assert shown[tab.experiment_dd]["choices"] == [(f"#{new.id} new (1 runs)", new.id), (f"#{old.id} old (4 runs)", old.id)]
+    assert shown[tab.experiment_dd]["choices"] == [
+        (f"#{new.id} new (1 runs)", new.id),
+        (f"#{old.id} old (4 runs)", old.id),
+    ]
     assert shown[tab.experiment_dd]["value"] == new.id and shown[tab.empty_md]["visible"] is False
     assert refresh_choices(old.id, store=store, tab=tab)[tab.experiment_dd]["value"] == old.id
 
@@ -42,6 +45,10 @@ def test_draw_fills_the_table_the_curves_and_the_diff(store, tab):
     assert table.loc[0, "eval/format_valid final"] == "0.625 ± 1.59 (n=2)"
     assert shown[tab.diff_df]["field"].tolist() == ["reward", "seed"]
     curves = [shown[plot] for plot in tab.curve_plots]
-    assert [c["label"] for c in curves if c["visible"]] == ["eval/format_valid", "eval/perplexity", "eval/answer_length"]
+    assert [c["label"] for c in curves if c["visible"]] == [
+        "eval/format_valid",
+        "eval/perplexity",
+        "eval/answer_length",
+    ]
     assert len(curves) == MAX_CURVES
     assert draw(999, store=store, tab=tab)[tab.results_df] is None  # an experiment gone: an empty view, no error
