@@ -96,7 +96,8 @@ def build_app(
         timers = {RUNS: runs.refresh_timer, METRICS: metrics.poll_timer, EXPERIMENTS: experiments.poll_timer}
         timers |= {PLAYGROUND: playground.poll_timer, EVALUATE: evaluate.timer}
         wire_visible_polls(tab_items, timers, first=first_tab)
-        wire_page_url(app, store, LinkedViews(tabs, runs, metrics, traces, compare, evaluate), tab_items, timers)
+        linked = LinkedViews(tabs, runs, metrics, traces, compare, evaluate, experiments)
+        wire_page_url(app, store, linked, tab_items, timers)
     # Every queued event only through the queue, whose concurrency limits then hold: no direct POST to
     # /gradio_api/run/<name> (heavy handlers also hold a limit of their own, work_limits.py).
     app.queue(api_open=False)

@@ -42,3 +42,14 @@ def test_an_experiment_shows_its_table_diff_and_curves(running_app, app_home, pa
     expect(curve.locator(".scatterlayer .trace")).to_have_count(4, timeout=30_000)  # 2 variants x 2 seeds
     expect(curve.get_by_text("eval/format_valid (higher is better)")).to_be_visible()
     page.screenshot(path=str(artifacts / "experiments-tab.png"), full_page=True)
+
+    # The URL names the experiment; a link to it opens it even when a newer one exists.
+    # replaceState moves no navigation, which Playwright's page.url may not see: wait on the page's own query.
+    query = f"?tab=experiments&experiment={stored.experiment.id}"
+    page.wait_for_function("query => window.location.search === query", arg=query, timeout=30_000)
+    link = running_app + query
+    newer = store.create_experiment("newer", {}, [("solo", {"seed": 3})])
+    page.goto(link)
+    expect(page.locator("#experiment input")).to_have_value(f"#{stored.experiment.id} recipes (4 runs)")
+    expect(cell(page.locator("#experiment-table"), "reward=nover")).to_be_visible(timeout=30_000)
+    assert newer.id != stored.experiment.id
