@@ -14,9 +14,10 @@ from nover_ui.compare_view import COMPARE_CSS
 from nover_ui.context import Dashboard
 from nover_ui.eval_view import EVAL_CSS
 from nover_ui.evaluate_tab import build_evaluate
-from nover_ui.events import COMPARE, EVALUATE, METRICS, PLAYGROUND, RUNS, TRACES, TRAIN
+from nover_ui.events import COMPARE, EVALUATE, EXPERIMENTS, METRICS, PLAYGROUND, RUNS, TRACES, TRAIN
 from nover_ui.experiment_form import build_experiment
 from nover_ui.experiment_grid import DEFAULT_MAX_RUNS
+from nover_ui.experiments_tab import build_experiments
 from nover_ui.login import build_login
 from nover_ui.metrics_tab import CHART_CLICK_JS, build_metrics
 from nover_ui.page_url_events import LinkedViews, wire_page_url
@@ -86,6 +87,8 @@ def build_app(
                 traces = build_traces(store, traces_tab)
             with gr.Tab("Compare", id=COMPARE) as compare_tab:
                 compare = build_compare(store, compare_tab)
+            with gr.Tab("Experiments", id=EXPERIMENTS) as experiments_tab:
+                experiments = build_experiments(store, experiments_tab)
             with gr.Tab("Playground", id=PLAYGROUND) as playground_tab:
                 playground = build_playground(dashboard, playground_tab)
             with gr.Tab("Evaluate", id=EVALUATE) as evaluate_tab:
@@ -93,11 +96,13 @@ def build_app(
         register_api(dashboard)
         wire_chart_clicks(store, traces, metrics.click_tb, tabs)
         tab_items = {TRAIN: train_tab, RUNS: runs_tab, METRICS: metrics_tab, TRACES: traces_tab}
-        tab_items |= {COMPARE: compare_tab, PLAYGROUND: playground_tab, EVALUATE: evaluate_tab}
-        timers = {RUNS: runs.refresh_timer, METRICS: metrics.poll_timer}
+        tab_items |= {COMPARE: compare_tab, EXPERIMENTS: experiments_tab}
+        tab_items |= {PLAYGROUND: playground_tab, EVALUATE: evaluate_tab}
+        timers = {RUNS: runs.refresh_timer, METRICS: metrics.poll_timer, EXPERIMENTS: experiments.poll_timer}
         timers |= {PLAYGROUND: playground.poll_timer, EVALUATE: evaluate.timer}
         wire_visible_polls(tab_items, timers, first=first_tab)
-        wire_page_url(app, store, LinkedViews(tabs, runs, metrics, traces, compare, evaluate), tab_items, timers)
+        linked = LinkedViews(tabs, runs, metrics, traces, compare, evaluate, experiments)
+        wire_page_url(app, store, linked, tab_items, timers)
     # Every queued event only through the queue, whose concurrency limits then hold: no direct POST to
     # /gradio_api/run/<name> (heavy handlers also hold a limit of their own, work_limits.py).
     app.queue(api_open=False)

@@ -21,6 +21,7 @@ TRACES = "traces"
 COMPARE = "compare"
 PLAYGROUND = "playground"
 EVALUATE = "evaluate"
+EXPERIMENTS = "experiments"
 
 
 def bind(handler: Callable[..., Any], *fixed: Any, **named: Any) -> Callable[..., Any]:

@@ -3,6 +3,7 @@ components the tabs' dataclasses expose, so no tab builder knows about URLs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,8 @@ import gradio as gr
 
 from nover_ui.compare_tab import CompareTab, show
 from nover_ui.evaluate_tab import EvaluateTab
-from nover_ui.events import COMPARE, EVALUATE, METRICS, PLAYGROUND, RUNS, TRACES, TRAIN, bind, open_tab
+from nover_ui.events import COMPARE, EVALUATE, EXPERIMENTS, METRICS, PLAYGROUND, RUNS, TRACES, TRAIN, bind, open_tab
+from nover_ui.experiments_tab import ExperimentsTab, refresh_choices
 from nover_ui.metrics_tab import MetricsTab
 from nover_ui.page_url import READY_SCRIPT, View, parse_view, url_script
 from nover_ui.run_picker import many_runs_update, run_choices
@@ -19,12 +21,12 @@ from nover_ui.traces_tab import TracesTab, open_step
 from nover_ui.visible_polls import timer_states
 from storage import StorageError, Store
 
-TABS = (TRAIN, RUNS, METRICS, TRACES, COMPARE, PLAYGROUND, EVALUATE)
+TABS = (TRAIN, RUNS, METRICS, TRACES, COMPARE, EXPERIMENTS, PLAYGROUND, EVALUATE)
 
 
 @dataclass(frozen=True)
 class LinkedViews:
-    """The page's tabs and the tabs whose run (and step) a link can choose."""
+    """The page's tabs and the tabs whose run (and step), or experiment, a link can choose."""
 
     tabs: gr.Tabs
     runs: RunsTab
@@ -32,6 +34,7 @@ class LinkedViews:
     traces: TracesTab
     compare: CompareTab
     evaluate: EvaluateTab
+    experiments: ExperimentsTab | None = None
 
     def pickers(self) -> dict[str, list[Any]]:
         """Each linked tab's run picker, and Traces' step slider after it (url_script's order)."""
@@ -46,16 +49,26 @@ class LinkedViews:
     def opened(self) -> set[Any]:
         """What opening a link may change."""
         compare = {*self.compare.picks, self.compare.history_plot, self.compare.compare_html}
-        return {self.tabs, *self.traces.page, *compare, *(picks[0] for picks in self.pickers().values())}
+        experiments = [self.experiments.experiment_dd, self.experiments.empty_md] if self.experiments else []
+        return {self.tabs, *self.traces.page, *compare, *(picks[0] for picks in self.pickers().values()), *experiments}
 
 
 def open_link(request: gr.Request, *, store: Store, views: LinkedViews, timers: dict[str, gr.Timer]) -> dict[Any, Any]:
     """On page load: the tab, run and step the URL's query names, each checked (parse_view); nothing otherwise.
     Opening a tab this way fires no select event, so the tab's poll is started here (visible_polls)."""
-    view = parse_view(dict(request.query_params), TABS, lambda run_id: _run_exists(store, run_id))
+    view = parse_view(
+        dict(request.query_params),
+        TABS,
+        lambda run_id: _exists(store.get_run, run_id),
+        lambda experiment_id: _exists(store.get_experiment, experiment_id),
+    )
     if view.tab is None:
-        return {}
+        # Not {}: Gradio 6 reads an empty dict as one output value and fails the event, so the .then that lets
+        # the URL follow the view never ran on a page opened without a query.
+        return {views.tabs: gr.skip()}
     chosen = _run_chosen(store, views, view) if view.run is not None else {}
+    if view.tab == EXPERIMENTS and views.experiments is not None:  # its list, on the linked (or newest) experiment
+        chosen = refresh_choices(view.experiment, store=store, tab=views.experiments)
     return {views.tabs: open_tab(view.tab), **timer_states(view.tab, timers), **chosen}
 
 
@@ -67,6 +80,9 @@ def wire_page_url(
     for tab_id, item in tab_items.items():
         shown = pickers.get(tab_id, [])
         script = url_script(tab_id, run=bool(shown), step=len(shown) > 1)
+        if tab_id == EXPERIMENTS and views.experiments is not None:
+            shown = [views.experiments.experiment_dd]
+            script = url_script(tab_id, experiment=True)
         item.select(None, shown, None, js=script, api_visibility="private")
         for picker in shown:  # a row click, a picker, a step: whatever chose it, the URL names it
             picker.change(None, shown, None, js=script, api_visibility="private")
@@ -95,9 +111,9 @@ def _run_chosen(store: Store, views: LinkedViews, view: View) -> dict[Any, Any]:
     return {}
 
 
-def _run_exists(store: Store, run_id: int) -> bool:
+def _exists(read: Callable[[int], object], record_id: int) -> bool:
     try:
-        store.get_run(run_id)
+        read(record_id)
     except StorageError:  # gone, or unreadable now: the link opens without it
         return False
     return True
