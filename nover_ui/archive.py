@@ -51,6 +51,8 @@ RUN_SCHEMA = pa.schema(
         pa.field("total_steps", pa.int64()),
         pa.field("command", pa.string()),
         pa.field("generation_server_log", pa.string()),
+        pa.field("tags", pa.list_(pa.string())),
+        pa.field("notes", pa.string()),
     ]
 )
 METRIC_SCHEMA = pa.schema(
@@ -82,9 +84,10 @@ ROLLOUT_SCHEMA = pa.schema(
         pa.field("flags_version", pa.int64()),
     ]
 )
-LATER_COLUMNS = frozenset({"flags", "flags_version", "generation_server_log"})
+LATER_COLUMNS = frozenset({"flags", "flags_version", "generation_server_log", "tags", "notes"})
 """Columns added after archive version 1 was first written: an archive without them reads as all null (its
-rollouts then get their failure flags from the dashboard's start-up backfill; its run kept no vLLM server lines)."""
+rollouts then get their failure flags from the dashboard's start-up backfill; its run kept no vLLM server lines,
+tags or notes)."""
 MAX_CONFIG_CHARS = 64 * 1024
 MEMBERS = {"run.parquet": RUN_SCHEMA, "metrics.parquet": METRIC_SCHEMA, "rollouts.parquet": ROLLOUT_SCHEMA}
 
@@ -104,6 +107,7 @@ def export_run(store: Store, run_id: int, out: Path) -> Path:
         "source_parent_id": run.parent_id,
         **{name: getattr(run, name) for name in RUN_SCHEMA.names[3:]},
         "config": json.dumps(run.config),
+        "tags": list(run.tags),
     }
     tables = {
         "run.parquet": {name: [value] for name, value in run_columns.items()},

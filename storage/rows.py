@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.errors import StorageError
+from storage.experiments import NOTES_MAX, clean_tags
 from storage.models import DATA_ROW_MAX, Prompt
 from storage.records import EvaluationSampleRecord, RolloutRecord, RunRecord
 from storage.statuses import ACTIVE_STATUSES, Status
@@ -24,11 +25,12 @@ ROLLOUT_REQUIRED = frozenset(
 )
 SAMPLE_KEYS = frozenset(f.name for f in dataclasses.fields(EvaluationSampleRecord)) - {"id", "evaluation_id"}
 SAMPLE_REQUIRED = frozenset({"sample_index", "prompt", "reference", "completion"})
-# An imported run gets a new id and no parent (both name rows of its source database); its worker's heartbeat,
-# cancel flag and phase meant something only there.
+# An imported run gets a new id, no parent and no experiment (all three name rows of its source database); its
+# worker's heartbeat, cancel flag and phase meant something only there.
 IMPORTED_RUN_KEYS = frozenset(f.name for f in dataclasses.fields(RunRecord)) - {
     "id",
     "parent_id",
+    "experiment_id",
     "heartbeat_at",
     "cancel_requested",
     "phase",
@@ -103,6 +105,12 @@ def imported_run_values(run: Mapping[str, Any], now: Any) -> dict[str, Any]:
     if not str(run["name"]).strip():
         raise StorageError("an imported run needs a non-empty name")
     values = dict.fromkeys(IMPORTED_RUN_KEYS - IMPORTED_RUN_REQUIRED, None) | {"step": 0} | dict(run)
+    # Within the bounds the dashboard's own edits keep (storage/experiments.py), so no import can break a read.
+    values["tags"] = clean_tags(values["tags"] or []) or None
+    if values["notes"] is not None and len(values["notes"]) > NOTES_MAX:
+        raise StorageError(
+            f"an imported run's notes have at most {NOTES_MAX:,} characters, got {len(values['notes']):,}"
+        )
     if values["status"] in ACTIVE_STATUSES:
         values["error"] = (
             f"imported from an archive written while the run was {values['status']} (at step "

@@ -43,6 +43,8 @@ def finished_run(store: Store, status: str = "succeeded") -> int:
     )
     store.start_run(run.id, "host:123")
     store.set_run_command(run.id, "python -m training.run --set max_steps=2")
+    store.set_run_tags(run.id, ["baseline", "ünï <b>x</b>"])
+    store.set_run_notes(run.id, "tried\na longer completion")
     for step in (1, 2):
         rows = [
             rollout_row(0, 0, extras={"nll": [0.1 + 0.2, 1e-300], "note": "ünï <b>x</b>\n", "n": None}),
