@@ -45,7 +45,7 @@ def restore(saved: Any, request: gr.Request | None, *, dashboard: Dashboard, tab
     """The form as the browser saved it (nothing changes when it saved none): the preset, every field value of
     the right type, and the data file with its preview when the asker may still read it; a note otherwise."""
     if not isinstance(saved, dict) or not isinstance(saved.get("values"), dict):
-        return {}
+        return {tab.preset_dd: gr.skip()}  # not {}: Gradio reads an empty dict as one output's value and fails
     values = _typed_values(saved["values"])
     updates: dict[Any, Any] = {}
     if saved.get("preset") in PRESET_CHOICES:
@@ -69,7 +69,7 @@ def restore(saved: Any, request: gr.Request | None, *, dashboard: Dashboard, tab
             )
         elif widget not in updates:
             updates[widget] = gr.update(value=value)
-    return updates
+    return updates or {tab.preset_dd: gr.skip()}
 
 
 def _shown_file(
