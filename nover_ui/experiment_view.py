@@ -66,7 +66,8 @@ def variants(runs: Sequence[RunRecord]) -> list[Variant]:
     for run in runs:
         without_seed = {key: value for key, value in run.config.items() if key != SEED_FIELD}
         groups.setdefault(_canonical(without_seed), []).append(run)
-    apart = [key for key in differing_fields(runs) if key != SEED_FIELD]
+    # The reward first: recipes set several reward fields at once, and the reward names the recipe.
+    apart = sorted((key for key in differing_fields(runs) if key != SEED_FIELD), key=lambda key: key != "reward")
     return [Variant(_label(members[0], apart), tuple(members)) for members in groups.values()]
 
 
