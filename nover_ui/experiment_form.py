@@ -187,7 +187,7 @@ def _axes(grid: Grid) -> list[str]:
 
 def build_experiment(dashboard: Dashboard, tab: TrainTab) -> ExperimentForm:
     """The accordion under the Train form; its grid is the form's config with each run's changes applied."""
-    with gr.Accordion("Experiment: compare recipes, values and seeds", open=False, elem_id="experiment"):
+    with gr.Accordion("Experiment: compare recipes, values and seeds", open=False, elem_id="experiment-form"):
         with gr.Row(equal_height=False):
             name_tb = gr.Textbox(label="Experiment name", info=info_text(HELP[NAME]), elem_id="experiment-name")
             recipes_cbg = gr.CheckboxGroup(

@@ -111,7 +111,7 @@ def build_experiments(store: Store, tab: gr.Tab) -> ExperimentsTab:
     """The view inside `tab`; opening the tab refreshes the experiment list."""
     experiment_dd = gr.Dropdown(
         label="Experiment",
-        elem_id="experiment",
+        elem_id="experiment-pick",
         info="Newest first. Runs whose configs differ only in their seed form one variant.",
     )
     empty_md = gr.Markdown(NO_EXPERIMENT, visible=False, elem_id="experiments-empty")

@@ -76,7 +76,7 @@ def test_an_experiment_queued_from_the_form_trains_and_compares_its_recipes(trai
         assert store.heldout_evaluation(run.id, 2) is not None
 
     page.get_by_role("tab", name="Experiments").click()
-    expect(page.locator("#experiment input")).to_have_value("#1 browser cmp (2 runs)")
+    expect(page.locator("#experiment-pick input")).to_have_value("#1 browser cmp (2 runs)")
     table = page.locator("#experiment-table")
     expect(cell(table, "reward=nover", exact=False)).to_have_count(1, timeout=30_000)
     expect(cell(table, "reward=rlpr", exact=False)).to_have_count(1)

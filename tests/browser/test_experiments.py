@@ -21,7 +21,7 @@ def test_an_experiment_shows_its_table_diff_and_curves(running_app, app_home, pa
     renamed = store.rename_run(stored.runs[("rlpr", 2)].id, HOSTILE)
     page.goto(running_app)
     page.get_by_role("tab", name="Experiments").click()
-    expect(page.locator("#experiment input")).to_have_value(f"#{stored.experiment.id} recipes (4 runs)")
+    expect(page.locator("#experiment-pick input")).to_have_value(f"#{stored.experiment.id} recipes (4 runs)")
 
     table = page.locator("#experiment-table")
     expect(cell(table, "0.625 ± 1.59 (n=2)", exact=True)).to_be_visible(timeout=30_000)
@@ -50,6 +50,6 @@ def test_an_experiment_shows_its_table_diff_and_curves(running_app, app_home, pa
     link = running_app + query
     newer = store.create_experiment("newer", {}, [("solo", {"seed": 3})])
     page.goto(link)
-    expect(page.locator("#experiment input")).to_have_value(f"#{stored.experiment.id} recipes (4 runs)")
+    expect(page.locator("#experiment-pick input")).to_have_value(f"#{stored.experiment.id} recipes (4 runs)")
     expect(cell(page.locator("#experiment-table"), "reward=nover")).to_be_visible(timeout=30_000)
     assert newer.id != stored.experiment.id
