@@ -12,6 +12,8 @@ import math
 import statistics
 from collections.abc import Sequence
 
+from training.rewards import rank_lowest_first
+
 SHAPINGS = ("rank", "raw")
 REDUCTIONS = ("sum", "mean")
 
@@ -114,19 +116,7 @@ def rank_rewards(values: Sequence[float]) -> list[float]:
     >>> rank_rewards([0.1, 0.7, 0.4, 0.7])
     [0.25, 0.875, 0.5, 0.875]
     """
-    n = len(values)
-    order = sorted(range(n), key=values.__getitem__, reverse=True)
-    rewards = [0.0] * n
-    k = 0
-    while k < n:
-        m = 1
-        while k + m < n and values[order[k + m]] == values[order[k]]:
-            m += 1
-        shared = (n - k - (m - 1) / 2) / n  # mean of (n-k)/n ... (n-k-m+1)/n
-        for idx in order[k : k + m]:
-            rewards[idx] = shared
-        k += m
-    return rewards
+    return rank_lowest_first([-value for value in values])  # NOVER ranks perplexities, the lowest first
 
 
 def shape_group(values: Sequence[float | None], shaping: str) -> list[float]:

@@ -92,7 +92,7 @@ class RewardBreakdown:
     total: float
 
 
-def _rank_rewards(values: Sequence[float]) -> list[float]:
+def rank_lowest_first(values: Sequence[float]) -> list[float]:
     """(n - k)/n for rank k ascending; tied values share the mean of their ranks' rewards, so order is irrelevant."""
     n = len(values)
     order = sorted(range(n), key=values.__getitem__)
@@ -141,7 +141,7 @@ def score_group(
             )
         ppl[i], tokens[i] = p, t
     n = len(kept)
-    rank = dict(zip(kept, _rank_rewards([ppl[i] for i in kept])))
+    rank = dict(zip(kept, rank_lowest_first([ppl[i] for i in kept])))
     out = []
     for i in range(len(valid)):
         if i not in rank:
