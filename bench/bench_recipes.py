@@ -1,6 +1,6 @@
 """Which verifier-free reward works best on the demo data? An experiment of recipes x seeds, judged on held-out prompts.
 
-    .venv/bin/python -m bench.bench_recipes [--recipes nover,rlpr,logprob,verifier] [--seeds 2] [--steps 12]
+    .venv/bin/python -m bench.bench_recipes [--recipes nover,rlpr,logprob,verifier] [--seeds 2] [--steps 10]
 
 Builds the grid as the Train tab's "Queue experiment" does (nover_ui/experiment_grid.py: the cpu-demo preset at
 small settings, each recipe's reward fields applied over it, times the seeds), queues it with the dashboard's checks
@@ -34,8 +34,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", default="nover,rlpr,logprob,verifier")
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--eval-steps", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--eval-steps", type=int, default=5)
     parser.add_argument("--eval-prompts", type=int, default=8)
     parser.add_argument("--eval-samples", type=int, default=2)
     parser.add_argument("--generations", type=int, default=4, help="rollouts per prompt")
