@@ -59,8 +59,8 @@ def curve_figures(
     return figures
 
 
-def _figure(key: str, traces: list[dict[str, object]], steps: list[int]) -> go.Figure:
-    direction = {max: " (higher is better)", min: " (lower is better)"}.get(BEST.get(key), "")
+def _figure(key: str, traces: Sequence[Mapping[str, object]], steps: list[int]) -> go.Figure:
+    direction = {max: " (higher is better)", min: " (lower is better)"}[BEST[key]] if key in BEST else ""
     x_axis: dict[str, object] = {"title": {"text": "step"}, "tickformat": "d"}
     if steps and max(steps) - min(steps) <= UNIT_TICKS_UP_TO:
         x_axis |= {"tick0": 0, "dtick": 1}

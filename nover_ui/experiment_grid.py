@@ -131,8 +131,9 @@ def build_grid(
     _check_base(base)
     first_seed = int(base["seed"]) if isinstance(base.get("seed"), int) else 42
     runs = []
+    chosen: list[str | None] = list(recipes) or [None]  # none: the form's own reward
     for recipe, values, offset in itertools.product(
-        list(recipes) or [None], itertools.product(*(sweep.values for sweep in parsed)), range(seed_count)
+        chosen, itertools.product(*(sweep.values for sweep in parsed)), range(seed_count)
     ):
         run = {**base, **(RECIPES[recipe] if recipe else {})}
         run.update({sweep.field: value for sweep, value in zip(parsed, values)})

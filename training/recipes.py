@@ -137,15 +137,15 @@ def shape_group(values: Sequence[float | None], shaping: str) -> list[float]:
     """
     if shaping not in SHAPINGS:
         raise ValueError(f"shaping must be one of {', '.join(SHAPINGS)}, got {shaping!r}")
-    kept = [i for i, v in enumerate(values) if v is not None]
-    valid = [values[i] for i in kept]
-    if any(not math.isfinite(v) for v in valid):  # type: ignore[arg-type]  # None was filtered out above
+    valid_at = {i: v for i, v in enumerate(values) if v is not None}
+    valid = list(valid_at.values())
+    if any(not math.isfinite(v) for v in valid):
         raise ValueError(f"every valid rollout needs a finite recipe value, got {valid}")
     if shaping == "rank":
-        ranked = dict(zip(kept, rank_rewards(valid)))  # type: ignore[arg-type]  # None was filtered out above
+        ranked = dict(zip(valid_at, rank_rewards(valid)))
         return [ranked.get(i, 0.0) for i in range(len(values))]
-    floor = min([0.0, *valid])  # type: ignore[list-item]  # None was filtered out above
-    return [floor if v is None else v for v in values]
+    floor = min([0.0, *valid])
+    return [valid_at.get(i, floor) for i in range(len(values))]
 
 
 class StdFilter:
