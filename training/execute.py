@@ -353,26 +353,6 @@ def _train_here(
         store, run.id, config.max_steps, shutdown, TagSettings.of(config), heldout_settings(config), run_alerts
     )
     try:
-        return _train_watched(
-            store, run, config, train_fn, home, shutdown, heartbeat_interval_s, observe, sink, resume_interrupted
-        )
-    finally:
-        run_alerts.close()  # the last posts go out before the worker takes the next run (each bounded by its timeout)
-
-
-def _train_watched(
-    store: Store,
-    run: RunRecord,
-    config: RunConfig,
-    train_fn: TrainFn,
-    home: Path,
-    shutdown: threading.Event,
-    heartbeat_interval_s: float,
-    observe: Callable[[Sink], Sink],
-    sink: StoreSink,
-    resume_interrupted: bool,
-) -> RunRecord:
-    try:
         store.heartbeat(run.id, step=0, total_steps=config.max_steps)
         sink.log_phase(Phase.LOADING_MODEL)  # the trainer reports its later phases itself
         context = RunContext(
@@ -385,13 +365,16 @@ def _train_watched(
         if sink.lost_run:
             return store.get_run(run.id)
         return _finish(store, run.id, Status.FAILED, _describe(exc, config))
-    # The trainer returned after its last step and that step's checkpoint were committed: the run is done, even
-    # when a shutdown (the app killed) or a cancel arrived during that step.
-    if sink.last_step < config.max_steps and sink.stop_reason == "shutdown":
-        return _interrupt(store, run.id, resume_interrupted)
-    if sink.last_step < config.max_steps and sink.stop_reason == "cancel":
-        return _finish(store, run.id, Status.CANCELLED)
-    return _finish(store, run.id, Status.SUCCEEDED)
+    else:
+        # The trainer returned after its last step and that step's checkpoint were committed: the run is done, even
+        # when a shutdown (the app killed) or a cancel arrived during that step.
+        if sink.last_step < config.max_steps and sink.stop_reason == "shutdown":
+            return _interrupt(store, run.id, resume_interrupted)
+        if sink.last_step < config.max_steps and sink.stop_reason == "cancel":
+            return _finish(store, run.id, Status.CANCELLED)
+        return _finish(store, run.id, Status.SUCCEEDED)
+    finally:
+        run_alerts.close()  # the last posts go out before the worker takes the next run (each bounded by its timeout)
 
 
 def _train_launched(
