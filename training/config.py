@@ -57,6 +57,8 @@ VLLM_GROUP_PORT = 51216
 own port must be another."""
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0")
 """Where a server the worker starts itself can listen: the worker's own machine."""
+TRACKERS = ("trackio", "tensorboard", "wandb")
+"""What report_to may name: the trackers TRL reports to that the project installs and tests."""
 LR_SCHEDULERS = ("constant", "linear", "cosine", "cosine_with_restarts", "polynomial")
 """transformers' scheduler names (TrainingArguments.lr_scheduler_type) that need no argument beyond the step count:
 cosine_with_min_lr needs a minimum rate, reduce_lr_on_plateau and greedy an evaluation loop, and the *_warmup ones a
@@ -120,6 +122,12 @@ class RunConfig:
         "The uploaded file's own name, shown wherever the data is named; the stored copy keeps its content-hash "
         "name. Empty for a path you typed, the demo or a hub dataset.",
         most=255,
+    )
+    dataset_config: str = _opt(
+        "",
+        "data",
+        "The Hugging Face dataset's config name (e.g. 'main' for gsm8k); empty for its default config or for a file.",
+        most=128,
     )
     dataset_split: str = _opt(
         "train",
@@ -378,6 +386,14 @@ class RunConfig:
         DISTRIBUTED,
     )
     seed: int = _opt(42, "run", "Random seed for sampling and data order.", most=2**32 - 1)
+    report_to: str = _opt(
+        "none",
+        "run",
+        "Trackers that also get the run's metrics, under TRL's names, besides the dashboard's database (which stays "
+        "the record): 'none', or any of trackio, tensorboard, wandb separated by commas. Their files go in the "
+        "run's folder; wandb runs offline unless WANDB_MODE says otherwise.",
+        most=64,
+    )
 
     # --- held-out evaluation during training ---
     eval_steps: int = _opt(
@@ -462,6 +478,14 @@ class RunConfig:
         if self.prompt_column == self.reference_column:
             yield ConfigError(
                 "reference_column", f"reference_column must differ from prompt_column, both are {self.prompt_column!r}"
+            )
+        if self.report_to.strip() != "none" and (
+            not self.trackers() or any(name not in TRACKERS for name in self.trackers())
+        ):
+            yield ConfigError(
+                "report_to",
+                f"report_to must be 'none' or trackers from {', '.join(TRACKERS)} separated by commas, got "
+                f"{self.report_to!r}",
             )
         yield from _at_least(self, "num_generations", 2, "to compute group advantages and NOVER's ranks")
         for name in (
@@ -619,6 +643,13 @@ class RunConfig:
                 f"must be one of {', '.join(LOCAL_HOSTS)}, got {host!r}; for a server on another machine leave "
                 f"vllm_server_gpus empty",
             )
+
+    def trackers(self) -> tuple[str, ...]:
+        """The trackers report_to names, in its order, without repeats; () for 'none'."""
+        if self.report_to.strip() == "none":
+            return ()
+        names = (name.strip() for name in self.report_to.split(","))
+        return tuple(dict.fromkeys(name for name in names if name))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
