@@ -10,7 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "peft", "trl", "bitsandbytes")
 UI_TRAINING_MODULES = (
+    "training.alert_defaults",
     "training.alert_notify",
+    "training.alert_thresholds",
     "training.alerts",
     "training.commands",
     "training.config",

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from training.alert_defaults import default_rules
 from training.alert_notify import run_link
-from training.alerts import Fired, Rule, check_rules, default_rules, parse_rules
+from training.alert_thresholds import parse_rules
+from training.alerts import Fired, Rule, check_rules
 from training.config import RunConfig
 
 
@@ -28,7 +30,7 @@ def run_rules(config: RunConfig) -> tuple[Rule, ...]:
 class AlertWatch:
     """The alert rules of one run and the points of the series they read, as read so far.
 
-    >>> from training.alerts import threshold_rule
+    >>> from training.alert_thresholds import threshold_rule
     >>> watch = AlertWatch([threshold_rule("kl", ">", 0.5, 2)])
     >>> watch.keys, watch.since_step
     (('kl',), None)

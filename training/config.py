@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from training.alerts import RuleError, parse_rules
+from training.alert_thresholds import RuleError, parse_rules
 from training.rewards import MATCH_MODES
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -425,7 +425,7 @@ class RunConfig:
         0, "evaluation", "Seed of the held-out choice for data without a split column.", most=2**32 - 1
     )
 
-    # --- alerts on the run's metrics (training/alerts.py) ---
+    # --- alerts on the run's metrics (training/alert_defaults.py, training/alert_thresholds.py) ---
     alert_defaults: bool = _opt(
         True,
         "alerts",

@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from storage import Store
+from training.alert_thresholds import RuleError, parse_rules
 from training.alert_watch import run_rules
-from training.alerts import RuleError, parse_rules
 from training.config import ConfigError, RunConfig
 from training.execute import RunAlerts
 
