@@ -16,6 +16,7 @@ UI_TRAINING_MODULES = (
     "training.alerts",
     "training.commands",
     "training.config",
+    "training.config_checks",
     "training.data",
     "training.flags",
     "training.heldout",

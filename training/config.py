@@ -2,7 +2,8 @@
 
 Standard library only: the UI process imports this module and must stay free of the training stack.
 Each field carries its help text, its form group and, where it has them, its choices in `metadata`;
-the UI builds its form from them, so nothing is written twice.
+the UI builds its form from them, so nothing is written twice. What makes a value wrong is checked in
+training/config_checks.py (which this module calls when a config is built); its limits are importable from here too.
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ import dataclasses
 import difflib
 import functools
 import json
-import math
 import typing
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from training.alert_thresholds import RuleError, parse_rules
+# The limits the checks hold values to, importable from here with the other constants of a config.
+from training.config_checks import ALERT_RULES_MOST as ALERT_RULES_MOST
+from training.config_checks import CISPO_MIN_EPSILON_HIGH as CISPO_MIN_EPSILON_HIGH
+from training.config_checks import LOCAL_HOSTS as LOCAL_HOSTS
+from training.config_checks import MAX_ROLLOUTS_PER_STEP as MAX_ROLLOUTS_PER_STEP
+from training.config_checks import TRACKERS as TRACKERS
+from training.config_checks import VLLM_GROUP_PORT as VLLM_GROUP_PORT
+from training.config_checks import coerced, non_none_type, type_problem, value_problems
 from training.rewards import MATCH_MODES
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -45,27 +51,14 @@ HEARTBEAT_TIMEOUT_S = 60.0
 default of app.py's and training.worker's --heartbeat-timeout."""
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "luspo", "vespo")
 """TRL 1.16's GRPO losses. None touches the model's weights, so each trains LoRA adapters as it trains a full model."""
-CISPO_MIN_EPSILON_HIGH = 1.0
-"""With loss_type cispo, TRL caps the importance ratio at epsilon_high itself (ScaleRL's eps_max, 5.0 recommended):
-a cap below 1 would shrink every on-policy token's weight."""
 SCALE_REWARDS = ("group", "batch", "none")
 DISTRIBUTED = ("ddp", "zero2")
 GENERATIONS = ("transformers", "vllm")
 VLLM_MODES = ("colocate", "server")
-VLLM_GROUP_PORT = 51216
-"""The port TRL's weight-update group uses beside a vLLM server (GRPOConfig.vllm_group_port's default): the server's
-own port must be another."""
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0")
-"""Where a server the worker starts itself can listen: the worker's own machine."""
-TRACKERS = ("trackio", "tensorboard", "wandb")
-"""What report_to may name: the trackers TRL reports to that the project installs and tests."""
 LR_SCHEDULERS = ("constant", "linear", "cosine", "cosine_with_restarts", "polynomial")
 """transformers' scheduler names (TrainingArguments.lr_scheduler_type) that need no argument beyond the step count:
 cosine_with_min_lr needs a minimum rate, reduce_lr_on_plateau and greedy an evaluation loop, and the *_warmup ones a
 warmup the paper-era recipe did not use."""
-ALERT_RULES_MOST = 4000
-MAX_ROLLOUTS_PER_STEP = 65_536
-"""Generous for any GPU node of today, and what keeps one step from being an accidental denial of service."""
 
 
 class ConfigError(ValueError):
@@ -443,206 +436,13 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            problem = _field_problem(f, getattr(self, f.name))
+            problem = type_problem(f, _field_types()[f.name], getattr(self, f.name))
             if problem is not None:
-                raise problem
+                raise ConfigError(f.name, problem)
             _keep_float(self, f.name)
-        first = next(self._value_problems(), None)
+        first = next(value_problems(self), None)
         if first is not None:
-            raise first
-
-    def _value_problems(self) -> Iterator[ConfigError]:
-        """What is wrong with the values, once each field has the right type: the more specific advice first, so
-        __post_init__ raises the most useful one and config_errors keeps it for its field."""
-        for name in (
-            "model",
-            "dataset",
-            "prompt_column",
-            "reference_column",
-            "intermediate_tag",
-            "final_tag",
-            "lora_target_modules",
-        ):
-            if not getattr(self, name).strip():
-                yield ConfigError(name, f"{name} must not be empty")
-        for tag_field in ("intermediate_tag", "final_tag"):
-            tag = getattr(self, tag_field)
-            if tag.strip() and not tag.replace("_", "").replace("-", "").isalnum():
-                yield ConfigError(
-                    tag_field,
-                    f"{tag_field} must be a bare tag name of letters, digits, '-' or "
-                    f"'_' (write 'think', not '<think>'), got {tag!r}",
-                )
-        if self.intermediate_tag == self.final_tag:
-            yield ConfigError("final_tag", f"final_tag must differ from intermediate_tag, both are {self.final_tag!r}")
-        if self.prompt_column == self.reference_column:
-            yield ConfigError(
-                "reference_column", f"reference_column must differ from prompt_column, both are {self.prompt_column!r}"
-            )
-        if self.report_to.strip() != "none" and (
-            not self.trackers() or any(name not in TRACKERS for name in self.trackers())
-        ):
-            yield ConfigError(
-                "report_to",
-                f"report_to must be 'none' or trackers from {', '.join(TRACKERS)} separated by commas, got "
-                f"{self.report_to!r}",
-            )
-        yield from _at_least(self, "num_generations", 2, "to compute group advantages and NOVER's ranks")
-        for name in (
-            "prompts_per_step",
-            "gradient_accumulation_steps",
-            "max_completion_length",
-            "num_iterations",
-            "lora_r",
-            "lora_alpha",
-            "proxy_sync_steps",
-            "max_steps",
-            "num_processes",
-        ):
-            yield from _at_least(self, name, 1)
-        yield from _at_least(self, "checkpoint_steps", 0)
-        yield from _at_least(self, "seed", 0)
-        if self.max_prompts is not None:
-            yield from _at_least(self, "max_prompts", 1, "(leave it empty to use every prompt)")
-        for name in ("learning_rate", "temperature", "max_grad_norm", "numeric_tolerance"):
-            if not getattr(self, name) > 0:
-                yield ConfigError(name, f"{name} must be > 0, got {getattr(self, name)}")
-        for name in (
-            "format_weight",
-            "reasoning_weight",
-            "efficiency_weight",
-            "verifier_weight",
-            "beta",
-            "epsilon_high",
-            "rlpr_std_ratio",
-        ):
-            if getattr(self, name) < 0:
-                yield ConfigError(name, f"{name} must be >= 0, got {getattr(self, name)}")
-        yield from _in_range(self, "top_p", 0.0, 1.0, low_open=True)
-        yield from _in_range(self, "epsilon", 0.0, 1.0, high_open=True)
-        yield from _in_range(self, "lora_dropout", 0.0, 1.0, high_open=True)
-        yield from _in_range(self, "proxy_alpha", 0.0, 1.0)
-        yield from _in_range(self, "rlpr_std_ema", 0.0, 1.0, high_open=True)
-        yield from _in_range(self, "heldout_fraction", 0.0, 0.9, low_open=True)
-        yield from _at_least(self, "eval_steps", 0)
-        yield from _at_least(self, "eval_prompts", 1)
-        yield from _at_least(self, "eval_samples", 1)
-        yield from _at_least(self, "heldout_seed", 0)
-        if self.eval_steps and self.eval_split == self.dataset_split:
-            yield ConfigError(
-                "eval_split",
-                f"eval_split must differ from dataset_split, both are {self.eval_split!r}: held-out prompts must "
-                "never train",
-            )
-        try:
-            if len(self.alert_rules) <= ALERT_RULES_MOST:  # longer text is refused below, saying so
-                parse_rules(self.alert_rules)
-        except RuleError as exc:
-            yield ConfigError("alert_rules", f"alert_rules {exc}")
-        if self.reward == "verifier" and self.verifier_weight > 0:
-            yield ConfigError(
-                "verifier_weight",
-                "verifier_weight adds the verifier to a verifier-free recipe, but reward is already 'verifier'; set "
-                "it to 0, or pick a verifier-free reward for a hybrid",
-            )
-        if self.format_weight + self.reasoning_weight + self.efficiency_weight + self.verifier_weight == 0:
-            yield ConfigError(
-                "format_weight",
-                "format_weight, reasoning_weight, efficiency_weight and verifier_weight are "
-                "all 0, so every reward would be 0; set at least one above 0",
-            )
-        yield from self._generation_problems()
-        if self.loss_type == "cispo" and self.epsilon_high < CISPO_MIN_EPSILON_HIGH:
-            yield ConfigError(
-                "epsilon_high",
-                f"with loss_type cispo, epsilon_high caps the importance ratio itself and must be >= "
-                f"{CISPO_MIN_EPSILON_HIGH}, got {self.epsilon_high}; ScaleRL recommends 5.0",
-            )
-        if self.learning_rate >= 1:
-            yield ConfigError(
-                "learning_rate", f"learning_rate must be below 1 (LoRA uses ~1e-5 to 1e-4), got {self.learning_rate}"
-            )
-        # After the checks above, which give more specific advice for the fields they cover.
-        for f in dataclasses.fields(self):
-            yield from _at_most(self, f.name, f.metadata.get("most"))
-        if min(self.prompts_per_step, self.num_generations, self.num_processes, self.gradient_accumulation_steps) < 1:
-            return  # refused above; the products below would mislead (or divide by zero)
-        completions = self.prompts_per_step * self.num_generations
-        if completions > MAX_ROLLOUTS_PER_STEP:
-            yield ConfigError(
-                "prompts_per_step",
-                f"prompts_per_step x num_generations must be at most "
-                f"{MAX_ROLLOUTS_PER_STEP:,} rollouts per step, got {completions:,}; lower one of them",
-            )
-        elif completions % (self.num_processes * self.gradient_accumulation_steps):
-            yield ConfigError(
-                "prompts_per_step",
-                f"prompts_per_step x num_generations ({completions} rollouts per "
-                f"step) must divide evenly over num_processes x gradient_accumulation_steps "
-                f"({self.num_processes} x {self.gradient_accumulation_steps}); change one of them",
-            )
-
-    def _generation_problems(self) -> Iterator[ConfigError]:
-        yield from _in_range(self, "vllm_gpu_memory_utilization", 0.0, 1.0, low_open=True)
-        yield from _in_range(self, "vllm_server_port", 1, 65_535)
-        if self.vllm_server_port == VLLM_GROUP_PORT:
-            yield ConfigError(
-                "vllm_server_port",
-                f"vllm_server_port must not be {VLLM_GROUP_PORT}: TRL's weight-update group uses that port beside "
-                f"the server; pick another, e.g. 8000",
-            )
-        if not self.vllm_server_timeout > 0:
-            yield ConfigError("vllm_server_timeout", f"vllm_server_timeout must be > 0, got {self.vllm_server_timeout}")
-        host = self.vllm_server_host
-        if not host.strip() or any(c.isspace() or c in "/:@[]" for c in host):
-            yield ConfigError(
-                "vllm_server_host",
-                f"vllm_server_host must be a bare host name or address (write 'localhost', not "
-                f"'http://localhost:8000'; the port is vllm_server_port), got {host!r}",
-            )
-        gpus = self.vllm_server_gpus.split(",") if self.vllm_server_gpus.strip() else []
-        if not all(g.strip().isdigit() for g in gpus) or len({int(g) for g in gpus if g.strip().isdigit()}) < len(gpus):
-            yield ConfigError(
-                "vllm_server_gpus",
-                f"vllm_server_gpus must be distinct GPU numbers separated by commas, e.g. '1' or '1,2', got "
-                f"{self.vllm_server_gpus!r}",
-            )
-            gpus = []
-        if self.generation != "vllm":
-            return
-        if self.device == "cpu":
-            yield ConfigError(
-                "generation",
-                "generation 'vllm' generates on a CUDA GPU but device is 'cpu'; set device to auto or cuda, or "
-                "generation to transformers",
-            )
-        if self.quantization == "4bit":
-            # Measured on the default model (bitsandbytes 0.50, CPU): 5 merge/unmerge round trips of one LoRA
-            # layer changed 1.6% of its packed nf4 bytes, a mean drift of 7% of the mean weight.
-            yield ConfigError(
-                "quantization",
-                "quantization '4bit' cannot generate with vLLM: before each generation TRL merges the adapter into "
-                "the base weights to push them to vLLM and unmerges it after, and on 4-bit weights every round trip "
-                "rounds them again, so the frozen base model drifts step by step; use quantization none, or "
-                "generation transformers",
-            )
-        if self.vllm_mode != "server":
-            return
-        shared = sorted(int(g) for g in gpus if int(g) < self.num_processes)
-        if shared:
-            yield ConfigError(
-                "vllm_server_gpus",
-                f"vllm_server_gpus {self.vllm_server_gpus!r} shares GPU {shared[0]} with training, which runs on GPUs "
-                f"0 to {self.num_processes - 1} (num_processes {self.num_processes}); give the server GPUs from "
-                f"{self.num_processes} on, e.g. '{self.num_processes}', or use vllm_mode colocate",
-            )
-        if gpus and host not in LOCAL_HOSTS:
-            yield ConfigError(
-                "vllm_server_host",
-                f"the worker starts the server named by vllm_server_gpus on its own machine, so vllm_server_host "
-                f"must be one of {', '.join(LOCAL_HOSTS)}, got {host!r}; for a server on another machine leave "
-                f"vllm_server_gpus empty",
-            )
+            raise ConfigError(*first)
 
     def trackers(self) -> tuple[str, ...]:
         """The trackers report_to names, in its order, without repeats; () for 'none'."""
@@ -663,7 +463,7 @@ class RunConfig:
         unknown = _unknown_keys(values)
         if unknown is not None:
             raise unknown
-        return cls(**{name: _coerce(name, value) for name, value in values.items()})
+        return cls(**{name: coerced(_field_types()[name], value) for name, value in values.items()})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -776,15 +576,15 @@ def config_errors(values: dict[str, Any]) -> dict[str | None, ConfigError]:
     for f in dataclasses.fields(RunConfig):
         if f.name not in values:
             continue
-        value = _coerce(f.name, values[f.name])
-        problem = _field_problem(f, value)
+        value = coerced(_field_types()[f.name], values[f.name])
+        problem = type_problem(f, _field_types()[f.name], value)
         if problem is not None:
-            errors[f.name] = problem
+            errors[f.name] = ConfigError(f.name, problem)
         else:
             object.__setattr__(candidate, f.name, value)
             _keep_float(candidate, f.name)
-    for problem in candidate._value_problems():
-        errors.setdefault(problem.field, problem)
+    for name, message in value_problems(candidate):
+        errors.setdefault(name, ConfigError(name, message))
     return errors
 
 
@@ -824,78 +624,7 @@ def _field_types() -> dict[str, Any]:
     return typing.get_type_hints(RunConfig)
 
 
-def _coerce(name: str, value: Any) -> Any:
-    """Map plain-data spellings onto the field's type: 8.0 -> 8 for an int field, 1 -> 1.0 for a float field."""
-    expected = _non_none_type(_field_types()[name])
-    if isinstance(value, bool):
-        return value
-    if expected is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if expected is float and isinstance(value, int):
-        return float(value)
-    return value
-
-
-def _field_problem(f: dataclasses.Field[Any], value: Any) -> ConfigError | None:
-    """A value of the wrong type, not finite, or not one of the field's choices."""
-    annotation = _field_types()[f.name]
-    if value is None and _is_optional(annotation):
-        return None
-    expected = _non_none_type(annotation)
-    # bool is a subclass of int in Python; a checkbox value in a number field is a mistake, not a 1.
-    is_bool = isinstance(value, bool)
-    if not ((expected is bool) == is_bool and isinstance(value, expected)):
-        return ConfigError(f.name, f"{f.name} must be {_TYPE_WORDS[expected]}, got {value!r} ({type(value).__name__})")
-    if isinstance(value, float) and not math.isfinite(value):
-        return ConfigError(f.name, f"{f.name} must be a finite number, got {value}")
-    choices = f.metadata.get("choices")
-    if choices is not None and value not in choices:
-        return ConfigError(f.name, f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
-    return None
-
-
 def _keep_float(config: RunConfig, name: str) -> None:
     # Keep float fields float (an int 1 becomes 1.0) so to_dict round-trips to the same JSON.
-    if _non_none_type(_field_types()[name]) is float and getattr(config, name) is not None:
+    if non_none_type(_field_types()[name]) is float and getattr(config, name) is not None:
         object.__setattr__(config, name, float(getattr(config, name)))
-
-
-_TYPE_WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
-
-
-def _is_optional(annotation: Any) -> bool:
-    return type(None) in typing.get_args(annotation)
-
-
-def _non_none_type(annotation: Any) -> type:
-    args = [t for t in typing.get_args(annotation) if t is not type(None)]
-    return args[0] if args else annotation
-
-
-def _at_least(config: RunConfig, name: str, low: int, why: str = "") -> Iterator[ConfigError]:
-    value = getattr(config, name)
-    if value < low:
-        yield ConfigError(name, f"{name} must be >= {low}{' ' + why if why else ''}, got {value}")
-
-
-def _at_most(config: RunConfig, name: str, most: float | None) -> Iterator[ConfigError]:
-    value = getattr(config, name)
-    if most is None or value is None:
-        return
-    if isinstance(value, str):
-        if len(value) > most:
-            yield ConfigError(name, f"{name} has at most {most:,} characters, got {len(value):,}; shorten it")
-    elif value > most:
-        shown = f"{value:,}" if isinstance(value, int) and value < 10**30 else f"{value:.3g}"
-        yield ConfigError(name, f"{name} must be at most {most:,}, got {shown}; lower it")
-
-
-def _in_range(
-    config: RunConfig, name: str, low: float, high: float, low_open: bool = False, high_open: bool = False
-) -> Iterator[ConfigError]:
-    value = getattr(config, name)
-    ok_low = value > low if low_open else value >= low
-    ok_high = value < high if high_open else value <= high
-    if not (ok_low and ok_high):
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        yield ConfigError(name, f"{name} must be in {interval}, got {value}")
