@@ -1,5 +1,5 @@
-"""The terminal commands as a person runs them, as subprocesses against a SQLite file: queue a run for the workers
-(python -m training.run --queue), list the runs and follow one (python -m nover_ui.cli)."""
+"""python -m nover_ui.cli as a person runs it, a subprocess against a SQLite file: list the runs, follow one
+(tests/training/test_run.py queues one with python -m training.run --queue)."""
 
 import re
 import subprocess
@@ -7,8 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
+from nover_ui.cli import main
 from tests.helpers import step_rows
-from training.config import PRESETS, RunConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 120
@@ -18,23 +18,6 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=DEADLINE_S, check=False
     )
-
-
-def test_queue_puts_a_checked_run_on_the_worker_queue_and_refuses_a_bad_config(store, db_url):
-    queued = run(
-        "training.run", "--queue", "--db", db_url, "--preset", "cpu-demo", "--set", "max_steps=3", "--name", "q"
-    )
-    assert queued.returncode == 0, queued.stderr
-    (listed,) = store.list_runs()
-    assert (int(queued.stdout), listed.name, listed.status, listed.config["max_steps"]) == (listed.id, "q", "queued", 3)
-    # The preset with the --set over it, every field filled in, as the dashboard stores a config.
-    assert listed.config == RunConfig.from_dict({**PRESETS["cpu-demo"], "max_steps": 3}).to_dict()
-
-    bad = run("training.run", "--queue", "--db", db_url, "--set", "num_generations=1")
-    assert bad.returncode != 0 and "num_generations must be >= 2" in bad.stderr
-    missing = run("training.run", "--queue", "--db", db_url, "--set", "dataset=/no/such/file.csv")
-    assert missing.returncode == 2 and "data file not found: /no/such/file.csv" in missing.stderr
-    assert len(store.list_runs()) == 1
 
 
 def test_runs_lists_every_run_with_its_progress_and_reward(store, db_url):
@@ -67,7 +50,7 @@ def follow(db_url: str, run_id: int) -> subprocess.Popen:
     return process
 
 
-def test_follow_ends_with_the_run_and_its_status(store, db_url):
+def test_follow_ends_with_the_run_and_its_status(store, db_url, capsys):
     run_id = store.start_run(store.create_run("followed", {"max_steps": 2}).id, "w").id
     process = follow(db_url, run_id)
     store.log_step(run_id, 1, metrics={"reward": 0.5, "loss": 0.1}, rollouts=step_rows(1, 2), heartbeat=True)
@@ -82,8 +65,8 @@ def test_follow_ends_with_the_run_and_its_status(store, db_url):
     store.finish_run(failing, "failed", "out of memory")
     out, _ = process.communicate(timeout=DEADLINE_S)
     assert process.returncode == 1 and out.splitlines()[-1] == f"run {failing} failed: out of memory"
-    unknown = run("nover_ui.cli", "--db", db_url, "follow", "999")
-    assert unknown.returncode == 2 and "run 999 does not exist" in unknown.stderr
+    assert main(["--db", db_url, "follow", "999"]) == 2  # in this process: no third interpreter to start
+    assert "run 999 does not exist" in capsys.readouterr().err
 
 
 def _line_within(process: subprocess.Popen, timeout_s: float) -> str:
