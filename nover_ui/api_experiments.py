@@ -34,6 +34,7 @@ def register_experiment_endpoints(dashboard: Dashboard) -> None:
         chosen = list((sweeps or {}).items())
         if len(chosen) > len(SWEEP_INPUTS):
             raise api_error(f"sweeps: at most {len(SWEEP_INPUTS)} fields, got {len(chosen)}; drop one")
+        # Each sweep as the form's text box holds it; a JSON list of values is written out as that comma list.
         typed = [
             (field, ", ".join(map(str, values)) if isinstance(values, list) else str(values))
             for field, values in chosen
