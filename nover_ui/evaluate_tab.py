@@ -3,6 +3,7 @@ checkpoints x metrics table, a prompts x checkpoints grid of answers, and downlo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from nover_ui.context import Dashboard
 from nover_ui.dataset_label import dataset_label
 from nover_ui.eval_view import TABLE_COLUMNS, TABLE_WIDTHS, answers_grid, metrics_frame, model_label, no_answer_note
 from nover_ui.events import bind
-from nover_ui.exports import FORMATS, write_table, zip_checkpoint
+from nover_ui.exports import FORMATS, evaluation_samples_file, write_table, zip_checkpoint
 from nover_ui.field_errors import field_errors, not_queued
 from nover_ui.queue import queue_evaluations
 from nover_ui.run_picker import run_choices
@@ -213,9 +214,7 @@ def rollouts_file(dashboard: Dashboard, tab: EvaluateTab, run_id: int | None, fm
 
 @BULK_READS
 def samples_file(dashboard: Dashboard, tab: EvaluateTab, chosen: list[int] | None, fmt: str) -> dict[Any, Any]:
-    samples = [s for evaluation_id in chosen or [] for s in dashboard.store.get_evaluation_samples(evaluation_id)]
-    stem = "evaluation-" + "-".join(str(i) for i in chosen or []) + "-samples"
-    return offer(dashboard, tab, write_table, samples, stem, fmt)
+    return offer(dashboard, tab, functools.partial(evaluation_samples_file, dashboard.store), chosen or [], fmt)
 
 
 @BULK_READS

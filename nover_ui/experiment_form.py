@@ -19,7 +19,7 @@ from nover_ui.context import Dashboard
 from nover_ui.events import bind
 from nover_ui.experiment_grid import INPUTS, NAME, RECIPES_INPUT, SEEDS, SWEEP_INPUTS, SWEEPABLE, Grid, build_grid
 from nover_ui.field_errors import info_text
-from nover_ui.queue import queue_experiment
+from nover_ui.queue import queue_experiment_grid
 from nover_ui.run_estimate import duration_text, step_estimate
 from nover_ui.safe_text import markdown_text
 from nover_ui.train_cost import timed_here
@@ -144,10 +144,17 @@ def queue_grid(
         return _refused(form, tab, str(exc), None)
     sweeps = [(field_1 or NO_SWEEP, values_1 or ""), (field_2 or NO_SWEEP, values_2 or "")]
     try:
-        grid = build_grid(
-            values_to_config(list(values)), name, recipes or [], sweeps, seeds, dashboard.max_experiment_runs
+        experiment = queue_experiment_grid(
+            dashboard.store,
+            values_to_config(list(values)),
+            name,
+            recipes or [],
+            sweeps,
+            seeds,
+            dashboard.places,
+            dashboard.limits,
+            dashboard.max_experiment_runs,
         )
-        experiment = queue_experiment(dashboard.store, grid, dashboard.places, dashboard.limits)
     except ConfigError as exc:
         return _refused(form, tab, str(exc), exc.field)
     except DataError as exc:

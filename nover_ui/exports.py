@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from nover_ui.downloads import Downloads
+from storage import Store
 
 FORMATS = ("parquet", "csv")
 
@@ -42,6 +43,14 @@ def write_table(records: Sequence[Any], stem: str, fmt: str, downloads: Download
     else:
         frame.to_csv(path, index=False)
     return path
+
+
+def evaluation_samples_file(store: Store, evaluation_ids: Sequence[int], fmt: str, downloads: Downloads) -> Path:
+    """The samples of the evaluations (in this order) as one table file named after them; ValueError when none has a
+    sample (yet)."""
+    samples = [sample for evaluation_id in evaluation_ids for sample in store.get_evaluation_samples(evaluation_id)]
+    stem = "evaluation-" + "-".join(str(i) for i in evaluation_ids) + "-samples"
+    return write_table(samples, stem, fmt, downloads)
 
 
 def zip_checkpoint(checkpoint_dir: str | Path, stem: str, downloads: Downloads) -> Path:

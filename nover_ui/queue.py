@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nover_ui.bounds import MAX_SOURCE_CHARS
-from nover_ui.experiment_grid import Grid
+from nover_ui.experiment_grid import Grid, build_grid
 from nover_ui.places import PlaceRefused, Places
 from nover_ui.uploads import UploadLimits
 from storage import ExperimentRecord, RunRecord, Store
@@ -44,6 +44,22 @@ def queue_experiment(
     ]
     runs = [(name, config.to_dict()) for (name, _), config in zip(grid.runs, configs)]
     return store.create_experiment(grid.name, grid.settings, runs)
+
+
+def queue_experiment_grid(
+    store: Store,
+    config: dict[str, Any],
+    name: str,
+    recipes: list[str],
+    sweeps: list[tuple[str, str]],
+    seeds: float | None,
+    places: Places,
+    limits: UploadLimits,
+    max_runs: int,
+) -> ExperimentRecord:
+    """The experiment `name` over `config` (experiment_grid.build_grid: recipes x (field, comma list) sweeps x
+    seeds, at most `max_runs` runs), checked and queued by queue_experiment; ConfigError or DataError queue nothing."""
+    return queue_experiment(store, build_grid(config, name, recipes, sweeps, seeds, max_runs), places, limits)
 
 
 def checked_config(

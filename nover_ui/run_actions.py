@@ -6,7 +6,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage import ACTIVE_STATUSES, InvalidTransition, RunRecord, Status, Store
+from nover_ui.archive import export_run
+from nover_ui.downloads import Downloads
+from storage import ACTIVE_STATUSES, InvalidTransition, RunRecord, Status, StorageError, Store
+from training.config import ConfigError, RunConfig
 
 RESUMABLE = (Status.FAILED, Status.CANCELLED)
 
@@ -63,6 +66,25 @@ def resume_run(store: Store, run_id: int) -> RunRecord:
             f", it stopped at step {run.step}); clone it into the Train form to start again"
         )
     return store.create_run(f"{run.name} (resumed from step {checkpoints[-1].step})", run.config, parent_id=run_id)
+
+
+def clone_config(store: Store, run_id: int) -> tuple[str, RunConfig]:
+    """The name ("<name> (copy)") and config a clone of the run starts from; ActionRefused when the run is gone or
+    its stored config no longer validates (an imported run's, or one stored before a field changed)."""
+    try:
+        run = store.get_run(run_id)
+        config = RunConfig.from_dict(run.config)
+    except (StorageError, ConfigError) as exc:
+        raise ActionRefused(f"Cannot clone run {run_id}: {exc}") from None
+    return f"{run.name} (copy)", config
+
+
+def export_archive(store: Store, run_id: int, downloads: Downloads) -> Path:
+    """The run archive (archive.py) written to a fresh download file run-<id>.zip; ActionRefused saying why not."""
+    try:
+        return export_run(store, run_id, downloads.new_path(f"run-{run_id}.zip"))
+    except (StorageError, OSError) as exc:
+        raise ActionRefused(f"Cannot export run {run_id}: {exc}") from None
 
 
 def delete_run(store: Store, run_id: int, home: Path) -> list[Path]:

@@ -19,11 +19,18 @@ import gradio as gr
 
 from nover_ui.access import AccessDenied
 from nover_ui.alert_view import evidence_html
-from nover_ui.archive import export_run
 from nover_ui.context import Dashboard
 from nover_ui.events import TRAIN, bind, open_tab
 from nover_ui.format_guidance import no_signal_banner
-from nover_ui.run_actions import ActionRefused, allowed_actions, cancel_run, delete_run, resume_run
+from nover_ui.run_actions import (
+    ActionRefused,
+    allowed_actions,
+    cancel_run,
+    clone_config,
+    delete_run,
+    export_archive,
+    resume_run,
+)
 from nover_ui.run_filters import ALL, RunFilters, build_run_filters, choice_updates, narrowed
 from nover_ui.run_notes import RunNotes, build_run_notes
 from nover_ui.runs_clock import RUNS_CLOCK_JS, RUNS_CSS, clock_value
@@ -33,7 +40,6 @@ from nover_ui.shared_reads import shared_runs
 from nover_ui.train_form import TrainTab, form_values
 from nover_ui.work_limits import BULK_READS
 from storage import StorageError, Store
-from training.config import ConfigError, RunConfig
 
 REFRESH_S = 2.0
 """How often the table's version is read; the table itself redraws only when the version moved."""
@@ -159,10 +165,9 @@ def export(run_id: float | None, *, dashboard: Dashboard, tab: RunsTab) -> dict[
     if not run_id:
         raise refusal(SELECT_FIRST)
     try:
-        path = dashboard.downloads.new_path(f"run-{int(run_id)}.zip")
-        archive = export_run(dashboard.store, int(run_id), path)
-    except (StorageError, OSError) as exc:
-        raise refusal(f"Cannot export run {int(run_id)}: {exc}") from None
+        archive = export_archive(dashboard.store, int(run_id), dashboard.downloads)
+    except ActionRefused as exc:
+        raise refusal(str(exc)) from None
     return {tab.export_file: gr.update(value=str(archive), visible=True)}
 
 
@@ -171,11 +176,10 @@ def clone(run_id: float | None, *, store: Store, train: TrainTab, tabs: gr.Tabs)
     if not run_id:
         raise refusal(SELECT_FIRST)
     try:
-        run = store.get_run(int(run_id))
-        config = RunConfig.from_dict(run.config)
-    except (StorageError, ConfigError) as exc:
-        raise refusal(f"Cannot clone run {int(run_id)}: {exc}") from None
-    return {train.name_tb: f"{run.name} (copy)", **form_values(train, config), tabs: open_tab(TRAIN)}
+        name, config = clone_config(store, int(run_id))
+    except ActionRefused as exc:
+        raise refusal(str(exc)) from None
+    return {train.name_tb: name, **form_values(train, config), tabs: open_tab(TRAIN)}
 
 
 # ---- the builder --------------------------------------------------------------------------------------------

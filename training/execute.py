@@ -30,12 +30,14 @@ from training.alert_notify import NO_WEBHOOK, AlertSettings, WebhookNotifier
 from training.alert_watch import AlertWatch, alert_payload, run_rules
 from training.alerts import Rule
 from training.commands import run_command
-from training.config import RunConfig
+from training.config import BUILTIN_DATASETS, HEARTBEAT_TIMEOUT_S, ConfigError, RunConfig
+from training.data import TABLE_SUFFIXES, DataError
 from training.flags import DEFAULT_TAGS, TagSettings, flag_step
-from training.heldout import heldout_settings
+from training.heldout import heldout_settings, run_data
 from training.interface import JobFailed, Phase, RunContext, Sink, TrainFn
 from training.job_config import Job
 from training.launch import launch, launch_argv
+from training.needs import Capabilities, refusal
 from training.vllm_server import GenerationServer, ServerFailed, health_url, serve_model, server_env, starts_server
 
 ServerArgv = Callable[[RunConfig, Path], list[str]]
@@ -285,6 +287,28 @@ def train_now(
     claimed = store.start_run(run.id, f"{socket.gethostname()}:{os.getpid()}")
     store.set_run_command(run.id, run_command(config))
     return _train_here(store, claimed, config, train_fn, home, threading.Event(), observe=observe)
+
+
+QUEUE_REFUSALS = (ConfigError, DataError, StorageError)
+"""What queue_run refuses with: the config, its data, or the database (unreachable, or not migrated)."""
+
+
+def queue_run(db_url: str, name: str, config: RunConfig) -> RunRecord:
+    """Put `config` on the database's worker queue as the dashboard does (training.run --queue): refused with
+    ConfigError (naming the field and the fix) when no live worker can train it, DataError when its data file or
+    built-in set yields no training or held-out prompts; a hub dataset or a folder is left to the worker, as the
+    dashboard leaves it. The caller's own files are read without the dashboard's upload limits."""
+    store = Store(db_url)
+    try:
+        live = [Capabilities.from_dict(worker.capabilities) for worker in store.live_workers(HEARTBEAT_TIMEOUT_S)]
+        if (refused := refusal(config, live)) is not None:
+            raise refused
+        source = config.dataset
+        if source in BUILTIN_DATASETS or source.lower().endswith(TABLE_SUFFIXES) or Path(source).expanduser().is_file():
+            run_data(config)  # a missing file is refused here, not when a worker picks the run up
+        return store.create_run(name, config.to_dict())
+    finally:
+        store.close()
 
 
 def exit_code(record: RunRecord) -> int:

@@ -1,9 +1,11 @@
 """Run one NOVER training config without the dashboard, with a progress bar.
 
-    python -m training.run --preset cpu-demo [--set key=value ...] [--config run.json] [--db URL]
+    python -m training.run --preset cpu-demo [--set key=value ...] [--config run.json] [--db URL] [--queue]
 
 With --db the run is recorded in that database like a dashboard run (and shows up there); without it the
-metrics stay in memory and only the checkpoints are written (under HOME/runs/cli-TIMESTAMP).
+metrics stay in memory and only the checkpoints are written (under HOME/runs/cli-TIMESTAMP). With --queue
+--db URL the run is checked as the dashboard checks it and put on that database's worker queue instead of being
+trained here: its id is printed, and `python -m nover_ui.cli --db URL follow ID` follows it.
 
 A config with num_processes N > 1 runs under `accelerate launch --config_file training/accelerate/ddp.yaml
 --num_processes N -m training.run ...` (training/commands.py builds it): every process trains its share of each step and
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from training.commands import build_config, command_line, run_command
-from training.config import INTERRUPTED_POLICIES, PRESETS, ConfigError
+from training.config import INTERRUPTED_POLICIES, PRESETS, ConfigError, RunConfig
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Path(os.environ.get("NOVER_UI_HOME", ".nover_ui")),
         help="data directory for models and checkpoints (env NOVER_UI_HOME)",
     )
+    parser.add_argument(
+        "--queue",
+        action="store_true",
+        help="with --db: check the config and queue it for the database's workers instead of training here",
+    )
     parser.add_argument("--name", help="run name (default: preset and time)")
     parser.add_argument("--resume-from", type=Path, help="continue from this checkpoint folder")
     parser.add_argument(
@@ -64,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = build_config(args.preset, args.config, args.assignments)
     except (ConfigError, OSError) as exc:
         parser.error(str(exc))
+    name = args.name or f"{args.preset or 'custom'} {time.strftime('%Y-%m-%d %H:%M')}"
+    if args.queue:
+        return _queue(parser, args, config, name)
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     if config.num_processes != world:
         # Otherwise TRL would fail on the batch arithmetic, or each process would train the whole run alone.
@@ -76,7 +86,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.db and args.run_id is None and args.resume_from is not None:
         parser.error("--resume-from with --db: resume the run from the dashboard's Runs tab, which links the two")
     home = args.home.resolve()
-    name = args.name or f"{args.preset or 'custom'} {time.strftime('%Y-%m-%d %H:%M')}"
     shutdown = threading.Event()
     if world > 1:
         print(f"process {rank} of {world} (pid {os.getpid()})", file=sys.stderr)
@@ -123,6 +132,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             sink.close()
     if rank == 0:
         print(f"done; checkpoints in {context.workdir}", file=sys.stderr)
+    return 0
+
+
+def _queue(parser: argparse.ArgumentParser, args: argparse.Namespace, config: RunConfig, name: str) -> int:
+    """--queue: the run on the database's worker queue; its id on stdout, or the refusal on stderr (exit 2)."""
+    if not args.db:
+        parser.error("--queue needs --db, the database whose workers train the run")
+    if args.run_id is not None or args.resume_from is not None:
+        parser.error("--queue starts a new run: resume one from the dashboard's Runs tab (or its /resume_run endpoint)")
+    from training.execute import QUEUE_REFUSALS, queue_run
+
+    try:
+        run = queue_run(args.db, name, config)
+    except QUEUE_REFUSALS as exc:
+        print(f"training.run: not queued: {exc}", file=sys.stderr)
+        return 2
+    print(f"queued run {run.id} ({run.name}) on {args.db}; a worker trains it", file=sys.stderr)
+    print(run.id)
     return 0
 
 

@@ -1,11 +1,12 @@
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from training.commands import ACCELERATE_CONFIGS, build_config, command_line, parse_assignment, run_command
-from training.config import ConfigError, RunConfig, preset
+from training.config import PRESETS, ConfigError, RunConfig, preset
 from training.run import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,3 +92,26 @@ def test_a_config_for_several_processes_is_refused_in_one_with_the_command_to_us
         "num_processes is 2 but 1 process(es) started; run\n  accelerate launch --config_file "
         "training/accelerate/ddp.yaml --num_processes 2"
     ) in capsys.readouterr().err
+
+
+def queue_command(*args: str) -> subprocess.CompletedProcess:
+    """`python -m training.run --queue` run as a person runs it (a subprocess: the real exit status and streams)."""
+    command = [sys.executable, "-m", "training.run", "--queue", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_queue_puts_a_checked_run_on_the_worker_queue_and_refuses_a_bad_config(store, db_url, capsys):
+    queued = queue_command("--db", db_url, "--preset", "cpu-demo", "--set", "max_steps=3", "--name", "q")
+    assert queued.returncode == 0, queued.stderr
+    (listed,) = store.list_runs()
+    assert (int(queued.stdout), listed.name, listed.status, listed.config["max_steps"]) == (listed.id, "q", "queued", 3)
+    # The preset with the --set over it, every field filled in, as the dashboard stores a config.
+    assert listed.config == RunConfig.from_dict({**PRESETS["cpu-demo"], "max_steps": 3}).to_dict()
+
+    # The refusals in this process (the same main(); no second interpreter to start).
+    with pytest.raises(SystemExit) as exited:
+        main(["--queue", "--db", db_url, "--set", "num_generations=1"])
+    assert exited.value.code == 2 and "num_generations must be >= 2" in capsys.readouterr().err
+    assert main(["--queue", "--db", db_url, "--set", "dataset=/no/such/file.csv"]) == 2
+    assert "not queued: data file not found: /no/such/file.csv" in capsys.readouterr().err
+    assert len(store.list_runs()) == 1
