@@ -125,8 +125,9 @@ def test_a_saved_config_loads_back_into_the_form(built):
 
 
 def upload_args(before=None, dataset="builtin:demo"):
-    """The upload event's other inputs: dataset, dataset_name, the columns, the split, the remembered data."""
-    return (dataset, "", "prompt", "reference", "split", "train", before, None)
+    """The upload event's other inputs: dataset, dataset_name, dataset_config, the columns, the split, the remembered
+    data."""
+    return (dataset, "", "", "prompt", "reference", "split", "train", before, None)
 
 
 def test_an_upload_is_kept_named_previewed_and_its_columns_mapped(built, tmp_path):
