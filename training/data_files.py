@@ -178,13 +178,24 @@ def as_text(frame: pd.DataFrame) -> pd.DataFrame:
 def _cell_text(value: Any) -> str | None:
     if isinstance(value, str):
         return value
-    if hasattr(value, "tolist"):  # numpy scalars and arrays (Parquet list columns) to plain Python
-        value = value.tolist()
+    value = _plain(value)
     if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays to plain Python, also inside lists and dicts: a Parquet or Arrow list of structs
+    arrives as an array of dicts whose list fields are arrays again (chat messages with multimodal content)."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def first_line(exc: BaseException) -> str:
