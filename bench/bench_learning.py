@@ -48,6 +48,7 @@ def main() -> None:
         config.split_column,
         args.eval_split,
         args.eval_prompts,
+        config_name=config.dataset_config,
     ).examples
     print(
         f"preset {args.preset} {args.assignments}: {config.max_steps} steps on {config.dataset}; "

@@ -9,7 +9,8 @@ from typing import Any
 
 def dataset_label(config: Mapping[str, Any]) -> str:
     """The name a person gave the data: `dataset_name` when the data was uploaded, else the file name of a path,
-    else the dataset as written ('builtin:demo', a hub id). Plain text: callers escape it for their markup.
+    else the dataset as written ('builtin:demo', a hub id, with the config name chosen for it). Plain text: callers
+    escape it for their markup.
 
     >>> dataset_label({"dataset": "/home/u/uploads/3f9a.csv", "dataset_name": "econ mcq.csv"})
     'econ mcq.csv'
@@ -17,6 +18,8 @@ def dataset_label(config: Mapping[str, Any]) -> str:
     'translation.jsonl'
     >>> dataset_label({"dataset": "builtin:demo"})
     'builtin:demo'
+    >>> dataset_label({"dataset": "openai/gsm8k", "dataset_config": "main"})
+    'openai/gsm8k (main)'
     >>> dataset_label({})
     ''
     """
@@ -25,4 +28,6 @@ def dataset_label(config: Mapping[str, Any]) -> str:
     dataset = str(config.get("dataset") or "")
     if "/" in dataset and PurePath(dataset).suffix:
         return PurePath(dataset).name
+    if config.get("dataset_config"):
+        return f"{dataset} ({config['dataset_config']})"
     return dataset

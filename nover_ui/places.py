@@ -2,8 +2,10 @@
 
 A data source or model named in the Train form, an evaluation or the API is one of:
 - the built-in sets, or a Hugging Face dataset / model id (fetched by the worker, never opened here);
-- a path inside HOME/uploads (what the upload box keeps), HOME/models (converted models), or a folder the
-  operator lists with `--data-dir` (NOVER_UI_DATA_DIRS), after `..` and symlinks are resolved.
+- a path (a data file, a dataset folder such as one saved with `save_to_disk`, a model folder) inside HOME/uploads
+  (what the upload box keeps), HOME/models (converted models), or a folder the operator lists with `--data-dir`
+  (NOVER_UI_DATA_DIRS), after `..` and symlinks are resolved. The files a saved dataset folder's metadata names
+  are checked to lie inside that folder when it is read (training/hf_sources.py).
 Anything else is refused before the file is touched, with the same message whether or not it exists, so the
 refusal tells nothing about the server's files.
 """

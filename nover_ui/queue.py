@@ -4,7 +4,6 @@ job later. A refusal of one form value is a ConfigError whose `field` names the 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from nover_ui.bounds import MAX_SOURCE_CHARS
@@ -13,6 +12,7 @@ from nover_ui.places import PlaceRefused, Places
 from nover_ui.uploads import UploadLimits
 from storage import ExperimentRecord, RunRecord, Store
 from training.config import HEARTBEAT_TIMEOUT_S, ConfigError, RunConfig, preset
+from training.data import DataError, check_config_name, readable_here
 from training.heldout import run_data
 from training.job_config import EvaluationJob, PlaygroundJob
 from training.needs import Capabilities, refusal
@@ -67,9 +67,10 @@ def checked_config(
 ) -> RunConfig:
     """`config` validated (ConfigError naming the field), with its model and data checked (DataError).
 
-    The model and the data must be ones the dashboard may open (places.py). The demo set and a data file are
-    loaded and cleaned here, within the upload limits; a hub dataset id or a dataset folder is left to the
-    worker, which may have network access the dashboard lacks and reads folders without holding the UI.
+    The model and the data must be ones the dashboard may open (places.py). The demo set, a data file and a folder
+    saved with save_to_disk are loaded and cleaned here, within the upload limits; a hub dataset id or a dataset
+    repository folder is left to the worker, which may have network access the dashboard lacks and reads such
+    folders without holding the UI. A hub config name with data that has no configs is refused (dataset_config).
 
     What the run needs of its machine (CUDA, bitsandbytes, vllm, bf16, GPUs: training/needs.py) is checked
     against the live workers' recorded capabilities: refused, naming the field and the fix, when none can train
@@ -85,8 +86,11 @@ def checked_config(
     except PlaceRefused as exc:
         raise ConfigError("model", str(exc)) from None
     places.check_data(validated.dataset)
-    local = not (places.is_hub_id(validated.dataset) or Path(validated.dataset).expanduser().is_dir())
-    if read_data and local:
+    try:
+        check_config_name(validated.dataset, validated.dataset_config)
+    except DataError as exc:
+        raise ConfigError("dataset_config", str(exc)) from None
+    if read_data and readable_here(validated.dataset):
         # The training and held-out prompts as the worker will pick them: a bad eval_split fails here.
         run_data(validated, max_bytes=limits.max_bytes, row_limit=limits.max_rows)
     return validated

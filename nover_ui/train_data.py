@@ -4,7 +4,6 @@ or the split changes; and the form's data as it was when the upload is cleared. 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -17,9 +16,9 @@ from nover_ui.train_form import TrainTab, help_text
 from nover_ui.uploads import data_summary, mapped_preview
 from nover_ui.work_limits import FILE_WORK
 from training.config import BUILTIN_DATASETS
-from training.data import DataError
+from training.data import DataError, readable_here
 
-DATA_FIELDS = ("dataset", "dataset_name", *COLUMN_FIELDS)
+DATA_FIELDS = ("dataset", "dataset_name", "dataset_config", *COLUMN_FIELDS)
 """What an upload sets, and what clearing it puts back (remembered in TrainTab.before_upload_state)."""
 
 
@@ -28,6 +27,7 @@ def upload(
     temp_path: str | None,
     dataset: str,
     dataset_name: str,
+    dataset_config: str,
     prompt_column: str,
     reference_column: str,
     split_column: str,
@@ -38,8 +38,9 @@ def upload(
     dashboard: Dashboard,
     tab: TrainTab,
 ) -> dict[Any, Any]:
-    """Keep an uploaded file, preview it, and map its columns (the ones named like prompt and reference); remember
-    the form's data before the first upload, for clear_upload."""
+    """Keep an uploaded file, preview it, and map its columns (the ones named like prompt and reference; a
+    `messages` column of chat turns when neither is there); remember the form's data before the first upload, for
+    clear_upload. The hub config name goes: a file has no configs."""
     if temp_path is None:
         return {tab.data_md: "", tab.preview_df: gr.update(visible=False)}
     try:
@@ -47,7 +48,9 @@ def upload(
     except (AccessDenied, DataError) as exc:
         return {tab.data_md: f"**Upload refused:** {markdown_text(str(exc))}", tab.preview_df: gr.update(visible=False)}
     if not before_upload:  # a second upload replaces the first; clearing still goes back to before both
-        before_upload = dict(zip(DATA_FIELDS, (dataset, dataset_name, prompt_column, reference_column, split_column)))
+        before_upload = dict(
+            zip(DATA_FIELDS, (dataset, dataset_name, dataset_config, prompt_column, reference_column, split_column))
+        )
     columns = {
         "prompt_column": kept.prompt_column or prompt_column,
         "reference_column": kept.reference_column or reference_column,
@@ -56,6 +59,7 @@ def upload(
     return {
         tab.widgets["dataset"]: str(kept.path),
         tab.widgets["dataset_name"]: kept.name,
+        tab.widgets["dataset_config"]: "",
         tab.before_upload_state: before_upload,
         **data_shown(tab, dashboard, str(kept.path), kept.name, kept.columns, columns, split, kept.preview),
     }
@@ -101,6 +105,7 @@ def clear_upload(before_upload: dict[str, Any] | None, *, tab: TrainTab) -> dict
     return {
         tab.widgets["dataset"]: note,
         tab.widgets["dataset_name"]: restored["dataset_name"],
+        tab.widgets["dataset_config"]: restored["dataset_config"],
         **{tab.widgets[name]: gr.update(choices=[restored[name]], value=restored[name]) for name in COLUMN_FIELDS},
         tab.before_upload_state: None,
         tab.data_md: "Upload cleared: the data is back to what the form had before it.",
@@ -120,7 +125,8 @@ def remap(
     dashboard: Dashboard,
     tab: TrainTab,
 ) -> dict[Any, Any]:
-    """The data summary again after a column or split changed."""
+    """The data summary again after the data, a column or the split changed: of a data file or a saved dataset
+    folder (a hub id or a repository folder is left to the worker, which reads it when the run starts)."""
     if dataset in BUILTIN_DATASETS or not dataset.strip():
         return {tab.data_md: gr.update()}
     try:
@@ -128,6 +134,6 @@ def remap(
         dashboard.places.check_data(dataset)
     except (AccessDenied, DataError) as exc:
         return {tab.data_md: f"**Cannot use this mapping:** {markdown_text(str(exc))}"}
-    if not Path(dataset).expanduser().is_file():
-        return {tab.data_md: gr.update()}  # a hub id or a dataset folder: the worker reads it
+    if not readable_here(dataset):
+        return {tab.data_md: gr.update()}
     return {tab.data_md: data_summary(dataset, prompt_column, reference_column, split_column, split, dashboard.limits)}

@@ -24,7 +24,7 @@ from nover_ui.train_form import PRESET_CHOICES, TrainTab, help_text
 from nover_ui.uploads import file_preview
 from nover_ui.work_limits import FILE_WORK, Busy
 from training.config import BUILTIN_DATASETS
-from training.data import DataError
+from training.data import DataError, readable_here
 
 FORM_KEY = "nover-train-form"
 BEFORE_UPLOAD_KEY = "nover-train-before-upload"
@@ -53,8 +53,11 @@ def restore(saved: Any, request: gr.Request | None, *, dashboard: Dashboard, tab
     dataset = values.get("dataset")
     name = values.get("dataset_name") or ""
     if isinstance(dataset, str) and _is_path(dashboard, dataset):
-        if dashboard.places.owns(dataset) and Path(dataset).expanduser().is_file():
+        owned = dashboard.places.owns(dataset) and Path(dataset).expanduser().exists()
+        if owned and readable_here(dataset):  # a data file or a saved dataset folder
             updates.update(_shown_file(dashboard, tab, dataset, name, values, request))
+        elif owned and Path(dataset).expanduser().is_dir():
+            pass  # a dataset repository folder: kept as it is, for the worker to read
         else:
             values.update(dataset="", dataset_name="")
             updates[tab.data_md] = (
@@ -78,7 +81,7 @@ def _shown_file(
     """The summary and preview of a kept file again, when the asker may read data files (else only a note)."""
     try:
         dashboard.access.require_write(request, "read data files")
-        columns, preview = file_preview(path, dashboard.limits)
+        columns, preview = file_preview(path, dashboard.limits, str(values.get("dataset_split") or "") or None)
     except (AccessDenied, DataError) as exc:
         return {tab.data_md: f"Data: {markdown_text(name or Path(path).name)} ({markdown_text(str(exc))})"}
     except Busy:

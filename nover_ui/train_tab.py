@@ -277,7 +277,8 @@ def _wire(tab: TrainTab, dashboard: Dashboard) -> None:
     tab.recipe_dd.select(bind(apply_recipe, tab=tab), tab.recipe_dd, [tab.recipe_md, *fields], show_progress="hidden")
     cost = bind(describe_cost, dashboard=dashboard, tab=tab)
     gr.on([widgets[name].change for name in COST_FIELDS], cost, fields, [tab.cost_md], show_progress="hidden")
-    upload_inputs = [tab.upload_file, widgets["dataset"], widgets["dataset_name"], *column_inputs]
+    upload_inputs = [tab.upload_file, *(widgets[name] for name in ("dataset", "dataset_name", "dataset_config"))]
+    upload_inputs += column_inputs
     tab.upload_file.upload(
         bind(upload, dashboard=dashboard, tab=tab), [*upload_inputs, tab.before_upload_state], uploaded
     )
@@ -285,7 +286,9 @@ def _wire(tab: TrainTab, dashboard: Dashboard) -> None:
     # A typed dataset is not the uploaded file any more: its name goes, in the browser alone.
     widgets["dataset"].input(None, None, widgets["dataset_name"], js="() => ''")
     remapped = bind(remap, dashboard=dashboard, tab=tab)
-    gr.on([w.input for w in column_inputs], remapped, [widgets["dataset"], *column_inputs], [tab.data_md])
+    # A typed path (a data file, a saved dataset folder) is summarised as soon as it is typed, as after a column change.
+    remap_triggers = [w.input for w in (widgets["dataset"], *column_inputs)]
+    gr.on(remap_triggers, remapped, [widgets["dataset"], *column_inputs], [tab.data_md])
     previewed = [tab.status_md, tab.config_code, tab.command_code, *fields]
     tab.preview_btn.click(bind(preview, tab=tab), fields, previewed)
     queued = bind(queue, dashboard=dashboard, tab=tab)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from nover_ui.safe_text import markdown_text
-from training.config import BUILTIN_DATASETS
-from training.data import USUAL_SPLITS, DataError, LoadedData, load_examples, read_table
+from training.data import USUAL_SPLITS, DataError, LoadedData, load_examples, load_table, read_table, readable_here
+from training.messages import ASSISTANT, USER, cell_turn, conversation_pair, messages_column
 
 UPLOAD_LIMIT_BYTES = 50 * 2**20
 UPLOAD_ROW_LIMIT = 200_000
@@ -134,9 +134,11 @@ def data_summary(
     split_column: str,
     split: str,
     limits: UploadLimits = UploadLimits(),
+    config_name: str = "",
 ) -> str:
-    """What a data file holds and what a run would train on with this column mapping (Markdown), or the
-    DataError's advice: the mapped columns, the rows of each split, and the usable rows of the training split."""
+    """What a data file or saved dataset folder holds and what a run would train on with this column mapping
+    (Markdown), or the DataError's advice: the mapped columns, the rows of each split, and the usable rows of the
+    training split."""
     try:
         loaded = load_examples(
             path,
@@ -144,23 +146,34 @@ def data_summary(
             reference_column,
             split_column,
             split or None,
+            config_name=config_name or None,
             max_bytes=limits.max_bytes,
             row_limit=limits.max_rows,
         )
         splits = (
-            read_table(path, limits.max_bytes, limits.max_rows)[split_column]
+            load_table(path, split or None, None, limits.max_bytes, limits.max_rows)[0][split_column]
             if split_column in loaded.columns
             else None
         )
     except DataError as exc:
         return f"**Cannot use this mapping:** {markdown_text(str(exc))}"
-    mapped = [("prompt", prompt_column), ("reference", reference_column)]
+    if loaded.messages_column:
+        conversations = markdown_text(loaded.messages_column)
+        mapped = [
+            ("prompt", f"{conversations} (last user turn)"),
+            ("reference", f"{conversations} (last assistant turn)"),
+        ]
+        used = {loaded.messages_column}
+    else:
+        mapped = [("prompt", markdown_text(prompt_column)), ("reference", markdown_text(reference_column))]
+        used = {prompt_column, reference_column}
     if splits is not None:
-        mapped.append(("split", split_column))
-    others = [column for column in loaded.columns if column not in dict(mapped).values()]
+        mapped.append(("split", markdown_text(split_column)))
+        used.add(split_column)
+    others = [column for column in loaded.columns if column not in used]
     lines = [
         "Mapped: "
-        + " · ".join(f"{role} ← {markdown_text(column)}" for role, column in mapped)
+        + " · ".join(f"{role} ← {column}" for role, column in mapped)
         + (f"; not used: {', '.join(markdown_text(column) for column in others)}" if others else "")
         + ("" if splits is not None else "; no split column, so every row trains"),
         f"{_split_counts(splits, len(loaded.examples) + loaded.truncated + len(loaded.skipped))}; "
@@ -172,11 +185,27 @@ def data_summary(
 
 
 def mapped_preview(preview: pd.DataFrame, prompt_column: str, reference_column: str, split_column: str) -> pd.DataFrame:
-    """The first rows with the mapped columns first, headed by their role ('prompt: question'), then the others."""
-    roles = {prompt_column: "prompt", reference_column: "reference", split_column: "split"}
-    mapped = [column for column in roles if column in preview.columns]
-    ordered = preview[mapped + [column for column in preview.columns if column not in mapped]]
-    return ordered.rename(columns={column: f"{roles[column]}: {column}" for column in mapped})
+    """The first rows with the mapped columns first, headed by their role ('prompt: question'), then the others;
+    chat messages shown as the turn a run takes from them (training/messages.py), each cell cut to PREVIEW_CHARS.
+    A `messages` column that gives both prompt and reference is shown as its two turns, before the columns."""
+    preview = preview.fillna("")
+    conversations = messages_column(tuple(preview.columns), prompt_column, reference_column)
+    if conversations:
+        pairs = [conversation_pair(cell) for cell in preview[conversations]]
+        turns = {
+            f"prompt: {conversations} (last user turn)": [prompt for prompt, _, _ in pairs],
+            f"reference: {conversations} (last assistant turn)": [reference for _, reference, _ in pairs],
+        }
+        ordered = pd.concat([pd.DataFrame(turns, index=preview.index), preview], axis=1)
+    else:
+        roles = {prompt_column: "prompt", reference_column: "reference", split_column: "split"}
+        mapped = [column for column in roles if column in preview.columns]
+        ordered = preview[mapped + [column for column in preview.columns if column not in mapped]].copy()
+        for column, role in ((prompt_column, USER), (reference_column, ASSISTANT)):
+            if column in mapped:
+                ordered[column] = [cell_turn(cell, role)[0] for cell in ordered[column]]
+        ordered = ordered.rename(columns={column: f"{roles[column]}: {column}" for column in mapped})
+    return ordered.map(lambda text: text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…")
 
 
 def _split_counts(splits: pd.Series | None, total: int) -> str:
@@ -215,9 +244,10 @@ def mean_prompt_chars(
     split: str,
     limits: UploadLimits = UploadLimits(),
 ) -> float | None:
-    """Mean prompt length of a built-in set or a data file (for the cost estimate); None for a hub id, a dataset
-    folder or unusable data. The caller checks that the file is one the asker may read."""
-    if dataset not in BUILTIN_DATASETS and not Path(dataset).expanduser().is_file():
+    """Mean prompt length of a built-in set, a data file or a saved dataset folder (for the cost estimate); None
+    for a hub id, a repository folder or unusable data. The caller checks that the file is one the asker may
+    read."""
+    if not readable_here(dataset):
         return None
     try:
         examples = load_examples(
@@ -234,10 +264,12 @@ def mean_prompt_chars(
     return sum(len(example.prompt) for example in examples) / len(examples)
 
 
-def file_preview(path: str | Path, limits: UploadLimits = UploadLimits()) -> tuple[tuple[str, ...], pd.DataFrame]:
-    """The columns and first rows of a kept data file (DataError when it cannot be read within the limits); the
-    caller checks that the asker may read it."""
-    table = read_table(path, max_bytes=limits.max_bytes, max_rows=limits.max_rows)
+def file_preview(
+    path: str | Path, limits: UploadLimits = UploadLimits(), split: str | None = "train"
+) -> tuple[tuple[str, ...], pd.DataFrame]:
+    """The columns and first rows of a kept data file or a saved dataset folder (of a DatasetDict, split `split`);
+    DataError when it cannot be read within the limits. The caller checks that the asker may read it."""
+    table, _ = load_table(str(path), split, None, limits.max_bytes, limits.max_rows)
     return tuple(table.columns), _preview(table)
 
 
@@ -247,5 +279,5 @@ def _guess(columns: tuple[str, ...], names: tuple[str, ...]) -> str | None:
 
 
 def _preview(table: pd.DataFrame) -> pd.DataFrame:
-    head = table.head(PREVIEW_ROWS).fillna("")
-    return head.map(lambda text: text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…")
+    """The first rows whole: mapped_preview reads chat messages out of them before cutting each cell short."""
+    return table.head(PREVIEW_ROWS).fillna("")

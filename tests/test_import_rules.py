@@ -21,6 +21,7 @@ UI_TRAINING_MODULES = (
     "training.flags",
     "training.heldout",
     "training.job_config",
+    "training.messages",
     "training.needs",
     "training.inverse_demo_data",
     "training.preset_notes",

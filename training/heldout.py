@@ -58,6 +58,7 @@ def run_data(config: RunConfig, *, max_bytes: int = MAX_FILE_BYTES, row_limit: i
             c.split_column,
             split,
             max_rows,
+            config_name=c.dataset_config,
             max_bytes=max_bytes,
             row_limit=row_limit,
         )

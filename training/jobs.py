@@ -89,6 +89,8 @@ def job_examples(dataset: str, job: Job) -> tuple[Example, ...]:
         config.split_column,
         job.split,
         job.max_prompts,
+        # The run's config name belongs to the run's dataset; another dataset named for the evaluation has its own.
+        config_name=config.dataset_config if dataset == config.dataset else None,
     ).examples
 
 

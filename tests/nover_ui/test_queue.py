@@ -1,6 +1,6 @@
 import pytest
 
-from nover_ui.places import Places
+from nover_ui.places import PlaceRefused, Places
 from nover_ui.queue import queue_evaluations, queue_playground
 from nover_ui.queue import queue_run as queue_checked_run
 from nover_ui.runs_table import read_runs, runs_frame
@@ -101,6 +101,31 @@ def test_uploads_models_and_operator_folders_are_readable_through_symlinks_only_
         queue_checked_run(store, "dots", {"dataset": str(uploads / ".." / ".." / "outside" / "creds.csv")}, places)
     allowed = Places(tmp_path / "home", (outside,))
     assert queue_checked_run(store, "allowed", {"dataset": str(outside / "creds.csv")}, allowed).status == "queued"
+
+
+def test_a_saved_dataset_folder_is_read_at_queue_time_only_inside_the_places(store, tmp_path):
+    import datasets  # the UI never imports it at module level; the test writes the folder as a user would
+
+    outside, allowed = tmp_path / "outside", tmp_path / "allowed"
+    chat = [[{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4"}]]
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"messages": chat})}).save_to_disk(outside / "saved")
+    datasets.Dataset.from_dict({"prompt": ["q"], "reference": [""]}).save_to_disk(allowed / "empty")
+    (allowed / "link").symlink_to(outside / "saved")
+    places = Places(tmp_path / "home", (allowed,))
+    for refused in (outside / "saved", allowed / "link", allowed / ".." / "outside" / "saved"):
+        with pytest.raises(PlaceRefused, match="cannot read .*a folder the operator allows with --data-dir"):
+            queue_checked_run(store, "probe", {"dataset": str(refused)}, places)
+    with pytest.raises(DataError, match="empty has no usable rows"):  # read here, not left to the worker
+        queue_checked_run(store, "empty", {"dataset": str(allowed / "empty")}, places)
+    with pytest.raises(ConfigError, match="a folder saved with save_to_disk, which has none") as config:
+        queue_checked_run(
+            store, "config", {"dataset": str(outside / "saved"), "dataset_config": "main"}, Places(tmp_path, (outside,))
+        )
+    assert config.value.field == "dataset_config" and store.list_runs() == []
+    inside = Places(tmp_path / "home", (outside,))
+    assert queue_checked_run(store, "saved", {"dataset": str(outside / "saved")}, inside).status == "queued"
+    hub = queue_checked_run(store, "hub", {"dataset": "openai/gsm8k", "dataset_config": "main"}, inside)
+    assert hub.config["dataset_config"] == "main"  # left to the worker, which passes it to load_dataset
 
 
 def test_runs_frame_shows_progress_and_the_first_line_of_an_error(store, queue_run):

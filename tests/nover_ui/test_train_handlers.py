@@ -125,8 +125,9 @@ def test_a_saved_config_loads_back_into_the_form(built):
 
 
 def upload_args(before=None, dataset="builtin:demo"):
-    """The upload event's other inputs: dataset, dataset_name, the columns, the split, the remembered data."""
-    return (dataset, "", "prompt", "reference", "split", "train", before, None)
+    """The upload event's other inputs: dataset, dataset_name, dataset_config, the columns, the split, the remembered
+    data."""
+    return (dataset, "", "", "prompt", "reference", "split", "train", before, None)
 
 
 def test_an_upload_is_kept_named_previewed_and_its_columns_mapped(built, tmp_path):
@@ -163,6 +164,53 @@ def test_an_upload_is_kept_named_previewed_and_its_columns_mapped(built, tmp_pat
     assert "on econ mcq\\.csv" in queued[train.status_md]
     shown = preview(*form(dataset=kept, dataset_name="econ mcq.csv"), tab=train)[train.command_code]["value"]
     assert shown.endswith("  # data: econ mcq.csv")
+
+
+def test_a_messages_upload_previews_the_prompt_and_reference_a_run_takes(built, tmp_path):
+    train, dashboard = built.train, built.dashboard
+    data = tmp_path / "chat.jsonl"
+    conversations = [
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}],
+        [{"role": "user", "content": "Capital of *France*?"}, {"role": "assistant", "content": "Paris"}],
+    ]
+    conversations[0].append({"role": "assistant", "content": "4"})
+    data.write_text("".join(json.dumps({"messages": m, "source": "mine"}) + "\n" for m in conversations))
+    args = list(upload_args(dataset="openai/gsm8k"))
+    args[2] = "main"  # the hub config typed before: a file has none, so the upload clears it
+    updates = upload(str(data), *args, dashboard=dashboard, tab=train)
+    preview = updates[train.preview_df]["value"]
+    assert list(preview.columns)[:2] == [
+        "prompt: messages (last user turn)",
+        "reference: messages (last assistant turn)",
+    ]
+    assert preview.iloc[:, :2].values.tolist() == [["What is 2+2?", "4"], ["Capital of *France*?", "Paris"]]
+    summary = updates[train.data_md]
+    assert (
+        "prompt ← messages (last user turn) · reference ← messages (last assistant turn); not used: source" in summary
+    )
+    assert "2 rows; 2 usable for training" in summary
+    assert (
+        updates[train.widgets["dataset_config"]] == ""
+        and updates[train.before_upload_state]["dataset_config"] == "main"
+    )
+    restored = clear_upload(updates[train.before_upload_state], tab=train)
+    assert restored[train.widgets["dataset_config"]] == "main"
+
+
+def test_a_typed_saved_dataset_folder_is_summarised(built, tmp_path):
+    import datasets
+
+    train, dashboard = built.train, built.dashboard
+    chat = [[{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4"}]] * 3
+    datasets.DatasetDict({"test": datasets.Dataset.from_dict({"messages": chat})}).save_to_disk(tmp_path / "saved")
+    shown = remap(str(tmp_path / "saved"), "prompt", "reference", "split", "test", None, dashboard=dashboard, tab=train)
+    assert (
+        "prompt ← messages (last user turn)" in shown[train.data_md] and "3 usable for training" in shown[train.data_md]
+    )
+    missing = remap(
+        str(tmp_path / "saved"), "prompt", "reference", "split", "train", None, dashboard=dashboard, tab=train
+    )
+    assert "no split \\'train\\'" in missing[train.data_md]
 
 
 def test_clearing_the_upload_puts_back_the_data_before_it(built, tmp_path):

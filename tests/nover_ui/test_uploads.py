@@ -2,7 +2,14 @@ import re
 
 import pytest
 
-from nover_ui.uploads import SessionQuota, UploadLimits, accept_upload, data_summary, mean_prompt_chars
+from nover_ui.uploads import (
+    SessionQuota,
+    UploadLimits,
+    accept_upload,
+    data_summary,
+    mapped_preview,
+    mean_prompt_chars,
+)
 from training.data import DataError
 
 
@@ -19,7 +26,8 @@ def test_an_upload_is_kept_by_content_with_a_preview_and_guessed_columns(tmp_pat
     assert kept.path.parent == tmp_path / "uploads" and kept.path.suffix == ".csv"
     assert kept.path.read_bytes() == upload.read_bytes()
     assert (kept.prompt_column, kept.reference_column) == ("Question", "Answer")
-    assert len(kept.preview) == 5 and kept.preview["notes"][0].endswith("…") and len(kept.preview["notes"][0]) < 200
+    shown = mapped_preview(kept.preview, "Question", "Answer", "split")
+    assert len(shown) == 5 and shown["notes"][0].endswith("…") and len(shown["notes"][0]) < 200
     assert accept_upload(upload, tmp_path / "uploads").path == kept.path  # same bytes, same file
 
 

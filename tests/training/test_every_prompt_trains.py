@@ -48,7 +48,9 @@ def test_one_step_trains_and_stores_the_prompts_as_built(name, base_and_tokenize
     config = CONFIGS[name]
     store, run_id, rate_after = train_one_step(config, base_and_tokenizer, model_home, tmp_path)
     _, tokenizer = base_and_tokenizer
-    examples = load_examples(config.dataset, config.prompt_column, config.reference_column).examples
+    examples = load_examples(
+        config.dataset, config.prompt_column, config.reference_column, config_name=config.dataset_config
+    ).examples
     built = {build_prompt(e.prompt, config, tokenizer): e.reference for e in examples}
     rollouts = store.get_rollouts(run_id)
     assert [r.step for r in rollouts] == [1, 1]
