@@ -106,7 +106,9 @@ class RunConfig:
         DEMO_DATASET,
         "data",
         "'builtin:demo' for the bundled demo questions, 'builtin:inverse-demo' for the bundled story prompts with "
-        "guidelines (the inverse preset), a CSV/JSONL/Parquet file path, or a Hugging Face dataset id.",
+        "guidelines (the inverse preset), a CSV/JSONL/Parquet file path, a folder saved with datasets' save_to_disk, "
+        "or a Hugging Face dataset id. Rows may hold chat messages: the last user turn is the prompt, the last "
+        "assistant turn the reference.",
         most=1024,
     )
     dataset_name: str = _opt(
