@@ -23,8 +23,6 @@ from nover_ui.trl_folder import MAX_JSON_BYTES, TrlFolderError, TrlLimits, read_
 from nover_ui.trl_import import trl_run
 from storage import RunRecord, StorageError, Store
 
-MAX_MEMBERS = 20_000
-"""Members a zip may list at all (a TRL folder holds about 10 per checkpoint, one per logging step)."""
 TRL_MEMBERS = (
     "completions/completions_*.parquet",
     "trainer_state.json",
@@ -75,8 +73,8 @@ def import_zip(
 
 def _unpack_trl(archive: zipfile.ZipFile, names: list[str], folder: Path, limits: TrlLimits) -> str | None:
     """Unpack the members an import reads into `folder`; the zip's one top folder's name, if all sit in one."""
-    if len(names) > MAX_MEMBERS:
-        raise TrlFolderError(f"the zip lists {len(names):,} members, over the {MAX_MEMBERS:,} an import reads")
+    if len(names) > limits.max_members:
+        raise TrlFolderError(f"the zip lists {len(names):,} members, over the {limits.max_members:,} an import reads")
     for name in names:
         path = PurePosixPath(name.replace("\\", "/"))
         if path.is_absolute() or ".." in path.parts or ":" in name:

@@ -53,6 +53,10 @@ class TrlLimits:
     max_rows: int = UPLOAD_ROW_LIMIT
     """Rollouts in all the completions files together (read from the files' footers before any row)."""
     max_files: int = MAX_FILES
+    """Completions files."""
+    max_members: int = 20_000
+    """Members an uploaded zip may list at all (a TRL folder holds about 10 per checkpoint and one file per logging
+    step), checked before any is unpacked."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ def _completion_files(folder: Path, limits: TrlLimits) -> list[str]:
 def _newest_state(folder: Path) -> str | None:
     """The relative path of the trainer_state.json with the highest global_step (by its checkpoint's number; the
     top-level one, written by save_state() at the end, wins a tie and is read to find its step)."""
-    candidates = [
+    candidates: list[tuple[float, str]] = [
         (int(match.group(1)), f"{path.name}/trainer_state.json")
         for path in folder.iterdir()
         if (match := CHECKPOINT.fullmatch(path.name)) and (path / "trainer_state.json").is_file()
@@ -239,3 +243,15 @@ def _first_json(folder: Path, state_file: str | None, name: str) -> dict[str, An
     """`name` at the top of the folder (trainer.save_model()), else beside the newest trainer_state.json."""
     places = [name] + ([str(Path(state_file).parent / name)] if state_file else [])
     return next((_read_json(folder, place) for place in places if (folder / place).is_file()), None)
+
+
+def entry_value(entry: Any, key: str) -> Any:
+    return entry.get(key) if isinstance(entry, dict) else None
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def is_step(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

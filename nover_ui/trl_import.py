@@ -27,39 +27,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from nover_ui.trl_folder import TrlFolder
+from nover_ui.trl_config import run_config
+from nover_ui.trl_folder import TrlFolder, is_number, is_step
 from storage import METRIC_KEY_MAX, RUN_NAME_MAX
 from storage.experiments import NOTES_MAX
-from training.config import ConfigError, RunConfig
 from training.rewards import format_valid
 
 IMPORT_TAG = "trl-import"
-UNKNOWN_DATA = "unknown (imported from TRL)"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-ARG_FIELDS = {
-    name: name
-    for name in (
-        "num_generations",
-        "max_completion_length",
-        "learning_rate",
-        "temperature",
-        "top_p",
-        "beta",
-        "epsilon",
-        "epsilon_high",
-        "loss_type",
-        "scale_rewards",
-        "num_iterations",
-        "lr_scheduler_type",
-        "max_grad_norm",
-        "gradient_checkpointing",
-        "gradient_accumulation_steps",
-        "max_steps",
-        "seed",
-    )
-} | {"save_steps": "checkpoint_steps"}
-"""GRPOConfig's argument -> RunConfig's field of the same meaning."""
-ADAPTER_FIELDS = {"r": "lora_r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +52,7 @@ def trl_run(folder: TrlFolder, now: dt.datetime) -> TrlRun:
     weights = _weights(folder, notes)
     rollouts = _rollouts(folder, weights, notes)
     metrics = _metrics(folder, rollouts, notes, now)
-    config, unmapped = _config(folder, rollouts, notes)
+    config, unmapped = run_config(folder, rollouts, notes)
     state = folder.state or {}
     step = state.get("global_step") if isinstance(state.get("global_step"), int) else None
     step = step if step is not None else max((row["step"] for row in [*rollouts, *metrics]), default=0)
@@ -88,7 +63,7 @@ def trl_run(folder: TrlFolder, now: dt.datetime) -> TrlRun:
         "created_at": now,
         "finished_at": now,
         "step": step,
-        "total_steps": state["max_steps"] if _is_step(state.get("max_steps")) else step,
+        "total_steps": state["max_steps"] if is_step(state.get("max_steps")) else step,
         "tags": [IMPORT_TAG],
         "notes": _run_notes(folder, notes, unmapped),
     }
@@ -98,7 +73,7 @@ def trl_run(folder: TrlFolder, now: dt.datetime) -> TrlRun:
 def _weights(folder: TrlFolder, notes: list[str]) -> list[float]:
     names = folder.reward_names
     given = (folder.args or {}).get("reward_weights")
-    if isinstance(given, list) and len(given) == len(names) and all(_is_number(w) for w in given):
+    if isinstance(given, list) and len(given) == len(names) and all(is_number(w) for w in given):
         weights, source = [float(w) for w in given], "reward_weights in training_args.json"
     else:
         weights = [1.0] * len(names)
@@ -242,9 +217,9 @@ def _metrics(
     if folder.state is None:
         notes.append("no trainer_state.json: no metrics (TRL writes it into each checkpoint-N folder)")
         return []
-    entries = [e for e in folder.state.get("log_history", []) if isinstance(e, dict) and _is_step(e.get("step"))]
+    entries = [e for e in folder.state.get("log_history", []) if isinstance(e, dict) and is_step(e.get("step"))]
     ended = folder.state_mtime if folder.state_mtime is not None else now.timestamp()
-    step_times = {e["step"]: e["step_time"] for e in entries if _is_number(e.get("step_time"))}
+    step_times = {e["step"]: e["step_time"] for e in entries if is_number(e.get("step_time"))}
     started = ended - math.fsum(step_times.values())
     by_key: dict[tuple[str, int], dict[str, Any]] = {}
     skipped: set[str] = set()
@@ -252,7 +227,7 @@ def _metrics(
         step = entry["step"]
         wall_time = started + math.fsum(t for s, t in step_times.items() if s <= step)
         for key, value in entry.items():
-            if key == "step" or not _is_number(value) or not math.isfinite(value):
+            if key == "step" or not is_number(value) or not math.isfinite(value):
                 continue
             if len(key) > METRIC_KEY_MAX:
                 skipped.add(key[:40] + "…")
@@ -273,60 +248,6 @@ def _metrics(
     return metrics
 
 
-def _config(folder: TrlFolder, rollouts: list[dict[str, Any]], notes: list[str]) -> tuple[dict[str, Any], dict]:
-    """The RunConfig of what is known (nover_ui's defaults elsewhere), and TRL's arguments it has no field for."""
-    # Later sources win: TRL's arguments as configured, then what the run's own files show happened.
-    state, args = folder.state or {}, folder.args or {}
-    known: dict[str, tuple[str, Any]] = {  # field -> (where from, value)
-        field: ("training_args.json", args[key]) for key, field in ARG_FIELDS.items() if args.get(key) is not None
-    }
-    for key, field in (("max_steps", "max_steps"), ("save_steps", "checkpoint_steps")):
-        if _is_step(state.get(key)) and state[key] > 0:
-            known[field] = (folder.state_file or "", state[key])
-    logged_lr = [e["learning_rate"] for e in state.get("log_history", []) if _is_number(_get(e, "learning_rate"))]
-    if logged_lr and logged_lr[0] > 0:
-        known.setdefault("learning_rate", ("the first logged learning_rate", logged_lr[0]))
-    if rollouts:
-        known.setdefault("num_generations", ("the completions' groups", max(r["sample_index"] + 1 for r in rollouts)))
-    adapter = folder.adapter or {}
-    for key, field in ADAPTER_FIELDS.items():
-        if _is_number(adapter.get(key)):
-            known[field] = ("adapter_config.json", adapter[key])
-    modules = adapter.get("target_modules")
-    if isinstance(modules, list) and modules and all(isinstance(m, str) for m in modules):
-        known["lora_target_modules"] = ("adapter_config.json", ",".join(modules))
-    model = _model_name(folder)
-    if model:
-        known["model"] = model
-    config = RunConfig(dataset_name=UNKNOWN_DATA)
-    for field, (source, value) in known.items():
-        try:
-            config = config.replace(**{field: value})
-        except ConfigError:
-            notes.append(f"{field} from {source} is outside what nover_ui's config allows: its default is kept")
-    taken = ", ".join(f"{field} ({source})" for field, (source, _) in known.items())
-    notes.append(f"config: {taken or 'nothing known'}; nover_ui's defaults elsewhere (the reward recipe among them)")
-    if folder.args is None and folder.has_pickled_args:
-        notes.append(
-            "training_args.bin is not read (unpickling runs the code it holds); save args.to_json_string() as "
-            "training_args.json in the folder to import TRL's arguments"
-        )
-    unmapped = {key: value for key, value in args.items() if key not in ARG_FIELDS and key != "reward_weights"}
-    return config.to_dict(), unmapped
-
-
-def _model_name(folder: TrlFolder) -> tuple[str, str] | None:
-    for source, values, key in (
-        ("adapter_config.json", folder.adapter, "base_model_name_or_path"),
-        ("config.json", folder.model_config, "_name_or_path"),
-        ("training_args.json", folder.args, "model_name_or_path"),
-    ):
-        name = (values or {}).get(key)
-        if isinstance(name, str) and name.strip():
-            return source, name.strip()
-    return None
-
-
 def _run_name(folder_name: str) -> str:
     name = CONTROL.sub(" ", folder_name).strip()[:RUN_NAME_MAX]
     return name or "TRL run"
@@ -342,15 +263,3 @@ def _run_notes(folder: TrlFolder, notes: list[str], unmapped: dict[str, Any]) ->
 def _steps_text(steps: list[int]) -> str:
     shown = ", ".join(map(str, steps[:20]))
     return (shown + f" and {len(steps) - 20:,} more") if len(steps) > 20 else (shown or "none")
-
-
-def _get(entry: Any, key: str) -> Any:
-    return entry.get(key) if isinstance(entry, dict) else None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_step(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -1,10 +1,11 @@
 """A plain TRL GRPO run, written the way a person outside nover_ui trains: the folder the TRL import reads.
 
-`python -m tests.trl_run MODEL_FOLDER OUT` trains 2 steps of GRPOTrainer with LoRA on CPU on two conversational
+`python -m tests.trl_run OUT` trains 2 steps of GRPOTrainer with LoRA on CPU on two conversational
 prompts, with two reward functions of different names and `log_completions=True`, and writes OUT the way TRL does
 (completions/completions_0000N.parquet at each logging step, checkpoint-2/ with trainer_state.json and the adapter).
-No nover_ui code trains here: the folder is what plain TRL writes. tests/nover_ui/conftest.py runs it once and keeps
-the folder under test-artifacts, in a process of its own, so the test process never loads the training stack.
+No nover_ui code trains here (it only finds the converted default model): the folder is what plain TRL writes.
+tests/conftest.py's `trl_output` runs it once and keeps the folder under test-artifacts, in a process of its own,
+so the test process never loads the training stack.
 """
 
 import sys
@@ -21,6 +22,7 @@ SETTINGS = {
     "seed": 7,
 }
 """The GRPOConfig values the run sets besides the fixed ones below; its fixture's cache key is a hash of this module."""
+MODEL_HOME = Path(__file__).resolve().parent.parent / "test-artifacts" / "model-home"
 PROMPTS = [
     [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What is 2 + 3?"}],
     [{"role": "user", "content": "Name a colour of the sky."}],
@@ -37,7 +39,7 @@ def mentions_number(completions, **kwargs):
     return [float(any(char.isdigit() for char in completion[-1]["content"])) for completion in completions]
 
 
-def train(model: str, out: Path) -> None:
+def train(out: Path) -> None:
     from datasets import Dataset
     from peft import LoraConfig
     from trl import GRPOConfig, GRPOTrainer
@@ -51,8 +53,11 @@ def train(model: str, out: Path) -> None:
         save_only_model=True,  # the adapter and trainer_state.json, no optimizer state: a smaller folder to keep
         **SETTINGS,
     )
+    from training.config import DEFAULT_MODEL
+    from training.model import resolve_model
+
     trainer = GRPOTrainer(
-        model=model,
+        model=resolve_model(DEFAULT_MODEL, MODEL_HOME),  # converted once, shared with tests/training
         reward_funcs=[brevity, mentions_number],
         args=args,
         train_dataset=Dataset.from_list([{"prompt": prompt} for prompt in PROMPTS]),
@@ -65,4 +70,4 @@ def train(model: str, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    train(sys.argv[1], Path(sys.argv[2]))
+    train(Path(sys.argv[1]))
