@@ -29,7 +29,7 @@ from typing import Any
 
 from nover_ui.trl_config import run_config
 from nover_ui.trl_folder import TrlFolder, is_number, is_step
-from storage import METRIC_KEY_MAX, RUN_NAME_MAX
+from storage import METRIC_KEY_MAX, RUN_NAME_MAX, Status
 from storage.experiments import NOTES_MAX
 from training.rewards import format_valid
 
@@ -58,7 +58,7 @@ def trl_run(folder: TrlFolder, now: dt.datetime) -> TrlRun:
     step = step if step is not None else max((row["step"] for row in [*rollouts, *metrics]), default=0)
     run = {
         "name": _run_name(folder.name),
-        "status": "succeeded",
+        "status": Status.SUCCEEDED,
         "config": config,
         "created_at": now,
         "finished_at": now,
@@ -113,7 +113,7 @@ def _rollouts(folder: TrlFolder, weights: list[float], notes: list[str]) -> list
     )
     notes.append(f"{valid:,} of {len(rollouts):,} completions follow <think>…</think><answer>…</answer>")
     if unscored:
-        notes.append(f"{unscored:,} rollouts have no value from any reward function: their reward is stored as 0")
+        notes.append(f"{unscored:,} rollout(s) have no value from any reward function: their reward is stored as 0")
     if folder.extra_columns:
         notes.append(f"other columns kept in each rollout's extras: {', '.join(folder.extra_columns)}")
     return rollouts

@@ -1,6 +1,7 @@
 """Importing a plain TRL GRPO run: the folder of a real 2-step GRPOTrainer run (tests/trl_run.py, the `trl_output`
 fixture) read into a real SQLite Store, checked against TRL's own files, and shown by Traces and Compare."""
 
+import datetime as dt
 import json
 import shutil
 import zipfile
@@ -17,7 +18,8 @@ from nover_ui.compare_view import history_figure, render_comparison
 from nover_ui.run_import import import_trl_folder, import_zip
 from nover_ui.run_import_view import import_upload
 from nover_ui.traces_view import render_step
-from nover_ui.trl_folder import TrlFolderError, TrlLimits
+from nover_ui.trl_folder import TrlFolder, TrlFolderError, TrlLimits
+from nover_ui.trl_import import trl_run
 from tests.nover_ui.tab_fixtures import build_tabs
 from tests.trl_run import PROMPTS, SETTINGS
 
@@ -266,3 +268,22 @@ def test_the_runs_tab_imports_an_uploaded_zip_for_writers_only(store, trl_output
     assert updates[view.result_md].startswith("Imported as run **#1** (grpo\\-run).\n- reward columns mapped")
     assert updates[view.version_state] == store.runs_version()  # the table redraws with the new run
     assert [run.name for run in store.list_runs()] == ["grpo-run"] and not upload.exists()
+
+
+def test_groups_are_runs_of_one_prompt_cut_to_the_group_size_and_missing_rewards_are_skipped():
+    """TRL orders a generation batch as each prompt's completions in a row; a prompt drawn twice in one batch gives
+    a run twice as long, cut in two by the greatest common divisor of the runs' lengths."""
+    prompts = ["a", "a", "b", "b", "b", "b"]
+    rewards = [(1.0, 0.5), (0.0, None), (None, None), (1.0, 1.0), (0.5, 0.0), (0.0, 0.0)]
+    rows = [
+        {"step": 3, "prompt": p, "completion": f"c{i}", "r1": r1, "r2": r2, "advantage": 0.0}
+        for i, (p, (r1, r2)) in enumerate(zip(prompts, rewards, strict=True))
+    ]
+    folder = TrlFolder("x", ("completions/completions_00003.parquet",), rows, ("r1", "r2"), (), *[None] * 6, False)
+    mapped = trl_run(folder, dt.datetime.now(dt.UTC))
+    places = [(r["group_index"], r["sample_index"]) for r in mapped.rollouts]
+    assert places == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+    assert [r["reward"] for r in mapped.rollouts] == [1.5, 0.0, 0.0, 2.0, 0.5, 0.0]
+    assert mapped.rollouts[2]["extras"]["rewards"] == {"r1": None, "r2": None}
+    assert "1 rollout(s) have no value from any reward function: their reward is stored as 0" in mapped.notes
+    assert mapped.run["config"]["num_generations"] == 2
