@@ -110,7 +110,11 @@ def _unpack_trl(archive: zipfile.ZipFile, names: list[str], folder: Path, limits
 def _copy_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
     """Copy one member, refusing one that unpacks to more than its header declares (a forged size)."""
     written = 0
-    with archive.open(info) as source, target.open("wb") as out:
+    try:
+        source = archive.open(info)
+    except RuntimeError:  # zipfile's word for an encrypted member
+        raise TrlFolderError(f"{info.filename} is encrypted: zip the folder without a password") from None
+    with source, target.open("wb") as out:
         while chunk := source.read(2**20):
             written += len(chunk)
             if written > info.file_size:

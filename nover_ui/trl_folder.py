@@ -121,7 +121,7 @@ def read_trl_folder(folder: Path, limits: TrlLimits = TrlLimits()) -> TrlFolder:
         args=_optional_json(folder, "training_args.json"),
         adapter=_first_json(folder, state_file, "adapter_config.json"),
         model_config=_first_json(folder, state_file, "config.json"),
-        has_pickled_args=(folder / "training_args.bin").is_file() or bool(list(folder.glob("checkpoint-*/*.bin"))),
+        has_pickled_args=any(folder.glob("training_args.bin")) or any(folder.glob("checkpoint-*/training_args.bin")),
     )
 
 

@@ -7,7 +7,8 @@ Pure: a checked TrlFolder (trl_folder.py) in, plain values out. What TRL logs ma
   extras["prompt_messages"]; a completion given as messages becomes their text, the messages kept in
   extras["completion_messages"]. Each reward column becomes a component of extras["rewards"] under its own name
   (what Traces shows for runs of any recipe), and the reward is their weighted sum, skipping missing values, as
-  TRL's logged `reward` is (GRPOTrainer: nansum over reward functions of weight x value). TRL logs no reference,
+  TRL's logged `reward` metric is (GRPOTrainer: nansum over reward functions of weight x value, whatever
+  multi_objective_aggregation the advantages were computed with). TRL logs no reference,
   token counts or truncation per completion: the reference is empty, completion_tokens 0, truncated false. A
   completion that follows `<think>…</think><answer>…</answer>` has its reasoning and answer split out, as NOVER's
   format rule splits them (training/rewards.py).
