@@ -6,6 +6,7 @@
                   [--data-dir DIR,...] [--trusted-proxies N] [--login-hours 12] [--max-experiment-runs 24]
     python app.py --export RUN_ID [--out run-RUN_ID.zip]    # write a run to one file, then exit
     python app.py --import run-RUN_ID.zip                   # read it back as a new run; prints its id
+    python app.py --import-trl OUTPUT_DIR                   # a plain TRL GRPO run as a new run; prints its id
 
 Every flag has an environment variable (NOVER_UI_HOST, NOVER_UI_PORT, NOVER_UI_HOME, NOVER_UI_DB,
 NOVER_UI_WORKERS, NOVER_UI_ROOT_PATH, NOVER_UI_READ_ONLY, NOVER_UI_INTERRUPTED, NOVER_UI_DEMO, NOVER_UI_AUTH,
@@ -35,6 +36,7 @@ from nover_ui.experiment_grid import DEFAULT_MAX_RUNS  # noqa: E402
 from nover_ui.flag_backfill import start_flag_backfill  # noqa: E402
 from nover_ui.login_routes import server_extensions  # noqa: E402
 from nover_ui.places import parse_data_dirs  # noqa: E402
+from nover_ui.run_import import trl_import_command  # noqa: E402
 from nover_ui.supervisor import WorkerSupervisor, watch_stale_runs  # noqa: E402
 from nover_ui.uploads import UPLOAD_LIMIT_BYTES, UPLOAD_ROW_LIMIT, UploadLimits  # noqa: E402
 from storage import StorageError, Store  # noqa: E402
@@ -79,6 +81,8 @@ class Settings:
     export_out: Path | None = None
     import_path: Path | None = None
     """--export / --import: write a run to a file or read one back, then exit without serving."""
+    import_trl: Path | None = None
+    """--import-trl: store a TRL GRPO output folder as a new run, then exit without serving."""
     alerts: AlertSettings = NO_WEBHOOK
     """The operator's webhook for new alerts (--alert-webhook), and the address a posted alert links to: handed to
     the workers, never to the page."""
@@ -224,6 +228,14 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
         metavar="PATH",
         help="read a file written by --export back as a new run, print its id, then exit",
     )
+    archive.add_argument(
+        "--import-trl",
+        type=Path,
+        dest="import_trl",
+        metavar="DIR",
+        help="store the output_dir of a TRL GRPO run (log_completions=True writes its rollouts, its checkpoints' "
+        "trainer_state.json its metrics) as a new run, print its id, then exit",
+    )
     parser.add_argument("--out", type=Path, help="where --export writes (default ./run-RUN_ID.zip)")
     parser.add_argument(
         "--alert-webhook",
@@ -287,6 +299,7 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
         export_run=args.export,
         export_out=args.out,
         import_path=args.import_path,
+        import_trl=args.import_trl,
         alerts=AlertSettings(args.alert_webhook, _public_url(env)),
     )
 
@@ -393,6 +406,11 @@ def main(argv: Sequence[str] | None = None, worker_module: str = "training.worke
     if settings.export_run is not None or settings.import_path is not None:
         try:
             return archive_command(store, settings.export_run, settings.export_out, settings.import_path)
+        finally:
+            store.close()
+    if settings.import_trl is not None:
+        try:
+            return trl_import_command(store, settings.import_trl)
         finally:
             store.close()
     access = settings.access()

@@ -32,6 +32,7 @@ from nover_ui.run_actions import (
     resume_run,
 )
 from nover_ui.run_filters import ALL, RunFilters, build_run_filters, choice_updates, narrowed
+from nover_ui.run_import_view import RunImport, build_run_import
 from nover_ui.run_notes import RunNotes, build_run_notes
 from nover_ui.runs_clock import RUNS_CLOCK_JS, RUNS_CSS, clock_value
 from nover_ui.runs_table import COLUMN_WIDTHS, RUN_COLUMNS, runs_view, shared_runs_data
@@ -81,6 +82,8 @@ class RunsTab:
     refresh_timer: gr.Timer
     notes: RunNotes | None = None
     """The selected run's name, tags and notes (run_notes.py), set once the tab is built."""
+    run_import: RunImport | None = None
+    """The "Import" accordion (run_import_view.py), set once the tab is built."""
 
 
 # ---- handlers: plain values in, {component: update} out ---------------------------------------------------
@@ -277,7 +280,7 @@ def build_runs(dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> RunsTab:
     )
     _wire(tab, dashboard, train, tabs)
     notes = build_run_notes(dashboard, tab.runs_df, tab.run_nb, tab.version_state)
-    return dataclasses.replace(tab, notes=notes)
+    return dataclasses.replace(tab, notes=notes, run_import=build_run_import(dashboard, tab.version_state))
 
 
 def _wire(tab: RunsTab, dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> None:

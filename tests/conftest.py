@@ -78,3 +78,23 @@ def trained_home(artifacts) -> Path:
     assert trained.returncode == 0, trained.stderr[-4000:]
     (home / "done").touch()
     return home
+
+
+@pytest.fixture(scope="session")
+def trl_output(artifacts) -> Path:
+    """The output_dir of a real 2-step TRL GRPOTrainer run on the default model (tests/trl_run.py: conversational
+    prompts, two reward functions, log_completions=True, a checkpoint at step 2), with the run's arguments as
+    JSON beside it (`trl_output.parent / "training_args.json"`, which plain TRL does not write). Trained once in a
+    process of its own and kept under test-artifacts, named by a hash of its module. Read-only: copy it to change it."""
+    digest = hashlib.sha256((ROOT / "tests" / "trl_run.py").read_bytes()).hexdigest()[:12]
+    home = artifacts / f"trl-run-{digest}"
+    if (home / "done").exists():
+        return home / "grpo-run"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    trained = subprocess.run(
+        [sys.executable, "-m", "tests.trl_run", str(home / "grpo-run")], cwd=ROOT, capture_output=True, text=True
+    )
+    assert trained.returncode == 0, trained.stderr[-4000:]
+    (home / "done").touch()
+    return home / "grpo-run"

@@ -26,6 +26,7 @@ UI_TRAINING_MODULES = (
     "training.inverse_demo_data",
     "training.preset_notes",
     "training.recipe_presets",
+    "training.rewards",
     "training.prompts",
 )
 """The light modules of `training` the UI (nover_ui/, app.py) may import: standard library and pandas only."""
