@@ -44,5 +44,4 @@ def register_api(dashboard: Dashboard) -> None:
     register_job_endpoints(dashboard)
     register_experiment_endpoints(dashboard)
     # Endpoints wired here from other modules, each gated and limited like the ones above:
-    # - import of a plain TRL GRPO output folder as a run (issue 16, point 2): gate "import runs", FILE_WORK;
     # - a merged full model of a checkpoint as a download (issue 16, point 3): BULK_READS, like /export_run.

@@ -1,5 +1,5 @@
 """API endpoints that change runs or hand out a run's files: the Runs tab's actions, its name, tags and notes, and the
-run archive out and in. Each checks the login as the UI's button does (Access.gate, with the same action words),
+run archive and TRL output folders in. Each checks the login as the UI's button does (Access.gate, with the same action words),
 holds the same work limit and concurrency group, and calls the same checked function, so a refusal says what the UI
 says.
 """
@@ -14,8 +14,10 @@ from nover_ui.archive import import_run
 from nover_ui.context import Dashboard
 from nover_ui.queue import queue_run as queue_checked_run
 from nover_ui.run_actions import cancel_run, clone_config, delete_run, export_archive, resume_run
+from nover_ui.run_import import import_zip
 from nover_ui.run_notes import EDITS_AT_ONCE
 from nover_ui.safe_text import api_error
+from nover_ui.trl_folder import TrlLimits
 from nover_ui.uploads import discard
 from nover_ui.work_limits import BULK_READS, FILE_WORK, RUN_EDITS
 
@@ -82,6 +84,20 @@ def register_run_endpoints(dashboard: Dashboard) -> None:
             discard(path)  # the run is in the database now, or refused: the upload is of no further use
         return {**plain(run), "source_id": source["source_id"]}
 
+    @FILE_WORK
+    def import_trl(folder_zip: FileData, request: gr.Request) -> dict:
+        """A zip of a plain TRL GRPO output_dir (trained with log_completions=True) stored as a new run, as the Runs
+        tab's Import does; returns the run with `notes` on what was mapped, assumed and missing."""
+        access.gate(request, "import runs")
+        path = uploaded_path(folder_zip, "folder_zip")
+        try:
+            limits = TrlLimits(max_bytes=dashboard.limits.max_bytes, max_rows=dashboard.limits.max_rows)
+            with refused_as_api_error():  # TrlFolderError and ArchiveError are ValueErrors: the file's fault, named
+                run, notes = import_zip(store, path, dashboard.places.uploads, limits)
+        finally:
+            discard(path)
+        return {**plain(run), "notes": notes}
+
     @RUN_EDITS
     def rename(run_id: int, name: str, request: gr.Request) -> dict:
         """Rename a run; returns it."""
@@ -111,6 +127,7 @@ def register_run_endpoints(dashboard: Dashboard) -> None:
         (delete, "delete_run"),
         (export, "export_run"),
         (import_archive, "import_run"),
+        (import_trl, "import_trl"),
     ):
         gr.api(endpoint, api_name=api_name)
     for endpoint, api_name in ((rename, "rename_run"), (set_tags, "set_tags"), (set_notes, "set_notes")):

@@ -15,6 +15,7 @@ from nover_ui.access import TOKEN_HEADER, Access
 from storage import Store
 from tests.helpers import step_rows
 from tests.nover_ui.test_api import serve
+from tests.nover_ui.test_trl_import import zipped
 
 LOGIN = "log in to {}: call the /login endpoint"
 
@@ -201,3 +202,18 @@ def test_queue_an_experiment_list_it_and_read_it_with_its_runs(served):
     assert {run["status"] for run in read["runs"]} == {"queued"}
     with pytest.raises(AppError, match="experiment 999"):
         anon.predict(experiment_id=999, api_name="/get_experiment")
+
+
+def test_import_a_zipped_trl_output_folder(served, trl_output, tmp_path):
+    store, home, anon, alice = served
+    folder_zip = zipped(trl_output, tmp_path / "trl-run.zip")
+    with pytest.raises(AppError, match=LOGIN.format("import runs")):
+        anon.predict(folder_zip={"path": str(folder_zip)}, api_name="/import_trl")
+    imported = alice.predict(folder_zip=handle_file(str(folder_zip)), api_name="/import_trl")
+    assert (imported["name"], imported["status"]) == ("grpo-run", "succeeded") and imported["notes"]
+    assert {rollout.step for rollout in store.get_rollouts(imported["id"])} == {1, 2}  # TRL logged both steps
+    assert "reward" in store.get_metrics(imported["id"])
+    broken = tmp_path / "broken.zip"
+    broken.write_text("not a zip")
+    with pytest.raises(AppError, match="broken.zip is not a readable zip file"):
+        alice.predict(folder_zip=handle_file(str(broken)), api_name="/import_trl")
