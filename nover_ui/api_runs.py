@@ -1,7 +1,7 @@
-"""API endpoints that change runs or hand out a run's files: the Runs tab's actions, its name, tags and notes, and the
-run archive and TRL output folders in. Each checks the login as the UI's button does (Access.gate, with the same action words),
-holds the same work limit and concurrency group, and calls the same checked function, so a refusal says what the UI
-says.
+"""API endpoints that change runs or hand out a run's files: the Runs tab's actions, its name, tags and notes, the
+run archive out and in, and TRL output folders in. Each checks the login as the UI's button does (Access.gate, with the
+same action words), holds the same work limit and concurrency group, and calls the same checked function, so a
+refusal says what the UI says.
 """
 
 from __future__ import annotations
