@@ -260,7 +260,9 @@ def build_runs(dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) -> RunsTab:
             elem_id="run-error",
         ),
         command_code=gr.Code(
-            label="Command of the selected run (set when a worker starts it)",
+            # With trackers (report_to), comment lines under the command say where their files are and how to
+            # open them (training/trackers.py tracker_notes); a Code box shows them as text.
+            label="Command of the selected run, and where its trackers write (set when a worker starts it)",
             language="shell",
             interactive=False,
             visible=False,

@@ -38,6 +38,7 @@ from training.interface import JobFailed, Phase, RunContext, Sink, TrainFn
 from training.job_config import Job
 from training.launch import launch, launch_argv
 from training.needs import Capabilities, refusal
+from training.trackers import tracker_notes
 from training.vllm_server import GenerationServer, ServerFailed, health_url, serve_model, server_env, starts_server
 
 ServerArgv = Callable[[RunConfig, Path], list[str]]
@@ -220,7 +221,8 @@ def run_training(
     webhook for the run's alerts (training/alert_watch.py).
     """
     shutdown = shutdown or threading.Event()
-    store.set_run_command(run.id, run_command(config, _resume_point(store, run)))
+    notes = tracker_notes(config, home, run_folder(home, run.id), run.name, run.id)
+    store.set_run_command(run.id, run_command(config, _resume_point(store, run)) + notes)
     server = None
     if starts_server(config):
         started = _start_server(
@@ -285,7 +287,9 @@ def train_now(
     store = Store(db_url)
     run = store.create_run(name, config.to_dict())
     claimed = store.start_run(run.id, f"{socket.gethostname()}:{os.getpid()}")
-    store.set_run_command(run.id, run_command(config))
+    store.set_run_command(
+        run.id, run_command(config) + tracker_notes(config, home, run_folder(home, run.id), name, run.id)
+    )
     return _train_here(store, claimed, config, train_fn, home, threading.Event(), observe=observe)
 
 
@@ -309,6 +313,11 @@ def queue_run(db_url: str, name: str, config: RunConfig) -> RunRecord:
         return store.create_run(name, config.to_dict())
     finally:
         store.close()
+
+
+def run_folder(home: Path, run_id: int) -> Path:
+    """A run's own folder: its checkpoints, its launch log and its trackers' files (training/trackers.py)."""
+    return home / "runs" / str(run_id)
 
 
 def exit_code(record: RunRecord) -> int:
@@ -380,7 +389,11 @@ def _train_here(
         store.heartbeat(run.id, step=0, total_steps=config.max_steps)
         sink.log_phase(Phase.LOADING_MODEL)  # the trainer reports its later phases itself
         context = RunContext(
-            run_id=run.id, home=home, workdir=home / "runs" / str(run.id), resume_from=_resume_point(store, run)
+            run_id=run.id,
+            home=home,
+            workdir=run_folder(home, run.id),
+            resume_from=_resume_point(store, run),
+            name=run.name,
         )
         with Heartbeat(lambda: store.heartbeat(run.id), f"run-{run.id}", heartbeat_interval_s):
             train_fn(config, observe(sink), context)
@@ -422,7 +435,7 @@ def _train_launched(
     with contextlib.suppress(InvalidTransition):
         store.set_phase(run.id, Phase.LOADING_MODEL)
     argv = launch_argv(config, run.id, store.url, home, resume_from, resume_interrupted)
-    log_path = home / "runs" / str(run.id) / "launch.log"
+    log_path = run_folder(home, run.id) / "launch.log"
     print(f"worker: run {run.id} in {config.num_processes} processes, output in {log_path}", file=sys.stderr)
     with Heartbeat(lambda: store.heartbeat(run.id), f"run-{run.id}", heartbeat_interval_s):
         outcome = launch(argv, log_path, shutdown)

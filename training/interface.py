@@ -62,6 +62,8 @@ class RunContext:
     """Folder for this run's checkpoints and scratch files."""
     resume_from: Path | None = None
     """Checkpoint folder to continue from (a resumed run), or None for a fresh start."""
+    name: str = ""
+    """The run's name, which its trackers show (training/trackers.py)."""
 
 
 TrainFn = Callable[[RunConfig, Sink, RunContext], None]

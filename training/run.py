@@ -98,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError:
             pass  # no such line to show: e.g. a vLLM server on GPU 1, which a second training process would need
 
+    from training.trackers import tracker_notes, use_trackio_dir
+
+    use_trackio_dir(home)  # before the training stack: trackio reads it once, on import (training/trackers.py)
     from training.interface import MemorySink, RunContext
     from training.progress import ProgressSink
     from training.trainer import train
@@ -122,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The other processes train their share of each step; the trainer reports through rank 0's sink only.
     run_dir = str(args.run_id) if args.run_id is not None else f"cli-{time.strftime('%Y%m%d-%H%M%S')}"
     context = RunContext(
-        run_id=args.run_id or 0, home=home, workdir=home / "runs" / run_dir, resume_from=args.resume_from
+        run_id=args.run_id or 0, home=home, workdir=home / "runs" / run_dir, resume_from=args.resume_from, name=name
     )
     sink = progress(MemorySink()) if rank == 0 else MemorySink()
     try:
@@ -131,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rank == 0:
             sink.close()
     if rank == 0:
-        print(f"done; checkpoints in {context.workdir}", file=sys.stderr)
+        notes = tracker_notes(config, home, context.workdir, name, context.run_id)
+        print(f"done; checkpoints in {context.workdir}{notes}", file=sys.stderr)
     return 0
 
 

@@ -30,12 +30,14 @@ from training.prompts import build_prompt
 from training.proxy import ProxySyncCallback, add_proxy, load_proxy, needs_proxy, proxy_active, scores_with_proxy
 from training.recipes import StdFilter
 from training.scorer import NoverScorer
+from training.trackers import PROJECT, reporting, tracker_run_name
 
 
 def train(config: RunConfig, sink: Sink, context: RunContext) -> None:
-    trainer = build_trainer(config, sink, context)
-    sink.log_phase(Phase.FIRST_GENERATION)
-    trainer.train(resume_from_checkpoint=str(context.resume_from) if context.resume_from else None)
+    with reporting(config, context.workdir, context.home):  # the trackers' callbacks read it when built and started
+        trainer = build_trainer(config, sink, context)
+        sink.log_phase(Phase.FIRST_GENERATION)
+        trainer.train(resume_from_checkpoint=str(context.resume_from) if context.resume_from else None)
 
 
 def build_trainer(
@@ -64,7 +66,13 @@ def build_trainer(
     functions, weights = rewards.functions()
     trainer = NoverGRPOTrainer(
         model=base,
-        args=grpo_args(config, context.workdir, base.device.type, weights),
+        args=grpo_args(
+            config,
+            context.workdir,
+            base.device.type,
+            weights,
+            run_name=tracker_run_name(context.name, context.run_id, context.workdir),
+        ),
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=lora_config(config),
@@ -110,7 +118,10 @@ def build_trainer(
     return trainer
 
 
-def grpo_args(config: RunConfig, output_dir: Path, device: str, reward_weights: list[float]) -> GRPOConfig:
+def grpo_args(
+    config: RunConfig, output_dir: Path, device: str, reward_weights: list[float], run_name: str | None = None
+) -> GRPOConfig:
+    """TRL's arguments for `config`; `run_name` names the run in its trackers (training/trackers.py)."""
     on_cpu = device == "cpu"
     bf16, fp16 = mixed_precision(config.dtype, device, not on_cpu and torch.cuda.is_bf16_supported())
     rollouts_per_process = config.prompts_per_step * config.num_generations // config.num_processes
@@ -140,7 +151,9 @@ def grpo_args(config: RunConfig, output_dir: Path, device: str, reward_weights: 
         logging_steps=1,
         save_strategy="steps" if config.checkpoint_steps else "no",
         save_steps=config.checkpoint_steps or config.max_steps,
-        report_to="none",
+        report_to=list(config.trackers()) or "none",
+        run_name=run_name,
+        project=PROJECT,  # trackio's project (transformers passes it to trackio.init)
         disable_tqdm=True,
         use_cpu=on_cpu,
         bf16=bf16,

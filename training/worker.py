@@ -269,6 +269,9 @@ def main(
         # this process was starting (it would then be our adopter, and the watch would never fire).
         threading.Thread(target=_watch_parent, args=(args.parent_pid, shutdown), daemon=True).start()
     if train_fn is None:  # after the watch starts: importing the training stack takes seconds
+        from training.trackers import use_trackio_dir
+
+        use_trackio_dir(args.home.resolve())  # before the training stack: trackio reads it once, on import
         from training.trainer import train as train_fn
     try:
         store = Store(args.db)

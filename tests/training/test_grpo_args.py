@@ -75,3 +75,9 @@ def test_dtype_decides_the_mixed_precision(dtype, device, bf16_supported, expect
 def test_bfloat16_on_a_gpu_without_it_is_refused_with_the_fix():
     with pytest.raises(ValueError, match="choose float16 or auto"):
         mixed_precision("bfloat16", "cuda", bf16_supported=False)
+
+
+def test_the_trackers_map_to_trls_report_to_with_the_runs_name(tmp_path):
+    tracked = grpo_args(preset("cpu-demo", report_to="wandb, trackio"), tmp_path, "cpu", WEIGHTS, run_name="demo #3")
+    assert (tracked.report_to, tracked.run_name, tracked.project) == (["wandb", "trackio"], "demo #3", "nover_ui")
+    assert args(tmp_path).report_to == []  # transformers reads "none" as no tracker at all
