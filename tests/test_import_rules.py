@@ -18,6 +18,7 @@ UI_TRAINING_MODULES = (
     "training.flags",
     "training.heldout",
     "training.job_config",
+    "training.model_card",
     "training.needs",
     "training.inverse_demo_data",
     "training.preset_notes",
