@@ -167,8 +167,10 @@ def body(card: ModelCard, config: RunConfig) -> str:
         "tokenizer = AutoTokenizer.from_pretrained(path)\n"
         "model = AutoModelForCausalLM.from_pretrained(path)\n"
         'messages = [{"role": "user", "content": "Why is the sky blue?"}]\n'
-        'inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")\n'
-        "print(tokenizer.decode(model.generate(inputs, max_new_tokens=128)[0]))\n"
+        "inputs = tokenizer.apply_chat_template(\n"
+        '    messages, add_generation_prompt=True, return_tensors="pt", return_dict=True\n'
+        ")\n"
+        "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=32)[0]))\n"
         "```",
     ]
     return "\n\n".join(parts) + "\n"

@@ -66,13 +66,17 @@ def test_the_worker_writes_a_plain_model_folder_under_home_exports(merged):
     assert not list(folder.parent.glob(".*"))  # no staging folder left beside it
 
 
-def test_the_card_holds_the_run_and_the_checkpoints_evaluation(merged):
+def test_the_card_holds_the_run_and_the_checkpoints_evaluation_and_its_snippet_runs(merged, capsys):
     _, home, ended = merged
-    text = (merged_folder(home, ended.run_id, STEP) / "README.md").read_text()
+    folder = merged_folder(home, ended.run_id, STEP)
+    text = (folder / "README.md").read_text()
     meta = yaml.safe_load(text.split("---\n")[1])
     assert meta["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct" and meta["model_name"] == NAME
     assert {"nover", "grpo", "trl", "lora"} <= set(meta["tags"])
     assert "Evaluation 1 of this checkpoint (split test)" in text and "| format\\_valid\\_rate | 0.5 |" in text
+    snippet = text.split("```python\n")[1].split("```")[0]
+    exec(snippet.replace('path = "."', f"path = {str(folder)!r}"), {})  # the card's "How to load it", as written
+    assert "Why is the sky blue?" in capsys.readouterr().out
 
 
 def test_the_merged_model_loads_without_peft_and_computes_the_peft_models_logits(merged, checkpoint):
@@ -83,8 +87,11 @@ def test_the_merged_model_loads_without_peft_and_computes_the_peft_models_logits
     base, tokenizer = load_model(config, home)
     peft = PeftModel.from_pretrained(base, checkpoint).eval()
     ids = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "What is 2 + 3?"}], add_generation_prompt=True, return_tensors="pt"
-    )
+        [{"role": "user", "content": "What is 2 + 3?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )["input_ids"]
     with torch.no_grad():
         expected = peft(ids).logits
         got = plain(ids).logits
