@@ -1,5 +1,6 @@
 """The Evaluate tab: held-out evaluations of the base model and a run's checkpoints as background jobs, their
-checkpoints x metrics table, a prompts x checkpoints grid of answers, and downloads."""
+checkpoints x metrics table, a prompts x checkpoints grid of answers, and downloads (a checkpoint's adapter, or
+merged into a full model: nover_ui/merge_panel.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from nover_ui.eval_view import TABLE_COLUMNS, TABLE_WIDTHS, answers_grid, metric
 from nover_ui.events import bind
 from nover_ui.exports import FORMATS, evaluation_samples_file, write_table, zip_checkpoint
 from nover_ui.field_errors import field_errors, not_queued
+from nover_ui.merge_panel import build_merge_panel
 from nover_ui.queue import queue_evaluations
 from nover_ui.run_picker import run_choices
 from nover_ui.safe_text import refusal
@@ -266,6 +268,7 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> EvaluateTab:
         chosen_dd = gr.Dropdown(label="Compare the answers of", multiselect=True, scale=4, elem_id="eval-chosen")
         grid_btn = gr.Button("Show answers", scale=1)
     grid_html = gr.HTML(elem_id="eval-grid")
+    timer = gr.Timer(REFRESH_S)
     with gr.Accordion("Downloads", open=False):
         with gr.Row():
             format_rd = gr.Radio(list(FORMATS), value="parquet", label="Table format")
@@ -274,8 +277,8 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> EvaluateTab:
             adapter_dd = gr.Dropdown(label="Checkpoint", scale=1)
             adapter_btn = gr.Button("Adapter (zip)")
         download_file = gr.File(label="Download", elem_id="eval-download")
+        build_merge_panel(dashboard, run_dd, adapter_dd, download_file, timer)
     version_state, queued_state = gr.State(None), gr.State([])
-    timer = gr.Timer(REFRESH_S)
     ev = EvaluateTab(
         run_dd, steps_cg, base_cb, data_tb, data_file, split_dd, prompts_nb, samples_nb, seed_nb, queue_btn,
         status_md, table_df, note_md, chosen_dd, grid_btn, grid_html, format_rd, rollouts_btn, samples_btn, adapter_dd,

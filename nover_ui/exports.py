@@ -1,10 +1,12 @@
-"""Files a person downloads: a run's rollouts or an evaluation's samples as Parquet/CSV, a checkpoint as a zip."""
+"""Files a person downloads: a run's rollouts or an evaluation's samples as Parquet/CSV, a checkpoint or a merged
+model as a zip."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import shutil
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -62,3 +64,14 @@ def zip_checkpoint(checkpoint_dir: str | Path, stem: str, downloads: Downloads) 
         )
     target = downloads.new_path(stem)
     return Path(shutil.make_archive(str(target), "zip", root_dir=folder))
+
+
+def zip_folder(folder: Path, stem: str, downloads: Downloads) -> Path:
+    """A folder of weights (a merged model) as a download file `stem.zip`, its files stored uncompressed: safetensors
+    barely compress, and deflating hundreds of MB would hold a CPU for a minute."""
+    target = downloads.new_path(f"{stem}.zip")
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
+    return target

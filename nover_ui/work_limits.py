@@ -62,3 +62,5 @@ BULK_READS = WorkLimit("reading or exporting whole runs", slots=2)
 """Exports, downloads, searches and metric series: each may read a whole run's rows."""
 RUN_EDITS = WorkLimit("saving run names, tags and notes", slots=2)
 """Renames, tags and notes of runs: short writes, bounded so a script cannot queue writes without end."""
+HUB_PUSHES = WorkLimit("pushing a model to the Hub", slots=1)
+"""Uploads of merged models (hundreds of MB each, for minutes): one at a time, so they cannot take the uplink."""

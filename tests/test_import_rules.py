@@ -22,6 +22,7 @@ UI_TRAINING_MODULES = (
     "training.heldout",
     "training.job_config",
     "training.messages",
+    "training.model_card",
     "training.needs",
     "training.inverse_demo_data",
     "training.preset_notes",

@@ -2,7 +2,8 @@
 
 One entry point per kind, each given what the worker already checked: `run_training(store, run, config, ...)`
 trains a run (in this process, or under `accelerate launch` when it asks for several processes) and
-`run_job(store, evaluation, job, ...)` runs an evaluation or playground job (training/jobs.py). Both beat for their
+`run_job(store, evaluation, job, ...)` runs an evaluation or playground job (training/jobs.py) or a merge job
+(training/merge_export.py). Both beat for their
 row while they work and record how it ended. `train_claimed` and `train_now` are the same path for
 `python -m training.run` (rank 0 of a launched run; a run started from the command line).
 
@@ -35,7 +36,7 @@ from training.data import TABLE_SUFFIXES, DataError
 from training.flags import DEFAULT_TAGS, TagSettings, flag_step
 from training.heldout import heldout_settings, run_data
 from training.interface import JobFailed, Phase, RunContext, Sink, TrainFn
-from training.job_config import Job
+from training.job_config import Job, MergeJob
 from training.launch import launch, launch_argv
 from training.needs import Capabilities, refusal
 from training.trackers import tracker_notes
@@ -347,9 +348,7 @@ def run_job(
             lambda: store.heartbeat_evaluation(evaluation.id), f"evaluation-{evaluation.id}", heartbeat_interval_s
         ):
             if job_fn is None:
-                from training.jobs import execute  # the model stack, once a job comes
-
-                job_fn = execute
+                job_fn = _job_fn(job)
             checkpoints: dict[int, Path] = {}
             if evaluation.run_id is not None:
                 checkpoints = {c.step: Path(c.path) for c in store.list_checkpoints(evaluation.run_id)}
@@ -366,6 +365,17 @@ def run_job(
             return store.finish_evaluation(evaluation.id, Status.FAILED, error=_describe(exc))
         except InvalidTransition:
             return store.get_evaluation(evaluation.id)
+
+
+def _job_fn(job: Job) -> JobFn:
+    """The code that runs a job of this kind; imported once a job comes (the model stack takes seconds)."""
+    if isinstance(job, MergeJob):
+        from training.merge_export import merge_job
+
+        return merge_job  # type: ignore[return-value]  # a JobFn for merge jobs only, which is what it is given
+    from training.jobs import execute
+
+    return execute
 
 
 def _train_here(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from training.config import ConfigError, RunConfig, field_names
+from training.model_card import ModelCard
 
 JUDGES = ("base", "self")
 MAX_EVAL_PROMPTS = 10_000
@@ -44,7 +45,7 @@ def _opt(
 
 @dataclass(frozen=True)
 class JobConfig:
-    """What every job has: the model's settings and how many samples to draw, with which seed, judged by whom."""
+    """What every job has: the model's settings."""
 
     kind: ClassVar[str]
     """The job's kind, stored in its row's `kind` column; JOB_KINDS maps it back to the class."""
@@ -54,16 +55,6 @@ class JobConfig:
         "The resolved run configuration: model, prompt template, tags, sampling (temperature, top_p, "
         "max_completion_length), verifier settings and data columns. A checkpoint's job uses its run's stored "
         "config; a base-model playground job a preset.",
-    )
-    samples: int = _opt(1, "Completions drawn per prompt.", least=1, most=MAX_SAMPLES)
-    seed: int = _opt(
-        0, "Sampling seed: the same seed gives two checkpoints the same random draws.", least=0, most=MAX_SEED
-    )
-    judge: str = _opt(
-        "base",
-        "Which model computes the reference perplexities: 'base' (the base model, so checkpoints are compared on "
-        "one scale) or 'self' (the evaluated model).",
-        choices=JUDGES,
     )
 
     def __post_init__(self) -> None:
@@ -84,7 +75,7 @@ class JobConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values: the job's row stores this, and from_dict rebuilds the same job from it."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        values["run_config"] = self.run_config.to_dict()
+        values = {key: value.to_dict() if hasattr(value, "to_dict") else value for key, value in values.items()}
         return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
 
     @classmethod
@@ -121,7 +112,23 @@ class JobConfig:
 
 
 @dataclass(frozen=True)
-class EvaluationJob(JobConfig):
+class SampledJob(JobConfig):
+    """A job that generates: how many samples to draw, with which seed, judged by whom."""
+
+    samples: int = _opt(1, "Completions drawn per prompt.", least=1, most=MAX_SAMPLES)
+    seed: int = _opt(
+        0, "Sampling seed: the same seed gives two checkpoints the same random draws.", least=0, most=MAX_SEED
+    )
+    judge: str = _opt(
+        "base",
+        "Which model computes the reference perplexities: 'base' (the base model, so checkpoints are compared on "
+        "one scale) or 'self' (the evaluated model).",
+        choices=JUDGES,
+    )
+
+
+@dataclass(frozen=True)
+class EvaluationJob(SampledJob):
     """Held-out prompts of the data source named by the job row's `dataset`."""
 
     kind: ClassVar[str] = "evaluation"
@@ -137,7 +144,7 @@ class EvaluationJob(JobConfig):
 
 
 @dataclass(frozen=True)
-class PlaygroundJob(JobConfig):
+class PlaygroundJob(SampledJob):
     """Prompts typed by a person (the job row's `dataset` is only a label)."""
 
     kind: ClassVar[str] = "playground"
@@ -173,16 +180,33 @@ class PlaygroundJob(JobConfig):
         _check_length(self, "reference", self.reference or "")
 
 
-Job = EvaluationJob | PlaygroundJob
-JOB_KINDS: dict[str, type[EvaluationJob] | type[PlaygroundJob]] = {
-    job.kind: job for job in (EvaluationJob, PlaygroundJob)
-}
+@dataclass(frozen=True)
+class MergeJob(JobConfig):
+    """The policy adapter of the job row's checkpoint merged into a full-precision copy of its base model, saved with
+    its tokenizer and a model card (training/merge_export.py) under the worker's HOME/exports."""
+
+    kind: ClassVar[str] = "merge"
+
+    card: ModelCard = _opt(
+        ModelCard(0, "", 0),
+        "The facts of the model card that the run's config does not hold: the run's name and data name, its eval/* "
+        "metrics at the checkpoint's step and the latest evaluation of the checkpoint.",
+    )
+
+    def _check_own(self) -> None:
+        if not isinstance(self.card, ModelCard):
+            raise ConfigError("card", f"card must be a ModelCard (a JSON object of its facts), got {self.card!r}")
+
+
+Job = EvaluationJob | PlaygroundJob | MergeJob
+JobClass = type[EvaluationJob] | type[PlaygroundJob] | type[MergeJob]
+JOB_KINDS: dict[str, JobClass] = {job.kind: job for job in (EvaluationJob, PlaygroundJob, MergeJob)}
 """Every kind of job a worker runs, by the name stored in a job row's `kind` column; the only list of them."""
 
 
-def job_class(kind: str) -> type[EvaluationJob] | type[PlaygroundJob]:
+def job_class(kind: str) -> JobClass:
     if kind not in JOB_KINDS:
-        raise ConfigError("kind", f"unknown job kind {kind!r}; a worker runs {' and '.join(JOB_KINDS)} jobs")
+        raise ConfigError("kind", f"unknown job kind {kind!r}; a worker runs {', '.join(JOB_KINDS)} jobs")
     return JOB_KINDS[kind]
 
 
@@ -211,6 +235,8 @@ def _coerce(cls: type[JobConfig], name: str, value: Any) -> Any:
             return RunConfig.from_dict(value)
         except ConfigError as exc:
             raise ConfigError("run_config", f"run_config: {exc}") from None
+    if name == "card" and isinstance(value, dict):
+        return ModelCard.from_dict(value)
     if isinstance(value, float) and value.is_integer() and _hints(cls).get(name) is int:
         return int(value)
     if isinstance(value, list):

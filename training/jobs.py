@@ -34,7 +34,7 @@ from training.config import ConfigError
 from training.data import DataError, Example, load_examples
 from training.evaluate import EvalResult, evaluate
 from training.interface import JobFailed
-from training.job_config import Job, PlaygroundJob
+from training.job_config import EvaluationJob, PlaygroundJob
 from training.model import ModelLoadError, load_model
 
 
@@ -43,7 +43,7 @@ class JobError(ValueError):
 
 
 def execute(
-    job: Job, evaluation: Any, checkpoints: Mapping[int, Path], home: Path
+    job: EvaluationJob | PlaygroundJob, evaluation: Any, checkpoints: Mapping[int, Path], home: Path
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Generate and score a claimed job's samples: (sample rows, metrics). `job` is the row's validated config,
     `evaluation` the row (its dataset and checkpoint), `checkpoints` its run's checkpoint folders by step (empty for
@@ -55,7 +55,7 @@ def execute(
 
 
 def _execute(
-    job: Job, evaluation: Any, checkpoints: Mapping[int, Path], home: Path
+    job: EvaluationJob | PlaygroundJob, evaluation: Any, checkpoints: Mapping[int, Path], home: Path
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     examples = job_examples(evaluation.dataset, job)  # before the model: bad data fails fast
     checkpoint = (
@@ -75,7 +75,7 @@ def _execute(
     return sample_rows(result, job.seed), job_metrics(result)
 
 
-def job_examples(dataset: str, job: Job) -> tuple[Example, ...]:
+def job_examples(dataset: str, job: EvaluationJob | PlaygroundJob) -> tuple[Example, ...]:
     if isinstance(job, PlaygroundJob):
         reference = job.reference or ""
         return tuple(

@@ -216,6 +216,23 @@ def load_model(config: RunConfig, home: Path, report: PhaseReport = _no_report) 
     return model, tokenizer
 
 
+def load_full_precision(config: RunConfig, home: Path) -> tuple[Any, str]:
+    """The base model of `config` never quantized, even for a 4-bit run, and where it was loaded from: float32 on a
+    CPU (the CPU computes in it anyway), the run's compute dtype on a GPU. For a merge (training/merge_export.py):
+    folding a LoRA update into nf4 weights would round it to the 4-bit grid and lose most of what it learned."""
+    source, tried = _resolve(config.model, home)
+    device = _pick_device(config.device)
+    dtype = torch.float32 if device == "cpu" else _pick_dtype(config.dtype, device)
+    try:
+        with _quiet():
+            model = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=False, dtype=dtype)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        fix = load_fix(reason, "none", source.endswith(CONVERTED_NAME), Path(source).is_dir())
+        raise ModelLoadError("; ".join([*tried, f"tried {source}: {reason}", fix])) from exc
+    return model.to(device), source
+
+
 def load_fix(reason: str, quantization: str, converted: bool, is_folder: bool) -> str:
     """What to do about a failed load: the machine's missing piece when that is the cause, whatever the folder.
 

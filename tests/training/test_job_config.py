@@ -14,28 +14,32 @@ from training.job_config import (
     JOB_KINDS,
     EvaluationJob,
     JobConfig,
+    MergeJob,
     PlaygroundJob,
     job_class,
     job_from_dict,
     legacy_values,
 )
+from training.model_card import ModelCard
 
 ROOT = Path(__file__).resolve().parents[2]
 CPU_DEMO = preset("cpu-demo")
 
 
 def test_job_kinds_are_listed_once_by_the_name_their_rows_store():
-    assert JOB_KINDS == {"evaluation": EvaluationJob, "playground": PlaygroundJob}
+    assert JOB_KINDS == {"evaluation": EvaluationJob, "playground": PlaygroundJob, "merge": MergeJob}
     assert all(job_class(kind).kind == kind for kind in JOB_KINDS)
-    with pytest.raises(ConfigError, match="unknown job kind 'benchmark'; a worker runs evaluation and playground jobs"):
+    with pytest.raises(
+        ConfigError, match="unknown job kind 'benchmark'; a worker runs evaluation, playground, merge jobs"
+    ):
         job_from_dict("benchmark", {})
 
 
-@pytest.mark.parametrize("job_type", [EvaluationJob, PlaygroundJob])
+@pytest.mark.parametrize("job_type", [EvaluationJob, PlaygroundJob, MergeJob])
 def test_every_setting_has_its_help_and_every_number_and_text_its_bounds(job_type):
     for f in dataclasses.fields(job_type):
         assert len(f.metadata["help"]) > 20, f.name
-        if f.name == "run_config":  # bounded by RunConfig's own fields
+        if f.name in ("run_config", "card"):  # bounded by RunConfig's and ModelCard's own checks
             continue
         assert "choices" in f.metadata or "most" in f.metadata, f.name
         if f.type == "int":
@@ -48,6 +52,10 @@ def test_every_setting_has_its_help_and_every_number_and_text_its_bounds(job_typ
         EvaluationJob(run_config=CPU_DEMO, split="validation", max_prompts=32, samples=4, seed=7, judge="self"),
         PlaygroundJob(run_config=CPU_DEMO.replace(model="org/m"), prompts=("Hi?", "2+2?"), reference="4", seed=3),
         PlaygroundJob(run_config=CPU_DEMO, prompts=("Hi?",)),
+        MergeJob(
+            run_config=CPU_DEMO,
+            card=ModelCard(3, 'x"\n---', 2, "q.csv", {"eval/accuracy": 0.5}, 9, "test", {"samples": 8.0}),
+        ),
     ],
 )
 def test_a_job_round_trips_through_json_and_is_complete_as_stored(job):
@@ -142,7 +150,7 @@ def test_a_complete_row_is_taken_as_stored_without_a_merge():
 
 
 def test_job_config_is_a_job_config_and_imports_only_the_standard_library():
-    assert issubclass(EvaluationJob, JobConfig) and issubclass(PlaygroundJob, JobConfig)
+    assert all(issubclass(job, JobConfig) for job in (EvaluationJob, PlaygroundJob, MergeJob))
     code = "import sys; import training.job_config; print(' '.join(sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     third_party = {m.split(".")[0] for m in loaded.stdout.split()} - set(sys.stdlib_module_names)
