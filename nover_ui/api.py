@@ -5,7 +5,8 @@ as an AppError carrying the same message a person sees in the UI. The endpoints 
 - api_runs.py: queue, cancel, resume, clone, delete, export, import, rename, tags, notes;
 - api_reads.py: the runs list, a run's metrics, rollouts and alerts;
 - api_jobs.py: evaluations and playground prompts (queue, status and answers, samples download);
-- api_experiments.py: queue an experiment grid, list experiments, one with its runs.
+- api_experiments.py: queue an experiment grid, list experiments, one with its runs;
+- api_models.py: merge a checkpoint into a full model, download it, push it to the Hub.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import gradio as gr
 from nover_ui.access import AccessDenied
 from nover_ui.api_experiments import register_experiment_endpoints
 from nover_ui.api_jobs import register_job_endpoints
+from nover_ui.api_models import register_model_endpoints
 from nover_ui.api_reads import register_read_endpoints
 from nover_ui.api_runs import register_run_endpoints
 from nover_ui.context import Dashboard
@@ -43,5 +45,4 @@ def register_api(dashboard: Dashboard) -> None:
     register_read_endpoints(dashboard)
     register_job_endpoints(dashboard)
     register_experiment_endpoints(dashboard)
-    # Endpoints wired here from other modules, each gated and limited like the ones above:
-    # - a merged full model of a checkpoint as a download (issue 16, point 3): BULK_READS, like /export_run.
+    register_model_endpoints(dashboard)

@@ -217,3 +217,22 @@ def test_import_a_zipped_trl_output_folder(served, trl_output, tmp_path):
     broken.write_text("not a zip")
     with pytest.raises(AppError, match="broken.zip is not a readable zip file"):
         alice.predict(folder_zip=handle_file(str(broken)), api_name="/import_trl")
+
+
+def test_merge_a_checkpoint_download_it_and_push_it(served, monkeypatch):
+    store, home, anon, alice = served
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    run_id = finished_run(store, "to merge", "succeeded")
+    with pytest.raises(AppError, match=LOGIN.format("merge checkpoints")):
+        anon.predict(run_id=run_id, step=2, api_name="/merge_checkpoint")
+    job = alice.predict(run_id=run_id, step=2, api_name="/merge_checkpoint")
+    assert (job["kind"], job["status"], job["run_id"], job["checkpoint_step"]) == ("merge", "queued", run_id, 2)
+    assert alice.predict(run_id=run_id, step=2, api_name="/merge_checkpoint")["id"] == job["id"]  # not queued twice
+    with pytest.raises(AppError, match="has no checkpoint at step 3; its checkpoints are at steps 2"):
+        alice.predict(run_id=run_id, step=3, api_name="/merge_checkpoint")
+    with pytest.raises(AppError, match="has not been merged yet: click Merge first"):
+        anon.predict(run_id=run_id, step=2, api_name="/download_merged")
+    with pytest.raises(AppError, match=LOGIN.format("push models to the Hub")):
+        anon.predict(run_id=run_id, step=2, repo_id="alice/m", api_name="/push_to_hub")
+    with pytest.raises(AppError, match="pushing to the Hub needs a token"):
+        alice.predict(run_id=run_id, step=2, repo_id="alice/m", api_name="/push_to_hub")
