@@ -7,7 +7,10 @@ draw, from the stored `format_valid` of each rollout (Store.format_valid_counts)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+TRL_IMPORT_TAG = "trl-import"
+"""The tag of a run imported from a plain TRL folder (nover_ui/trl_import.py)."""
 
 WHAT_TO_TRY = (
     "Try, cheapest first: **format_example** (a system line and one worked example turn), "
@@ -15,6 +18,16 @@ WHAT_TO_TRY = (
     "(truncated rollouts cannot close their tags), and a larger model: the 135M default rarely follows the format "
     "on long or unfamiliar prompts."
 )
+
+
+def judged_by_tags(tags: Sequence[str]) -> bool:
+    """Whether a run's signal depends on NOVER's tags: not for a run imported from TRL, which trained on its own
+    reward functions, so a completion without tags says nothing about its reward.
+
+    >>> judged_by_tags(["sweep"]), judged_by_tags([TRL_IMPORT_TAG])
+    (True, False)
+    """
+    return TRL_IMPORT_TAG not in tags
 
 
 def no_signal_banner(counts: Mapping[int, tuple[int, int]], step: int | None = None) -> str:

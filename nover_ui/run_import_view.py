@@ -57,8 +57,8 @@ def build_run_import(dashboard: Dashboard, version_state: gr.State) -> RunImport
     with gr.Accordion("Import", open=False, elem_id="run-import"):
         gr.Markdown(
             "A zip of a TRL GRPO run's output_dir (trained with `log_completions=True`: its "
-            "`completions/*.parquet` and `checkpoint-*/trainer_state.json` are read; weights may be left out), or a run "
-            "archive from Export. The run is added as a new run; `python app.py --import-trl DIR` does the same."
+            "`completions/*.parquet` and `checkpoint-*/trainer_state.json` are read; weights may be left out), or a "
+            "run archive from Export. The run is added as a new run; `python app.py --import-trl DIR` does the same."
         )
         view = RunImport(
             zip_file=gr.File(

@@ -11,7 +11,7 @@ import datetime as dt
 import threading
 from collections.abc import Sequence
 
-from nover_ui.format_guidance import no_signal_banner
+from nover_ui.format_guidance import judged_by_tags, no_signal_banner
 from nover_ui.safe_text import markdown_text
 from storage import RunRecord, Store
 
@@ -44,7 +44,7 @@ def no_signal_banners(store: Store, runs: Sequence[RunRecord], seen: SignalSeen)
         if run in seen:
             continue
         counts = store.format_valid_counts(run.id)
-        if any(valid for valid, _ in counts.values()):
+        if not judged_by_tags(run.tags) or any(valid for valid, _ in counts.values()):
             seen.add(run)
         elif banner := no_signal_banner(counts):
             banners.append(f"Run #{run.id} {markdown_text(run.name)}: {banner}")

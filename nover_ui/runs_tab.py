@@ -21,7 +21,7 @@ from nover_ui.access import AccessDenied
 from nover_ui.alert_view import evidence_html
 from nover_ui.context import Dashboard
 from nover_ui.events import TRAIN, bind, open_tab
-from nover_ui.format_guidance import no_signal_banner
+from nover_ui.format_guidance import judged_by_tags, no_signal_banner
 from nover_ui.run_actions import (
     ActionRefused,
     allowed_actions,
@@ -362,7 +362,7 @@ def _run_details(store: Store, tab: RunsTab, run_id: int | None) -> dict[Any, An
                 # The table's shared read holds every run's alerts: no read of its own.
                 alerts = evidence_html(shared_runs_data(store).alerts.get(run_id, []))
                 checkpoints = len(store.list_checkpoints(run_id))
-                if not store.has_format_valid(run_id):  # the cheap read first: most runs have signal
+                if judged_by_tags(run.tags) and not store.has_format_valid(run_id):  # the cheap read first
                     banner = no_signal_banner(store.format_valid_counts(run_id))
         except StorageError:
             run, checkpoints, banner, alerts = None, 0, "", ""

@@ -14,8 +14,9 @@ import gradio as gr
 
 from nover_ui.bounds import MAX_SEARCH_CHARS
 from nover_ui.events import TRACES, bind, open_tab
-from nover_ui.format_guidance import no_signal_banner
+from nover_ui.format_guidance import judged_by_tags, no_signal_banner
 from nover_ui.run_picker import run_choices
+from nover_ui.shared_reads import shared_runs
 from nover_ui.traces_view import FILTERS, NO_RANKING_SIGNAL, SORTS, render_search, render_step
 from nover_ui.work_limits import BULK_READS
 from storage import StorageError, Store
@@ -33,6 +34,9 @@ def step_html(store: Store, run_id: int, step: int, filter: str, sort: str) -> s
 def step_banner(store: Store, run_id: int, step: int) -> str:
     """The no-signal banner (Markdown, numbers only) for a step: the whole run's when no step of it has a
     format-valid rollout, else this step's when it has none, else ''. Read as the step is drawn, never polled."""
+    run = shared_runs(store).get(run_id)  # the runs list every viewer shares, not one more read
+    if run is None or not judged_by_tags(run.tags):
+        return ""
     counts = store.format_valid_counts(run_id)
     return no_signal_banner(counts) or no_signal_banner(counts, step)
 

@@ -28,13 +28,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from nover_ui.format_guidance import TRL_IMPORT_TAG
 from nover_ui.trl_config import run_config
 from nover_ui.trl_folder import TrlFolder, is_number, is_step
 from storage import METRIC_KEY_MAX, RUN_NAME_MAX, Status
 from storage.experiments import NOTES_MAX
 from training.rewards import format_valid
 
-IMPORT_TAG = "trl-import"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -65,7 +65,7 @@ def trl_run(folder: TrlFolder, now: dt.datetime) -> TrlRun:
         "finished_at": now,
         "step": step,
         "total_steps": state["max_steps"] if is_step(state.get("max_steps")) else step,
-        "tags": [IMPORT_TAG],
+        "tags": [TRL_IMPORT_TAG],
         "notes": _run_notes(folder, notes, unmapped),
     }
     return TrlRun(run, metrics, rollouts, notes)

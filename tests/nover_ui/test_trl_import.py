@@ -17,6 +17,7 @@ from nover_ui.archive import export_run
 from nover_ui.compare_view import history_figure, render_comparison
 from nover_ui.run_import import import_trl_folder, import_zip
 from nover_ui.run_import_view import import_upload
+from nover_ui.traces_tab import step_banner
 from nover_ui.traces_view import render_step
 from nover_ui.trl_folder import TrlFolder, TrlFolderError, TrlLimits
 from nover_ui.trl_import import trl_run
@@ -104,6 +105,11 @@ def test_traces_and_compare_show_an_imported_trl_run(store, trl_output):
     history = store.prompt_history(a.prompt_id)
     assert [h.step for h in history] == [1]
     assert history_figure([("imported", history)]).data[0].y == (max(a.reward, b.reward),)
+    # Its completions have no NOVER tags, but it trained on its own rewards: no "no signal" banner. Without the
+    # import's tag the same rollouts are judged by the tags, and get it.
+    assert not any(r.format_valid for r in store.get_rollouts(run.id)) and step_banner(store, run.id, 1) == ""
+    store.set_run_tags(run.id, [])
+    assert step_banner(store, run.id, 1).startswith("**No format-valid rollout in this run yet**")
 
 
 def test_training_args_json_gives_the_reward_weights_and_the_settings(store, folder, trl_output):
