@@ -6,7 +6,8 @@ as an AppError carrying the same message a person sees in the UI. The endpoints 
 - api_reads.py: the runs list, a run's metrics, rollouts and alerts;
 - api_jobs.py: evaluations and playground prompts (queue, status and answers, samples download);
 - api_experiments.py: queue an experiment grid, list experiments, one with its runs;
-- api_models.py: merge a checkpoint into a full model, download it, push it to the Hub.
+- api_models.py: merge a checkpoint into a full model, download it, push it to the Hub;
+- api_files.py: a data file uploaded for training, a run's rollouts and a checkpoint's adapter downloaded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import gradio as gr
 
 from nover_ui.access import AccessDenied
 from nover_ui.api_experiments import register_experiment_endpoints
+from nover_ui.api_files import register_file_endpoints
 from nover_ui.api_jobs import register_job_endpoints
 from nover_ui.api_models import register_model_endpoints
 from nover_ui.api_reads import register_read_endpoints
@@ -46,3 +48,4 @@ def register_api(dashboard: Dashboard) -> None:
     register_job_endpoints(dashboard)
     register_experiment_endpoints(dashboard)
     register_model_endpoints(dashboard)
+    register_file_endpoints(dashboard)

@@ -4,6 +4,7 @@
 experiments are seeded with the Store; no worker runs, so queued jobs stay queued.
 """
 
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -236,3 +237,35 @@ def test_merge_a_checkpoint_download_it_and_push_it(served, monkeypatch):
         anon.predict(run_id=run_id, step=2, repo_id="alice/m", api_name="/push_to_hub")
     with pytest.raises(AppError, match="pushing to the Hub needs a token"):
         alice.predict(run_id=run_id, step=2, repo_id="alice/m", api_name="/push_to_hub")
+
+
+def test_upload_data_then_queue_it_and_download_rollouts_and_an_adapter(served, tmp_path):
+    store, home, anon, alice = served
+    data = tmp_path / "qa.csv"
+    data.write_text("question,answer\nWhat is 2+2?,4\nName a primary colour.,red\n")
+    with pytest.raises(AppError, match=LOGIN.format("upload data")):
+        anon.predict(data_file={"path": str(data)}, api_name="/upload_data")
+    kept = alice.predict(data_file=handle_file(str(data)), api_name="/upload_data")
+    assert (kept["dataset_name"], kept["columns"]) == ("qa.csv", ["question", "answer"])
+    assert Path(kept["dataset"]).parent == home / "uploads" and Path(kept["dataset"]).read_text() == data.read_text()
+    config = {"dataset": kept["dataset"], "dataset_name": kept["dataset_name"], "max_steps": 1}
+    run = alice.predict(
+        config={**config, "prompt_column": "question", "reference_column": "answer"}, api_name="/queue_run"
+    )
+    assert (run["status"], run["config"]["dataset"]) == ("queued", kept["dataset"])
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(AppError, match="empty.csv is empty"):
+        alice.predict(data_file=handle_file(str(empty)), api_name="/upload_data")
+
+    run_id = finished_run(store, "downloads", "succeeded", checkpoint_steps=())
+    table = pd.read_csv(anon.predict(run_id=run_id, fmt="csv", api_name="/download_rollouts"))
+    assert len(table) == 2 and set(table["step"]) == {1}
+    folder = tmp_path / "checkpoint-2"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text("{}")
+    store.add_checkpoint(run_id, 2, str(folder))
+    adapter = anon.predict(run_id=run_id, step=2, api_name="/download_adapter")
+    assert zipfile.ZipFile(adapter).namelist() == ["adapter_config.json"]
+    with pytest.raises(AppError, match="has no checkpoint at step 3"):
+        anon.predict(run_id=run_id, step=3, api_name="/download_adapter")
