@@ -42,7 +42,15 @@ from nover_ui.uploads import mean_prompt_chars
 from nover_ui.work_limits import FILE_WORK
 from storage import StorageError
 from training.commands import command_line
-from training.config import BUILTIN_DATASETS, DEMO_DATASET, ConfigError, RunConfig, config_errors, preset
+from training.config import (
+    BUILTIN_DATASETS,
+    DEMO_DATASET,
+    TRACKERS,
+    ConfigError,
+    RunConfig,
+    config_errors,
+    preset,
+)
 from training.data import DataError
 from training.preset_notes import preset_notes
 
@@ -324,6 +332,8 @@ def _widget(field: FormField, value: Any) -> gr.components.Component:
         return gr.Dropdown(list(field.choices), **common)
     if field.name in COLUMN_FIELDS:
         return gr.Dropdown([value], allow_custom_value=True, **common)
+    if field.name == "report_to":  # one tracker or all to pick, any comma list of them to type
+        return gr.Dropdown(["none", *TRACKERS, ",".join(TRACKERS)], allow_custom_value=True, **common)
     if field.name == "dataset":  # the built-in sets to pick, a path or a hub id to type (an upload fills it in)
         return gr.Dropdown(list(BUILTIN_DATASETS), allow_custom_value=True, **common)
     if field.kind is int:
