@@ -27,8 +27,9 @@ def route(tab: str) -> tuple[str, ...]:
     """The tabs a page opens before it idles on `tab` (the last one). The first tab's page opens every tab and comes
     back: nothing it opened may keep sending events or polling once it is left, whichever tab it was. Every other
     page opens Compare (issue 13's trigger) and Runs (a polling tab, whose timer must stop when it is left) and then
-    its own tab: each tab idles after the trigger, and only its own timer polls. Each tab is opened on two pages,
-    not on all seven: the pages share the two cores, so every extra visit slows the test."""
+    its own tab: each tab idles after the trigger, and only its own timer polls. The tabs other than Compare and Runs
+    are opened on two pages (the tour and their own), not on all seven: the pages share the two cores, so every extra
+    visit slows the test."""
     if tab == TABS[0]:
         return (*TABS[1:], TABS[0])
     return (*(other for other in ("Compare", "Runs") if other != tab), tab)
