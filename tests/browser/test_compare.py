@@ -3,13 +3,29 @@
 import math
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from nover_ui.metric_layout import HEADER_KEYS
 from nover_ui.traces_tab import filter_for_metric
 from storage import Store
+from tests.browser.conftest import serve
+from tests.trained_run import copy_trained_db
 from training.config import RunConfig
 from training.flags import TagSettings, flags_of_step
+
+
+@pytest.fixture(scope="module")
+def app_home(tmp_path_factory):
+    """One data directory for the module: its tests only read the trained run, so they share one app start."""
+    return tmp_path_factory.mktemp("compare")
+
+
+@pytest.fixture(scope="module")
+def trained_app(trained_home, app_home):
+    """conftest's trained_app, started once for the module's tests."""
+    copy_trained_db(trained_home, app_home)
+    yield from serve(app_home, "--workers", "0")
 
 
 def choose(page, dropdown_id: str, option: str) -> None:

@@ -2,14 +2,34 @@
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from storage import Store
+from tests.browser.conftest import MODEL_HOME, serve
+from tests.trained_run import copy_trained_db
 
 JOB_TIMEOUT_MS = 600_000
 
 
-def test_playground_answers_side_by_side_from_base_and_checkpoint(trained_app_with_worker, app_home, page, artifacts):
+@pytest.fixture(scope="module")
+def worker_home(tmp_path_factory):
+    """One data directory for the playground and evaluation tests: each reads only its own kind of job, so they
+    share one app and worker start."""
+    return tmp_path_factory.mktemp("jobs")
+
+
+@pytest.fixture(scope="module")
+def trained_app_with_worker(trained_home, worker_home):
+    """conftest's trained_app_with_worker, started once for the module's tests over worker_home."""
+    copy_trained_db(trained_home, worker_home)
+    (worker_home / "models").symlink_to(MODEL_HOME, target_is_directory=True)
+    yield from serve(worker_home, "--workers", "1")
+
+
+def test_playground_answers_side_by_side_from_base_and_checkpoint(
+    trained_app_with_worker, worker_home, page, artifacts
+):
     page.goto(trained_app_with_worker)
     page.get_by_role("tab", name="Playground").click()
     expect(page.locator("#play-run input")).to_have_value(re.compile("trained demo"))
@@ -22,7 +42,7 @@ def test_playground_answers_side_by_side_from_base_and_checkpoint(trained_app_wi
     answers.get_by_text("base model").wait_for()
     expect(answers.locator(".side")).to_have_count(2)
     expect(answers.get_by_text("seed 0", exact=False)).to_have_count(2, timeout=JOB_TIMEOUT_MS)
-    store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
+    store = Store(f"sqlite:///{worker_home / 'nover_ui.db'}")
     jobs = [e for e in store.list_evaluations() if e.kind == "playground"]
     assert sorted(e.checkpoint_step or 0 for e in jobs) == [0, 2] and {e.status for e in jobs} == {"succeeded"}
     for job in jobs:
@@ -32,8 +52,10 @@ def test_playground_answers_side_by_side_from_base_and_checkpoint(trained_app_wi
     page.screenshot(path=str(artifacts / "tab-playground.png"), full_page=True)
 
 
-def test_evaluation_of_base_and_checkpoint_with_grid_and_downloads(trained_app_with_worker, app_home, page, artifacts):
-    store = Store(f"sqlite:///{app_home / 'nover_ui.db'}")
+def test_evaluation_of_base_and_checkpoint_with_grid_and_downloads(
+    trained_app_with_worker, worker_home, page, artifacts
+):
+    store = Store(f"sqlite:///{worker_home / 'nover_ui.db'}")
     page.goto(trained_app_with_worker)
     page.get_by_role("tab", name="Evaluate").click()
     expect(page.locator("#eval-run input")).to_have_value(re.compile("trained demo"))
@@ -50,8 +72,10 @@ def test_evaluation_of_base_and_checkpoint_with_grid_and_downloads(trained_app_w
     for evaluation in evaluations:
         rate = evaluation.metrics["format_valid_rate"]
         table.get_by_text(f"{rate:.3f}", exact=True).filter(visible=True).first.wait_for()
-    # Counts are whole, the run and the data are named, and the "Queued" line went with the jobs.
-    expect(table.get_by_text("4", exact=True).filter(visible=True)).to_have_count(2)
+    # Counts are whole, the run and the data are named, and the "Queued" line went with the jobs. (The playground
+    # jobs before them took ids 1 and 2, so one evaluation's id cell reads "4" as well.)
+    ids_reading_4 = sum(e.id == 4 for e in evaluations)
+    expect(table.get_by_text("4", exact=True).filter(visible=True)).to_have_count(2 + ids_reading_4)
     table.get_by_text("#1 trained demo", exact=True).filter(visible=True).first.wait_for()
     expect(page.locator("#eval-status")).not_to_contain_text("Queued")
     if any(e.metrics["format_valid_rate"] == 0 for e in evaluations):  # the 135M model often answers none

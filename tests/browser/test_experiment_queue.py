@@ -1,7 +1,7 @@
 """An experiment from the Train tab to the Experiments tab, in Chromium with a real worker: 2 recipes x 1 seed, each
-run 2 steps of 2 rollouts x 16 tokens with held-out evaluation at steps 0 and 2, queued from the form; its runs
-found in the Runs table by their filter and one tagged while they train; then the Experiments tab's table of
-held-out metrics and the diff of the fields that set the runs apart."""
+run 1 step of 2 rollouts x 16 tokens with held-out evaluation of 1 prompt at steps 0 and 1, queued from the form;
+its runs found in the Runs table by their filter and one tagged while they train; then the Experiments tab's table
+of held-out metrics and the diff of the fields that set the runs apart."""
 
 import re
 
@@ -10,9 +10,11 @@ from playwright.sync_api import expect
 from storage import Store
 from tests.browser.conftest import select_run
 
-TRAINING_TIMEOUT_MS = 900_000  # two runs: model loads, four CPU steps, four held-out evaluations on a busy machine
-SMALL = {"num_generations": 2, "max_completion_length": 16, "max_steps": 2}
-HELD_OUT = {"eval_steps": 2, "eval_prompts": 2, "eval_samples": 1}
+TRAINING_TIMEOUT_MS = 900_000  # two runs: model loads, two CPU steps, four held-out evaluations on a busy machine
+SMALL = {"num_generations": 2, "max_completion_length": 16, "max_steps": 1}
+HELD_OUT = {"eval_steps": 1, "eval_prompts": 1, "eval_samples": 1}
+"""The fewest that still show the flow: one step is the last step, so eval_steps 1 evaluates the base model at step 0
+and the trained one at step 1 (two points per curve); one held-out prompt with one sample scores each."""
 
 
 def fill_fields(page, group: str, values: dict) -> None:
@@ -34,7 +36,7 @@ def test_an_experiment_queued_from_the_form_trains_and_compares_its_recipes(trai
     page.goto(training_app)
     page.get_by_text("rollouts per step").first.wait_for()
     fill_fields(page, "GRPO", {"num_generations": 2, "max_completion_length": 16})
-    fill_fields(page, "Run length", {"max_steps": 2})
+    fill_fields(page, "Run length", {"max_steps": SMALL["max_steps"]})
     fill_fields(page, "Held-out evaluation", HELD_OUT)
     page.get_by_text("Experiment: compare recipes, values and seeds").click()
     page.get_by_label("Experiment name").fill("browser cmp")
@@ -72,8 +74,8 @@ def test_an_experiment_queued_from_the_form_trains_and_compares_its_recipes(trai
         )
     for run in runs:
         evaluated = store.get_metrics(run.id, keys=["eval/format_valid"])["eval/format_valid"]
-        assert evaluated.steps == (0, 2)  # the base model at step 0, the trained one at the last step
-        assert store.heldout_evaluation(run.id, 2) is not None
+        assert evaluated.steps == (0, 1)  # the base model at step 0, the trained one at the last step
+        assert store.heldout_evaluation(run.id, 1) is not None
 
     page.get_by_role("tab", name="Experiments").click()
     expect(page.locator("#experiment-pick input")).to_have_value("#1 browser cmp (2 runs)")

@@ -1,5 +1,5 @@
-"""Held-out evaluation during a real 2-step run of the default model (2 rollouts x 16 tokens, eval every 2 steps):
-eval/* metrics at steps 0 and 2, one 'heldout' evaluation row with samples per evaluation, the base model as judge,
+"""Held-out evaluation during a real 1-step run of the default model (2 rollouts x 16 tokens, eval every step):
+eval/* metrics at steps 0 and 1, one 'heldout' evaluation row with samples per evaluation, the base model as judge,
 and no held-out prompt among the training rollouts."""
 
 import threading
@@ -22,9 +22,9 @@ CONFIG = preset(
     "cpu-demo",
     num_generations=2,
     max_completion_length=16,
-    max_steps=2,
+    max_steps=1,
     checkpoint_steps=0,
-    eval_steps=2,
+    eval_steps=1,
     eval_prompts=2,
     eval_samples=2,
 )
@@ -43,11 +43,11 @@ def test_a_run_evaluates_its_held_out_prompts_at_step_0_and_every_eval_steps(bas
         trainer.model.unload()
 
     metrics = store.get_metrics(run.id)
-    assert metrics["eval/format_valid"].steps == (0, 2)
+    assert metrics["eval/format_valid"].steps == (0, 1)
     assert all(0.0 <= value <= 1.0 for value in metrics["eval/format_valid"].values)
     assert store.get_metrics(run.id, ["data/heldout_prompts"])["data/heldout_prompts"].values == (2.0,)
     evaluations = store.list_evaluations(run_id=run.id, kind=HELDOUT_KIND)
-    assert [(e.checkpoint_step, e.status) for e in evaluations] == [(0, "succeeded"), (2, "succeeded")]
+    assert [(e.checkpoint_step, e.status) for e in evaluations] == [(0, "succeeded"), (1, "succeeded")]
     assert evaluations[0].config["judge"] == "base"
     heldout = run_data(CONFIG).heldout
     for evaluation in evaluations:
@@ -55,7 +55,7 @@ def test_a_run_evaluates_its_held_out_prompts_at_step_0_and_every_eval_steps(bas
         samples = store.get_evaluation_samples(evaluation.id)
         assert len(samples) == 4  # 2 prompts x 2 samples
         assert {s.prompt for s in samples} == {e.prompt for e in heldout}
-    assert store.heldout_evaluation(run.id, 2).id == evaluations[1].id
+    assert store.heldout_evaluation(run.id, 1).id == evaluations[1].id
     assert store.list_evaluations(run_id=run.id, kind="evaluation") == []  # not a job of the Evaluate tab
 
     _, tokenizer = base_and_tokenizer

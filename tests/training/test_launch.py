@@ -113,38 +113,15 @@ def home(tmp_path, model_home):
 
 
 @pytest.mark.slow
-def test_two_processes_train_one_run_and_only_the_first_writes_it(store, home):
-    config = preset("cpu-demo", **TINY, max_steps=2, checkpoint_steps=2)
+def test_two_processes_train_one_run_only_the_first_writes_it_and_a_cancel_stops_both_at_the_same_step(store, home):
+    """One launch shows both: what two processes write (once, by the first), and that a cancel stops them together.
+    Rank 0 ends a launched run through the same code as a run trained in the worker's process (execute.py), so the
+    cancelled end here and the succeeded ends of the single-process tests cover how a launched run ends."""
+    config = preset("cpu-demo", **TINY, max_steps=50, checkpoint_steps=0)
     run = store.create_run("two processes", config.to_dict())
-    assert run_worker(store, not_in_process, home, once=True) == 1
-
-    done = store.get_run(run.id)
-    assert (done.status, done.step, done.error) == ("succeeded", 2, None)
-    assert done.command == run_command(config)
-    assert done.command.startswith("accelerate launch --config_file training/accelerate/ddp.yaml --num_processes 2 ")
-    log = (home / "runs" / str(run.id) / "launch.log").read_text()
-    assert "process 0 of 2" in log and "process 1 of 2" in log
-    # Every process builds the trainer and reports the data once: the unique (run, key, step) index would have
-    # refused a second row, so these single rows are the first process's.
-    metrics = store.get_metrics(run.id)
-    assert metrics["data/prompts"].steps == (0,) and metrics["reward"].steps == (1, 2)
-    # Each process generated 2 of the group's 4 rollouts; they are gathered and written once, as one group.
-    rollouts = store.get_rollouts(run.id)
-    assert sorted((r.step, r.group_index, r.sample_index) for r in rollouts) == [
-        (step, 0, sample) for step in (1, 2) for sample in range(4)
-    ]
-    assert [(c.step, c.path) for c in store.list_checkpoints(run.id)] == [
-        (2, str(home / "runs" / str(run.id) / "checkpoint-2"))
-    ]
-    assert (home / "runs" / str(run.id) / "checkpoint-2" / "adapter_model.safetensors").is_file()
-
-
-@pytest.mark.slow
-def test_a_cancel_stops_both_processes_at_the_same_step(store, home):
-    run = store.create_run("cancelled", preset("cpu-demo", **TINY, max_steps=50, checkpoint_steps=0).to_dict())
-    shutdown = threading.Event()
+    shutdown, ran = threading.Event(), []
     worker = threading.Thread(
-        target=run_worker, args=(store, not_in_process, home), kwargs=dict(once=True, shutdown=shutdown)
+        target=lambda: ran.append(run_worker(store, not_in_process, home, once=True, shutdown=shutdown))
     )
     worker.start()
     try:
@@ -156,8 +133,26 @@ def test_a_cancel_stops_both_processes_at_the_same_step(store, home):
     finally:
         shutdown.set()  # on a failure above: relays SIGTERM, so no training process outlives the test
         worker.join(120)
+    assert ran == [1]
+
     ended = store.get_run(run.id)
     assert (ended.status, ended.error) == ("cancelled", None)
     assert 1 <= ended.step < 50
-    # Stopped runs save a checkpoint (SinkCallback), here at the step both processes stopped at.
-    assert [c.step for c in store.list_checkpoints(run.id)] == [ended.step]
+    assert ended.command == run_command(config)
+    assert ended.command.startswith("accelerate launch --config_file training/accelerate/ddp.yaml --num_processes 2 ")
+    log = (home / "runs" / str(run.id) / "launch.log").read_text()
+    assert "process 0 of 2" in log and "process 1 of 2" in log
+    steps = tuple(range(1, ended.step + 1))
+    # Every process builds the trainer and reports the data once: the unique (run, key, step) index would have
+    # refused a second row, so these single rows are the first process's.
+    metrics = store.get_metrics(run.id)
+    assert metrics["data/prompts"].steps == (0,) and metrics["reward"].steps == steps
+    # Each process generated 2 of the group's 4 rollouts; they are gathered and written once, as one group.
+    rollouts = store.get_rollouts(run.id)
+    assert sorted((r.step, r.group_index, r.sample_index) for r in rollouts) == [
+        (step, 0, sample) for step in steps for sample in range(4)
+    ]
+    # Stopped runs save a checkpoint (SinkCallback), here at the step both processes stopped at, written once.
+    checkpoint = home / "runs" / str(run.id) / f"checkpoint-{ended.step}"
+    assert [(c.step, c.path) for c in store.list_checkpoints(run.id)] == [(ended.step, str(checkpoint))]
+    assert (checkpoint / "adapter_model.safetensors").is_file()
