@@ -277,7 +277,7 @@ def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> EvaluateTab:
             adapter_dd = gr.Dropdown(label="Checkpoint", scale=1)
             adapter_btn = gr.Button("Adapter (zip)")
         download_file = gr.File(label="Download", elem_id="eval-download")
-        build_merge_panel(dashboard, run_dd, adapter_dd, download_file, timer)
+        build_merge_panel(dashboard, run_dd, adapter_dd, download_file)
     version_state, queued_state = gr.State(None), gr.State([])
     ev = EvaluateTab(
         run_dd, steps_cg, base_cb, data_tb, data_file, split_dd, prompts_nb, samples_nb, seed_nb, queue_btn,

@@ -30,6 +30,9 @@ class MergePanel:
     """The Evaluate tab's download box, which the merged zip goes to."""
     job_state: gr.State
     """The id of the merge job this page waits for; None when it waits for none."""
+    timer: gr.Timer
+    """Ticks only while the page waits for a merge: the Evaluate tab's own timer polls a cheap version, and a
+    second request on each of its ticks would double what every open page costs the server."""
 
 
 @FILE_WORK
@@ -42,21 +45,26 @@ def merge(
             raise MergeRefused("Pick a run and one of its checkpoints.")
         job = queue_merge(dashboard.store, int(run_id), int(step), dashboard.places)
     except (AccessDenied, MergeRefused, ConfigError, StorageError) as exc:
-        return {panel.status_md: markdown_text(str(exc)), panel.job_state: None}
-    return {panel.status_md: markdown_text(merge_status(dashboard.store, job.id)[0]), panel.job_state: job.id}
+        return {panel.status_md: markdown_text(str(exc)), panel.job_state: None, panel.timer: gr.Timer(active=False)}
+    line, ended = merge_status(dashboard.store, job.id)
+    return {
+        panel.status_md: markdown_text(line),
+        panel.job_state: None if ended else job.id,
+        panel.timer: gr.Timer(active=not ended),
+    }
 
 
 def poll(store: Store, panel: MergePanel, job_id: int | None) -> dict[Any, Any]:
     """The waited-for merge's status line once it has ended; nothing while it runs or none is waited for."""
     if job_id is None:
-        return {panel.status_md: gr.skip(), panel.job_state: gr.skip()}
+        return {panel.status_md: gr.skip(), panel.job_state: gr.skip(), panel.timer: gr.Timer(active=False)}
     try:
         line, ended = merge_status(store, job_id)
     except StorageError:  # a busy database, or the job was deleted with its run
-        return {panel.status_md: gr.skip(), panel.job_state: gr.skip()}
+        return {panel.status_md: gr.skip(), panel.job_state: gr.skip(), panel.timer: gr.skip()}
     if not ended:
-        return {panel.status_md: gr.skip(), panel.job_state: gr.skip()}
-    return {panel.status_md: markdown_text(line), panel.job_state: None}
+        return {panel.status_md: gr.skip(), panel.job_state: gr.skip(), panel.timer: gr.skip()}
+    return {panel.status_md: markdown_text(line), panel.job_state: None, panel.timer: gr.Timer(active=False)}
 
 
 @BULK_READS
@@ -85,7 +93,7 @@ def push(
 
 
 def build_merge_panel(
-    dashboard: Dashboard, run_dd: gr.Dropdown, step_dd: gr.Dropdown, download_file: gr.File, timer: gr.Timer
+    dashboard: Dashboard, run_dd: gr.Dropdown, step_dd: gr.Dropdown, download_file: gr.File
 ) -> MergePanel:
     """The row, under the Evaluate tab's checkpoint download (`step_dd` picks the checkpoint)."""
     writable = not dashboard.access.read_only
@@ -100,9 +108,10 @@ def build_merge_panel(
     hint = "" if pushable else f"Set {TOKEN_ENV} in the dashboard's environment to push merged models to the Hub."
     status_md = gr.Markdown(hint, elem_id="merge-status")
     job_state = gr.State(None)
-    panel = MergePanel(merge_btn, zip_btn, repo_tb, push_btn, status_md, download_file, job_state)
-    merge_btn.click(bind(merge, dashboard, panel), [run_dd, step_dd], {status_md, job_state})
-    timer.tick(bind(poll, dashboard.store, panel), job_state, {status_md, job_state}, show_progress="hidden")
+    timer = gr.Timer(2.0, active=False)
+    panel = MergePanel(merge_btn, zip_btn, repo_tb, push_btn, status_md, download_file, job_state, timer)
+    merge_btn.click(bind(merge, dashboard, panel), [run_dd, step_dd], {status_md, job_state, timer})
+    timer.tick(bind(poll, dashboard.store, panel), job_state, {status_md, job_state, timer}, show_progress="hidden")
     zip_btn.click(bind(merged_file, dashboard, panel), [run_dd, step_dd], {download_file})
     push_btn.click(
         bind(push, dashboard, panel),

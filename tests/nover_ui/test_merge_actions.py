@@ -182,8 +182,8 @@ def panel(store, home):
     def build(access=None):
         board = dashboard(store, home, access)
         with gr.Blocks():
-            run_dd, step_dd, download, timer = gr.Dropdown(), gr.Dropdown(), gr.File(), gr.Timer()
-            return board, build_merge_panel(board, run_dd, step_dd, download, timer)
+            run_dd, step_dd, download = gr.Dropdown(), gr.Dropdown(), gr.File()
+            return board, build_merge_panel(board, run_dd, step_dd, download)
 
     return build
 
@@ -193,13 +193,15 @@ def test_the_row_queues_waits_and_offers_the_zip(store, run, home, panel):
     shown = merge(board, row, run.id, 2, None)
     job_id = shown[row.job_state]
     assert shown[row.status_md].startswith(f"Merge job \\#{job_id} of run {run.id} at step 2 is queued")
-    assert poll(store, row, job_id) == {row.status_md: gr.skip(), row.job_state: gr.skip()}
+    assert row.timer.active is False and shown[row.timer].active is True  # the row's timer ticks only while it waits
+    assert poll(store, row, job_id) == {row.status_md: gr.skip(), row.job_state: gr.skip(), row.timer: gr.skip()}
     store.claim_next_evaluation("w")
     store.finish_evaluation(job_id, Status.SUCCEEDED, {"path": str(merged_folder(home, run.id)), "bytes": 2**21})
     ended = poll(store, row, job_id)
     assert ended[row.job_state] is None and ended[row.status_md].startswith("Merged model of run")
+    assert ended[row.timer].active is False
     assert merged_file(board, row, run.id, 2)[row.download_file]["value"].endswith("-merged.zip")
-    assert poll(store, row, None) == {row.status_md: gr.skip(), row.job_state: gr.skip()}
+    assert poll(store, row, None)[row.timer].active is False
 
 
 def test_the_row_refuses_writes_to_a_read_only_dashboard(store, run, home, panel):
