@@ -230,6 +230,7 @@ def test_shutdown_stops_after_the_current_step_and_says_how_to_continue(store, t
     done = store.get_run(run.id)
     assert done.status == "failed" and "resume it from its last checkpoint" in done.error
     assert store.latest_step(run.id) == 3
+    assert [r.id for r in store.list_runs()] == [run.id]  # the fail policy (the default) queues no resumed run
 
 
 def test_a_shutdown_during_the_last_step_leaves_a_succeeded_run(store, tmp_path):
