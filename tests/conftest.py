@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage import Store
+from tests.object_store import S3Server
 from tests.postgres import INSTALL_HINT, PostgresServer, find_bin_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,24 @@ def postgres_url(postgres_server):
     name = postgres_server.new_database()
     yield postgres_server.url(name)
     postgres_server.release_database(name)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One S3-compatible server (moto) on a loopback port for the session, started on first use; see s3_artifacts."""
+    server = S3Server()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_artifacts(s3_server, monkeypatch) -> str:
+    """The URL of an empty artifact store of its own (a bucket on the session's S3 server) for one test, with the
+    server's endpoint and credentials in the environment, where the store and the processes a test starts read them."""
+    for name, value in s3_server.environment.items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{s3_server.new_bucket()}/nover"
 
 
 @pytest.fixture(scope="session")
