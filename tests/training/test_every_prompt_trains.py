@@ -4,16 +4,15 @@ its bundled data; rlpr (with its std filter), logprob, verifree, self_certainty 
 cispo, luspo and vespo losses. 2 rollouts of 16 tokens each, all on the one shared default model.
 
 A step proves the same about a prompt whatever the recipe and the loss, so each run combines a way of asking with a
-recipe and a loss: 7 steps check the 15 cases (building a run's trainer costs about as much as its step).
+recipe and a loss: 7 runs (a trainer built and a step each) check the 15 cases.
 self_certainty scores no reference, so its rows have no target tokens: it goes with the raw format, whose checks
 need none.
 
 Without the worked example (format_example off): it is what makes these prompts long (about 240 tokens with it, 100
 without), and a step's time grows with the prompt's length; each template's worked example is built and checked by
 tests/training/test_prompts.py, and the steps here check the template's instruction, the prompt as stored, the target
-tokens and the rows each recipe writes, none of which needs it (2 rollouts of 16 tokens are format-valid with or
-without it only by rare chance). The scorer's one pass for every recipe is checked against a direct computation in
-tests/training/test_recipe_training.py."""
+tokens and the rows each recipe writes, none of which needs it. The scorer's one pass for every recipe is checked
+against a direct computation in tests/training/test_recipe_training.py."""
 
 import math
 import threading
