@@ -2,7 +2,7 @@
 Store that counts its reads, to check that readers share them.
 
 One poll is what a script watching a run does: /list_runs, /get_metrics and /get_rollouts (latest step) of
-that run. Used by tests/test_reliability_readers.py, tests/nover_ui/test_api.py and
+that run. Used by tests/test_reliability.py, tests/nover_ui/test_api.py and
 bench/bench_concurrent_readers.py.
 """
 

@@ -2,13 +2,16 @@
 
 The app-level tests start the real app (tests/app_entry.py: app.py whose worker processes are the real
 worker with the stand-in trainer, so a step takes 0.05 s instead of a model's time), queue a run through
-gradio_client, SIGKILL the app, restart it and look at the run and its rows.
+gradio_client, SIGKILL the app, restart it and look at the run and its rows. Before one of the kills, eight
+browser-free readers (gradio_client, one per thread) poll the app while the run writes steps: the same app and run
+show both, at the cost of one app start.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import statistics
 import threading
 import time
 
@@ -18,10 +21,13 @@ import app
 from storage import InvalidTransition, Store
 from tests.app_process import AppProcess, gone, worker_pid
 from tests.helpers import rollout_row, wait_for
+from tests.readers import read_concurrently
 from training import worker
 from training.config import preset
 
 HEARTBEAT_TIMEOUT_S = 3.0
+READERS = 8
+POLLS = 5
 
 
 # ---- the policy in the Store: one transaction, applied once ---------------------------------------------
@@ -167,15 +173,18 @@ def failed(store: Store, run_id: int):
 @pytest.mark.slow
 @pytest.mark.parametrize("worker_killed_too", [False, True])
 def test_kill_9_of_the_app_keeps_committed_steps_and_applies_the_policy(tmp_path, worker_killed_too):
-    """worker_killed_too=False: the worker outlives the app, notices within 2 s, ends after its step and applies
-    the resume policy. True (a machine crash): the run is left running until the restarted app's worker fails it as
-    stale. The fail policy, which only leaves out the resumed run, is tested in the Store above and where
-    the worker applies it (tests/training/test_worker.py: shut down, and stale)."""
+    """worker_killed_too=False: eight readers poll the run while it writes (readers_see_whole_steps_and_no_errors);
+    then the worker outlives the app, notices within 2 s, ends after its step and applies the resume policy. True (a
+    machine crash): the run is left running until the restarted app's worker fails it as stale. The fail policy,
+    which only leaves out the resumed run, is tested in the Store above and where the worker applies it
+    (tests/training/test_worker.py: shut down, and stale)."""
     app = AppProcess(tmp_path, "--heartbeat-timeout", str(HEARTBEAT_TIMEOUT_S), "--interrupted", "resume")
     store = Store(app.db_url)
     try:
         client = app.start()
         run = app.queue_endless_run(client, store, steps=20, checkpoint_steps=5)
+        if not worker_killed_too:
+            readers_see_whole_steps_and_no_errors(app.url, run["id"])
         pid = worker_pid(store.get_run(run["id"]).worker_id)
         before_metrics, before_rollouts = committed(store, run["id"])
 
@@ -224,3 +233,20 @@ def test_kill_9_of_the_app_keeps_committed_steps_and_applies_the_policy(tmp_path
     finally:
         app.stop()
         store.close()
+
+
+def readers_see_whole_steps_and_no_errors(url: str, run_id: int) -> None:
+    """Eight readers, each with its own client, poll the real app at once while its worker process writes steps:
+    every poll answers, sees only whole steps, never goes back, and the run keeps writing while they read."""
+    logs = read_concurrently(url, run_id, READERS, POLLS)
+    assert [log.problems for log in logs] == [[]] * READERS
+    assert all(len(log.latencies_s) == POLLS for log in logs)
+    first = min(log.last_steps[0] for log in logs)
+    last = max(log.last_steps[-1] for log in logs)
+    assert last > first  # the run kept writing while they read
+    latencies = sorted(latency for log in logs for latency in log.latencies_s)
+    print(
+        f"\n{READERS} readers x {POLLS} polls while the run went from step {first} to {last}: poll latency "
+        f"median {statistics.median(latencies) * 1e3:.0f} ms, "
+        f"p95 {latencies[int(0.95 * (len(latencies) - 1))] * 1e3:.0f} ms"
+    )

@@ -204,16 +204,3 @@ def test_a_verifier_run_resumes_from_its_checkpoint_with_another_loss(verifier_r
     done = run_training(store, claimed, RunConfig.from_dict(claimed.config), train, run_home)
     assert done.status == "succeeded", done.error
     assert store.get_metrics(child.id)["loss"].steps == (2,)
-
-
-@pytest.mark.parametrize(
-    "options", [dict(loss_type="cispo", epsilon_high=5.0), dict(loss_type="luspo"), dict(loss_type="vespo")]
-)
-def test_trls_other_losses_train_a_step(options, run_home, store):
-    run = store.create_run(options["loss_type"], plumbing(max_steps=1, **options).to_dict())
-    claimed = store.claim_next_run("test")
-    done = run_training(store, claimed, RunConfig.from_dict(claimed.config), train, run_home)
-    assert done.status == "succeeded", done.error
-    loss = store.get_metrics(run.id)["loss"]
-    assert loss.steps == (1,) and math.isfinite(loss.values[0])
-    assert [r.step for r in store.get_rollouts(run.id)] == [1, 1]
