@@ -31,8 +31,10 @@ UI_TRAINING_MODULES = (
     "training.prompts",
 )
 """The light modules of `training` the UI (nover_ui/, app.py) may import: standard library and pandas only."""
-STORE_BINDERS = ("execute.py", "worker.py")
-"""The modules of `training` that import `storage`: the claim loop and the executor of one claimed run or job."""
+STORE_BINDERS = ("execute.py", "worker.py", "worker_health.py")
+"""The modules of `training` that import `storage`: the claim loop, the executor of one claimed run or job, and the
+worker's health command (a scheduler's probe: it reads the database's schema and the worker's row, and writes
+nothing)."""
 
 
 def loaded_after(statement: str) -> set[str]:
