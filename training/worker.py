@@ -211,7 +211,11 @@ def _watch_parent(parent_pid: int, shutdown: threading.Event) -> None:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.worker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.worker",
+        description=__doc__.splitlines()[0],
+        epilog="python -m training.worker health --help: the health command a scheduler's probe runs",
+    )
     parser.add_argument("--db", default=os.environ.get("NOVER_UI_DB"), help="database URL (env NOVER_UI_DB)")
     parser.add_argument(
         "--home",

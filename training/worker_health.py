@@ -1,5 +1,6 @@
-"""The worker's health command, for a scheduler's probe (Kubernetes startup, readiness and liveness probes, a Slurm
-prolog, a load balancer's script check):
+"""The worker's health command: is the database ready for this worker, and is the worker live?
+
+A scheduler's probe runs it (Kubernetes startup, readiness and liveness probes, a Slurm prolog, a script check):
 
     python -m training.worker health [--db URL] [--worker-id ID] [--max-age SECONDS]
 
