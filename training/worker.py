@@ -1,6 +1,8 @@
 """The worker process: claims queued runs from the database and trains them, one at a time.
 
-    python -m training.worker --db sqlite:///.nover_ui/nover_ui.db [--once | --until-idle]
+    python -m training.worker --db sqlite:///.nover_ui/nover_ui.db [--once | --until-idle | --max-runs N
+                              --exit-when-idle SECONDS]
+    python -m training.worker health [--worker-id ID]     (a scheduler's probe: training/worker_health.py)
 
 When no run is queued it runs queued evaluation and playground jobs (training/jobs.py). Several workers, on
 this machine or others, may share one database; each run or job is claimed by exactly one. This module holds
@@ -28,6 +30,9 @@ from training.execute import HEARTBEAT_INTERVAL_S, JobFn, run_job, run_training
 from training.interface import TrainFn
 from training.job_config import Job, job_class, job_from_dict, legacy_values
 from training.needs import Capabilities, can_run, unmet
+from training.worker_exits import ExitRules, add_exit_flags, exit_rules
+from training.worker_health import WORKER_ID_ENV
+from training.worker_health import main as health_main
 
 
 def run_worker(
@@ -45,8 +50,11 @@ def run_worker(
     resume_interrupted: bool = False,
     capabilities: Capabilities | None = None,
     alerts: AlertSettings = NO_WEBHOOK,
+    max_runs: int | None = None,
+    exit_when_idle_s: float | None = None,
 ) -> int:
-    """Claim and run jobs until shut down (or after one job / when idle); returns how many ran.
+    """Claim and run jobs until shut down or an exit rule ends it (training/worker_exits.py: `once`, `until_idle`,
+    `max_runs`, `exit_when_idle_s`); returns how many ran.
 
     Queued runs come first; an evaluation or playground job is taken when no run is queued. Idle means
     neither is queued. The worker records itself and what its machine can run (`capabilities`, detected when
@@ -56,6 +64,7 @@ def run_worker(
     of its runs go to the operator's webhook in `alerts` (training/alert_notify.py).
     """
     worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+    rules = ExitRules.of(once, until_idle, max_runs, exit_when_idle_s)  # before any write: bad rules change nothing
     shutdown = shutdown or threading.Event()
     if capabilities is None:
         from training.capabilities import detect  # imports torch: seconds, once
@@ -84,7 +93,7 @@ def run_worker(
                 file=sys.stderr,
             )
         return _claim_until_done(
-            store, worker_id, capabilities, once, until_idle, poll_s, heartbeat_interval_s, shutdown, train_one
+            store, worker_id, capabilities, rules, poll_s, heartbeat_interval_s, shutdown, train_one
         )
     finally:
         with contextlib.suppress(StorageError):  # a database out of reach forgets it by the timeout instead
@@ -95,8 +104,7 @@ def _claim_until_done(
     store: Store,
     worker_id: str,
     capabilities: Capabilities,
-    once: bool,
-    until_idle: bool,
+    rules: ExitRules,
     poll_s: float,
     heartbeat_interval_s: float,
     shutdown: threading.Event,
@@ -104,10 +112,10 @@ def _claim_until_done(
 ) -> int:
     """The claim loop of run_worker: runs first, then jobs; refreshes the worker's row while it idles."""
     done = 0
-    passed_over: set[int] = set()
-    last_seen = time.monotonic()
+    judged: set[int] = set()
+    last_seen = idle_since = time.monotonic()
     while not shutdown.is_set():
-        _say_passed_over(store, worker_id, capabilities, passed_over)
+        _say_passed_over(store, worker_id, capabilities, judged)
         claimed: RunRecord | EvaluationRecord | None = store.claim_next_run(
             worker_id, lambda config: can_run(config, capabilities)
         )
@@ -115,31 +123,38 @@ def _claim_until_done(
         if claimed is not None:
             train_one(claimed)
             store.touch_worker(worker_id)  # its run's or job's heartbeats kept it live; now this loop does
-            last_seen = time.monotonic()
+            last_seen = idle_since = time.monotonic()
             done += 1
-            if once:
+            if rules.enough(done):
+                print(f"worker {worker_id}: exiting: {rules.describe(done, 0)}", file=sys.stderr)
                 break
-        elif once or until_idle:
+        elif (wait_s := rules.idle_wait(time.monotonic() - idle_since, poll_s)) is None:
+            print(
+                f"worker {worker_id}: exiting: {rules.describe(done, time.monotonic() - idle_since)}", file=sys.stderr
+            )
             break
         else:
             if time.monotonic() - last_seen >= heartbeat_interval_s:
                 store.touch_worker(worker_id)
                 last_seen = time.monotonic()
-            shutdown.wait(poll_s)
+            shutdown.wait(wait_s)
     return done
 
 
-def _say_passed_over(store: Store, worker_id: str, capabilities: Capabilities, said: set[int]) -> None:
-    """Print, once per run, why this worker leaves a queued run to others (its log is where a person looks)."""
+def _say_passed_over(store: Store, worker_id: str, capabilities: Capabilities, judged: set[int]) -> None:
+    """Print, once per run, why this worker leaves a queued run to others (its log is where a person looks).
+
+    Each queued run is judged once (`judged` holds those seen): a queued run's config does not change, and judging
+    them all at every look cost 0.5 s per claim with 1000 queued (bench/bench_claims.py)."""
     for run in store.list_runs([Status.QUEUED]):
-        if run.id in said:
+        if run.id in judged:
             continue
+        judged.add(run.id)
         with contextlib.suppress(ConfigError):  # an invalid config is claimed, and failed saying why
             lacking = unmet(RunConfig.from_dict(run.config), capabilities)
             if lacking:
                 reasons = "; ".join(need.message() for need in lacking)
                 print(f"worker {worker_id}: leaving run {run.id} queued for another worker: {reasons}", file=sys.stderr)
-                said.add(run.id)
 
 
 def _train(
@@ -196,7 +211,11 @@ def _watch_parent(parent_pid: int, shutdown: threading.Event) -> None:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.worker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.worker",
+        description=__doc__.splitlines()[0],
+        epilog="python -m training.worker health --help: the health command a scheduler's probe runs",
+    )
     parser.add_argument("--db", default=os.environ.get("NOVER_UI_DB"), help="database URL (env NOVER_UI_DB)")
     parser.add_argument(
         "--home",
@@ -204,10 +223,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=Path(os.environ.get("NOVER_UI_HOME", ".nover_ui")),
         help="data directory for models and checkpoints (env NOVER_UI_HOME, default ./.nover_ui)",
     )
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--once", action="store_true", help="run at most one queued run or job, then exit")
-    mode.add_argument("--until-idle", action="store_true", help="exit when no queued run or job is left")
-    parser.add_argument("--worker-id", help="name shown in the dashboard (default host:pid)")
+    add_exit_flags(parser)
+    parser.add_argument(
+        "--worker-id",
+        default=os.environ.get(WORKER_ID_ENV) or None,
+        help=f"name shown in the dashboard and checked by the health command (env {WORKER_ID_ENV}, default host:pid)",
+    )
     parser.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the queue when idle")
     parser.add_argument(
         "--heartbeat-timeout",
@@ -245,14 +266,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--interrupted must be one of {', '.join(INTERRUPTED_POLICIES)}, got {args.interrupted!r}")
     if not args.db:
         parser.error(f"--db is required (or set NOVER_UI_DB), e.g. --db sqlite:///{args.home}/nover_ui.db")
+    args.exit_rules = exit_rules(parser, args)
     return args
 
 
 def main(
-    argv: Sequence[str] | None = None, train_fn: TrainFn | None = None, capabilities: Capabilities | None = None
+    argv: Sequence[str] | None = None,
+    train_fn: TrainFn | None = None,
+    capabilities: Capabilities | None = None,
+    job_fn: JobFn | None = None,
 ) -> int:
-    """The worker's command line; a test passes a stand-in trainer and the capabilities it stands in for
-    (detected here otherwise, once the parent watch runs: importing torch takes seconds)."""
+    """The worker's command line; a test passes a stand-in trainer (and job function) and the capabilities it stands
+    in for (detected here otherwise, once the parent watch runs: importing torch takes seconds). `health` as the first
+    argument runs the health command instead (training/worker_health.py)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["health"]:
+        return health_main(argv[1:])
     args = parse_args(argv)
     shutdown = threading.Event()
 
@@ -284,14 +313,15 @@ def main(
         train_fn,
         args.home.resolve(),
         args.worker_id,
-        once=args.once,
-        until_idle=args.until_idle,
+        max_runs=args.exit_rules.max_runs,
+        exit_when_idle_s=args.exit_rules.idle_s,
         poll_s=args.poll,
         heartbeat_timeout_s=args.heartbeat_timeout,
         shutdown=shutdown,
         resume_interrupted=args.interrupted == "resume",
         capabilities=capabilities,
         alerts=AlertSettings(args.alert_webhook, args.public_url),
+        job_fn=job_fn,
     )
     return 0
 
