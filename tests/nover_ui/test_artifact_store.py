@@ -16,6 +16,7 @@ from nover_ui.places import PlaceRefused, Places
 from nover_ui.queue import queue_run
 from nover_ui.run_actions import delete_run
 from nover_ui.train_data import upload
+from nover_ui.train_state import restore
 from nover_ui.train_tab import queue
 from tests.nover_ui.tab_fixtures import build_tabs, built
 from tests.nover_ui.test_train_handlers import form, upload_args
@@ -63,6 +64,12 @@ def test_an_upload_lands_in_the_store_and_the_queued_run_names_its_url(store, ta
     assert queued[train.status_md].startswith("Queued run")
     [run] = store.list_runs()
     assert run.config["dataset"] == url
+
+    # The form restored after a reload keeps the URL (a cloned run's data); a foreign URL is dropped.
+    saved = {"values": {**values, "dataset": url}}
+    assert restore(saved, None, dashboard=dashboard, tab=train)[train.widgets["dataset"]]["value"] == url
+    foreign = {"values": {**values, "dataset": "s3://elsewhere/nover/uploads/x.csv"}}
+    assert restore(foreign, None, dashboard=dashboard, tab=train)[train.widgets["dataset"]]["value"] == ""
 
     # The URL itself (what /upload_data returns with a store) is accepted and read, here from the store's copy.
     elsewhere = Places(tmp_path / "other-dashboard", artifacts=Artifacts(s3_artifacts, tmp_path / "other-dashboard"))
