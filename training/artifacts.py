@@ -69,7 +69,7 @@ class Artifacts:
             for path in files:
                 target = url if path == local else f"{url}/{path.relative_to(local).as_posix()}"
                 self._filesystem().put_file(str(path), target)
-        except OSError as exc:
+        except Exception as exc:  # OSError, or a backend's own (botocore's connection errors)
             raise ArtifactError(f"cannot copy {key} to the artifact store {self.root}: {_reason(exc)}") from exc
         return url
 
@@ -112,7 +112,7 @@ class Artifacts:
             filesystem.invalidate_cache()
             if filesystem.exists(url):
                 filesystem.rm(url, recursive=True)
-        except OSError as exc:
+        except Exception as exc:  # OSError, or a backend's own (botocore's connection errors)
             raise ArtifactError(f"cannot delete {key} from the artifact store {self.root}: {_reason(exc)}") from exc
 
     def check(self) -> None:
@@ -145,7 +145,7 @@ class Artifacts:
                 path = target / PurePosixPath(remote[len(prefix) :].lstrip("/"))
                 path.parent.mkdir(parents=True, exist_ok=True)
                 filesystem.get_file(remote, str(path))
-        except OSError as exc:
+        except Exception as exc:  # OSError, or a backend's own (botocore's connection errors)
             raise ArtifactError(f"cannot fetch {location} from the artifact store: {_reason(exc)}") from exc
 
     def _key(self, location: str) -> str | None:

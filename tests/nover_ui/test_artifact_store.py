@@ -5,20 +5,25 @@ accepted."""
 
 from __future__ import annotations
 
+import functools
 import zipfile
 from pathlib import Path
 
 import pytest
+from gradio_client import handle_file
 
 from nover_ui.evaluate_tab import adapter_file, build_evaluate
 from nover_ui.merge_actions import MergeRefused, merged_zip
 from nover_ui.places import PlaceRefused, Places
-from nover_ui.queue import queue_run
+from nover_ui.queue import queue_evaluations, queue_run
 from nover_ui.run_actions import delete_run
+from nover_ui.runs_tab import act_on_run
 from nover_ui.train_data import upload
 from nover_ui.train_state import restore
 from nover_ui.train_tab import queue
+from tests.helpers import free_port
 from tests.nover_ui.tab_fixtures import build_tabs, built
+from tests.nover_ui.test_api import serve
 from tests.nover_ui.test_train_handlers import form, upload_args
 from tests.object_store import CREDENTIALS
 from training.artifacts import ArtifactError, Artifacts
@@ -64,6 +69,10 @@ def test_an_upload_lands_in_the_store_and_the_queued_run_names_its_url(store, ta
     assert queued[train.status_md].startswith("Queued run")
     [run] = store.list_runs()
     assert run.config["dataset"] == url
+
+    # The Evaluate tab's data, uploaded the same way, is recorded by its URL too.
+    queue_evaluations(store, run.id, [], True, "test", 1, 1, 0, dataset=kept, places=dashboard.places)
+    assert [job.dataset for job in store.list_evaluations()] == [url]
 
     # The form restored after a reload keeps the URL (a cloned run's data); a foreign URL is dropped.
     saved = {"values": {**values, "dataset": url}}
@@ -164,6 +173,25 @@ def test_delete_removes_the_runs_keys_and_merged_models_from_the_store(store, ta
     assert not cached.exists()
 
 
+def test_a_store_that_fails_during_delete_is_reported_and_the_run_is_deleted_anyway(
+    store, tmp_path, s3_artifacts, monkeypatch
+):
+    run = store.create_run("gone", {})
+    store.add_checkpoint(run.id, 2, worker_wrote(s3_artifacts, tmp_path / "worker", f"runs/{run.id}/c", {"a": b"a"}))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")  # the store goes away
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    home = tmp_path / "dashboard"
+    tabs = build_tabs(store, home, artifacts=Artifacts(s3_artifacts, home))
+    runs, dashboard = tabs.runs, tabs.dashboard
+    delete = functools.partial(delete_run, home=dashboard.home, artifacts=dashboard.artifacts)  # as the Runs tab's
+
+    said = act_on_run(run.id, None, action=delete, done="Deleted.", what="delete runs", dashboard=dashboard, tab=runs)
+
+    message = said[runs.action_md]
+    assert message.startswith("**Deleted, with a problem:** run") and f"cannot delete runs\\/{run.id}" in message
+    assert store.list_runs() == []
+
+
 def test_no_credential_lands_in_the_database(store, tabs, tmp_path, s3_artifacts, db_url):
     train, dashboard = tabs.train, tabs.dashboard
     data = tmp_path / "qa.csv"
@@ -176,3 +204,25 @@ def test_no_credential_lands_in_the_database(store, tabs, tmp_path, s3_artifacts
     held = b"".join(path.read_bytes() for path in database.parent.glob(database.name + "*"))
     assert b"uploads/" in held  # the run's row, with the upload's URL
     assert not any(secret.encode() in held for secret in CREDENTIALS.values())
+
+
+def test_the_api_uploads_to_the_store_and_downloads_an_adapter_from_it(store, tmp_path, s3_artifacts):
+    home = tmp_path / "dashboard"
+    app, client = serve(store, home, artifacts=Artifacts(s3_artifacts, home))
+    try:
+        data = tmp_path / "qa.csv"
+        data.write_text(DATA)
+        kept = client.predict(data_file=handle_file(str(data)), api_name="/upload_data")
+        assert kept["dataset"].startswith(f"{s3_artifacts}/uploads/")
+        assert in_store(s3_artifacts, kept["dataset"], tmp_path / "worker") == DATA.encode()
+        config = {"dataset": kept["dataset"], "prompt_column": "question", "reference_column": "answer"}
+        run = client.predict(config={**config, "max_steps": 1}, api_name="/queue_run")
+        assert run["config"]["dataset"] == kept["dataset"]
+
+        files = {"adapter_model.safetensors": b"\0weights", "optimizer.pt": b"optimizer"}
+        store.add_checkpoint(run["id"], 1, worker_wrote(s3_artifacts, tmp_path / "w", f"runs/{run['id']}/c-1", files))
+        adapter = client.predict(run_id=run["id"], step=1, api_name="/download_adapter")
+        with zipfile.ZipFile(adapter) as archive:
+            assert {name: archive.read(name) for name in archive.namelist() if not name.endswith("/")} == files
+    finally:
+        app.close()
