@@ -4,6 +4,7 @@
                   [--root-path /prefix] [--read-only] [--interrupted fail|resume] [--demo]
                   [--auth user:password,...] [--hf-users name,...] [--max-upload-mb 50] [--max-upload-rows N]
                   [--data-dir DIR,...] [--trusted-proxies N] [--login-hours 12] [--max-experiment-runs 24]
+                  [--artifacts s3://bucket/prefix]
     python app.py --export RUN_ID [--out run-RUN_ID.zip]    # write a run to one file, then exit
     python app.py --import run-RUN_ID.zip                   # read it back as a new run; prints its id
     python app.py --import-trl OUTPUT_DIR                   # a plain TRL GRPO run as a new run; prints its id
@@ -11,7 +12,8 @@
 Every flag has an environment variable (NOVER_UI_HOST, NOVER_UI_PORT, NOVER_UI_HOME, NOVER_UI_DB,
 NOVER_UI_WORKERS, NOVER_UI_ROOT_PATH, NOVER_UI_READ_ONLY, NOVER_UI_INTERRUPTED, NOVER_UI_DEMO, NOVER_UI_AUTH,
 NOVER_UI_HF_USERS, NOVER_UI_MAX_UPLOAD_MB, NOVER_UI_MAX_UPLOAD_ROWS, NOVER_UI_DATA_DIRS, NOVER_UI_TRUSTED_PROXIES,
-NOVER_UI_LOGIN_HOURS, NOVER_UI_MAX_EXPERIMENT_RUNS, NOVER_ALERT_WEBHOOK); a flag wins over its variable.
+NOVER_UI_LOGIN_HOURS, NOVER_UI_MAX_EXPERIMENT_RUNS, NOVER_ALERT_WEBHOOK, NOVER_UI_ARTIFACTS); a flag wins over its
+variable. The artifact store's credentials come from the environment only (e.g. AWS_ACCESS_KEY_ID).
 In the Docker image (a Hugging Face Space) NOVER_UI_PERSISTENT_DIR=/data: the data lives under /data/nover_ui.
 """
 
@@ -41,6 +43,7 @@ from nover_ui.supervisor import WorkerSupervisor, watch_stale_runs  # noqa: E402
 from nover_ui.uploads import UPLOAD_LIMIT_BYTES, UPLOAD_ROW_LIMIT, UploadLimits  # noqa: E402
 from storage import StorageError, Store  # noqa: E402
 from training.alert_notify import NO_WEBHOOK, PUBLIC_URL_ENV, WEBHOOK_ENV, AlertSettings, webhook_url_problem  # noqa: E402
+from training.artifacts import ARTIFACTS_ENV, ArtifactError, Artifacts  # noqa: E402
 from training.config import HEARTBEAT_TIMEOUT_S, INTERRUPTED_POLICIES  # noqa: E402
 
 DEMO_MESSAGE = "this is a read-only demo: duplicate this Space (or run nover_ui yourself) to train"
@@ -83,6 +86,8 @@ class Settings:
     """--export / --import: write a run to a file or read one back, then exit without serving."""
     import_trl: Path | None = None
     """--import-trl: store a TRL GRPO output folder as a new run, then exit without serving."""
+    artifacts: str | None = None
+    """The artifact store's URL (--artifacts), without credentials; None keeps every file under HOME."""
     alerts: AlertSettings = NO_WEBHOOK
     """The operator's webhook for new alerts (--alert-webhook), and the address a posted alert links to: handed to
     the workers, never to the page."""
@@ -243,6 +248,15 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
         help=f"http(s) URL that receives each new alert of a run as JSON, posted by the workers (env {WEBHOOK_ENV}; "
         f"default none); never shown on the page",
     )
+    parser.add_argument(
+        "--artifacts",
+        default=env.get(ARTIFACTS_ENV) or None,
+        metavar="URL",
+        help=f"an fsspec URL (s3://bucket/prefix, gs://..., hf://buckets/..., a folder) where uploads, checkpoints "
+        f"and merged models go, for workers that share no disk (env {ARTIFACTS_ENV}; default none: all under HOME); "
+        f"its credentials come from the environment (for s3://: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+        f"AWS_ENDPOINT_URL_S3), never the URL",
+    )
     args = parser.parse_args(argv)
     if args.alert_webhook and (problem := webhook_url_problem(args.alert_webhook)):
         parser.error(f"--alert-webhook: {problem}")
@@ -271,6 +285,10 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
     if args.workers < 0:
         parser.error(f"--workers must be >= 0, got {args.workers}")
     home = args.home.expanduser().resolve()
+    try:
+        artifacts = Artifacts(args.artifacts, home).root if args.artifacts else None
+    except ArtifactError as exc:
+        parser.error(str(exc))
     notices = [storage_warning] if storage_warning and home == default_home.expanduser().resolve() else []
     if args.demo:
         notices.append(_demo_notice(env))
@@ -301,6 +319,7 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] = o
         import_path=args.import_path,
         import_trl=args.import_trl,
         alerts=AlertSettings(args.alert_webhook, _public_url(env)),
+        artifacts=artifacts,
     )
 
 
@@ -384,6 +403,8 @@ def worker_command(settings: Settings, module: str = "training.worker") -> list[
         str(os.getpid()),
         "--interrupted",
         settings.interrupted,
+        # The URL only: the store's credentials reach the workers through the environment they inherit.
+        *(["--artifacts", settings.artifacts] if settings.artifacts else []),
     ]
 
 
@@ -413,6 +434,15 @@ def main(argv: Sequence[str] | None = None, worker_module: str = "training.worke
             return trl_import_command(store, settings.import_trl)
         finally:
             store.close()
+    artifacts = Artifacts(settings.artifacts, settings.home)
+    try:
+        artifacts.check()  # a wrong URL or missing credentials fail here, not in the first upload or run
+    except ArtifactError as exc:
+        print(f"nover_ui: --artifacts: {exc}", file=sys.stderr)
+        store.close()
+        return 2
+    if artifacts.remote:
+        print(f"nover_ui: uploads, checkpoints and merged models go through {artifacts.root}", file=sys.stderr)
     access = settings.access()
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not access.needs_login and not access.read_only:
         print(
@@ -445,6 +475,7 @@ def main(argv: Sequence[str] | None = None, worker_module: str = "training.worke
             settings.notices,
             settings.data_dirs,
             settings.max_experiment_runs,
+            artifacts,
         )
         # Start-up objects (gradio, plotly, pandas) live as long as the process: keeping them out of every
         # garbage collection makes reading 10^5 metric points about twice as fast (bench/bench_dashboard.py).

@@ -25,7 +25,8 @@ def register_file_endpoints(dashboard: Dashboard) -> None:
     def upload_data(data_file: FileData, request: gr.Request) -> dict:
         """Keep a CSV/JSONL/Parquet file for training, as the Train tab's upload does (same limits); returns
         {"dataset", "dataset_name", "columns", "prompt_column", "reference_column"}: put dataset, dataset_name and
-        the columns in the config of /queue_run (a column is None when none is named like it)."""
+        the columns in the config of /queue_run (a column is None when none is named like it). With an artifact
+        store, dataset is the file's URL there, which workers on any machine read."""
         access.gate(request, "upload data")
         path = uploaded_path(data_file, "data_file")
         try:
@@ -36,7 +37,7 @@ def register_file_endpoints(dashboard: Dashboard) -> None:
         finally:
             discard(path)  # kept under HOME/uploads, or refused: Gradio's copy is of no further use
         return {
-            "dataset": str(kept.path),
+            "dataset": dashboard.places.recorded(str(kept.path)),
             "dataset_name": kept.name,
             "columns": list(kept.columns),
             "prompt_column": kept.prompt_column,
@@ -55,9 +56,8 @@ def register_file_endpoints(dashboard: Dashboard) -> None:
         """The run's checkpoint at `step` (policy and proxy adapters, optimizer state) as a zip."""
         with refused_as_api_error():
             checkpoint = store.get_checkpoint(int(run_id), int(step))
-            return download(
-                zip_checkpoint(checkpoint.path, f"run-{int(run_id)}-step-{int(step)}-adapter", dashboard.downloads)
-            )
+            folder = dashboard.places.checkpoint_folder(checkpoint.path, int(run_id))
+            return download(zip_checkpoint(folder, f"run-{int(run_id)}-step-{int(step)}-adapter", dashboard.downloads))
 
     gr.api(upload_data, api_name="upload_data")
     gr.api(download_rollouts, api_name="download_rollouts")

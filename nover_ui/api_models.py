@@ -30,7 +30,9 @@ def register_model_endpoints(dashboard: Dashboard) -> None:
     def download_merged(run_id: int, step: int) -> FileData:
         """The merged model of the checkpoint (safetensors, tokenizer, model card) as a zip."""
         with refused_as_api_error():
-            return download(merged_zip(store, int(run_id), int(step), dashboard.home, dashboard.downloads))
+            return download(
+                merged_zip(store, int(run_id), int(step), dashboard.home, dashboard.downloads, dashboard.places)
+            )
 
     @HUB_PUSHES
     def push_to_hub(run_id: int, step: int, repo_id: str, request: gr.Request) -> str:
@@ -38,7 +40,7 @@ def register_model_endpoints(dashboard: Dashboard) -> None:
         dashboard's HF_TOKEN; returns the repository's URL."""
         access.gate(request, "push models to the Hub")
         with refused_as_api_error():
-            return push_merged(store, int(run_id), int(step), repo_id, dashboard.home)
+            return push_merged(store, int(run_id), int(step), repo_id, dashboard.home, places=dashboard.places)
 
     gr.api(merge_checkpoint, api_name="merge_checkpoint")
     gr.api(download_merged, api_name="download_merged")

@@ -56,7 +56,7 @@ def register_run_endpoints(dashboard: Dashboard) -> None:
         """Delete a run that is not running, with its metrics, rollouts, evaluations and checkpoint folders."""
         access.gate(request, "delete runs")
         with refused_as_api_error():
-            delete_run(store, int(run_id), dashboard.home)
+            delete_run(store, int(run_id), dashboard.home, dashboard.artifacts)
         return {"id": int(run_id), "deleted": True}
 
     @BULK_READS

@@ -29,6 +29,7 @@ from nover_ui.train_tab import build_train
 from nover_ui.uploads import UploadLimits
 from nover_ui.visible_polls import wire_visible_polls
 from storage import Store
+from training.artifacts import Artifacts
 
 CACHE_CHECK_S = 3600
 TITLE = "nover_ui: verifier-free RL (NOVER) runs"
@@ -54,16 +55,18 @@ def build_app(
     notices: Sequence[str] = (),
     data_dirs: tuple[Path, ...] = (),
     max_experiment_runs: int = DEFAULT_MAX_RUNS,
+    artifacts: Artifacts | None = None,
 ) -> gr.Blocks:
     """The whole dashboard over `store`; uploads are kept under home/uploads for the workers to read.
 
     `access` decides who may change things (default: everyone); `notices` are Markdown lines shown under the
     title (no persistent storage, the demo's "Duplicate this Space"); `data_dirs` are the folders besides
     HOME/uploads and HOME/models whose files the dashboard may open (places.py); `max_experiment_runs` caps
-    the runs one experiment queues.
+    the runs one experiment queues; `artifacts` is the store uploads go to and checkpoints and merged models come
+    from (app.py --artifacts; None keeps every file under `home`).
     """
     access = access or Access()
-    dashboard = Dashboard.over(store, home, access, limits, data_dirs, max_experiment_runs)
+    dashboard = Dashboard.over(store, home, access, limits, data_dirs, max_experiment_runs, artifacts)
     # Gradio's cached copies of uploads and downloads are removed an hour after they were made.
     with gr.Blocks(title=TITLE, delete_cache=(CACHE_CHECK_S, CACHE_CHECK_S)) as app:
         gr.Markdown(

@@ -12,6 +12,7 @@ from nover_ui.experiment_grid import DEFAULT_MAX_RUNS
 from nover_ui.places import Places
 from nover_ui.uploads import SessionQuota, Upload, UploadLimits, accept_upload, discard
 from storage import Store
+from training.artifacts import Artifacts
 from training.data import DataError
 
 
@@ -35,11 +36,14 @@ class Dashboard:
         limits: UploadLimits,
         data_dirs: tuple[Path, ...] = (),
         max_experiment_runs: int = DEFAULT_MAX_RUNS,
+        artifacts: Artifacts | None = None,
     ) -> Dashboard:
+        """`artifacts`: the store uploads are copied to and checkpoints and exports fetched from (app.py
+        --artifacts); None keeps every file under `home`."""
         return cls(
             store=store,
             access=access,
-            places=Places(home, data_dirs),
+            places=Places(home, data_dirs, artifacts or Artifacts(None, home)),
             limits=limits,
             quota=SessionQuota(limits),
             downloads=Downloads.for_home(home),
@@ -50,14 +54,21 @@ class Dashboard:
     def home(self) -> Path:
         return self.places.home
 
+    @property
+    def artifacts(self) -> Artifacts:
+        """The artifact store (one with no URL when every file stays under HOME)."""
+        return self.places.artifacts or Artifacts(None, self.home)
+
     def keep_upload(self, temp_path: str, request: Any) -> Upload:
-        """Check who uploads and what, then keep the file under HOME/uploads; AccessDenied or DataError (the
-        refused file is removed from Gradio's cache at once)."""
+        """Check who uploads and what, then keep the file under HOME/uploads and, with an artifact store, copy it
+        there for workers with no shared disk; AccessDenied or DataError (the refused file is removed from Gradio's
+        cache at once)."""
         try:
             self.access.require_write(request, "upload data")
             session = self.access.session_key(request)
             self.quota.check(session)
             kept = accept_upload(temp_path, self.places.uploads, self.limits)
+            self.places.publish_upload(kept.path)
         except (AccessDenied, DataError):
             discard(temp_path)
             raise

@@ -15,6 +15,7 @@ import gradio as gr
 from nover_ui.access import AccessDenied
 from nover_ui.context import Dashboard
 from nover_ui.dataset_label import dataset_label
+from nover_ui.downloads import Downloads
 from nover_ui.eval_view import TABLE_COLUMNS, TABLE_WIDTHS, answers_grid, metrics_frame, model_label, no_answer_note
 from nover_ui.events import bind
 from nover_ui.exports import FORMATS, evaluation_samples_file, write_table, zip_checkpoint
@@ -225,7 +226,14 @@ def adapter_file(dashboard: Dashboard, tab: EvaluateTab, run_id: int | None, ste
     checkpoint = next((c for c in checkpoints if c.step == step), None)
     if checkpoint is None:
         raise refusal("Pick a run and one of its checkpoints.")
-    return offer(dashboard, tab, zip_checkpoint, checkpoint.path, f"run-{run_id}-step-{step}-adapter")
+    location = checkpoint.path
+
+    def zipped(downloads: Downloads) -> Path:  # fetched from the artifact store first when it was published there
+        return zip_checkpoint(
+            dashboard.places.checkpoint_folder(location, int(run_id)), f"run-{run_id}-step-{step}-adapter", downloads
+        )
+
+    return offer(dashboard, tab, zipped)
 
 
 def build_evaluate(dashboard: Dashboard, tab: gr.Tab) -> EvaluateTab:

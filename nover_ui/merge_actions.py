@@ -88,14 +88,28 @@ def merge_status(store: Store, job_id: int) -> tuple[str, bool]:
     return f"Merge job #{job.id} of {where} is {job.status}; a worker runs it after any training run.", False
 
 
-def merged_path(store: Store, run_id: int, step: int, home: Path) -> Path:
-    """The folder of the newest finished merge of the checkpoint; MergeRefused when there is none on this machine."""
+def merged_path(store: Store, run_id: int, step: int, home: Path, places: Places | None = None) -> Path:
+    """The folder of the newest finished merge of the checkpoint; MergeRefused when there is none on this machine.
+    A merge a worker published to the artifact store (its URL recorded) is fetched into HOME/artifact-cache first,
+    when `places` has that store: only its URLs under exports/ are read."""
     done = [e for e in _merges(store, run_id, step) if e.status == Status.SUCCEEDED]
     if not done:
         raise MergeRefused(f"run {run_id}'s checkpoint at step {step} has not been merged yet: click Merge first")
-    folder = Path(str((done[-1].metrics or {}).get("path", "")))
+    location = str((done[-1].metrics or {}).get("path", ""))
     exports = (Path(home) / EXPORTS).resolve()
-    if not folder.resolve().is_relative_to(exports) or not (folder / "config.json").is_file():
+    try:
+        fetched = places.export_folder(location) if places is not None and "://" in location else None
+    except PlaceRefused as exc:
+        raise MergeRefused(f"the merged model of run {run_id} at step {step} cannot be fetched: {exc}") from None
+    folder = fetched or Path(location)
+    if fetched is None and "://" in location:
+        raise MergeRefused(
+            f"the merged model of run {run_id} at step {step} is not in this dashboard's artifact store "
+            f"({location.split('://')[0]}:// URL recorded): start it with --artifacts set to the store its worker "
+            f"wrote to, or click Merge to build it again"
+        )
+    outside = fetched is None and not folder.resolve().is_relative_to(exports)
+    if outside or not (folder / "config.json").is_file():
         raise MergeRefused(
             f"the merged model of run {run_id} at step {step} is not in this dashboard's {exports} (a worker on "
             f"another machine wrote it, or it was removed): click Merge to build it again"
@@ -103,9 +117,11 @@ def merged_path(store: Store, run_id: int, step: int, home: Path) -> Path:
     return folder
 
 
-def merged_zip(store: Store, run_id: int, step: int, home: Path, downloads: Downloads) -> Path:
+def merged_zip(
+    store: Store, run_id: int, step: int, home: Path, downloads: Downloads, places: Places | None = None
+) -> Path:
     """The merged folder of the checkpoint as a fresh download file run-ID-step-STEP-merged.zip."""
-    return zip_folder(merged_path(store, run_id, step, home), f"run-{run_id}-step-{step}-merged", downloads)
+    return zip_folder(merged_path(store, run_id, step, home, places), f"run-{run_id}-step-{step}-merged", downloads)
 
 
 def push_merged(
@@ -116,6 +132,7 @@ def push_merged(
     home: Path,
     token: str | None = None,
     endpoint: str | None = None,
+    places: Places | None = None,
 ) -> str:
     """Push the merged model of the checkpoint to the private Hub repository `repo_id`; returns its URL. `token`
     defaults to the configured one (HF_TOKEN). MergeRefused, naming the fix, before anything is sent when there is
@@ -126,7 +143,7 @@ def push_merged(
     repo_id = repo_id.strip()
     if (problem := repo_id_problem(repo_id)) is not None:
         raise MergeRefused(problem)
-    folder = merged_path(store, run_id, step, home)
+    folder = merged_path(store, run_id, step, home, places)
     try:
         return push_to_hub(folder, repo_id, token, private=True, endpoint=endpoint)
     except HubPushError as exc:

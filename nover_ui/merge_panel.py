@@ -72,7 +72,9 @@ def merged_file(dashboard: Dashboard, panel: MergePanel, run_id: int | None, ste
     if run_id is None or step is None:
         raise refusal("Pick a run and one of its checkpoints.")
     try:
-        path = merged_zip(dashboard.store, int(run_id), int(step), dashboard.home, dashboard.downloads)
+        path = merged_zip(
+            dashboard.store, int(run_id), int(step), dashboard.home, dashboard.downloads, dashboard.places
+        )
     except (MergeRefused, StorageError) as exc:
         raise refusal(str(exc)) from None
     return {panel.download_file: gr.update(value=str(path))}
@@ -86,7 +88,9 @@ def push(
         dashboard.access.require_write(request, "push models to the Hub")
         if run_id is None or step is None:
             raise MergeRefused("Pick a run and one of its checkpoints.")
-        url = push_merged(dashboard.store, int(run_id), int(step), repo_id or "", dashboard.home)
+        url = push_merged(
+            dashboard.store, int(run_id), int(step), repo_id or "", dashboard.home, places=dashboard.places
+        )
     except (AccessDenied, MergeRefused, StorageError) as exc:
         return {panel.status_md: markdown_text(f"Not pushed: {exc}")}
     return {panel.status_md: markdown_text(f"Pushed to {url} (private).")}

@@ -4,6 +4,7 @@ job later. A refusal of one form value is a ConfigError whose `field` names the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from nover_ui.bounds import MAX_SOURCE_CHARS
@@ -67,10 +68,11 @@ def checked_config(
 ) -> RunConfig:
     """`config` validated (ConfigError naming the field), with its model and data checked (DataError).
 
-    The model and the data must be ones the dashboard may open (places.py). The demo set, a data file and a folder
-    saved with save_to_disk are loaded and cleaned here, within the upload limits; a hub dataset id or a dataset
-    repository folder is left to the worker, which may have network access the dashboard lacks and reads such
-    folders without holding the UI. A hub config name with data that has no configs is refused (dataset_config).
+    The model and the data must be ones the dashboard may open (places.py); with an artifact store, an upload is
+    recorded by its URL there. The demo set, a data file and a folder saved with save_to_disk are loaded and
+    cleaned here, within the upload limits; a hub dataset id or a dataset repository folder is left to the worker,
+    which may have network access the dashboard lacks and reads such folders without holding the UI. A hub config
+    name with data that has no configs is refused (dataset_config).
 
     What the run needs of its machine (CUDA, bitsandbytes, vllm, bf16, GPUs: training/needs.py) is checked
     against the live workers' recorded capabilities: refused, naming the field and the fix, when none can train
@@ -86,14 +88,16 @@ def checked_config(
     except PlaceRefused as exc:
         raise ConfigError("model", str(exc)) from None
     places.check_data(validated.dataset)
+    readable = replace(validated, dataset=places.readable(validated.dataset))
     try:
-        check_config_name(validated.dataset, validated.dataset_config)
+        check_config_name(readable.dataset, readable.dataset_config)
     except DataError as exc:
         raise ConfigError("dataset_config", str(exc)) from None
-    if read_data and readable_here(validated.dataset):
+    if read_data and readable_here(readable.dataset):
         # The training and held-out prompts as the worker will pick them: a bad eval_split fails here.
-        run_data(validated, max_bytes=limits.max_bytes, row_limit=limits.max_rows)
-    return validated
+        run_data(readable, max_bytes=limits.max_bytes, row_limit=limits.max_rows)
+    # With an artifact store an upload is recorded by its URL there, which a worker on any machine can read.
+    return replace(validated, dataset=places.recorded(validated.dataset))
 
 
 def queue_evaluations(
@@ -126,6 +130,7 @@ def queue_evaluations(
     if places is not None:  # the run's own data and model too: an imported run's config was never checked here
         _check_place(places.check_data, dataset or run_config.dataset, "dataset" if dataset else "run_id")
         _check_place(places.check_model, run_config.model, "run_id")
+        dataset = places.recorded(dataset) if dataset else dataset  # an upload: its URL in the artifact store
     targets = ([None] if include_base else []) + sorted(steps)
     if not targets:
         raise ConfigError("steps", "choose the base model, a checkpoint, or both")

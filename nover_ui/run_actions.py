@@ -8,8 +8,11 @@ from pathlib import Path
 
 from nover_ui.archive import export_run
 from nover_ui.downloads import Downloads
+from nover_ui.places import EXPORT_KEY
 from storage import ACTIVE_STATUSES, InvalidTransition, RunRecord, Status, StorageError, Store
+from training.artifacts import ArtifactError, Artifacts
 from training.config import ConfigError, RunConfig
+from training.job_config import MergeJob
 
 RESUMABLE = (Status.FAILED, Status.CANCELLED)
 
@@ -87,10 +90,15 @@ def export_archive(store: Store, run_id: int, downloads: Downloads) -> Path:
         raise ActionRefused(f"Cannot export run {run_id}: {exc}") from None
 
 
-def delete_run(store: Store, run_id: int, home: Path) -> list[Path]:
+def delete_run(store: Store, run_id: int, home: Path, artifacts: Artifacts | None = None) -> list[Path]:
     """Delete the run's rows (storage.Store.delete_run), then its folder home/runs/<id> and its checkpoint
     folders; returns the folders removed. Only folders inside home/runs are touched: a checkpoint path that
-    leads elsewhere (stored so, or out through `..` or a symlink) or into another run's folder stays."""
+    leads elsewhere (stored so, or out through `..` or a symlink) or into another run's folder stays.
+
+    With an artifact store, the run's keys there go too (runs/<id>, and the merged models its merge jobs recorded
+    under exports/), with this machine's cached copies. A store that refuses raises ArtifactsLeft, saying what is
+    left, after the rows and local folders are gone: the run is deleted either way."""
+    exports = _merged_exports(store, run_id, artifacts) if artifacts is not None and artifacts.remote else []
     try:
         checkpoints = store.delete_run(run_id)
     except InvalidTransition as exc:
@@ -106,7 +114,39 @@ def delete_run(store: Store, run_id: int, home: Path) -> list[Path]:
         else:
             target.unlink()
         removed.append(target)
+    if artifacts is not None and artifacts.remote:
+        _remove_from_store(artifacts, run_id, [f"runs/{run_id}", *exports])
     return removed
+
+
+class ArtifactsLeft(ActionRefused):
+    """The run's rows are deleted but some of its files are still in the artifact store; the message says which."""
+
+
+def _merged_exports(store: Store, run_id: int, artifacts: Artifacts) -> list[str]:
+    """The store keys (exports/NAME) of the merged models the run's merge jobs recorded, read before its rows go."""
+    keys = []
+    for job in store.list_evaluations(run_id=run_id, kind=MergeJob.kind):
+        location = str((job.metrics or {}).get("path", ""))
+        if artifacts.owns(location):
+            key = location[len(artifacts.root or "") + 1 :]
+            if EXPORT_KEY.fullmatch(key):  # only a merged model's own key, never a folder above it
+                keys.append(key)
+    return list(dict.fromkeys(keys))
+
+
+def _remove_from_store(artifacts: Artifacts, run_id: int, keys: list[str]) -> None:
+    failed = []
+    for key in keys:
+        try:
+            artifacts.remove(key)
+        except ArtifactError as exc:
+            failed.append(str(exc))
+    if failed:
+        raise ArtifactsLeft(
+            f"run {run_id} is deleted, but not all of its files in the artifact store: {'; '.join(failed)}; "
+            f"remove them there by hand"
+        )
 
 
 def _owned_folder(runs_dir: Path, run_id: int, path: Path) -> Path | None:

@@ -24,6 +24,7 @@ from nover_ui.events import TRAIN, bind, open_tab
 from nover_ui.format_guidance import judged_by_tags, no_signal_banner
 from nover_ui.run_actions import (
     ActionRefused,
+    ArtifactsLeft,
     allowed_actions,
     cancel_run,
     clone_config,
@@ -290,7 +291,9 @@ def _wire(tab: RunsTab, dashboard: Dashboard, train: TrainTab, tabs: gr.Tabs) ->
     cancel = on_run(action=cancel_run, done="Cancel requested for run #{run}.", what="cancel runs")
     resume = on_run(action=resume_run, done="Queued run #{new}, resuming run #{run}.", what="resume runs")
     delete = on_run(
-        action=functools.partial(delete_run, home=dashboard.home), done="Deleted run #{run}.", what="delete runs"
+        action=functools.partial(delete_run, home=dashboard.home, artifacts=dashboard.artifacts),
+        done="Deleted run #{run}.",
+        what="delete runs",
     )
     acted = [tab.action_md, tab.version_state]
     details = [tab.error_tb, tab.command_code, tab.server_log_tb, tab.alerts_html, tab.banner_md, *_buttons(tab)]
@@ -345,6 +348,8 @@ def _act(
         return SELECT_FIRST
     try:
         result = action(dashboard.store, int(run_id))
+    except ArtifactsLeft as exc:  # done, with files left behind: said as it is, not as a refusal
+        return f"**Deleted, with a problem:** {markdown_text(str(exc))}"
     except (ActionRefused, StorageError) as exc:
         return f"**Refused:** {markdown_text(str(exc))}"
     return done.format(run=int(run_id), new=getattr(result, "id", None))

@@ -62,14 +62,14 @@ def prompt_chars(dashboard: Dashboard, config: RunConfig, request: gr.Request | 
     try:
         with FILE_WORK.slot(wait_s=0):
             return mean_prompt_chars(
-                config.dataset,
+                dashboard.places.readable(config.dataset),  # an upload's URL in the artifact store: the file
                 config.prompt_column,
                 config.reference_column,
                 config.split_column,
                 config.dataset_split,
                 dashboard.limits,
             )
-    except Busy:
+    except (Busy, DataError):
         return None
 
 

@@ -134,6 +134,10 @@ def remap(
         dashboard.places.check_data(dataset)
     except (AccessDenied, DataError) as exc:
         return {tab.data_md: f"**Cannot use this mapping:** {markdown_text(str(exc))}"}
+    try:
+        dataset = dashboard.places.readable(dataset)  # an upload's URL in the artifact store: the file itself
+    except DataError as exc:
+        return {tab.data_md: f"**Cannot use this mapping:** {markdown_text(str(exc))}"}
     if not readable_here(dataset):
         return {tab.data_md: gr.update()}
     return {tab.data_md: data_summary(dataset, prompt_column, reference_column, split_column, split, dashboard.limits)}

@@ -52,7 +52,9 @@ def restore(saved: Any, request: gr.Request | None, *, dashboard: Dashboard, tab
         updates[tab.preset_dd] = gr.update(value=saved["preset"])
     dataset = values.get("dataset")
     name = values.get("dataset_name") or ""
-    if isinstance(dataset, str) and _is_path(dashboard, dataset):
+    if isinstance(dataset, str) and "://" in dataset and _accepted(dashboard, dataset):
+        pass  # an upload's URL in the artifact store (a cloned run's data): kept as it is
+    elif isinstance(dataset, str) and _is_path(dashboard, dataset):
         owned = dashboard.places.owns(dataset) and Path(dataset).expanduser().exists()
         if owned and readable_here(dataset):  # a data file or a saved dataset folder
             updates.update(_shown_file(dashboard, tab, dataset, name, values, request))
@@ -92,6 +94,14 @@ def _shown_file(
     )
     shown[tab.widgets["dataset"]] = gr.update(value=path, info=help_text("dataset"), elem_classes=[])
     return shown
+
+
+def _accepted(dashboard: Dashboard, dataset: str) -> bool:
+    try:
+        dashboard.places.check_data(dataset)
+    except DataError:
+        return False
+    return True
 
 
 def _is_path(dashboard: Dashboard, dataset: str) -> bool:

@@ -19,6 +19,7 @@ from nover_ui.train_form import TrainTab
 from nover_ui.train_tab import build_train
 from nover_ui.uploads import UploadLimits
 from storage import Store
+from training.artifacts import Artifacts
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,10 @@ class Built:
     metrics: MetricsTab
 
 
-def build_tabs(store: Store, home: Path, access: Access | None = None) -> Built:
-    """The Train, Runs and Metrics tabs, which refer to each other (Clone fills the Train form)."""
-    dashboard = Dashboard.over(store, home, access or Access(), UploadLimits(), (home,))
+def build_tabs(store: Store, home: Path, access: Access | None = None, artifacts: Artifacts | None = None) -> Built:
+    """The Train, Runs and Metrics tabs, which refer to each other (Clone fills the Train form); `artifacts`: the
+    dashboard's artifact store (app.py --artifacts)."""
+    dashboard = Dashboard.over(store, home, access or Access(), UploadLimits(), (home,), artifacts=artifacts)
     with gr.Blocks():
         with gr.Tabs() as tabs:
             with gr.Tab("Train", id=TRAIN):
