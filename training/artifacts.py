@@ -69,7 +69,7 @@ class Artifacts:
             for path in files:
                 target = url if path == local else f"{url}/{path.relative_to(local).as_posix()}"
                 self._filesystem().put_file(str(path), target)
-        except OSError as exc:
+        except Exception as exc:  # any backend error: botocore's connection errors are no OSError
             raise ArtifactError(f"cannot copy {key} to the artifact store {self.root}: {_reason(exc)}") from exc
         return url
 
@@ -112,7 +112,7 @@ class Artifacts:
             filesystem.invalidate_cache()
             if filesystem.exists(url):
                 filesystem.rm(url, recursive=True)
-        except OSError as exc:
+        except Exception as exc:  # any backend error: botocore's connection errors are no OSError
             raise ArtifactError(f"cannot delete {key} from the artifact store {self.root}: {_reason(exc)}") from exc
 
     def check(self) -> None:
@@ -123,7 +123,7 @@ class Artifacts:
             filesystem = self._filesystem()
             filesystem.makedirs(self.root, exist_ok=True)
             filesystem.ls(self.root)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # any backend error: botocore's connection errors are no OSError
             raise ArtifactError(
                 f"cannot reach the artifact store {self.root}: {_reason(exc)}; check the URL and the credentials in "
                 f"the environment (for s3://: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3)"
@@ -144,7 +144,7 @@ class Artifacts:
                 path = target / PurePosixPath(remote[len(prefix) :].lstrip("/"))
                 path.parent.mkdir(parents=True, exist_ok=True)
                 filesystem.get_file(remote, str(path))
-        except OSError as exc:
+        except Exception as exc:  # any backend error: botocore's connection errors are no OSError
             raise ArtifactError(f"cannot fetch {location} from the artifact store: {_reason(exc)}") from exc
 
     def _key(self, location: str) -> str | None:
