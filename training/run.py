@@ -12,6 +12,10 @@ A config with num_processes N > 1 runs under `accelerate launch --config_file tr
 only the first one (rank 0) reports. A worker launches runs so, adding --run-id ID --db URL: rank 0 then trains
 that run, which the worker has claimed, like the worker does in-process (rows, heartbeat, how it ended; both
 through training/execute.py).
+
+With --artifacts URL (env NOVER_UI_ARTIFACTS; training/artifacts.py) a data file or --resume-from URL inside that store
+is fetched into HOME/artifact-cache first, and a run recorded with --db copies each checkpoint there; a worker passes
+its store's URL to the processes it launches (the credentials stay in the environment they inherit).
 """
 
 from __future__ import annotations

@@ -18,8 +18,17 @@ from training.artifacts import ARTIFACTS_ENV, CACHE, Artifacts
 from training.config import preset
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = preset("cpu-demo", max_steps=1, checkpoint_steps=1, max_prompts=1, num_generations=2, max_completion_length=16)
-"""The smallest run that trains a step and saves a checkpoint of it (adapter, proxy, optimizer)."""
+CONFIG = preset(
+    "cpu-demo",
+    max_steps=1,
+    checkpoint_steps=1,
+    max_prompts=1,
+    num_generations=2,
+    max_completion_length=16,
+    format_example=False,
+)
+"""The smallest run that trains a step and saves a checkpoint of it (adapter, proxy, optimizer): one prompt without
+the worked example, 2 rollouts of at most 16 tokens."""
 DATA = "prompt,reference\nWhat is 2 + 3?,5\nWhat colour is the sky on a clear day?,blue\n"
 
 
