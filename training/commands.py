@@ -38,7 +38,7 @@ def build_config(preset_name: str | None, config_file: Path | None, assignments:
     return RunConfig.from_dict(values)
 
 
-def command_line(config: RunConfig, launcher: str = "python", resume_from: Path | None = None) -> str:
+def command_line(config: RunConfig, launcher: str = "python", resume_from: Path | str | None = None) -> str:
     """The shortest command that reproduces `config`: only the fields that differ from the defaults, and, for
     uploaded data, a trailing comment with the file's own name (the --set words name the stored copy).
 
@@ -77,8 +77,9 @@ def data_comment(name: str) -> str:
     return f" # data: {shown}"
 
 
-def run_command(config: RunConfig, resume_from: Path | None = None) -> str:
-    """The command a worker trains `config` with: accelerate launch when it asks for several processes."""
+def run_command(config: RunConfig, resume_from: Path | str | None = None) -> str:
+    """The command a worker trains `config` with: accelerate launch when it asks for several processes.
+    `resume_from`: a checkpoint folder, or its URL in the artifact store (training.run fetches it with --artifacts)."""
     return command_line(config, "accelerate" if config.num_processes > 1 else "python", resume_from)
 
 

@@ -14,6 +14,7 @@ With training/worker.py, the only module of `training` that imports `storage`: t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import functools
 import os
@@ -30,6 +31,7 @@ from storage import EvaluationRecord, InvalidTransition, RunRecord, Status, Stor
 from training.alert_notify import NO_WEBHOOK, AlertSettings, WebhookNotifier
 from training.alert_watch import AlertWatch, alert_payload, run_rules
 from training.alerts import Rule
+from training.artifacts import ArtifactError, Artifacts
 from training.commands import run_command
 from training.config import BUILTIN_DATASETS, HEARTBEAT_TIMEOUT_S, ConfigError, RunConfig
 from training.data import TABLE_SUFFIXES, DataError
@@ -39,6 +41,14 @@ from training.interface import JobFailed, Phase, RunContext, Sink, TrainFn
 from training.job_config import Job, MergeJob
 from training.launch import launch, launch_argv
 from training.needs import Capabilities, refusal
+from training.run_artifacts import (
+    FetchedCheckpoints,
+    local_data,
+    local_dataset,
+    publish_tracker_files,
+    publish_under_home,
+    published_export,
+)
 from training.trackers import tracker_notes
 from training.vllm_server import GenerationServer, ServerFailed, health_url, serve_model, server_env, starts_server
 
@@ -67,9 +77,12 @@ class StoreSink:
         tags: TagSettings = DEFAULT_TAGS,
         evaluation_config: Mapping[str, Any] | None = None,
         alerts: RunAlerts | None = None,
+        artifacts: Artifacts | None = None,
     ):
-        """`evaluation_config`: the settings a held-out evaluation row keeps (heldout_settings of the run's config)."""
+        """`evaluation_config`: the settings a held-out evaluation row keeps (heldout_settings of the run's config);
+        `artifacts`: the store each checkpoint is copied to before its row records where it is."""
         self._store = store
+        self._artifacts = artifacts
         self._alerts = alerts
         """Checks the run's alert rules after each step's metrics are committed."""
         self._run_id = run_id
@@ -118,7 +131,10 @@ class StoreSink:
             raise
 
     def log_checkpoint(self, step: int, path: str) -> None:
-        self._store.add_checkpoint(self._run_id, step, path)
+        # The whole folder (adapter, proxy, optimizer state) is in the store before its row names it: a worker on
+        # another machine that resumes the run or evaluates the checkpoint finds it complete.
+        location = publish_under_home(self._artifacts, Path(path)) if self._artifacts is not None else path
+        self._store.add_checkpoint(self._run_id, step, location)
 
     def log_evaluation(self, step: int, metrics: dict[str, float], samples: list[dict[str, Any]]) -> None:
         # The eval/* metrics and the evaluation's row commit together: a chart point always opens its samples.
@@ -211,6 +227,7 @@ def run_training(
     resume_interrupted: bool = False,
     server_argv: ServerArgv | None = None,
     alerts: AlertSettings = NO_WEBHOOK,
+    artifacts: Artifacts | None = None,
 ) -> RunRecord:
     """Record a claimed run's command and train it to its end: succeeded, cancelled or failed with the error.
 
@@ -219,11 +236,14 @@ def run_training(
     `resume_interrupted`, continued by a new queued run from its last checkpoint. A run that generates with a vLLM
     server of its own gets it started first (`server_argv`, by default `trl vllm-serve` for its model) and stopped
     when it ends, whatever the ending; the server's last lines stay with the run. `alerts` holds the operator's
-    webhook for the run's alerts (training/alert_watch.py).
+    webhook for the run's alerts (training/alert_watch.py). With an artifact store (`artifacts`), a data file or parent
+    checkpoint it holds is fetched into this machine's HOME first, and each checkpoint is copied there as it is saved
+    (training/run_artifacts.py).
     """
     shutdown = shutdown or threading.Event()
+    artifacts = artifacts or Artifacts(None, home)
     notes = tracker_notes(config, home, run_folder(home, run.id), run.name, run.id)
-    store.set_run_command(run.id, run_command(config, _resume_point(store, run)) + notes)
+    store.set_run_command(run.id, run_command(config, _resume_location(store, run)) + notes)
     server = None
     if starts_server(config):
         started = _start_server(
@@ -234,7 +254,9 @@ def run_training(
         server = started
     try:
         if config.num_processes > 1:
-            ended = _train_launched(store, run, config, home, shutdown, heartbeat_interval_s, resume_interrupted)
+            ended = _train_launched(
+                store, run, config, home, shutdown, heartbeat_interval_s, resume_interrupted, artifacts
+            )
         else:
             ended = _train_here(
                 store,
@@ -246,6 +268,7 @@ def run_training(
                 heartbeat_interval_s,
                 resume_interrupted=resume_interrupted,
                 alerts=alerts,
+                artifacts=artifacts,
             )
     finally:
         kept = _keep_server_log(store, run.id, server.stop()) if server is not None else None
@@ -261,6 +284,7 @@ def train_claimed(
     shutdown: threading.Event,
     observe: Callable[[Sink], Sink] = lambda sink: sink,
     resume_interrupted: bool = False,
+    artifacts: Artifacts | None = None,
 ) -> RunRecord:
     """Rank 0 of a launched run (training.run --run-id): train the run a worker claimed and launched."""
     store = Store(db_url)
@@ -273,6 +297,7 @@ def train_claimed(
         shutdown,
         observe=observe,
         resume_interrupted=resume_interrupted,
+        artifacts=artifacts,
     )
 
 
@@ -283,6 +308,7 @@ def train_now(
     home: Path,
     train_fn: TrainFn,
     observe: Callable[[Sink], Sink] = lambda sink: sink,
+    artifacts: Artifacts | None = None,
 ) -> RunRecord:
     """Record a new run in the database and train it in this process right away (training.run --db)."""
     store = Store(db_url)
@@ -291,7 +317,7 @@ def train_now(
     store.set_run_command(
         run.id, run_command(config) + tracker_notes(config, home, run_folder(home, run.id), name, run.id)
     )
-    return _train_here(store, claimed, config, train_fn, home, threading.Event(), observe=observe)
+    return _train_here(store, claimed, config, train_fn, home, threading.Event(), observe=observe, artifacts=artifacts)
 
 
 QUEUE_REFUSALS = (ConfigError, DataError, StorageError)
@@ -301,7 +327,7 @@ QUEUE_REFUSALS = (ConfigError, DataError, StorageError)
 def queue_run(db_url: str, name: str, config: RunConfig) -> RunRecord:
     """Put `config` on the database's worker queue as the dashboard does (training.run --queue): refused with
     ConfigError (naming the field and the fix) when no live worker can train it, DataError when its data file or
-    built-in set yields no training or held-out prompts; a hub dataset or a folder is left to the worker, as the
+    built-in set yields no training or held-out prompts; a hub dataset, a folder or a URL is left to the worker, as the
     dashboard leaves it. The caller's own files are read without the dashboard's upload limits."""
     store = Store(db_url)
     try:
@@ -309,7 +335,10 @@ def queue_run(db_url: str, name: str, config: RunConfig) -> RunRecord:
         if (refused := refusal(config, live)) is not None:
             raise refused
         source = config.dataset
-        if source in BUILTIN_DATASETS or source.lower().endswith(TABLE_SUFFIXES) or Path(source).expanduser().is_file():
+        local = "://" not in source  # a URL (in an artifact store) is left to the worker, which fetches it
+        if local and (
+            source in BUILTIN_DATASETS or source.lower().endswith(TABLE_SUFFIXES) or Path(source).expanduser().is_file()
+        ):
             run_data(config)  # a missing file is refused here, not when a worker picks the run up
         return store.create_run(name, config.to_dict())
     finally:
@@ -337,25 +366,31 @@ def run_job(
     home: Path,
     heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
     job_fn: JobFn | None = None,
+    artifacts: Artifacts | None = None,
 ) -> EvaluationRecord:
     """Run one claimed evaluation or playground job while beating for it; store its samples and how it ended.
 
     A job cancelled or failed as stale while it ran keeps that ending; its results are dropped (the Store
-    refuses them).
+    refuses them). With an artifact store, the job's data file and the checkpoint it opens are fetched from there
+    when the store holds them, and a merge job's export is copied there (its `path` metric becomes the URL).
     """
+    artifacts = artifacts or Artifacts(None, home)
     try:
         with Heartbeat(
             lambda: store.heartbeat_evaluation(evaluation.id), f"evaluation-{evaluation.id}", heartbeat_interval_s
         ):
             if job_fn is None:
                 job_fn = _job_fn(job)
-            checkpoints: dict[int, Path] = {}
+            locations = {}
             if evaluation.run_id is not None:
-                checkpoints = {c.step: Path(c.path) for c in store.list_checkpoints(evaluation.run_id)}
+                locations = {c.step: c.path for c in store.list_checkpoints(evaluation.run_id)}
             try:
-                rows, metrics = job_fn(job, evaluation, checkpoints, home)
+                local = dataclasses.replace(evaluation, dataset=local_dataset(evaluation.dataset, artifacts))
+                rows, metrics = job_fn(job, local, FetchedCheckpoints(locations, artifacts), home)
             except JobFailed as exc:
                 return store.finish_evaluation(evaluation.id, Status.FAILED, error=str(exc))
+            if isinstance(job, MergeJob):
+                metrics = published_export(artifacts, metrics)
             store.log_evaluation_samples(evaluation.id, rows)
             return store.finish_evaluation(evaluation.id, Status.SUCCEEDED, metrics=metrics)
     except InvalidTransition:
@@ -389,24 +424,34 @@ def _train_here(
     observe: Callable[[Sink], Sink] = lambda sink: sink,
     resume_interrupted: bool = False,
     alerts: AlertSettings = NO_WEBHOOK,
+    artifacts: Artifacts | None = None,
 ) -> RunRecord:
     """Train a claimed run in this process; `observe` may wrap the sink the trainer reports to (a progress bar)."""
+    artifacts = artifacts or Artifacts(None, home)
     run_alerts = RunAlerts(run, run_rules(config), alerts)
     sink = StoreSink(
-        store, run.id, config.max_steps, shutdown, TagSettings.of(config), heldout_settings(config), run_alerts
+        store,
+        run.id,
+        config.max_steps,
+        shutdown,
+        TagSettings.of(config),
+        heldout_settings(config),
+        run_alerts,
+        artifacts if artifacts.remote else None,
     )
     try:
         store.heartbeat(run.id, step=0, total_steps=config.max_steps)
         sink.log_phase(Phase.LOADING_MODEL)  # the trainer reports its later phases itself
-        context = RunContext(
-            run_id=run.id,
-            home=home,
-            workdir=run_folder(home, run.id),
-            resume_from=_resume_point(store, run),
-            name=run.name,
-        )
         with Heartbeat(lambda: store.heartbeat(run.id), f"run-{run.id}", heartbeat_interval_s):
-            train_fn(config, observe(sink), context)
+            # Fetched under the heartbeat: a parent's checkpoint can take a while to come from the store.
+            context = RunContext(
+                run_id=run.id,
+                home=home,
+                workdir=run_folder(home, run.id),
+                resume_from=_resume_point(store, run, artifacts),
+                name=run.name,
+            )
+            train_fn(local_data(config, artifacts), observe(sink), context)
         sink.flush()
     except Exception as exc:
         if sink.lost_run:
@@ -415,6 +460,7 @@ def _train_here(
     else:
         # The trainer returned after its last step and that step's checkpoint were committed: the run is done, even
         # when a shutdown (the app killed) or a cancel arrived during that step.
+        publish_tracker_files(artifacts, run_folder(home, run.id))
         if sink.last_step < config.max_steps and sink.stop_reason == "shutdown":
             return _interrupt(store, run.id, resume_interrupted)
         if sink.last_step < config.max_steps and sink.stop_reason == "cancel":
@@ -432,22 +478,29 @@ def _train_launched(
     shutdown: threading.Event,
     heartbeat_interval_s: float,
     resume_interrupted: bool,
+    artifacts: Artifacts,
 ) -> RunRecord:
     """Train a claimed run in config.num_processes processes started with accelerate launch.
 
     Rank 0 of them trains the run as _train_here does here (train_claimed): it writes the rows and records how
     the run ended. This process keeps the heartbeat up meanwhile, relays a shutdown, and fails the run when the
-    processes exit without having ended it (a crash or a kill), with the end of their output.
+    processes exit without having ended it (a crash or a kill), with the end of their output. What the run needs
+    from the artifact store is fetched here, once, and the processes are given the local copies; rank 0 gets the
+    store's URL (never its credentials: the environment carries those) to copy each checkpoint there.
     """
-    resume_from = _resume_point(store, run)
     # Starting the processes and importing the training stack take a while. A run failed as stale meanwhile is
     # found ended after the launch.
     with contextlib.suppress(InvalidTransition):
         store.set_phase(run.id, Phase.LOADING_MODEL)
-    argv = launch_argv(config, run.id, store.url, home, resume_from, resume_interrupted)
     log_path = run_folder(home, run.id) / "launch.log"
-    print(f"worker: run {run.id} in {config.num_processes} processes, output in {log_path}", file=sys.stderr)
     with Heartbeat(lambda: store.heartbeat(run.id), f"run-{run.id}", heartbeat_interval_s):
+        try:
+            resume_from = _resume_point(store, run, artifacts)
+            local = local_data(config, artifacts)
+        except ArtifactError as exc:
+            return _finish(store, run.id, Status.FAILED, _describe(exc, config))
+        argv = launch_argv(local, run.id, store.url, home, resume_from, resume_interrupted, artifacts.root)
+        print(f"worker: run {run.id} in {config.num_processes} processes, output in {log_path}", file=sys.stderr)
         outcome = launch(argv, log_path, shutdown)
     ended = store.get_run(run.id)
     if ended.status != Status.RUNNING:
@@ -517,11 +570,18 @@ def _keep_server_log(store: Store, run_id: int, lines: str) -> RunRecord | None:
         return None
 
 
-def _resume_point(store: Store, run: RunRecord) -> Path | None:
+def _resume_location(store: Store, run: RunRecord) -> str | None:
+    """Where the parent's last checkpoint is, as its row records it (a path, or a URL in the artifact store)."""
     if run.parent_id is None:
         return None
     checkpoints = store.list_checkpoints(run.parent_id)
-    return Path(checkpoints[-1].path) if checkpoints else None
+    return checkpoints[-1].path if checkpoints else None
+
+
+def _resume_point(store: Store, run: RunRecord, artifacts: Artifacts) -> Path | None:
+    """The parent's last checkpoint folder on this machine: fetched from the store when it is there."""
+    location = _resume_location(store, run)
+    return artifacts.local(location) if location is not None else None
 
 
 def _interrupt(store: Store, run_id: int, resume: bool) -> RunRecord:
@@ -559,6 +619,10 @@ def _record(store: Store, run_id: int, write: Callable[[], RunRecord]) -> RunRec
 
 
 def _describe(exc: BaseException, config: RunConfig | None = None) -> str:
+    if isinstance(exc, ArtifactError):
+        # Its message says what failed and what to check; the backend's traceback below it would add nothing a user
+        # can act on, and may quote a request.
+        return f"{exc}; once the store is reachable, resume the run" if config is not None else str(exc)
     lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
     head = f"{type(exc).__name__}: {exc}"
     if config is not None and _out_of_memory(exc):

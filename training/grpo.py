@@ -298,5 +298,9 @@ class SinkCallback(TrainerCallback):
         self.sink.log_metrics(state.global_step, metrics)
 
     def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]  # a transformers TrainerCallback hook; transformers types it loosely
+        if PartialState().num_processes > 1:
+            # Each process writes its own RNG state into the folder after the shared barrier of the save: wait for
+            # all of them, so that the folder the sink may copy to an artifact store is complete.
+            PartialState().wait_for_everyone()
         if state.is_world_process_zero:
             self.sink.log_checkpoint(state.global_step, f"{args.output_dir}/checkpoint-{state.global_step}")

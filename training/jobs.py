@@ -104,7 +104,8 @@ def checkpoint_path(run_id: int, step: int, checkpoints: Mapping[int, Path]) -> 
     if not (path / "adapter_config.json").is_file():
         raise JobError(
             f"checkpoint of run {run_id} at step {step} is not on this machine: {path} has no "
-            f"adapter_config.json. Run the job on the machine that trained the run, or copy the folder"
+            f"adapter_config.json. Run the job on the machine that trained the run, or copy the folder (workers that "
+            "share an artifact store, --artifacts, fetch checkpoints from it)"
         )
     return path
 

@@ -42,8 +42,10 @@ def launch_argv(
     home: Path,
     resume_from: Path | None = None,
     resume_interrupted: bool = False,
+    artifacts_url: str | None = None,
 ) -> list[str]:
-    """The recorded command of a claimed run, run with this Python, plus the flags naming the run to train."""
+    """The recorded command of a claimed run, run with this Python, plus the flags naming the run to train and, with
+    an artifact store, its URL (the store's credentials stay in the environment the processes inherit)."""
     # comments=True: an uploaded file's command ends with a "# data: <file name>" comment, as a shell reads it.
     words = shlex.split(run_command(config, resume_from), comments=True)
     assert words[:2] == ["accelerate", "launch"], f"run {run_id} is not a several-process run: {words[:3]}"
@@ -63,6 +65,7 @@ def launch_argv(
         str(home),
         "--interrupted",
         "resume" if resume_interrupted else "fail",
+        *(["--artifacts", artifacts_url] if artifacts_url else []),
     ]
 
 

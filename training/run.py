@@ -12,6 +12,10 @@ A config with num_processes N > 1 runs under `accelerate launch --config_file tr
 only the first one (rank 0) reports. A worker launches runs so, adding --run-id ID --db URL: rank 0 then trains
 that run, which the worker has claimed, like the worker does in-process (rows, heartbeat, how it ended; both
 through training/execute.py).
+
+With --artifacts URL (env NOVER_UI_ARTIFACTS; training/artifacts.py) a data file or --resume-from URL inside that store
+is fetched into HOME/artifact-cache first, and a run recorded with --db copies each checkpoint there; a worker passes
+its store's URL to the processes it launches (the credentials stay in the environment they inherit).
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from training.artifacts import ARTIFACTS_ENV, ArtifactError, Artifacts, artifacts_url
 from training.commands import build_config, command_line, run_command
 from training.config import INTERRUPTED_POLICIES, PRESETS, ConfigError, RunConfig
+from training.run_artifacts import local_data
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,7 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --db: check the config and queue it for the database's workers instead of training here",
     )
     parser.add_argument("--name", help="run name (default: preset and time)")
-    parser.add_argument("--resume-from", type=Path, help="continue from this checkpoint folder")
+    parser.add_argument(
+        "--resume-from", help="continue from this checkpoint folder, or its URL in the artifact store (--artifacts)"
+    )
+    parser.add_argument(
+        "--artifacts",
+        help=f"the artifact store's URL, e.g. s3://bucket/prefix (env {ARTIFACTS_ENV}): checkpoints are copied there, "
+        "and a data file or --resume-from URL inside it is fetched first; its credentials come from the environment",
+    )
     parser.add_argument(
         "--run-id",
         type=int,
@@ -86,6 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.db and args.run_id is None and args.resume_from is not None:
         parser.error("--resume-from with --db: resume the run from the dashboard's Runs tab, which links the two")
     home = args.home.resolve()
+    try:
+        artifacts = Artifacts(artifacts_url(args.artifacts), home)
+        resume_from = artifacts.local(args.resume_from) if args.resume_from else None
+    except ArtifactError as exc:
+        parser.error(str(exc))
     shutdown = threading.Event()
     if world > 1:
         print(f"process {rank} of {world} (pid {os.getpid()})", file=sys.stderr)
@@ -117,19 +135,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.run_id is not None:
             resume = args.interrupted == "resume"
-            record = train_claimed(args.db, args.run_id, config, home, train, shutdown, progress, resume)
+            record = train_claimed(args.db, args.run_id, config, home, train, shutdown, progress, resume, artifacts)
         else:
-            record = train_now(args.db, name, config, home, train, observe=progress)
+            record = train_now(args.db, name, config, home, train, observe=progress, artifacts=artifacts)
         print(f"run {record.id} {record.status}" + (f": {record.error}" if record.error else ""), file=sys.stderr)
         return exit_code(record)
     # The other processes train their share of each step; the trainer reports through rank 0's sink only.
     run_dir = str(args.run_id) if args.run_id is not None else f"cli-{time.strftime('%Y%m%d-%H%M%S')}"
     context = RunContext(
-        run_id=args.run_id or 0, home=home, workdir=home / "runs" / run_dir, resume_from=args.resume_from, name=name
+        run_id=args.run_id or 0, home=home, workdir=home / "runs" / run_dir, resume_from=resume_from, name=name
     )
     sink = progress(MemorySink()) if rank == 0 else MemorySink()
     try:
-        train(config, sink, context)
+        train(local_data(config, artifacts), sink, context)
     finally:
         if rank == 0:
             sink.close()

@@ -1,13 +1,15 @@
 """The worker process: claims queued runs from the database and trains them, one at a time.
 
     python -m training.worker --db sqlite:///.nover_ui/nover_ui.db [--once | --until-idle | --max-runs N
-                              --exit-when-idle SECONDS]
+                              --exit-when-idle SECONDS] [--artifacts URL]
     python -m training.worker health [--worker-id ID]     (a scheduler's probe: training/worker_health.py)
 
 When no run is queued it runs queued evaluation and playground jobs (training/jobs.py). Several workers, on
 this machine or others, may share one database; each run or job is claimed by exactly one. This module holds
 the claim loop, its command line and the stale checks; training/execute.py runs each claimed run or job. Those
-two are the only modules of `training` that import `storage`.
+two are the only modules of `training` that import `storage`. With --artifacts (an fsspec URL, training/artifacts.py)
+the worker needs no disk shared with the dashboard or other workers: it fetches what a run or job needs from the store
+and copies what they write there.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from storage import EvaluationRecord, RunRecord, Status, StorageError, Store
 from training.alert_notify import NO_WEBHOOK, PUBLIC_URL_ENV, WEBHOOK_ENV, AlertSettings, webhook_url_problem
+from training.artifacts import ARTIFACTS_ENV, ArtifactError, Artifacts, artifacts_url
 from training.config import HEARTBEAT_TIMEOUT_S, INTERRUPTED_POLICIES, ConfigError, RunConfig
 from training.execute import HEARTBEAT_INTERVAL_S, JobFn, run_job, run_training
 from training.interface import TrainFn
@@ -52,6 +55,7 @@ def run_worker(
     alerts: AlertSettings = NO_WEBHOOK,
     max_runs: int | None = None,
     exit_when_idle_s: float | None = None,
+    artifacts: Artifacts | None = None,
 ) -> int:
     """Claim and run jobs until shut down or an exit rule ends it (training/worker_exits.py: `once`, `until_idle`,
     `max_runs`, `exit_when_idle_s`); returns how many ran.
@@ -61,7 +65,8 @@ def run_worker(
     not given) and claims only the runs its machine can train (training/needs.py), leaving the others queued
     for a worker that can; it stays recorded as live while it idles (refreshed here, at most every heartbeat
     interval) or works (the heartbeats of its run or job refresh it), and removes itself when it stops. New alerts
-    of its runs go to the operator's webhook in `alerts` (training/alert_notify.py).
+    of its runs go to the operator's webhook in `alerts` (training/alert_notify.py). `artifacts` is the store runs and
+    jobs read their inputs from and write their checkpoints and exports to (default: files stay under `home`).
     """
     worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     rules = ExitRules.of(once, until_idle, max_runs, exit_when_idle_s)  # before any write: bad rules change nothing
@@ -75,12 +80,12 @@ def run_worker(
         if isinstance(claimed, RunRecord):
             print(f"worker {worker_id}: running run {claimed.id} ({claimed.name})", file=sys.stderr)
             finished = _train(
-                store, claimed, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted, alerts
+                store, claimed, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted, alerts, artifacts
             )
             print(f"worker {worker_id}: run {claimed.id} {finished.status}", file=sys.stderr)
         else:
             print(f"worker {worker_id}: running {claimed.kind} job {claimed.id}", file=sys.stderr)
-            ended = run_claimed_job(store, claimed, home, heartbeat_interval_s, job_fn)
+            ended = run_claimed_job(store, claimed, home, heartbeat_interval_s, job_fn, artifacts)
             print(f"worker {worker_id}: {claimed.kind} job {claimed.id} {ended.status}", file=sys.stderr)
 
     store.register_worker(worker_id, socket.gethostname(), capabilities.to_dict())
@@ -166,6 +171,7 @@ def _train(
     heartbeat_interval_s: float,
     resume_interrupted: bool,
     alerts: AlertSettings = NO_WEBHOOK,
+    artifacts: Artifacts | None = None,
 ) -> RunRecord:
     """Train a claimed run whose stored config is valid; fail it, saying why, when it is not."""
     try:
@@ -173,7 +179,16 @@ def _train(
     except ConfigError as exc:
         return store.finish_run(run.id, Status.FAILED, f"the run's stored config is invalid: {exc}")
     return run_training(
-        store, run, config, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted, alerts=alerts
+        store,
+        run,
+        config,
+        train_fn,
+        home,
+        shutdown,
+        heartbeat_interval_s,
+        resume_interrupted,
+        alerts=alerts,
+        artifacts=artifacts,
     )
 
 
@@ -183,13 +198,14 @@ def run_claimed_job(
     home: Path,
     heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
     job_fn: JobFn | None = None,
+    artifacts: Artifacts | None = None,
 ) -> EvaluationRecord:
     """Run a claimed job whose stored config is valid; fail it, saying why, when it is not."""
     try:
         job = _stored_job(store, evaluation)
     except (ConfigError, StorageError) as exc:
         return store.finish_evaluation(evaluation.id, Status.FAILED, error=str(exc).replace("\n", " "))
-    return run_job(store, evaluation, job, home, heartbeat_interval_s, job_fn)
+    return run_job(store, evaluation, job, home, heartbeat_interval_s, job_fn, artifacts)
 
 
 def _stored_job(store: Store, evaluation: EvaluationRecord) -> Job:
@@ -259,7 +275,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=os.environ.get(PUBLIC_URL_ENV) or None,
         help=f"the dashboard's address, for a link to the run in each alert posted (env {PUBLIC_URL_ENV})",
     )
+    parser.add_argument(
+        "--artifacts",
+        help=f"the artifact store's URL, e.g. s3://bucket/prefix (env {ARTIFACTS_ENV}; default: files stay under "
+        "--home): runs read uploads and parent checkpoints from it and write checkpoints and exports to it, so workers "
+        "need no shared disk; its credentials come from the environment (for s3://: AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3), never the URL",
+    )
     args = parser.parse_args(argv)
+    args.artifacts = artifacts_url(args.artifacts)
     if args.alert_webhook and (problem := webhook_url_problem(args.alert_webhook)):
         parser.error(f"--alert-webhook: {problem}")
     if args.interrupted not in INTERRUPTED_POLICIES:
@@ -308,6 +332,12 @@ def main(
         print(f"worker: {exc}", file=sys.stderr)
         return 2
     args.home.mkdir(parents=True, exist_ok=True)
+    try:
+        artifacts = Artifacts(args.artifacts, args.home.resolve())
+        artifacts.check()  # a wrong URL or missing credentials stop the worker now, not its first run
+    except ArtifactError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 2
     run_worker(
         store,
         train_fn,
@@ -322,6 +352,7 @@ def main(
         capabilities=capabilities,
         alerts=AlertSettings(args.alert_webhook, args.public_url),
         job_fn=job_fn,
+        artifacts=artifacts,
     )
     return 0
 
