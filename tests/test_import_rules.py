@@ -21,6 +21,7 @@ UI_TRAINING_MODULES = (
     "training.flags",
     "training.heldout",
     "training.job_config",
+    "training.machine_checks",
     "training.messages",
     "training.model_card",
     "training.needs",
@@ -31,8 +32,10 @@ UI_TRAINING_MODULES = (
     "training.prompts",
 )
 """The light modules of `training` the UI (nover_ui/, app.py) may import: standard library and pandas only."""
-STORE_BINDERS = ("execute.py", "worker.py")
-"""The modules of `training` that import `storage`: the claim loop and the executor of one claimed run or job."""
+STORE_BINDERS = ("execute.py", "machines.py", "worker.py")
+"""The modules of `training` that import `storage`: the claim loop, the executor of one claimed run or job, and the
+machines of a run over several (rank 0's watch over the others, which it fails the run for; a joining machine's
+claim and heartbeat of its rank)."""
 
 
 def loaded_after(statement: str) -> set[str]:
