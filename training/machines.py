@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage import MachineClaim, MachineRecord, Status, StorageError, Store
+from storage import MachineClaim, MachineRecord, RunNotFound, Status, StorageError, Store
 from training.config import ConfigError, RunConfig
 from training.launch import LaunchOutcome, MachinePlace, launch, launch_argv, launch_env
 
@@ -143,7 +143,9 @@ class JoinWatch:
                 self._store.beat_machine(run_id, rank)
                 self._beaten = time.monotonic()
             run = self._store.get_run(run_id)
-            main = next(m for m in self._store.list_machines(run_id) if m.machine_rank == 0)
+            main = next((m for m in self._store.list_machines(run_id) if m.machine_rank == 0), None)
+        except RunNotFound:
+            return f"run {run_id} was deleted"
         except StorageError as exc:
             print(f"worker: cannot check run {run_id} (machine rank {rank}), retrying: {exc}", file=sys.stderr)
             return None
@@ -154,8 +156,8 @@ class JoinWatch:
             if time.monotonic() - self._ended_at > ENDED_GRACE_S:
                 return f"run {run_id} {run.status} {ENDED_GRACE_S:.0f} s ago and these processes are still there"
             return None
-        silent = (dt.datetime.now(dt.UTC) - main.heartbeat_at).total_seconds()
-        if silent > self._timeout_s:
+        silent = (dt.datetime.now(dt.UTC) - main.heartbeat_at).total_seconds() if main else 0.0
+        if main is not None and silent > self._timeout_s:
             return f"machine rank 0 on {main.host} stopped responding (no heartbeat for {silent:.0f} s)"
         return None
 
