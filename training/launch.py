@@ -30,7 +30,7 @@ from training.config import RunConfig
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 """The command's config file path is relative to it."""
 LOG_TAIL_LINES = 40
-KILL_AFTER_S = 15.0
+KILL_AFTER_S = 5.0
 """How long processes told to stop (SIGTERM) get before they are killed, when their run cannot go on."""
 
 

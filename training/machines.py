@@ -164,21 +164,33 @@ class JoinWatch:
 
 def dropped_out(store: Store, run_id: int, watch: MainWatch, heartbeat_interval_s: float, poll_s: float = 1.0) -> bool:
     """After rank 0's processes failed: whether another machine caused it, the run then failed naming it (first in
-    its error, when rank 0's processes recorded theirs: a collective broken by the missing machine). A machine whose
-    processes failed first has said so already; one whose worker died with them (killed, powered off) says nothing,
-    so a machine still silent a few heartbeat intervals later is named. One whose worker records the end of its
-    processes meanwhile is fine: they ended because rank 0's did."""
+    its error, when rank 0's processes recorded theirs: a collective broken by the missing machine).
+
+    A machine whose processes failed before has said so already (`watch`). One whose processes were killed by a
+    signal (kill -9, the out-of-memory killer) is named whenever its worker says so, as it cannot have ended because
+    rank 0's did; one whose worker died with them (killed, powered off) says nothing, so a machine still silent a few
+    heartbeat intervals later is named. One whose processes then exit with an error is not: they ended because rank
+    0's did."""
     if watch() is not None:
         return True
     deadline = time.monotonic() + 3 * heartbeat_interval_s
+    others: list[MachineRecord] = []
     while time.monotonic() < deadline:
-        time.sleep(poll_s)
         try:
             others = [m for m in store.list_machines(run_id) if m.machine_rank > 0]
         except StorageError:
-            continue
-        if all(m.ended_at is not None for m in others):
+            others = []
+        killed = [m for m in others if m.exit_code is not None and m.exit_code < 0]
+        if killed:
+            store.fail_for_machine(
+                run_id,
+                f"machine rank {killed[0].machine_rank} on {killed[0].host} dropped out: its processes were killed "
+                f"(signal {-killed[0].exit_code})",
+            )
+            return True
+        if others and all(m.ended_at is not None for m in others):
             return False
+        time.sleep(poll_s)
     now = dt.datetime.now(dt.UTC)
     silent = [m for m in others if m.ended_at is None and (now - m.heartbeat_at).total_seconds() > heartbeat_interval_s]
     if not silent:

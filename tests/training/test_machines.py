@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -91,8 +92,18 @@ def train(db_url: str, config, homes_and_flags: list[tuple[Path, tuple[str, ...]
         start_worker(db_url, home, *flags, *(() if joiner else ("--once",)))
         for (home, flags), joiner in zip(homes_and_flags, joins, strict=True)
     ]
+    launched: set[str] = set()  # the command lines of the launched processes, looked at every few seconds
+    looked = [0.0]
+
+    def ended() -> bool:
+        if time.monotonic() - looked[0] > 2:
+            looked[0] = time.monotonic()
+            for home, _ in homes_and_flags:
+                launched.update(" ".join(p.info["cmdline"] or []) for p in processes_of(home))
+        return store.get_run(run.id).status not in ("queued", "running")
+
     try:
-        wait_for(lambda: store.get_run(run.id).status not in ("queued", "running"), timeout_s, "the run to end")
+        wait_for(ended, timeout_s, "the run to end")
         wait_for(
             lambda: all(m.ended_at is not None for m in store.list_machines(run.id) if m.machine_rank > 0),
             120,
@@ -104,7 +115,9 @@ def train(db_url: str, config, homes_and_flags: list[tuple[Path, tuple[str, ...]
     finally:
         for worker in workers:
             stop_worker(worker)
-    return store, store.get_run(run.id)
+    # The database URL is on no launched process's command line (here it holds no password; a real one may).
+    assert not any(db_url in line for line in launched)
+    return store, store.get_run(run.id), launched
 
 
 @pytest.mark.slow
@@ -115,7 +128,7 @@ def test_two_machines_of_two_processes_train_as_one_of_four(tmp_path, model_home
     tokens, so every reward is 0 and the update a zero one: the second step checks the sampling after it."""
     single = preset("cpu-demo", **TINY, num_processes=4, max_steps=2)
     one = machine_home(tmp_path, model_home, "one")
-    store, alone = train(f"sqlite:///{tmp_path / 'one.db'}", single, [(one, ())])
+    store, alone, _ = train(f"sqlite:///{tmp_path / 'one.db'}", single, [(one, ())])
     assert alone.status == "succeeded", alone.error
     expected = steps_of(store, alone.id)
 
@@ -123,8 +136,10 @@ def test_two_machines_of_two_processes_train_as_one_of_four(tmp_path, model_home
     first, second = machine_home(tmp_path, model_home, "m0"), machine_home(tmp_path, model_home, "m1")
     address = ("--main-process-ip", "127.0.0.1")
     db_url = f"sqlite:///{tmp_path / 'two.db'}"
-    store, run = train(db_url, spread, [(first, ("--machine-rank", "0", *address)), (second, ("--machine-rank", "1"))])
+    workers = [(first, ("--machine-rank", "0", *address)), (second, ("--machine-rank", "1"))]
+    store, run, launched = train(db_url, spread, workers)
     assert run.status == "succeeded", run.error
+    assert sum("-m training.run" in line for line in launched) >= 4  # seen running: 2 per machine
     got = steps_of(store, run.id)
     assert got[1] == expected[1] and len(got[1]["rollouts"]) == 4 and "entropy" in got[1]["metrics"]
     assert got[2]["metrics"] == pytest.approx(expected[2]["metrics"], rel=1e-4, abs=1e-6)
@@ -139,22 +154,23 @@ def test_two_machines_of_two_processes_train_as_one_of_four(tmp_path, model_home
     assert "process 0 of 4" in (first / "runs" / str(run.id) / "launch.log").read_text()
     assert "process 2 of 4" in (second / "runs" / str(run.id) / "launch-machine-1.log").read_text()
     assert not (first / "runs" / str(run.id) / "launch-machine-1.log").exists()
-    for home in (first, second):  # the database URL is nowhere on a command line (here: no password to show)
-        assert db_url not in (home / "worker.log").read_text().split("command:")[0]
 
 
 @pytest.mark.slow
 def test_a_machine_that_never_joins_fails_the_run_after_the_timeout_and_nothing_is_left_running(tmp_path, model_home):
     config = preset("cpu-demo", **TINY, num_processes=1, num_machines=2, max_steps=2, machine_join_timeout=5.0)
     home = machine_home(tmp_path, model_home, "m0")
-    store, run = train(f"sqlite:///{tmp_path / 'db.db'}", config, [(home, ("--main-process-ip", "127.0.0.1"))])
+    store, run, _ = train(f"sqlite:///{tmp_path / 'db.db'}", config, [(home, ("--main-process-ip", "127.0.0.1"))])
     assert run.status == "failed"
     assert run.error.startswith("machine rank 1 never joined within machine_join_timeout 5 s (joined: rank 0 on ")
     assert processes_of(home) == []
 
 
 @pytest.mark.slow
-def test_a_machine_that_drops_out_fails_the_run_naming_it(tmp_path, model_home):
+def test_a_machine_that_drops_out_fails_the_run_naming_it_and_nothing_is_left_running(tmp_path, model_home):
+    """The joining machine's processes are killed (kill -9 of its launcher and processes; its worker stays and says
+    so) once both machines have met, while rank 0's wait for it: rank 0's worker fails the run naming the machine
+    and stops its own processes, which would otherwise wait out torch's timeout (30 minutes)."""
     config = preset("cpu-demo", **TINY, num_processes=1, num_machines=2, max_steps=50, machine_join_timeout=60.0)
     first, second = machine_home(tmp_path, model_home, "m0"), machine_home(tmp_path, model_home, "m1")
     db_url = f"sqlite:///{tmp_path / 'db.db'}"
@@ -162,13 +178,18 @@ def test_a_machine_that_drops_out_fails_the_run_naming_it(tmp_path, model_home):
     run = store.create_run("drops out", config.to_dict())
     main = start_worker(db_url, first, "--once", "--machine-rank", "0", "--main-process-ip", "127.0.0.1")
     joiner = start_worker(db_url, second, "--machine-rank", "1")
+    log = second / "runs" / str(run.id) / "launch-machine-1.log"
     try:
-        wait_for(lambda: store.get_run(run.id).step >= 1, 900, "the first step")
-        stop_worker(joiner)  # kill -9: the worker, its launcher and its processes
+        wait_for(lambda: log.exists() and "process 1 of 2" in log.read_text(), 600, "the machines to meet")
+        (launcher,) = [p for p in psutil.Process(joiner.pid).children() if "accelerate" in " ".join(p.cmdline())]
+        for process in [launcher, *launcher.children(recursive=True)]:
+            process.send_signal(signal.SIGKILL)
         wait_for(lambda: store.get_run(run.id).status == "failed", 300, "the run to fail")
         main.wait(120)
     finally:
         stop_worker(main)
+        stop_worker(joiner)
     error = store.get_run(run.id).error
-    assert error.startswith("machine rank 1 on ") and " dropped out" in error, error
+    assert error.startswith("machine rank 1 on ") and " dropped out: its processes " in error, error
+    assert [(m.machine_rank, m.exit_code) for m in store.list_machines(run.id)][1] == (1, -9)
     assert processes_of(first) == [] and processes_of(second) == []
