@@ -456,7 +456,10 @@ def _train_launched(
     if config.num_machines > 1:
         address = machines.address or default_address()
         place = MachinePlace(0, address, config.main_process_port or free_port())
-        store.start_machines(run.id, run.worker_id or "", socket.gethostname(), address, place.main_port)
+        try:
+            store.start_machines(run.id, run.worker_id or "", socket.gethostname(), address, place.main_port)
+        except InvalidTransition:  # failed as stale meanwhile: nothing to launch
+            return store.get_run(run.id)
         watch = MainWatch(store, run.id, config)
         beat = lambda: (store.heartbeat(run.id), store.beat_machine(run.id, 0))  # noqa: E731
     argv = launch_argv(config, run.id, home, resume_from, resume_interrupted, place)
