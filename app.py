@@ -44,6 +44,7 @@ from nover_ui.uploads import UPLOAD_LIMIT_BYTES, UPLOAD_ROW_LIMIT, UploadLimits 
 from storage import StorageError, Store  # noqa: E402
 from training.alert_notify import NO_WEBHOOK, PUBLIC_URL_ENV, WEBHOOK_ENV, AlertSettings, webhook_url_problem  # noqa: E402
 from training.artifacts import ARTIFACTS_ENV, ArtifactError, Artifacts  # noqa: E402
+from training.commands import DB_ENV  # noqa: E402
 from training.config import HEARTBEAT_TIMEOUT_S, INTERRUPTED_POLICIES  # noqa: E402
 
 DEMO_MESSAGE = "this is a read-only demo: duplicate this Space (or run nover_ui yourself) to train"
@@ -332,9 +333,11 @@ def _public_url(env: Mapping[str, str]) -> str | None:
 
 
 def worker_env(settings: Settings, base: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The workers' environment: this process's, with the alert settings; the webhook's URL goes here rather than
-    on their command line, which every user of the machine can list."""
+    """The workers' environment: this process's, with the database and the alert settings; the database URL (which
+    may hold a password) and the webhook's URL go here rather than on their command line, which every user of the
+    machine can list."""
     env = {key: value for key, value in base.items() if key not in (WEBHOOK_ENV, PUBLIC_URL_ENV)}
+    env[DB_ENV] = settings.db
     if settings.alerts.webhook_url:
         env[WEBHOOK_ENV] = settings.alerts.webhook_url
     if settings.alerts.public_url:
@@ -393,8 +396,6 @@ def worker_command(settings: Settings, module: str = "training.worker") -> list[
         sys.executable,
         "-m",
         module,
-        "--db",
-        settings.db,
         "--home",
         str(settings.home),
         "--heartbeat-timeout",

@@ -9,6 +9,7 @@ selected run (run_actions.allowed_actions), the write buttons never on a read-on
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from nover_ui.alert_view import evidence_html
 from nover_ui.context import Dashboard
 from nover_ui.events import TRAIN, bind, open_tab
 from nover_ui.format_guidance import judged_by_tags, no_signal_banner
+from nover_ui.machines_note import machines_note
 from nover_ui.run_actions import (
     ActionRefused,
     ArtifactsLeft,
@@ -356,9 +358,9 @@ def _act(
 
 
 def _run_details(store: Store, tab: RunsTab, run_id: int | None) -> dict[Any, Any]:
-    """The selected run's error, command and vLLM server output boxes (each shown when it has one), its no-signal
-    banner (shown when none of its rollouts is format-valid), and the buttons whose action applies to it; all hidden
-    or disabled when no run is selected or it is gone."""
+    """The selected run's error, command (with its machines, for a run over several) and vLLM server output boxes
+    (each shown when it has one), its no-signal banner (shown when none of its rollouts is format-valid), and the
+    buttons whose action applies to it; all hidden or disabled when no run is selected or it is gone."""
     run, checkpoints, banner, alerts = None, 0, "", ""
     if run_id:
         try:
@@ -372,6 +374,9 @@ def _run_details(store: Store, tab: RunsTab, run_id: int | None) -> dict[Any, An
         except StorageError:
             run, checkpoints, banner, alerts = None, 0, "", ""
     error, command, server_log = (run.error, run.command, run.generation_server_log) if run else (None, None, None)
+    if run is not None and command and (machines := int(run.config.get("num_machines") or 1)) > 1:
+        with contextlib.suppress(StorageError):  # the command alone, as before, when the read fails
+            command += "\n" + machines_note(store.list_machines(run.id), machines)
     writable = allowed_actions(run, checkpoints) if run and not tab.read_only else None
     return {
         tab.error_tb: gr.update(value=error or "", visible=bool(error)),

@@ -115,7 +115,9 @@ def preview(*values: Any, tab: TrainTab) -> dict[Any, Any]:
         }
     config = RunConfig.from_dict(values_to_config(list(values)))
     command = command_line(config)
-    if config.num_processes > 1:
+    if config.num_machines > 1:  # each machine's worker adds its --machine_rank and rank 0's address and port
+        command += "\n\n# on several machines (a worker on each)\n" + command_line(config, launcher="accelerate")
+    elif config.num_processes > 1:
         command += "\n\n# on several GPUs\n" + command_line(config, launcher="accelerate")
     return {
         tab.status_md: "",

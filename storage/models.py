@@ -330,6 +330,33 @@ class Worker(Base):
         return f"Worker(id={self.id!r}, host={self.host!r}, last_seen_at={self.last_seen_at})"
 
 
+class RunMachine(Base):
+    """One machine of a run that spans several (RunConfig.num_machines > 1): rank 0 is the worker that claimed the
+    run, the others are workers on other machines that joined it. The unique (run, rank) pair is the join's claim."""
+
+    __tablename__ = "run_machines"
+    __table_args__ = (UniqueConstraint("run_id", "machine_rank", name="uq_run_machines_run_rank"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    machine_rank: Mapped[int]
+    worker_id: Mapped[str] = mapped_column(String(WORKER_ID_MAX))
+    host: Mapped[str] = mapped_column(String(HOST_MAX))
+    address: Mapped[str | None] = mapped_column(String(HOST_MAX))
+    """Rank 0 only: the address the other machines reach it at (accelerate's --main_process_ip)."""
+    port: Mapped[int | None]
+    """Rank 0 only: the port they connect to (accelerate's --main_process_port)."""
+    joined_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    """Its worker's last sign of life while its processes run; a stale one fails the run naming the machine."""
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    exit_code: Mapped[int | None]
+    """How its launched processes exited; a non-zero code while the run runs means the machine dropped out."""
+
+    def __repr__(self) -> str:
+        return f"RunMachine(run_id={self.run_id}, machine_rank={self.machine_rank}, host={self.host!r})"
+
+
 class Alert(Base):
     """A rule on a run's metrics that fired, with its evidence: the steps and values that made it fire. One row per
     (run, rule): a rule that keeps firing extends its evidence rather than adding rows."""

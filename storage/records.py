@@ -218,6 +218,33 @@ class WorkerRecord:
     """training/needs.py Capabilities.to_dict(): plain JSON values."""
 
 
+@dataclass(frozen=True)
+class MachineRecord:
+    """One machine of a run that spans several (storage.models.RunMachine)."""
+
+    run_id: int
+    machine_rank: int
+    worker_id: str
+    host: str
+    address: str | None
+    port: int | None
+    joined_at: dt.datetime
+    heartbeat_at: dt.datetime
+    ended_at: dt.datetime | None
+    exit_code: int | None
+
+
+@dataclass(frozen=True)
+class MachineClaim:
+    """A rank of a multi-machine run claimed by a joining worker (Store.claim_machine_rank)."""
+
+    run: RunRecord
+    machine: MachineRecord
+    """The claimed rank."""
+    main: MachineRecord
+    """Machine rank 0: the address and port to connect to."""
+
+
 R = TypeVar("R", bound="DataclassInstance")
 
 

@@ -4,7 +4,7 @@ Each public method runs in one session scope (one transaction) and returns froze
 go through `storage.lifecycle.transition`, which also stamps the started/finished times. The methods of
 evaluation and playground jobs live in `storage.evaluations`, those of the failure-flag backfill in
 `storage.flag_backlog`, those of the worker registry in `storage.workers`, experiments with runs' tags and notes in
-`storage.experiments`, and alerts in `storage.alerts`.
+`storage.experiments`, alerts in `storage.alerts`, and the machines of runs that span several in `storage.machines`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from storage.experiments import Experiments
 from storage.flag_backlog import FlagBacklog, rollout_record
 from storage.imports import RunImports
 from storage.lifecycle import STALE_RUN_ERROR, claim_oldest, fail_interrupted, transition, utcnow
+from storage.machines import Machines
 from storage.migrate import upgrade_to_head
 from storage.models import (
     PHASE_MAX,
@@ -41,6 +42,7 @@ from storage.models import (
     Prompt,
     Rollout,
     Run,
+    RunMachine,
 )
 from storage.records import (
     CheckpointRecord,
@@ -57,7 +59,7 @@ from storage.summaries import LEVELS, MetricSummaries, check_levels, insert_metr
 from storage.workers import Workers, mark_seen
 
 
-class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers, Experiments, Alerts):
+class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers, Experiments, Alerts, Machines):
     def __init__(self, url: str, summary_levels: Sequence[int] = LEVELS):
         """`summary_levels`: steps per bucket of the metric summaries it writes and reads (tests use small ones;
         a database keeps the levels it was written with, so one database is opened with one set)."""
@@ -252,7 +254,7 @@ class Store(EvaluationJobs, RunImports, FlagBacklog, MetricSummaries, Workers, E
             # Explicit rather than left to ON DELETE CASCADE, so no table depends on the backend enforcing it.
             jobs = select(Evaluation.id).where(Evaluation.run_id == run_id)
             s.execute(delete(EvaluationSample).where(EvaluationSample.evaluation_id.in_(jobs)))
-            for table in (Evaluation, Rollout, Prompt, Metric, MetricSummary, Checkpoint, Alert):
+            for table in (Evaluation, Rollout, Prompt, Metric, MetricSummary, Checkpoint, Alert, RunMachine):
                 s.execute(delete(table).where(table.run_id == run_id))
             s.execute(update(Run).where(Run.parent_id == run_id).values(parent_id=None))
             s.execute(delete(Run).where(Run.id == run_id))

@@ -22,6 +22,7 @@ UI_TRAINING_MODULES = (
     "training.flags",
     "training.heldout",
     "training.job_config",
+    "training.machine_checks",
     "training.messages",
     "training.model_card",
     "training.needs",
@@ -35,10 +36,11 @@ UI_TRAINING_MODULES = (
 LIGHT_EXTRAS = {"training.artifacts": "fsspec"}
 """Light modules that may load one pure-Python library more: the artifact store opens any URL through fsspec, which
 loads a backend (s3fs, ...) only when a URL of its kind is used."""
-STORE_BINDERS = ("execute.py", "worker.py", "worker_health.py")
-"""The modules of `training` that import `storage`: the claim loop, the executor of one claimed run or job, and the
-worker's health command (a scheduler's probe: it reads the database's schema and the worker's row, and writes
-nothing)."""
+STORE_BINDERS = ("execute.py", "machines.py", "worker.py", "worker_health.py")
+"""The modules of `training` that import `storage`: the claim loop, the executor of one claimed run or job, the
+machines of a run over several (rank 0's watch over the others, which it fails the run for; a joining machine's
+claim and heartbeat of its rank), and the worker's health command (a scheduler's probe: it reads the database's
+schema and the worker's row, and writes nothing)."""
 
 
 def loaded_after(statement: str) -> set[str]:

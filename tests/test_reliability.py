@@ -127,7 +127,7 @@ def test_the_policy_is_a_flag_or_variable_and_reaches_the_workers(tmp_path, caps
     assert app.parse_settings([], env={}).interrupted == "fail"
     settings = app.parse_settings(["--home", str(tmp_path)], env={"NOVER_UI_INTERRUPTED": "resume"})
     command = app.worker_command(settings)
-    assert worker.parse_args(command[3:]).interrupted == "resume"
+    assert worker.parse_args([*command[3:], "--db", settings.db]).interrupted == "resume"
     with pytest.raises(SystemExit):
         app.parse_settings(["--interrupted", "retry"], env={})
     assert "--interrupted must be one of fail, resume, got 'retry'" in capsys.readouterr().err

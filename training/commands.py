@@ -17,6 +17,9 @@ from training.config import PRESETS, ConfigError, RunConfig
 
 ACCELERATE_CONFIGS = {"ddp": "training/accelerate/ddp.yaml", "zero2": "training/accelerate/deepspeed_zero2.yaml"}
 """accelerate's config file for each RunConfig.distributed, relative to the project folder."""
+DB_ENV = "NOVER_UI_DB"
+"""Where a launched run's processes find the database URL (`training.run --run-id`), as the worker does: off the
+command line, which `ps` shows to every user of the machine (the URL may hold a password)."""
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -54,16 +57,27 @@ def command_line(config: RunConfig, launcher: str = "python", resume_from: Path 
     if resume_from is not None:
         words.append(f"--resume-from {shlex.quote(str(resume_from))}")
     if launcher == "accelerate":
-        words.insert(
-            0,
-            f"accelerate launch --config_file {ACCELERATE_CONFIGS[config.distributed]} "
-            f"--num_processes {config.num_processes} -m training.run",
-        )
+        words.insert(0, " ".join([*accelerate_words(config), "-m", "training.run"]))
     else:
         words.insert(0, "python -m training.run")
     if config.dataset_name:
         words.append(data_comment(config.dataset_name))
     return " ".join(words)
+
+
+def accelerate_words(config: RunConfig) -> list[str]:
+    """`accelerate launch` and its flags for `config`, before `-m training.run`. accelerate's --num_processes counts
+    the processes of all machines (RunConfig.world_size); --num_machines only when there are several, whose machine
+    rank and rank 0's address and port each machine's worker adds when it launches (training/launch.py).
+
+    >>> " ".join(accelerate_words(RunConfig(num_processes=2, num_machines=2, prompts_per_step=1)))
+    'accelerate launch --config_file training/accelerate/ddp.yaml --num_processes 4 --num_machines 2'
+    """
+    words = ["accelerate", "launch", "--config_file", ACCELERATE_CONFIGS[config.distributed]]
+    words += ["--num_processes", str(config.world_size)]
+    if config.num_machines > 1:
+        words += ["--num_machines", str(config.num_machines)]
+    return words
 
 
 def data_comment(name: str) -> str:
@@ -78,9 +92,10 @@ def data_comment(name: str) -> str:
 
 
 def run_command(config: RunConfig, resume_from: Path | str | None = None) -> str:
-    """The command a worker trains `config` with: accelerate launch when it asks for several processes.
-    `resume_from`: a checkpoint folder, or its URL in the artifact store (training.run fetches it with --artifacts)."""
-    return command_line(config, "accelerate" if config.num_processes > 1 else "python", resume_from)
+    """The command a worker trains `config` with: accelerate launch when it asks for several processes (on one
+    machine or several). `resume_from`: a checkpoint folder, or its URL in the artifact store (training.run fetches it
+    with --artifacts)."""
+    return command_line(config, "accelerate" if config.world_size > 1 else "python", resume_from)
 
 
 def _set_text(value: Any) -> str:

@@ -370,7 +370,32 @@ class RunConfig:
         100, "run", "Save policy, proxy and optimizer every this many steps; 0 saves only at the end.", most=10**7
     )
     num_processes: int = _opt(
-        1, "run", "Processes (GPUs) for one run; above 1 the worker uses accelerate launch.", most=1024
+        1,
+        "run",
+        "Processes (GPUs) for one run on each machine; above 1 the worker uses accelerate launch. The run's processes "
+        "in all are num_processes x num_machines (accelerate's own --num_processes counts them all).",
+        most=1024,
+    )
+    num_machines: int = _opt(
+        1,
+        "run",
+        "Machines one run spans (accelerate's --num_machines): the worker that claims it is machine rank 0, and "
+        "idle workers on other machines sharing the database join it as ranks 1 to num_machines - 1.",
+        most=1024,
+    )
+    main_process_port: int = _opt(
+        0,
+        "run",
+        "With several machines: the port of machine rank 0 that the others connect to (accelerate's "
+        "--main_process_port); 0 lets rank 0's worker pick a free one.",
+        most=65_535,
+    )
+    machine_join_timeout: float = _opt(
+        300.0,
+        "run",
+        "With several machines: seconds the other machines have to join before the run fails naming the missing "
+        "rank, and the longest a joined machine may go silent (no heartbeat) before the run fails naming it.",
+        most=86_400.0,
     )
     distributed: str = _opt(
         "ddp",
@@ -445,6 +470,12 @@ class RunConfig:
         first = next(value_problems(self), None)
         if first is not None:
             raise ConfigError(*first)
+
+    @property
+    def world_size(self) -> int:
+        """The run's processes on all its machines together: what accelerate's --num_processes counts and what a
+        step's rollouts are shared among."""
+        return self.num_processes * self.num_machines
 
     def trackers(self) -> tuple[str, ...]:
         """The trackers report_to names, in its order, without repeats; () for 'none'."""

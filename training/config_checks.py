@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from training.alert_thresholds import RuleError, parse_rules
+from training.machine_checks import machine_problems
 
 Problem = tuple[str, str]
 """(field, message): one thing wrong with a config, the message naming the value and the fix."""
@@ -137,6 +138,7 @@ def value_problems(config: Any) -> Iterator[Problem]:
             "all 0, so every reward would be 0; set at least one above 0",
         )
     yield from _generation_problems(config)
+    yield from machine_problems(config)
     if config.loss_type == "cispo" and config.epsilon_high < CISPO_MIN_EPSILON_HIGH:
         yield (
             "epsilon_high",
@@ -158,12 +160,15 @@ def value_problems(config: Any) -> Iterator[Problem]:
             f"prompts_per_step x num_generations must be at most "
             f"{MAX_ROLLOUTS_PER_STEP:,} rollouts per step, got {completions:,}; lower one of them",
         )
-    elif completions % (config.num_processes * config.gradient_accumulation_steps):
+    elif config.num_machines >= 1 and completions % (config.world_size * config.gradient_accumulation_steps):
+        names, values = "num_processes", f"{config.num_processes}"
+        if config.num_machines > 1:  # every process of every machine takes its share of the step
+            names, values = f"{names} x num_machines", f"{values} x {config.num_machines}"
         yield (
             "prompts_per_step",
             f"prompts_per_step x num_generations ({completions} rollouts per "
-            f"step) must divide evenly over num_processes x gradient_accumulation_steps "
-            f"({config.num_processes} x {config.gradient_accumulation_steps}); change one of them",
+            f"step) must divide evenly over {names} x gradient_accumulation_steps "
+            f"({values} x {config.gradient_accumulation_steps}); change one of them",
         )
 
 

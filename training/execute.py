@@ -39,7 +39,8 @@ from training.flags import DEFAULT_TAGS, TagSettings, flag_step
 from training.heldout import heldout_settings, run_data
 from training.interface import JobFailed, Phase, RunContext, Sink, TrainFn
 from training.job_config import Job, MergeJob
-from training.launch import launch, launch_argv
+from training.launch import MachinePlace, launch, launch_argv, launch_env
+from training.machines import ANY_MACHINE, MachineFlags, MainWatch, default_address, dropped_out, free_port
 from training.needs import Capabilities, refusal
 from training.run_artifacts import (
     FetchedCheckpoints,
@@ -228,6 +229,7 @@ def run_training(
     server_argv: ServerArgv | None = None,
     alerts: AlertSettings = NO_WEBHOOK,
     artifacts: Artifacts | None = None,
+    machines: MachineFlags = ANY_MACHINE,
 ) -> RunRecord:
     """Record a claimed run's command and train it to its end: succeeded, cancelled or failed with the error.
 
@@ -239,6 +241,8 @@ def run_training(
     webhook for the run's alerts (training/alert_watch.py). With an artifact store (`artifacts`), a data file or parent
     checkpoint it holds is fetched into this machine's HOME first, and each checkpoint is copied there as it is saved
     (training/run_artifacts.py).
+    `machines`: this worker's place for a run over several machines (training/machines.py), which it trains as
+    machine rank 0.
     """
     shutdown = shutdown or threading.Event()
     artifacts = artifacts or Artifacts(None, home)
@@ -253,9 +257,9 @@ def run_training(
             return started
         server = started
     try:
-        if config.num_processes > 1:
+        if config.world_size > 1:
             ended = _train_launched(
-                store, run, config, home, shutdown, heartbeat_interval_s, resume_interrupted, artifacts
+                store, run, config, home, shutdown, heartbeat_interval_s, resume_interrupted, artifacts, machines
             )
         else:
             ended = _train_here(
@@ -479,14 +483,17 @@ def _train_launched(
     heartbeat_interval_s: float,
     resume_interrupted: bool,
     artifacts: Artifacts,
+    machines: MachineFlags = ANY_MACHINE,
 ) -> RunRecord:
-    """Train a claimed run in config.num_processes processes started with accelerate launch.
+    """Train a claimed run in its processes started with accelerate launch: config.num_processes here and, when it
+    spans several machines, as many on each of the others (training/machines.py), this worker being rank 0.
 
     Rank 0 of them trains the run as _train_here does here (train_claimed): it writes the rows and records how
     the run ended. This process keeps the heartbeat up meanwhile, relays a shutdown, and fails the run when the
-    processes exit without having ended it (a crash or a kill), with the end of their output. What the run needs
-    from the artifact store is fetched here, once, and the processes are given the local copies; rank 0 gets the
-    store's URL (never its credentials: the environment carries those) to copy each checkpoint there.
+    processes exit without having ended it (a crash or a kill), with the end of their output, or when another
+    machine never joins or drops out, naming it. What the run needs from the artifact store is fetched here, once,
+    and the processes are given the local copies; rank 0 gets the store's URL (never its credentials: the environment
+    carries those) to copy each checkpoint there.
     """
     # Starting the processes and importing the training stack take a while. A run failed as stale meanwhile is
     # found ended after the launch.
@@ -499,19 +506,37 @@ def _train_launched(
             local = local_data(config, artifacts)
         except ArtifactError as exc:
             return _finish(store, run.id, Status.FAILED, _describe(exc, config))
-        argv = launch_argv(local, run.id, store.url, home, resume_from, resume_interrupted, artifacts.root)
-        print(f"worker: run {run.id} in {config.num_processes} processes, output in {log_path}", file=sys.stderr)
-        outcome = launch(argv, log_path, shutdown)
+    place, watch, beat = None, None, lambda: store.heartbeat(run.id)
+    if config.num_machines > 1:
+        address = machines.address or default_address()
+        place = MachinePlace(0, address, config.main_process_port or free_port())
+        try:
+            store.start_machines(run.id, run.worker_id or "", socket.gethostname(), address, place.main_port)
+        except InvalidTransition:  # failed as stale meanwhile: nothing to launch
+            return store.get_run(run.id)
+        watch = MainWatch(store, run.id, config)
+        beat = lambda: (store.heartbeat(run.id), store.beat_machine(run.id, 0))  # noqa: E731
+    argv = launch_argv(local, run.id, home, resume_from, resume_interrupted, place, artifacts.root)
+    where = f" on each of {config.num_machines} machines" if place else ""
+    print(f"worker: run {run.id} in {config.num_processes} processes{where}, output in {log_path}", file=sys.stderr)
+    with Heartbeat(beat, f"run-{run.id}", heartbeat_interval_s):
+        outcome = launch(argv, log_path, shutdown, env=launch_env(store.url), watch=watch)
+        if watch is not None and outcome.returncode != 0 and not (outcome.interrupted or outcome.stopped_for):
+            dropped_out(store, run.id, watch, heartbeat_interval_s)  # fails the run naming the machine, if one
+    if place is not None:
+        with contextlib.suppress(StorageError):  # shown on the Runs tab only
+            store.end_machine(run.id, 0, outcome.returncode)
     ended = store.get_run(run.id)
     if ended.status != Status.RUNNING:
         return ended
     if outcome.interrupted:
         return _interrupt(store, run.id, resume_interrupted)
+    which = " of machine rank 0" if place else ""
     return _finish(
         store,
         run.id,
         Status.FAILED,
-        f"the {config.num_processes} launched processes exited with code "
+        f"the {config.num_processes} launched processes{which} exited with code "
         f"{outcome.returncode} before the run ended; the end of their output ({log_path}):\n\n"
         f"{outcome.log_tail}",
     )

@@ -12,8 +12,9 @@ What counts as a need, and why:
   bf16. On a CPU torch computes in bf16 anywhere, so device cpu (or auto without a GPU) needs nothing.
 - generation vllm in server mode with vllm_server_gpus: a machine that has those GPU numbers (the worker starts
   the server there).
-- num_processes n > 1 where the run lands on GPUs: n GPUs on one machine, since accelerate gives each process
-  the GPU of its local rank. On a CPU the processes share the cores (gloo), so it needs nothing there.
+- num_processes n > 1 where the run lands on GPUs: n GPUs on one machine (on each machine of a run over several:
+  num_processes counts one machine's), since accelerate gives each process the GPU of its local rank. On a CPU the
+  processes share the cores (gloo), so it needs nothing there.
 A config that "auto" could place on either device needs only what its placement on that machine needs: `met`
 reads the machine's capabilities, not the config alone.
 """

@@ -9,9 +9,10 @@ trained here: its id is printed, and `python -m nover_ui.cli --db URL follow ID`
 
 A config with num_processes N > 1 runs under `accelerate launch --config_file training/accelerate/ddp.yaml
 --num_processes N -m training.run ...` (training/commands.py builds it): every process trains its share of each step and
-only the first one (rank 0) reports. A worker launches runs so, adding --run-id ID --db URL: rank 0 then trains
-that run, which the worker has claimed, like the worker does in-process (rows, heartbeat, how it ended; both
-through training/execute.py).
+only the first one (rank 0) reports. With num_machines M > 1 each machine launches num_processes of the N x M
+(training/machines.py). A worker launches runs so, adding --run-id ID with the database URL in env NOVER_UI_DB: rank 0
+then trains that run, which the worker has claimed, like the worker does in-process (rows, heartbeat, how it ended;
+both through training/execute.py).
 
 With --artifacts URL (env NOVER_UI_ARTIFACTS; training/artifacts.py) a data file or --resume-from URL inside that store
 is fetched into HOME/artifact-cache first, and a run recorded with --db copies each checkpoint there; a worker passes
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from training.artifacts import ARTIFACTS_ENV, ArtifactError, Artifacts, artifacts_url
-from training.commands import build_config, command_line, run_command
+from training.commands import DB_ENV, build_config, command_line, run_command
 from training.config import INTERRUPTED_POLICIES, PRESETS, ConfigError, RunConfig
 from training.run_artifacts import local_data
 
@@ -71,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--run-id",
         type=int,
-        help="train this run of --db, which a worker has claimed (the worker launches its several-process runs so)",
+        help=f"train this run of --db (or env {DB_ENV}), which a worker has claimed (the worker launches its "
+        "several-process runs so, with the database in the environment)",
     )
     parser.add_argument(
         "--interrupted",
@@ -88,14 +90,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.queue:
         return _queue(parser, args, config, name)
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    if config.num_processes != world:
+    if config.world_size != world:
         # Otherwise TRL would fail on the batch arithmetic, or each process would train the whole run alone.
+        counted = "num_processes x num_machines" if config.num_machines > 1 else "num_processes"
         parser.error(
-            f"num_processes is {config.num_processes} but {world} process(es) started; run\n  "
+            f"{counted} is {config.world_size} but {world} process(es) started; run\n  "
             f"{run_command(config, args.resume_from)}"
         )
     if args.run_id is not None and not args.db:
-        parser.error("--run-id needs --db, the database holding the run")
+        # A worker passes the database in the environment: a URL may hold a password, which argv would show in `ps`.
+        args.db = os.environ.get(DB_ENV)
+        if not args.db:
+            parser.error(f"--run-id needs the database holding the run: --db URL or env {DB_ENV}")
     if args.db and args.run_id is None and args.resume_from is not None:
         parser.error("--resume-from with --db: resume the run from the dashboard's Runs tab, which links the two")
     home = args.home.resolve()

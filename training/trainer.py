@@ -124,7 +124,7 @@ def grpo_args(
     """TRL's arguments for `config`; `run_name` names the run in its trackers (training/trackers.py)."""
     on_cpu = device == "cpu"
     bf16, fp16 = mixed_precision(config.dtype, device, not on_cpu and torch.cuda.is_bf16_supported())
-    rollouts_per_process = config.prompts_per_step * config.num_generations // config.num_processes
+    rollouts_per_process = config.prompts_per_step * config.num_generations // config.world_size
     return GRPOConfig(
         output_dir=str(output_dir),
         max_steps=config.max_steps,

@@ -2,6 +2,7 @@
 
     python -m training.worker --db sqlite:///.nover_ui/nover_ui.db [--once | --until-idle | --max-runs N
                               --exit-when-idle SECONDS] [--artifacts URL]
+        [--machine-rank R] [--main-process-ip ADDR]
     python -m training.worker health [--worker-id ID]     (a scheduler's probe: training/worker_health.py)
 
 When no run is queued it runs queued evaluation and playground jobs (training/jobs.py). Several workers, on
@@ -24,14 +25,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from storage import EvaluationRecord, RunRecord, Status, StorageError, Store
+from storage import EvaluationRecord, MachineClaim, RunRecord, Status, StorageError, Store
 from training.alert_notify import NO_WEBHOOK, PUBLIC_URL_ENV, WEBHOOK_ENV, AlertSettings, webhook_url_problem
 from training.artifacts import ARTIFACTS_ENV, ArtifactError, Artifacts, artifacts_url
 from training.config import HEARTBEAT_TIMEOUT_S, INTERRUPTED_POLICIES, ConfigError, RunConfig
 from training.execute import HEARTBEAT_INTERVAL_S, JobFn, run_job, run_training
 from training.interface import TrainFn
 from training.job_config import Job, job_class, job_from_dict, legacy_values
+from training.machines import ANY_MACHINE, MachineFlags, join_run
 from training.needs import Capabilities, can_run, unmet
 from training.worker_exits import ExitRules, add_exit_flags, exit_rules
 from training.worker_health import WORKER_ID_ENV
@@ -56,6 +59,7 @@ def run_worker(
     max_runs: int | None = None,
     exit_when_idle_s: float | None = None,
     artifacts: Artifacts | None = None,
+    machines: MachineFlags = ANY_MACHINE,
 ) -> int:
     """Claim and run jobs until shut down or an exit rule ends it (training/worker_exits.py: `once`, `until_idle`,
     `max_runs`, `exit_when_idle_s`); returns how many ran.
@@ -67,6 +71,10 @@ def run_worker(
     interval) or works (the heartbeats of its run or job refresh it), and removes itself when it stops. New alerts
     of its runs go to the operator's webhook in `alerts` (training/alert_notify.py). `artifacts` is the store runs and
     jobs read their inputs from and write their checkpoints and exports to (default: files stay under `home`).
+
+    A run over several machines is claimed as machine rank 0; with no queued run it can take, the worker joins such a
+    run that waits for machines, as its lowest free rank (training/machines.py), before taking a job. `machines` (its
+    --machine-rank and --main-process-ip) may restrict it to one of the two roles.
     """
     worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     rules = ExitRules.of(once, until_idle, max_runs, exit_when_idle_s)  # before any write: bad rules change nothing
@@ -76,13 +84,27 @@ def run_worker(
 
         capabilities = detect()
 
-    def train_one(claimed: RunRecord | EvaluationRecord) -> None:
+    def train_one(claimed: RunRecord | EvaluationRecord | MachineClaim) -> None:
         if isinstance(claimed, RunRecord):
             print(f"worker {worker_id}: running run {claimed.id} ({claimed.name})", file=sys.stderr)
             finished = _train(
-                store, claimed, train_fn, home, shutdown, heartbeat_interval_s, resume_interrupted, alerts, artifacts
+                store,
+                claimed,
+                train_fn,
+                home,
+                shutdown,
+                heartbeat_interval_s,
+                resume_interrupted,
+                alerts,
+                artifacts,
+                machines,
             )
             print(f"worker {worker_id}: run {claimed.id} {finished.status}", file=sys.stderr)
+        elif isinstance(claimed, MachineClaim):
+            run, rank = claimed.run, claimed.machine.machine_rank
+            print(f"worker {worker_id}: joining run {run.id} ({run.name}) as machine rank {rank}", file=sys.stderr)
+            ended = join_run(store, claimed, home, shutdown, heartbeat_interval_s, artifacts or Artifacts(None, home))
+            print(f"worker {worker_id}: run {run.id}'s processes here exited with {ended.exit_code}", file=sys.stderr)
         else:
             print(f"worker {worker_id}: running {claimed.kind} job {claimed.id}", file=sys.stderr)
             ended = run_claimed_job(store, claimed, home, heartbeat_interval_s, job_fn, artifacts)
@@ -98,7 +120,7 @@ def run_worker(
                 file=sys.stderr,
             )
         return _claim_until_done(
-            store, worker_id, capabilities, rules, poll_s, heartbeat_interval_s, shutdown, train_one
+            store, worker_id, capabilities, machines, rules, poll_s, heartbeat_interval_s, shutdown, train_one
         )
     finally:
         with contextlib.suppress(StorageError):  # a database out of reach forgets it by the timeout instead
@@ -109,21 +131,27 @@ def _claim_until_done(
     store: Store,
     worker_id: str,
     capabilities: Capabilities,
+    machines: MachineFlags,
     rules: ExitRules,
     poll_s: float,
     heartbeat_interval_s: float,
     shutdown: threading.Event,
-    train_one: Callable[[RunRecord | EvaluationRecord], None],
+    train_one: Callable[[RunRecord | EvaluationRecord | MachineClaim], None],
 ) -> int:
-    """The claim loop of run_worker: runs first, then jobs; refreshes the worker's row while it idles."""
+    """The claim loop of run_worker: runs first, then a machine rank of a run over several, then jobs; refreshes the
+    worker's row while it idles."""
     done = 0
     judged: set[int] = set()
     last_seen = idle_since = time.monotonic()
     while not shutdown.is_set():
-        _say_passed_over(store, worker_id, capabilities, judged)
-        claimed: RunRecord | EvaluationRecord | None = store.claim_next_run(
-            worker_id, lambda config: can_run(config, capabilities)
+        _say_passed_over(store, worker_id, capabilities, machines, judged)
+        claimed: RunRecord | EvaluationRecord | MachineClaim | None = store.claim_next_run(
+            worker_id, lambda config: can_run(config, capabilities) and _starts(machines, config)
         )
+        if claimed is None and machines.joins():
+            claimed = store.claim_machine_rank(
+                worker_id, socket.gethostname(), machines.rank, lambda config: can_run(config, capabilities)
+            )
         claimed = claimed or store.claim_next_evaluation(worker_id)
         if claimed is not None:
             train_one(claimed)
@@ -146,7 +174,17 @@ def _claim_until_done(
     return done
 
 
-def _say_passed_over(store: Store, worker_id: str, capabilities: Capabilities, judged: set[int]) -> None:
+def _starts(machines: MachineFlags, stored: dict[str, Any]) -> bool:
+    """Whether this worker may claim a queued run with this stored config (an invalid one is claimed, and failed)."""
+    try:
+        return machines.starts(RunConfig.from_dict(stored))
+    except ConfigError:
+        return True
+
+
+def _say_passed_over(
+    store: Store, worker_id: str, capabilities: Capabilities, machines: MachineFlags, judged: set[int]
+) -> None:
     """Print, once per run, why this worker leaves a queued run to others (its log is where a person looks).
 
     Each queued run is judged once (`judged` holds those seen): a queued run's config does not change, and judging
@@ -156,9 +194,12 @@ def _say_passed_over(store: Store, worker_id: str, capabilities: Capabilities, j
             continue
         judged.add(run.id)
         with contextlib.suppress(ConfigError):  # an invalid config is claimed, and failed saying why
-            lacking = unmet(RunConfig.from_dict(run.config), capabilities)
+            config = RunConfig.from_dict(run.config)
+            lacking = [need.message() for need in unmet(config, capabilities)]
+            if not machines.starts(config):
+                lacking.append(f"this worker only joins runs over several machines as rank {machines.rank}")
             if lacking:
-                reasons = "; ".join(need.message() for need in lacking)
+                reasons = "; ".join(lacking)
                 print(f"worker {worker_id}: leaving run {run.id} queued for another worker: {reasons}", file=sys.stderr)
 
 
@@ -172,6 +213,7 @@ def _train(
     resume_interrupted: bool,
     alerts: AlertSettings = NO_WEBHOOK,
     artifacts: Artifacts | None = None,
+    machines: MachineFlags = ANY_MACHINE,
 ) -> RunRecord:
     """Train a claimed run whose stored config is valid; fail it, saying why, when it is not."""
     try:
@@ -189,6 +231,7 @@ def _train(
         resume_interrupted,
         alerts=alerts,
         artifacts=artifacts,
+        machines=machines,
     )
 
 
@@ -282,8 +325,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "need no shared disk; its credentials come from the environment (for s3://: AWS_ACCESS_KEY_ID, "
         "AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3), never the URL",
     )
+    parser.add_argument(
+        "--machine-rank",
+        type=int,
+        help="for runs over several machines (num_machines > 1), as accelerate's --machine_rank: 0 = only start "
+        "them (this machine is rank 0), R > 0 = only join them as rank R; default: start them and join others as "
+        "any free rank",
+    )
+    parser.add_argument(
+        "--main-process-ip",
+        default="",
+        help="as accelerate's --main_process_ip: the address the other machines reach this one at when it is rank 0 "
+        "of a run over several machines (default: the address this host name resolves to)",
+    )
     args = parser.parse_args(argv)
     args.artifacts = artifacts_url(args.artifacts)
+    if args.machine_rank is not None and args.machine_rank < 0:
+        parser.error(
+            f"--machine-rank must be 0 (start runs over several machines) or above (join them), got {args.machine_rank}"
+        )
+    if any(c.isspace() for c in args.main_process_ip) or "/" in args.main_process_ip:
+        parser.error(
+            f"--main-process-ip takes a bare address or host name, e.g. 10.0.0.5, got {args.main_process_ip!r}"
+        )
     if args.alert_webhook and (problem := webhook_url_problem(args.alert_webhook)):
         parser.error(f"--alert-webhook: {problem}")
     if args.interrupted not in INTERRUPTED_POLICIES:
@@ -353,6 +417,7 @@ def main(
         alerts=AlertSettings(args.alert_webhook, args.public_url),
         job_fn=job_fn,
         artifacts=artifacts,
+        machines=MachineFlags(args.machine_rank, args.main_process_ip),
     )
     return 0
 

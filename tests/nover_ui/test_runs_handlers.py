@@ -40,6 +40,15 @@ def test_the_table_redraws_from_the_store_and_keeps_the_selected_runs_details(st
     assert selected[runs.server_log_tb]["visible"] is False  # no vLLM server: no box
 
 
+def test_a_run_over_several_machines_lists_them_under_its_command(store, built):
+    run = store.start_run(store.create_run("spread", {"num_machines": 3}).id, "w")
+    store.set_run_command(run.id, "accelerate launch --num_processes 6 --num_machines 3 -m training.run")
+    store.start_machines(run.id, "w", "gpu-a", "10.0.0.5", 29511)
+    store.claim_machine_rank("w2", "gpu-b")
+    shown = redraw(run.id, "", store=store, tab=built.runs)[built.runs.command_code]["value"]
+    assert shown.splitlines()[1] == "# machines: rank 0 on gpu-a (10.0.0.5:29511); rank 1 on gpu-b; rank 2 not joined"
+
+
 def test_a_run_s_vllm_server_lines_show_as_text_from_the_runs_list(store, built):
     runs = built.runs
     run = store.start_run(store.create_run("served", {}).id, "w")
