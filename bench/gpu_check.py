@@ -67,6 +67,9 @@ OPTIONAL = frozenset({"bitsandbytes", "pillow", "brotli", "pytz"})
 TRACKER_PACKAGES = ("trackio", "tensorboard", "wandb")
 """RunConfig.report_to's trackers: TRL imports them where installed; the GPU machine has none, and a run reporting
 to none needs none."""
+WHERE_INSTALLED = ("boto3",)
+"""Imported with what they require only where installed: accelerate's SageMaker config imports boto3, which the test
+set installs (moto, the tests' S3 server); the GPU machine has none, and nothing here needs it."""
 GENERATE_TIMERS = ("transformers.generate", "vLLM.generate")
 """TRL's profiling names of its generate calls."""
 
@@ -284,8 +287,8 @@ def main() -> None:
                 gc.collect()
                 if args.device == "cuda":
                     torch.cuda.empty_cache()
-    trackers = requirement_closure(TRACKER_PACKAGES) - requirement_closure(CARRIED)
-    extra = sorted(loaded_distributions() - requirement_closure(MACHINE) - OPTIONAL - trackers)
+    optional = requirement_closure(TRACKER_PACKAGES + WHERE_INSTALLED) - requirement_closure(CARRIED)
+    extra = sorted(loaded_distributions() - requirement_closure(MACHINE) - OPTIONAL - optional)
     print(f"imported beyond {' and '.join(MACHINE)} and their requirements: {', '.join(extra)}")
     print(f"done in {time.perf_counter() - started:.0f} s")
 

@@ -1,6 +1,6 @@
 """One run over several machines, with real workers: two "machines" on this one (two worker processes, each with its
-own HOME and --machine-rank, rank 0 reachable at 127.0.0.1), 2 CPU processes each over gloo, against one worker with
-4 processes; a machine that never joins; a machine that drops out.
+own HOME and --machine-rank, rank 0 reachable at 127.0.0.1, sharing no disk but an S3 artifact store), 2 CPU processes
+each over gloo, against one worker with 4 processes; a machine that never joins; a machine that drops out.
 
 Every worker is a real `python -m training.worker` whose runs go through the real `accelerate launch`. The database
 URL reaches them, and their launched processes, through the environment only.
@@ -18,6 +18,8 @@ import pytest
 
 from storage import Store
 from tests.helpers import wait_for
+from tests.object_store import CREDENTIALS
+from training.artifacts import Artifacts
 from training.config import preset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,22 +123,33 @@ def train(db_url: str, config, homes_and_flags: list[tuple[Path, tuple[str, ...]
 
 
 @pytest.mark.slow
-def test_two_machines_of_two_processes_train_as_one_of_four(tmp_path, model_home):
+def test_two_machines_of_two_processes_train_as_one_of_four(tmp_path, model_home, s3_artifacts):
     """The first step's metrics (rewards, entropy, lengths, loss...) and rollouts are equal; the second step's
     metrics too, within 1e-4 (the same world size and ranks, so the same shares of the batch and the same seeds;
     the order of the all-reduce is the only possible difference). At these settings no rollout is format-valid in 16
-    tokens, so every reward is 0 and the update a zero one: the second step checks the sampling after it."""
-    single = preset("cpu-demo", **TINY, num_processes=4, max_steps=2)
+    tokens, so every reward is 0 and the update a zero one: the second step checks the sampling after it.
+
+    The data was uploaded to the artifact store from a third HOME, and each machine reads it from there; rank 0's
+    machine writes the run's checkpoint there."""
+    upload = tmp_path / "dashboard" / "uploads" / "sums.csv"
+    upload.parent.mkdir(parents=True)
+    upload.write_text("prompt,reference\nWhat is 2 + 3?,5\n")
+    dataset = Artifacts(s3_artifacts, tmp_path / "dashboard").publish(upload, "uploads/sums.csv")
+    store_flags = ("--artifacts", s3_artifacts)
+    single = preset("cpu-demo", **TINY, num_processes=4, max_steps=2, dataset=dataset)
     one = machine_home(tmp_path, model_home, "one")
-    store, alone, _ = train(f"sqlite:///{tmp_path / 'one.db'}", single, [(one, ())])
+    store, alone, _ = train(f"sqlite:///{tmp_path / 'one.db'}", single, [(one, store_flags)])
     assert alone.status == "succeeded", alone.error
     expected = steps_of(store, alone.id)
 
-    spread = single.replace(num_processes=2, num_machines=2)
+    spread = single.replace(num_processes=2, num_machines=2, checkpoint_steps=2)
     first, second = machine_home(tmp_path, model_home, "m0"), machine_home(tmp_path, model_home, "m1")
     address = ("--main-process-ip", "127.0.0.1")
     db_url = f"sqlite:///{tmp_path / 'two.db'}"
-    workers = [(first, ("--machine-rank", "0", *address)), (second, ("--machine-rank", "1"))]
+    workers = [
+        (first, ("--machine-rank", "0", *address, *store_flags)),
+        (second, ("--machine-rank", "1", *store_flags)),
+    ]
     store, run, launched = train(db_url, spread, workers)
     assert run.status == "succeeded", run.error
     assert sum("-m training.run" in line for line in launched) >= 4  # seen running: 2 per machine
@@ -154,6 +167,15 @@ def test_two_machines_of_two_processes_train_as_one_of_four(tmp_path, model_home
     assert "process 0 of 4" in (first / "runs" / str(run.id) / "launch.log").read_text()
     assert "process 2 of 4" in (second / "runs" / str(run.id) / "launch-machine-1.log").read_text()
     assert not (first / "runs" / str(run.id) / "launch-machine-1.log").exists()
+    # Both machines read the data from the store; the checkpoint went there, recorded by its URL.
+    for home in (first, second):
+        assert (home / "artifact-cache" / "uploads" / "sums.csv").read_text() == upload.read_text()
+    assert [c.path for c in store.list_checkpoints(run.id)] == [f"{s3_artifacts}/runs/{run.id}/checkpoint-2"]
+    # The store's credentials came from the environment: on no command line, in no log, not in the database.
+    logs = [path.read_text() for home in (first, second) for path in home.rglob("*.log")]
+    for secret in CREDENTIALS.values():
+        assert not any(secret in text for text in [*launched, *logs, run.command or ""])
+        assert secret.encode() not in Path(tmp_path / "two.db").read_bytes()
 
 
 @pytest.mark.slow
