@@ -30,6 +30,7 @@ from typing import Any
 from storage import EvaluationRecord, MachineClaim, RunRecord, Status, StorageError, Store
 from training.alert_notify import NO_WEBHOOK, PUBLIC_URL_ENV, WEBHOOK_ENV, AlertSettings, webhook_url_problem
 from training.artifacts import ARTIFACTS_ENV, ArtifactError, Artifacts, artifacts_url
+from training.commands import DB_ENV
 from training.config import HEARTBEAT_TIMEOUT_S, INTERRUPTED_POLICIES, ConfigError, RunConfig
 from training.execute import HEARTBEAT_INTERVAL_S, JobFn, run_job, run_training
 from training.interface import TrainFn
@@ -275,7 +276,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description=__doc__.splitlines()[0],
         epilog="python -m training.worker health --help: the health command a scheduler's probe runs",
     )
-    parser.add_argument("--db", default=os.environ.get("NOVER_UI_DB"), help="database URL (env NOVER_UI_DB)")
+    parser.add_argument("--db", default=os.environ.get(DB_ENV), help=f"database URL (env {DB_ENV})")
     parser.add_argument(
         "--home",
         type=Path,

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from storage import StorageError
 from storage.health import check_database
+from training.commands import DB_ENV
 from training.config import HEARTBEAT_TIMEOUT_S
 
 WORKER_ID_ENV = "NOVER_UI_WORKER_ID"
@@ -29,7 +30,7 @@ WORKER_ID_ENV = "NOVER_UI_WORKER_ID"
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.worker health", description=__doc__.splitlines()[0])
-    parser.add_argument("--db", default=os.environ.get("NOVER_UI_DB"), help="database URL (env NOVER_UI_DB)")
+    parser.add_argument("--db", default=os.environ.get(DB_ENV), help=f"database URL (env {DB_ENV})")
     parser.add_argument(
         "--worker-id",
         default=os.environ.get(WORKER_ID_ENV) or None,
