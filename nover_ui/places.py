@@ -144,10 +144,8 @@ class Places:
 
     def _store_key(self, location: str, pattern: re.Pattern[str]) -> str | None:
         """The key of `location` when it is a URL of this dashboard's store whose key matches `pattern`."""
-        if self.artifacts is None or not self.artifacts.owns(location):
-            return None
-        key = location[len(self.artifacts.root or "") + 1 :]
-        return key if pattern.fullmatch(key) else None
+        key = self.artifacts.key_of(location) if self.artifacts is not None else None
+        return key if key is not None and pattern.fullmatch(key) else None
 
     def _store_root(self) -> str:
         return (self.artifacts.root if self.artifacts else None) or "none configured"

@@ -127,11 +127,9 @@ def _merged_exports(store: Store, run_id: int, artifacts: Artifacts) -> list[str
     """The store keys (exports/NAME) of the merged models the run's merge jobs recorded, read before its rows go."""
     keys = []
     for job in store.list_evaluations(run_id=run_id, kind=MergeJob.kind):
-        location = str((job.metrics or {}).get("path", ""))
-        if artifacts.owns(location):
-            key = location[len(artifacts.root or "") + 1 :]
-            if EXPORT_KEY.fullmatch(key):  # only a merged model's own key, never a folder above it
-                keys.append(key)
+        key = artifacts.key_of(str((job.metrics or {}).get("path", "")))
+        if key is not None and EXPORT_KEY.fullmatch(key):  # only a merged model's own key, never a folder above it
+            keys.append(key)
     return list(dict.fromkeys(keys))
 
 

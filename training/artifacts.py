@@ -55,7 +55,7 @@ class Artifacts:
 
     def owns(self, location: str) -> bool:
         """True when `location` is a URL inside this store (with no '..' that could climb out of it)."""
-        return self.root is not None and self._key(location) is not None
+        return self.root is not None and self.key_of(location) is not None
 
     def publish(self, local: Path, key: str) -> str:
         """Copy a file or folder under HOME to the store as `key`; return what the database records for it: its URL,
@@ -76,7 +76,7 @@ class Artifacts:
     def local(self, location: str) -> Path:
         """A local path holding what `location` (as the database records it) names: the path itself when it is one,
         else a copy fetched from the store into HOME/artifact-cache/KEY the first time it is asked for."""
-        key = self._key(location)
+        key = self.key_of(location)
         if key is None:
             if "://" in location:
                 raise ArtifactError(
@@ -148,7 +148,8 @@ class Artifacts:
         except Exception as exc:  # OSError, or a backend's own (botocore's connection errors)
             raise ArtifactError(f"cannot fetch {location} from the artifact store: {_reason(exc)}") from exc
 
-    def _key(self, location: str) -> str | None:
+    def key_of(self, location: str) -> str | None:
+        """The key of a URL inside this store ('runs/3/checkpoint-2'); None for anything else."""
         if self.root is None or not location.startswith(self.root + "/"):
             return None
         key = location[len(self.root) + 1 :]
